@@ -1,0 +1,38 @@
+# Everything a fresh machine needs: python3 (>= 3.11) with venv, gcc and the Python headers.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: all install run test test-fast bench lint clean
+
+all: test
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Reinstall when the project metadata or the C source changes.
+$(STAMP): $(PY) pyproject.toml $(wildcard ims_core/auth/*.c)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: start the whole IMS core on loopback (P-/I-/S-CSCF + HSS).
+run: $(STAMP)
+	$(VENV)/bin/ims-core lab
+
+## make test: the whole test suite (unit + integration on loopback).
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check ims_core hss tests bench
+	$(VENV)/bin/mypy --strict ims_core hss
+
+clean:
+	rm -rf $(VENV) build *.egg-info ims_core/auth/*.so
