@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ims_core.auth import akacore_py as _impl
-elif os.environ.get("IMS_CORE_PURE_AUTH", "") not in ("", "0"):
+if TYPE_CHECKING or os.environ.get("IMS_CORE_PURE_AUTH", "") not in ("", "0"):
     from ims_core.auth import akacore_py as _impl
 else:
     try:
@@ -49,8 +47,8 @@ __all__ = [
     "digest_response_ha1",
     "f1",
     "f1star",
-    "f2345",
     "f5star",
+    "f2345",
     "generate_vector",
     "ha1",
     "make_auts",

@@ -1,0 +1,1 @@
+"""Test suite; subpackages mirror ims_core/ and hss/."""

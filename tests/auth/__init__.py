@@ -1,0 +1,1 @@
+"""Tests of ims_core.auth (C module and pure-Python twin)."""
