@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all install run test test-fast bench lint clean
+.PHONY: all install tools run test bench lint clean
 
 all: test
 
@@ -19,12 +19,16 @@ $(STAMP): $(PY) pyproject.toml $(wildcard ims_core/auth/*.c)
 
 install: $(STAMP)
 
+# System tools the integration tests drive (SIPp, tshark, PostgreSQL), from Debian's packages.
+tools:
+	@bash .ci/install-tools
+
 ## make run: start the whole IMS core on loopback (P-/I-/S-CSCF + HSS).
 run: $(STAMP)
 	$(VENV)/bin/ims-core lab
 
 ## make test: the whole test suite (unit + integration on loopback).
-test: $(STAMP)
+test: $(STAMP) tools
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

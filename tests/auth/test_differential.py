@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ims_core.auth import akacore_py as py
@@ -15,7 +15,9 @@ b6 = st.binary(min_size=6, max_size=6)
 b2 = st.binary(min_size=2, max_size=2)
 text = st.text(max_size=40)
 pw = st.binary(max_size=40)
-FAST = settings(max_examples=150, deadline=None)
+# c_mod is a stateless module handle, so reusing it across examples is safe.
+FAST = settings(max_examples=150, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _both_paths(c: ModuleType, fn: str, *args: object) -> object:
