@@ -1,0 +1,90 @@
+"""Sans-I/O SIP messages: parser, serialiser, stream framer, typed header views.
+
+Parse with `parse_message(data)` (datagram) or feed a `StreamFramer` and parse each
+frame with `parse_message(frame, stream=True)`. Serialise with `msg.to_bytes()`.
+Headers nobody edited are written back byte for byte. This package never does I/O.
+"""
+
+from .address import NameAddr, parse_name_addr, parse_name_addr_list, split_values
+from .digest import AuthHeader, AuthParam, parse_auth
+from .errors import SipError, SipParseError
+from .fields import (
+    MAGIC_COOKIE,
+    CSeq,
+    Via,
+    parse_call_id,
+    parse_content_length,
+    parse_cseq,
+    parse_max_forwards,
+    parse_via,
+)
+from .framer import PING, PONG, Frame, KeepAlivePing, KeepAlivePong, StreamFramer
+from .grammar import COMPACT_FORMS, header_key, quote, unquote
+from .headers import Headers, canonical_name
+from .message import (
+    SIP_VERSION,
+    Message,
+    Request,
+    Response,
+    make_ack,
+    make_cancel,
+    make_response,
+)
+from .params import HasParams, Param
+from .parser import DEFAULT_LIMITS, Limits, error_response, is_keepalive, parse_message
+from .status import REASON_PHRASES, reason_phrase
+from .uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri, unescape
+
+__all__ = [
+    "COMPACT_FORMS",
+    "DEFAULT_LIMITS",
+    "MAGIC_COOKIE",
+    "PING",
+    "PONG",
+    "REASON_PHRASES",
+    "SIP_VERSION",
+    "AbsoluteUri",
+    "AuthHeader",
+    "AuthParam",
+    "CSeq",
+    "Frame",
+    "HasParams",
+    "Headers",
+    "KeepAlivePing",
+    "KeepAlivePong",
+    "Limits",
+    "Message",
+    "NameAddr",
+    "Param",
+    "Request",
+    "Response",
+    "SipError",
+    "SipParseError",
+    "SipUri",
+    "StreamFramer",
+    "TelUri",
+    "Uri",
+    "Via",
+    "canonical_name",
+    "error_response",
+    "header_key",
+    "is_keepalive",
+    "make_ack",
+    "make_cancel",
+    "make_response",
+    "parse_auth",
+    "parse_call_id",
+    "parse_content_length",
+    "parse_cseq",
+    "parse_max_forwards",
+    "parse_message",
+    "parse_name_addr",
+    "parse_name_addr_list",
+    "parse_uri",
+    "parse_via",
+    "quote",
+    "reason_phrase",
+    "split_values",
+    "unescape",
+    "unquote",
+]

@@ -1,0 +1,124 @@
+"""Typed views of the single-purpose headers: Via (§20.42), CSeq (§20.16),
+Max-Forwards (§20.22), Content-Length (§20.14), Call-ID (§20.8)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from .errors import SipParseError
+from .grammar import CALL_ID_RE, CSEQ_RE, DIGITS_RE, VIA_HEAD_RE
+from .params import HasParams, Param, format_params, parse_generic_params
+
+# §8.1.1.7: branch IDs of RFC 3261 elements start with this magic cookie.
+MAGIC_COOKIE = "z9hG4bK"
+
+
+@dataclass(slots=True)
+class Via(HasParams):
+    """One via-parm: `SIP/2.0/UDP host:port;branch=...;received=...;rport`."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: list[Param] = field(default_factory=list)
+    protocol: str = "SIP/2.0"
+
+    def __str__(self) -> str:
+        sent_by = self.host if self.port is None else f"{self.host}:{self.port}"
+        return f"{self.protocol}/{self.transport} {sent_by}{format_params(self.params)}"
+
+    @property
+    def branch(self) -> str | None:
+        return self.param("branch")
+
+    @property
+    def received(self) -> str | None:
+        return self.param("received")
+
+    @property
+    def rport(self) -> int | None:
+        """The rport value (RFC 3581); None when absent or empty."""
+        value = self.param("rport")
+        return int(value) if value and value.isdigit() else None
+
+    @property
+    def sent_by(self) -> str:
+        """`host[:port]` lower-cased, for transaction matching (§17.2.3)."""
+        host = self.host.lower()
+        return host if self.port is None else f"{host}:{self.port}"
+
+    @property
+    def has_magic_cookie(self) -> bool:
+        branch = self.branch
+        return branch is not None and branch.startswith(MAGIC_COOKIE)
+
+    def copy(self) -> Via:
+        return Via(self.transport, self.host, self.port, list(self.params), self.protocol)
+
+
+def parse_via(value: str) -> Via:
+    """Parse one via-parm (already split from its neighbours at commas)."""
+    m = VIA_HEAD_RE.match(value)
+    if m is None:
+        raise SipParseError("Bad Via header")
+    name, version, transport, host, port = m.groups()
+    if host[0] == "[":
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise SipParseError("Bad IPv6 address in Via") from None
+    params = parse_generic_params(value, m.end())
+    for pname, pvalue in params:
+        if pvalue is None and pname.lower() in ("branch", "received", "maddr", "ttl"):
+            raise SipParseError(f"Via parameter {pname} needs a value")
+    return Via(
+        transport,
+        host,
+        int(port) if port else None,
+        params,
+        f"{name}/{version}",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CSeq:
+    """CSeq: sequence number (< 2**31, §8.1.1.5) and method."""
+
+    seq: int
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.method}"
+
+
+def parse_cseq(value: str) -> CSeq:
+    m = CSEQ_RE.fullmatch(value.strip(" \t"))
+    if m is None:
+        raise SipParseError("Bad CSeq header")
+    seq = int(m.group(1))
+    if seq >= 2**31:
+        raise SipParseError("CSeq number too large")
+    return CSeq(seq, m.group(2))
+
+
+def parse_max_forwards(value: str) -> int:
+    """Max-Forwards is 0-255 (§20.22; RFC 4475 scalarlg)."""
+    value = value.strip(" \t")
+    if DIGITS_RE.fullmatch(value) is None or int(value) > 255:
+        raise SipParseError("Bad Max-Forwards header")
+    return int(value)
+
+
+def parse_content_length(value: str) -> int:
+    value = value.strip(" \t")
+    if DIGITS_RE.fullmatch(value) is None:
+        raise SipParseError("Bad Content-Length header")
+    return int(value)
+
+
+def parse_call_id(value: str) -> str:
+    value = value.strip(" \t")
+    if CALL_ID_RE.fullmatch(value) is None:
+        raise SipParseError("Bad Call-ID header")
+    return value

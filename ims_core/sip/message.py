@@ -1,0 +1,358 @@
+"""SIP requests and responses (RFC 3261 §7) with typed views and proxy edits.
+
+Typed views (`top_via()`, `cseq`, `from_addr`, `contacts()`, ...) parse the header
+value each time they are called and raise SipParseError(400) on bad syntax; they are
+snapshots, so to change a header use the editing methods (which mark just that field
+as modified and leave every other field's bytes alone).
+"""
+
+from __future__ import annotations
+
+from .address import NameAddr, parse_name_addr
+from .digest import AuthHeader, parse_auth
+from .errors import SipError, SipParseError
+from .fields import (
+    CSeq,
+    Via,
+    parse_call_id,
+    parse_content_length,
+    parse_cseq,
+    parse_max_forwards,
+    parse_via,
+)
+from .headers import Headers, canonical_name
+from .status import reason_phrase
+from .uri import Uri, parse_uri
+
+SIP_VERSION = "SIP/2.0"
+
+# Headers that may appear at most once (§7.3.1 / §20; RFC 4475 multi01, mcl01).
+_SINGLE = ("call-id", "cseq", "from", "to", "max-forwards", "content-length")
+_ADDRESS_LISTS = ("contact", "route", "record-route", "path", "service-route")
+_AUTH = ("authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate")
+
+
+class Message:
+    """Common part of Request and Response: headers, body, typed views, edits."""
+
+    __slots__ = ("body", "headers", "version")
+
+    def __init__(self, headers: Headers | None, body: bytes, version: str) -> None:
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
+        self.version = version
+
+    # -- serialisation -----------------------------------------------------------------
+    def start_line(self) -> str:
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        """Wire form. Content-Length is whatever the headers say: use `set_body` (or
+        `make_response`) so that it matches the body."""
+        head = "\r\n".join([self.start_line(), *self.headers.lines()])
+        return (head + "\r\n\r\n").encode("utf-8", "surrogateescape") + self.body
+
+    __bytes__ = to_bytes
+
+    # -- typed views -----------------------------------------------------------------
+    def _required(self, name: str) -> str:
+        value = self.headers.get(name)
+        if value is None:
+            raise SipParseError(f"Missing {canonical_name(name)} header")
+        return value
+
+    def vias(self) -> list[Via]:
+        """Every Via value, top first."""
+        return [parse_via(v) for v in self.headers.values("via")]
+
+    def top_via(self) -> Via:
+        first = self._required("via")
+        if "," in first:
+            values = self.headers.values("via")
+            return parse_via(values[0])
+        return parse_via(first)
+
+    @property
+    def call_id(self) -> str:
+        return parse_call_id(self._required("call-id"))
+
+    @property
+    def cseq(self) -> CSeq:
+        return parse_cseq(self._required("cseq"))
+
+    @property
+    def from_addr(self) -> NameAddr:
+        return parse_name_addr(self._required("from"))
+
+    @property
+    def to_addr(self) -> NameAddr:
+        return parse_name_addr(self._required("to"))
+
+    @property
+    def from_tag(self) -> str | None:
+        return self.from_addr.tag
+
+    @property
+    def to_tag(self) -> str | None:
+        return self.to_addr.tag
+
+    @property
+    def max_forwards(self) -> int | None:
+        value = self.headers.get("max-forwards")
+        return None if value is None else parse_max_forwards(value)
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("content-length")
+        return None if value is None else parse_content_length(value)
+
+    def addresses(self, name: str) -> list[NameAddr]:
+        """All name-addr values of a list header (Route, Path, P-Associated-URI, ...)."""
+        return [parse_name_addr(v) for v in self.headers.values(name)]
+
+    def contacts(self) -> list[NameAddr]:
+        """Contact values; empty for `Contact: *` (see `is_contact_star`)."""
+        if self.is_contact_star():
+            return []
+        return self.addresses("contact")
+
+    def is_contact_star(self) -> bool:
+        values = self.headers.get_all("contact")
+        return len(values) == 1 and values[0] == "*"
+
+    def routes(self) -> list[NameAddr]:
+        return self.addresses("route")
+
+    def record_routes(self) -> list[NameAddr]:
+        return self.addresses("record-route")
+
+    def paths(self) -> list[NameAddr]:
+        return self.addresses("path")
+
+    def service_routes(self) -> list[NameAddr]:
+        return self.addresses("service-route")
+
+    def auth_headers(self, name: str) -> list[AuthHeader]:
+        """Authorization / WWW-Authenticate / Proxy-* values, one per field."""
+        return [parse_auth(v) for v in self.headers.get_all(name)]
+
+    # -- proxy edits -----------------------------------------------------------------
+    def push_via(self, via: Via | str) -> None:
+        """Add a Via on top (§16.6 step 8)."""
+        self.headers.prepend("Via", str(via))
+
+    def pop_via(self) -> Via | None:
+        """Remove the top Via value and return it (§16.7 step 3)."""
+        value = self.headers.pop_first_value("via")
+        return None if value is None else parse_via(value)
+
+    def set_top_via(self, via: Via) -> None:
+        """Rewrite the top Via value (e.g. to add received/rport, §18.2.1)."""
+        if not self.headers.replace_first_value("via", str(via)):
+            raise SipError("no Via header to replace")
+
+    def push_address(self, name: str, value: NameAddr | str) -> None:
+        """Insert on top of Record-Route / Route / Path / Service-Route (§16.6 step 4)."""
+        self.headers.prepend(canonical_name(name), str(value))
+
+    def pop_address(self, name: str) -> NameAddr | None:
+        """Remove and return the top value of an address list (e.g. own Route)."""
+        value = self.headers.pop_first_value(name)
+        return None if value is None else parse_name_addr(value)
+
+    def set_body(self, body: bytes, content_type: str | None = None) -> None:
+        self.body = body
+        self.headers.set("Content-Length", str(len(body)))
+        if content_type is not None:
+            self.headers.set("Content-Type", content_type)
+
+    def validate(self, *, full: bool = False) -> None:
+        """Check the headers every element needs (§8.1.1, §8.2.2-§8.2.3) parse:
+        Via, From, To, Call-ID, CSeq present, single-valued where required, and the
+        CSeq method matching the request method. `full` also parses every Contact,
+        Route, Record-Route, Path, Service-Route and authentication header."""
+        try:
+            self._validate(full)
+        except SipParseError as exc:
+            exc.can_respond = isinstance(self, Request)
+            exc.request = self if isinstance(self, Request) else None
+            raise
+
+    def _validate(self, full: bool) -> None:
+        hdrs = self.headers
+        for key in _SINGLE:
+            if hdrs.count(key) > 1:
+                raise SipParseError(f"Multiple {canonical_name(key)} headers")
+        if full:
+            self.vias()
+        else:
+            self.top_via()
+        # Each property parses its header and raises on bad syntax or absence.
+        _ = self.from_addr, self.to_addr, self.call_id, self.max_forwards, self.content_length
+        cseq = self.cseq
+        if isinstance(self, Request) and cseq.method != self.method:
+            raise SipParseError("CSeq method does not match request method")
+        if full:
+            for key in _ADDRESS_LISTS:
+                if key != "contact" or not self.is_contact_star():
+                    self.addresses(key)
+            for key in _AUTH:
+                self.auth_headers(key)
+
+
+class Request(Message):
+    """A SIP request. `uri` is parsed; assign a new one to replace the Request-URI."""
+
+    __slots__ = ("_uri", "_uri_text", "method")
+
+    def __init__(
+        self,
+        method: str,
+        uri: Uri | str,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        version: str = SIP_VERSION,
+    ) -> None:
+        super().__init__(headers, body, version)
+        self.method = method
+        if isinstance(uri, str):
+            self._uri_text = uri
+            self._uri = parse_uri(uri)
+        else:
+            self._uri = uri
+            self._uri_text = str(uri)
+
+    @classmethod
+    def _from_wire(
+        cls, method: str, uri: Uri, uri_text: str, headers: Headers, body: bytes, version: str
+    ) -> Request:
+        self = cls.__new__(cls)
+        self.headers, self.body, self.version = headers, body, version
+        self.method, self._uri, self._uri_text = method, uri, uri_text
+        return self
+
+    @property
+    def uri(self) -> Uri:
+        return self._uri
+
+    @uri.setter
+    def uri(self, value: Uri) -> None:
+        self._uri = value
+        self._uri_text = str(value)
+
+    @property
+    def uri_text(self) -> str:
+        return self._uri_text
+
+    def start_line(self) -> str:
+        return f"{self.method} {self._uri_text} {self.version}"
+
+    def copy(self) -> Request:
+        """A copy whose headers can be edited independently (§16.6 step 1)."""
+        return Request._from_wire(
+            self.method, self._uri.copy(), self._uri_text, self.headers.copy(), self.body,
+            self.version,
+        )
+
+    def decrement_max_forwards(self) -> int:
+        """§16.6 step 3: decrement Max-Forwards (add 70 if absent); returns the new value.
+        Raises SipError at 0: the caller must answer 483 first (§16.3 step 3)."""
+        current = self.max_forwards
+        if current is None:
+            self.headers.add("Max-Forwards", "70")
+            return 70
+        if current == 0:
+            raise SipError("Max-Forwards is 0")
+        self.headers.set("Max-Forwards", str(current - 1))
+        return current - 1
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self._uri_text}>"
+
+
+class Response(Message):
+    """A SIP response."""
+
+    __slots__ = ("reason", "status")
+
+    def __init__(
+        self,
+        status: int,
+        reason: str | None = None,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        version: str = SIP_VERSION,
+    ) -> None:
+        super().__init__(headers, body, version)
+        self.status = status
+        self.reason = reason_phrase(status) if reason is None else reason
+
+    def start_line(self) -> str:
+        return f"{self.version} {self.status} {self.reason}"
+
+    def copy(self) -> Response:
+        return Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"
+
+
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+) -> Response:
+    """Build a response per §8.2.6.2: Via (all, in order), From, Call-ID and CSeq copied
+    byte for byte; To copied, with `to_tag` added if it has no tag (not for 100,
+    §8.2.6.1); Content-Length: 0. Add further headers and a body afterwards."""
+    fields = []
+    for f in request.headers.fields:
+        key = f[0]
+        if key in ("via", "from", "call-id", "cseq"):
+            fields.append(f)
+        elif key == "to":
+            if to_tag is not None and status != 100 and request.to_tag is None:
+                fields.append((key, f[1], f"{f[2]};tag={to_tag}", None))
+            else:
+                fields.append(f)
+    headers = Headers(fields)
+    headers.add("Content-Length", "0")
+    return Response(status, reason, headers)
+
+
+def _copy_fields(src: Request, keys: tuple[str, ...]) -> Headers:
+    return Headers([f for f in src.headers.fields if f[0] in keys])
+
+
+def make_cancel(request: Request) -> Request:
+    """CANCEL for `request` (§9.1): same Request-URI, Call-ID, From, To, CSeq number
+    and Route set, the request's top Via only, Max-Forwards 70."""
+    cseq = request.cseq
+    headers = Headers()
+    headers.add("Via", request.headers.values("via")[0])
+    for f in _copy_fields(request, ("from", "to", "call-id", "route")).fields:
+        headers.fields.append(f)
+    headers.add("CSeq", f"{cseq.seq} CANCEL")
+    headers.add("Max-Forwards", "70")
+    headers.add("Content-Length", "0")
+    return Request("CANCEL", request.uri.copy(), headers)
+
+
+def make_ack(request: Request, response: Response) -> Request:
+    """ACK for a non-2xx final response (§17.1.1.3): the INVITE's Request-URI, top Via,
+    From, Call-ID, Route set and CSeq number; To from the response (with its tag)."""
+    cseq = request.cseq
+    headers = Headers()
+    headers.add("Via", request.headers.values("via")[0])
+    for f in _copy_fields(request, ("from", "call-id")).fields:
+        headers.fields.append(f)
+    to = response.headers.get("to")
+    headers.add("To", to if to is not None else request._required("to"))
+    for f in _copy_fields(request, ("route",)).fields:
+        headers.fields.append(f)
+    headers.add("CSeq", f"{cseq.seq} ACK")
+    headers.add("Max-Forwards", "70")
+    headers.add("Content-Length", "0")
+    return Request("ACK", request.uri.copy(), headers)

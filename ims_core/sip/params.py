@@ -1,0 +1,64 @@
+"""Ordered, case-insensitive parameter lists shared by URIs, name-addrs and Via.
+
+Parameters keep the name and value exactly as received (values of quoted parameters
+keep their quotes), so re-serialising an unmodified value changes nothing.
+"""
+
+from __future__ import annotations
+
+from .errors import SipParseError
+from .grammar import GENERIC_PARAM_RE
+
+Param = tuple[str, str | None]
+
+
+class HasParams:
+    """Mixin for objects with a `params: list[Param]` attribute."""
+
+    __slots__ = ()
+    params: list[Param]
+
+    def param(self, name: str) -> str | None:
+        """Value of parameter `name` (None if absent or valueless)."""
+        lname = name.lower()
+        for pname, value in self.params:
+            if pname.lower() == lname:
+                return value
+        return None
+
+    def has_param(self, name: str) -> bool:
+        lname = name.lower()
+        return any(pname.lower() == lname for pname, _ in self.params)
+
+    def set_param(self, name: str, value: str | None = None) -> None:
+        """Replace parameter `name` in place, or append it."""
+        lname = name.lower()
+        for i, (pname, _) in enumerate(self.params):
+            if pname.lower() == lname:
+                self.params[i] = (pname, value)
+                return
+        self.params.append((name, value))
+
+    def remove_param(self, name: str) -> None:
+        lname = name.lower()
+        self.params[:] = [p for p in self.params if p[0].lower() != lname]
+
+
+def format_params(params: list[Param]) -> str:
+    return "".join(f";{n}" if v is None else f";{n}={v}" for n, v in params)
+
+
+def parse_generic_params(text: str, pos: int = 0) -> list[Param]:
+    """Parse `*( SEMI generic-param )` from `text[pos:]` to the end (§25.1)."""
+    params: list[Param] = []
+    end = len(text)
+    match = GENERIC_PARAM_RE.match
+    while pos < end:
+        m = match(text, pos)
+        if m is None:
+            if text[pos:].strip(" \t"):
+                raise SipParseError(f"Bad parameter near {text[pos:pos + 20]!r}")
+            break
+        params.append((m.group(1), m.group(2)))
+        pos = m.end()
+    return params

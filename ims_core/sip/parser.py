@@ -1,0 +1,227 @@
+"""Parse one SIP message from bytes (RFC 3261 §7, §18.3), with hard limits.
+
+    generic-message = start-line *message-header CRLF [ message-body ]
+    Request-Line    = Method SP Request-URI SP SIP-Version CRLF
+    Status-Line     = SIP-Version SP Status-Code SP Reason-Phrase CRLF
+
+Only the start line, the header names, folding and Content-Length are examined here;
+everything else waits for a typed view (message.py) or `Message.validate()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import SipParseError
+from .grammar import SIP_VERSION_RE, TOKEN_RE, header_key
+from .headers import Field, Headers
+from .message import Request, Response
+from .uri import AbsoluteUri, SipUri, parse_uri
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Hard limits; exceeding one yields SipParseError(513)."""
+
+    max_message_size: int = 65535
+    max_headers: int = 256
+    max_line_length: int = 8192
+
+
+DEFAULT_LIMITS = Limits()
+_DIGITS = frozenset("0123456789")
+
+
+def _fold(lines: list[str]) -> list[tuple[str, str]]:
+    """Join continuation lines (§7.3.1): returns (raw, unfolded) per header field."""
+    out: list[tuple[str, str]] = []
+    for line in lines:
+        if line[:1] in (" ", "\t"):
+            if not out:
+                raise SipParseError("Header block starts with a continuation line")
+            raw, unfolded = out[-1]
+            out[-1] = (raw + "\r\n" + line, unfolded.rstrip(" \t") + " " + line.lstrip(" \t"))
+        else:
+            out.append((line, line))
+    return out
+
+
+# Header names seen before, mapped to their lookup keys (a bounded memo: most traffic
+# repeats a few dozen spellings, so validation and lower-casing happen once per name).
+_KEYS: dict[str, str] = {}
+_KEYS_MAX = 4096
+
+
+def _parse_fields(lines: list[str], has_fold: bool) -> list[Field]:
+    fields: list[Field] = []
+    append = fields.append
+    keys = _KEYS
+    if has_fold:
+        pairs: list[tuple[str, str]] = _fold(lines)
+    else:
+        pairs = [(line, line) for line in lines]
+    for raw, line in pairs:
+        name, colon, value = line.partition(":")
+        key = keys.get(name)
+        if key is None:
+            if not colon:
+                what = "Header line without a colon" if line else "Empty line in the header block"
+                raise SipParseError(what)
+            name = name.rstrip(" \t")
+            if TOKEN_RE.fullmatch(name) is None:
+                raise SipParseError("Bad header name")
+            key = header_key(name)
+            if len(keys) < _KEYS_MAX and name == line[: len(name)] and line[len(name)] == ":":
+                keys[name] = key
+        elif not colon:
+            raise SipParseError("Header line without a colon")
+        append((key, name, value.strip(" \t"), raw))
+    return fields
+
+
+def _start_line(line: str) -> Request | Response:
+    parts = line.split(" ", 2)
+    if len(parts) == 3 and parts[0][:4].upper() == "SIP/" and parts[0][4:5].isdigit():
+        version, code, reason = parts
+        if len(code) != 3 or not _DIGITS.issuperset(code) or code[0] == "0":
+            raise SipParseError("Bad status code", can_respond=False)
+        if SIP_VERSION_RE.fullmatch(version) is None:
+            raise SipParseError("Bad SIP version", can_respond=False)
+        return Response(int(code), reason, None, b"", version)
+    if line[:4].upper() == "SIP/":
+        # Status-Line with no SP before an empty reason phrase: tolerated (noreason).
+        if len(parts) == 2 and len(parts[1]) == 3 and _DIGITS.issuperset(parts[1]):
+            return Response(int(parts[1]), "", None, b"", parts[0])
+        raise SipParseError("Bad status line", can_respond=False)
+    parts = line.split(" ")
+    if len(parts) != 3 or not all(parts):
+        # RFC 4475 lwsruri, lwsstart, trws: exactly one SP between the elements.
+        looks_like_request = len(parts) >= 3 and TOKEN_RE.fullmatch(parts[0]) is not None
+        raise SipParseError("Bad request line", can_respond=looks_like_request)
+    method, uri_text, version = parts
+    if TOKEN_RE.fullmatch(method) is None:
+        raise SipParseError("Bad method", can_respond=False)
+    if SIP_VERSION_RE.fullmatch(version) is None:
+        raise SipParseError("Bad SIP version")
+    if version.upper() != "SIP/2.0":
+        raise SipParseError("Version Not Supported", 505)
+    uri = parse_uri(uri_text)  # RFC 4475 ltgtruri: <> are not allowed here
+    if isinstance(uri, SipUri) and uri.headers:
+        # §19.1.1 table: headers are not allowed in a Request-URI (RFC 4475 escruri).
+        raise SipParseError("Headers in Request-URI")
+    return Request._from_wire(method, uri, uri_text, Headers(), b"", version)
+
+
+def parse_message(
+    data: bytes, limits: Limits = DEFAULT_LIMITS, *, stream: bool = False
+) -> Request | Response:
+    """Parse one message. Datagram rules (§18.3) unless `stream`: the body is what
+    Content-Length says (extra octets are dropped: RFC 4475 dblreq) or, when it is
+    absent, the rest of the datagram; a Content-Length beyond the data is a 400 (clerr).
+    On a stream, an absent Content-Length means no body.
+
+    A SipParseError for a request carries, when the header lines allow it, a partial
+    `request` so that `error_response()` can answer it."""
+    try:
+        return _parse(data, limits, stream)
+    except SipParseError as exc:
+        if exc.can_respond and exc.request is None:
+            exc.request = _salvage(data)
+        raise
+
+
+def _salvage(data: bytes) -> Request | None:
+    """Best effort: the readable header lines of a rejected request (bad lines skipped)."""
+    head = data[:16384].decode("utf-8", "surrogateescape").replace("\r\n", "\n")
+    head = head.lstrip("\n").split("\n\n", 1)[0]
+    lines = head.split("\n")
+    method = lines[0].split(" ", 1)[0]
+    if TOKEN_RE.fullmatch(method) is None:
+        return None
+    fields: list[Field] = []
+    for line in lines[1:]:
+        try:
+            fields += _parse_fields([line], False)
+        except SipParseError:
+            continue
+    uri = AbsoluteUri("invalid", "request-uri")
+    return Request._from_wire(method, uri, str(uri), Headers(fields), b"", "SIP/2.0")
+
+
+def _parse(data: bytes, limits: Limits, stream: bool) -> Request | Response:
+    size = len(data)
+    start = 0
+    while data.startswith(b"\r\n", start):  # §7.5: ignore CRLFs before the start line
+        start += 2
+    if size - start > limits.max_message_size:
+        raise SipParseError("Message Too Large", 513, can_respond=not data.startswith(b"SIP/"))
+    end = data.find(b"\r\n\r\n", start)
+    if end >= 0:
+        head = data[start:end].decode("utf-8", "surrogateescape")
+        body_start = end + 4
+        lines = head.split("\r\n")
+    else:
+        end = data.find(b"\n\n", start)
+        if end < 0:
+            if data.find(b"\r\n", start) < 0 and data.find(b"\n", start) < 0:
+                head = data[start:].decode("utf-8", "surrogateescape")
+                _start_line(head)  # classify the error (request vs response)
+            raise SipParseError("Missing empty line after the header block")
+        # Liberal: bare-LF line ends. Re-serialisation then uses CRLF.
+        head = data[start:end].decode("utf-8", "surrogateescape").replace("\r\n", "\n")
+        body_start = end + 2
+        lines = head.split("\n")
+    if len(lines) - 1 > limits.max_headers:
+        raise SipParseError("Too many header fields", 513, can_respond=not head.startswith("SIP/"))
+    if max(map(len, lines)) > limits.max_line_length:
+        raise SipParseError("Header line too long", 513, can_respond=not head.startswith("SIP/"))
+    msg = _start_line(lines[0])
+    is_request = isinstance(msg, Request)
+    try:
+        msg.headers = Headers(
+            _parse_fields(lines[1:], "\n " in head or "\n\t" in head)
+        )
+    except SipParseError as exc:
+        exc.can_respond = False if not is_request else exc.can_respond
+        raise
+    # Content-Length framing (§18.3, §20.14).
+    lengths = msg.headers.get_all("content-length")
+    available = size - body_start
+    partial = msg if isinstance(msg, Request) else None
+    if not lengths:
+        length = 0 if stream else available
+    elif len(lengths) > 1:
+        raise SipParseError("Multiple Content-Length headers", can_respond=is_request,
+                            request=partial)
+    else:
+        value = lengths[0]
+        if not value or not _DIGITS.issuperset(value) or len(value) > 10:
+            raise SipParseError("Bad Content-Length", can_respond=is_request, request=partial)
+        length = int(value)
+        if length > available:
+            raise SipParseError("Content-Length larger than message", can_respond=is_request,
+                                request=partial)
+    msg.body = data[body_start : body_start + length]
+    return msg
+
+
+def is_keepalive(data: bytes) -> bool:
+    """True for a datagram holding only CR/LF (RFC 5626 §4.4.1 CRLF keep-alive) or
+    nothing: not a message, so neither parse nor answer it with a 400."""
+    return not data.strip(b"\r\n")
+
+
+def error_response(error: SipParseError) -> Response | None:
+    """A response to the request that failed to parse, when one can be built (the
+    request line and Via/From/To/Call-ID/CSeq were readable), else None."""
+    from .message import make_response
+
+    request = error.request
+    if request is None or not error.can_respond:
+        return None
+    try:
+        request.top_via()
+        _ = request.cseq, request.call_id, request.from_addr, request.to_addr
+    except SipParseError:
+        return None
+    return make_response(request, error.status, error.reason)

@@ -1,0 +1,213 @@
+"""The engine shared by the four RFC 3261 §17 state machines.
+
+Theory of operation: each transaction class has a transition table mapping
+`(state, input) -> (actions, next_state)`. An input is a message from the network, a
+response from the TU, a transport error or a timer firing. The engine looks the pair
+up, runs the actions in order, then enters the next state, which cancels every timer
+that state does not keep. A missing entry means "not allowed": ignored when the peer or
+a stale timer caused it (the RFC's "absorb"), an error when the TU did.
+
+Nothing here does I/O. Time is passed in as `now` (seconds, any monotonic origin).
+Outputs pile up until drained: `data_to_send()` (bytes for the transport) and
+`next_event()` (events for the TU). `get_timer()` says when `handle_timer()` is due.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from typing import ClassVar, Protocol
+
+from ims_core.sip import Message, Request
+
+from .config import TimerConfig
+from .events import Event, TimedOut, TransactionTerminated, TransportFailed
+
+
+class TransactionError(Exception):
+    """The TU asked for something the transaction's state does not allow."""
+
+
+class State(enum.Enum):
+    CALLING = "Calling"
+    TRYING = "Trying"
+    PROCEEDING = "Proceeding"
+    COMPLETED = "Completed"
+    CONFIRMED = "Confirmed"
+    ACCEPTED = "Accepted"  # RFC 6026
+    TERMINATED = "Terminated"
+
+
+class Input(enum.Enum):
+    RESPONSE_1XX = "1xx from network"
+    RESPONSE_2XX = "2xx from network"
+    RESPONSE_3XX_6XX = "300-699 from network"
+    REQUEST = "request retransmission"
+    ACK = "ACK"
+    TU_1XX = "1xx from TU"
+    TU_2XX = "2xx from TU"
+    TU_3XX_6XX = "300-699 from TU"
+    TRANSPORT_ERROR = "transport error"
+    TIMER_A = "A"
+    TIMER_B = "B"
+    TIMER_D = "D"
+    TIMER_E = "E"
+    TIMER_F = "F"
+    TIMER_G = "G"
+    TIMER_H = "H"
+    TIMER_I = "I"
+    TIMER_J = "J"
+    TIMER_K = "K"
+    TIMER_L = "L"
+    TIMER_M = "M"
+
+
+TIMER_INPUTS = {i.value: i for i in Input if i.name.startswith("TIMER_")}
+_TU_INPUTS = frozenset({Input.TU_1XX, Input.TU_2XX, Input.TU_3XX_6XX})
+
+
+class Action(enum.Enum):
+    """Each value names the method that performs the action."""
+
+    SEND_REQUEST = "_send_request"
+    SEND_ACK = "_send_ack"
+    PASS_RESPONSE = "_pass_response"
+    SEND_RESPONSE = "_send_response"
+    RESEND_RESPONSE = "_resend_response"
+    PASS_ACK = "_pass_ack"
+    REPORT_TIMEOUT = "_report_timeout"
+    REPORT_TRANSPORT_ERROR = "_report_transport_error"
+    START_A = "_start_a"
+    DOUBLE_A = "_double_a"
+    START_B = "_start_b"
+    START_D = "_start_d"
+    START_E = "_start_e"
+    DOUBLE_E = "_double_e"
+    E_TO_T2 = "_e_to_t2"
+    START_F = "_start_f"
+    START_K = "_start_k"
+    START_M = "_start_m"
+    START_G = "_start_g"
+    DOUBLE_G = "_double_g"
+    START_H = "_start_h"
+    START_I = "_start_i"
+    START_J = "_start_j"
+    START_L = "_start_l"
+
+
+Table = dict[tuple[State, Input], tuple[tuple[Action, ...], State]]
+Keeps = dict[State, frozenset[str]]
+
+
+class Owner(Protocol):
+    """The transaction table: told about new timer deadlines and terminations."""
+
+    def _schedule(self, deadline: float, tx: Transaction) -> None: ...
+    def _forget(self, tx: Transaction) -> None: ...
+
+
+class Transaction:
+    """Base of the four transaction kinds; see the module docstring."""
+
+    TABLE: ClassVar[Table]
+    KEEPS_TIMERS: ClassVar[Keeps]
+    INITIAL: ClassVar[State]
+
+    def __init__(
+        self,
+        request: Request,
+        *,
+        reliable: bool,
+        config: TimerConfig | None = None,
+        key: tuple[object, ...] | None = None,
+    ) -> None:
+        self.request = request
+        self.reliable = reliable
+        self.config = config if config is not None else TimerConfig()
+        self.key = key
+        self.state = self.INITIAL
+        self.flow: object = None  # opaque to us: the transport's connection / peer
+        self._deadlines: dict[str, float] = {}
+        self._intervals: dict[str, float] = {}
+        self._firing = ""
+        self._out: list[bytes] = []
+        self._events: deque[Event] = deque()
+        self._owner: Owner | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.request.method} {self.state.value} {self.key}>"
+
+    # -- outputs -----------------------------------------------------------------------
+    def data_to_send(self) -> list[bytes]:
+        """Messages (serialised) to hand to the transport, oldest first; drains."""
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | None:
+        """The next event for the TU, or None."""
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        """When `handle_timer` should next be called, or None."""
+        return min(self._deadlines.values()) if self._deadlines else None
+
+    @property
+    def terminated(self) -> bool:
+        return self.state is State.TERMINATED
+
+    # -- inputs ------------------------------------------------------------------------
+    def handle_timer(self, now: float) -> None:
+        """Fire every timer due at `now`, earliest first."""
+        deadlines = self._deadlines
+        while deadlines:
+            name = min(deadlines, key=deadlines.__getitem__)
+            at = deadlines[name]
+            if at > now:
+                break
+            del deadlines[name]
+            self._firing = name
+            # Restarted timers are measured from when this one was due, not from `now`.
+            self._input(TIMER_INPUTS[name], at, None)
+
+    def transport_error(self, now: float) -> None:
+        """The transport failed to send this transaction's message (§17.1.4, §17.2.4)."""
+        self._input(Input.TRANSPORT_ERROR, now, None)
+        self.handle_timer(now)
+
+    def _input(self, inp: Input, now: float, msg: Message | None) -> None:
+        entry = self.TABLE.get((self.state, inp))
+        if entry is None:
+            if inp in _TU_INPUTS:
+                raise TransactionError(f"{inp.value} not allowed in state {self.state.value}")
+            return  # absorbed
+        actions, next_state = entry
+        for action in actions:
+            getattr(self, action.value)(now, msg)
+        if next_state is not self.state:
+            self._enter(next_state)
+
+    def _enter(self, state: State) -> None:
+        self.state = state
+        if state is State.TERMINATED:
+            self._deadlines.clear()
+            self._events.append(TransactionTerminated())
+            if self._owner is not None:
+                self._owner._forget(self)
+            return
+        keep = self.KEEPS_TIMERS[state]
+        for name in [n for n in self._deadlines if n not in keep]:
+            del self._deadlines[name]
+
+    # -- timer helpers -------------------------------------------------------------------
+    def _start(self, name: str, duration: float, now: float) -> None:
+        deadline = now + duration
+        self._deadlines[name] = deadline
+        self._intervals[name] = duration
+        if self._owner is not None:
+            self._owner._schedule(deadline, self)
+
+    def _report_timeout(self, now: float, msg: Message | None) -> None:
+        self._events.append(TimedOut(self._firing))
+
+    def _report_transport_error(self, now: float, msg: Message | None) -> None:
+        self._events.append(TransportFailed())

@@ -1,0 +1,179 @@
+"""Client transactions: INVITE (RFC 3261 §17.1.1, Figure 5, with the Accepted state of
+RFC 6026 §7.2) and non-INVITE (§17.1.2, Figure 6)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ims_core.sip import Message, Request, Response, make_ack
+
+from .base import Action, Input, Keeps, State, Table, Transaction
+from .config import TimerConfig
+from .events import ResponseReceived
+
+A = Action
+S = State
+I = Input  # noqa: E741
+
+_PASS = (A.PASS_RESPONSE,)
+_ERROR = ((A.REPORT_TRANSPORT_ERROR,), S.TERMINATED)
+
+
+class ClientTransaction(Transaction):
+    """Sends `request` on creation; feed it responses with `receive()`."""
+
+    def __init__(
+        self,
+        request: Request,
+        *,
+        reliable: bool,
+        now: float,
+        config: TimerConfig | None = None,
+        key: tuple[object, ...] | None = None,
+    ) -> None:
+        super().__init__(request, reliable=reliable, config=config, key=key)
+        self._request_bytes = request.to_bytes()
+        self._start_actions(now)
+
+    def _start_actions(self, now: float) -> None:
+        raise NotImplementedError
+
+    def receive(self, response: Response, now: float) -> None:
+        """A response matched to this transaction (§17.1.3)."""
+        status = response.status
+        if status < 200:
+            inp = Input.RESPONSE_1XX
+        elif status < 300:
+            inp = Input.RESPONSE_2XX
+        else:
+            inp = Input.RESPONSE_3XX_6XX
+        self._input(inp, now, response)
+        self.handle_timer(now)
+
+    # -- actions -----------------------------------------------------------------------
+    def _send_request(self, now: float, msg: Message | None) -> None:
+        self._out.append(self._request_bytes)
+
+    def _pass_response(self, now: float, msg: Message | None) -> None:
+        assert isinstance(msg, Response)
+        self._events.append(ResponseReceived(msg))
+
+
+class InviteClientTransaction(ClientTransaction):
+    """Figure 5 (+ RFC 6026): Calling -> Proceeding -> Completed/Accepted -> Terminated.
+    ACKs non-2xx finals itself (§17.1.1.3); 2xx go to the TU, which ACKs end to end."""
+
+    INITIAL = S.CALLING
+    # §17.1.1.2; RFC 6026 §7.2 (Accepted, Timer M).
+    TABLE: ClassVar[Table] = {
+        (S.CALLING, I.TIMER_A): ((A.SEND_REQUEST, A.DOUBLE_A), S.CALLING),
+        (S.CALLING, I.TIMER_B): ((A.REPORT_TIMEOUT,), S.TERMINATED),
+        (S.CALLING, I.RESPONSE_1XX): (_PASS, S.PROCEEDING),
+        (S.CALLING, I.RESPONSE_2XX): ((A.PASS_RESPONSE, A.START_M), S.ACCEPTED),
+        (S.CALLING, I.RESPONSE_3XX_6XX): ((A.PASS_RESPONSE, A.SEND_ACK, A.START_D), S.COMPLETED),
+        (S.CALLING, I.TRANSPORT_ERROR): _ERROR,
+        (S.PROCEEDING, I.RESPONSE_1XX): (_PASS, S.PROCEEDING),
+        (S.PROCEEDING, I.RESPONSE_2XX): ((A.PASS_RESPONSE, A.START_M), S.ACCEPTED),
+        (S.PROCEEDING, I.RESPONSE_3XX_6XX): (
+            (A.PASS_RESPONSE, A.SEND_ACK, A.START_D), S.COMPLETED,
+        ),
+        (S.COMPLETED, I.RESPONSE_3XX_6XX): ((A.SEND_ACK,), S.COMPLETED),
+        (S.COMPLETED, I.TIMER_D): ((), S.TERMINATED),
+        (S.COMPLETED, I.TRANSPORT_ERROR): _ERROR,
+        (S.ACCEPTED, I.RESPONSE_2XX): (_PASS, S.ACCEPTED),
+        (S.ACCEPTED, I.TIMER_M): ((), S.TERMINATED),
+    }
+    KEEPS_TIMERS: ClassVar[Keeps] = {
+        S.CALLING: frozenset("AB"),
+        S.PROCEEDING: frozenset(),
+        S.COMPLETED: frozenset("D"),
+        S.ACCEPTED: frozenset("M"),
+    }
+
+    _ack: bytes | None = None
+
+    def _start_actions(self, now: float) -> None:
+        self._send_request(now, None)
+        self._start_a(now, None)
+        self._start_b(now, None)
+
+    def _send_ack(self, now: float, msg: Message | None) -> None:
+        assert isinstance(msg, Response)
+        if self._ack is None:
+            self._ack = make_ack(self.request, msg).to_bytes()
+        self._out.append(self._ack)
+
+    def _start_a(self, now: float, msg: Message | None) -> None:
+        if not self.reliable:  # §17.1.1.2: retransmit over unreliable transports only
+            self._start("A", self.config.t1, now)
+
+    def _double_a(self, now: float, msg: Message | None) -> None:
+        self._start("A", 2 * self._intervals["A"], now)
+
+    def _start_b(self, now: float, msg: Message | None) -> None:
+        self._start("B", self.config.timeout, now)
+
+    def _start_d(self, now: float, msg: Message | None) -> None:
+        self._start("D", 0.0 if self.reliable else self.config.timer_d, now)
+
+    def _start_m(self, now: float, msg: Message | None) -> None:
+        self._start("M", self.config.timeout, now)
+
+
+class NonInviteClientTransaction(ClientTransaction):
+    """Figure 6: Trying -> Proceeding -> Completed -> Terminated."""
+
+    INITIAL = S.TRYING
+    _FINAL = ((A.PASS_RESPONSE, A.START_K), S.COMPLETED)
+    # §17.1.2.2
+    TABLE: ClassVar[Table] = {
+        (S.TRYING, I.TIMER_E): ((A.SEND_REQUEST, A.DOUBLE_E), S.TRYING),
+        (S.TRYING, I.TIMER_F): ((A.REPORT_TIMEOUT,), S.TERMINATED),
+        (S.TRYING, I.RESPONSE_1XX): (_PASS, S.PROCEEDING),
+        (S.TRYING, I.RESPONSE_2XX): _FINAL,
+        (S.TRYING, I.RESPONSE_3XX_6XX): _FINAL,
+        (S.TRYING, I.TRANSPORT_ERROR): _ERROR,
+        (S.PROCEEDING, I.TIMER_E): ((A.SEND_REQUEST, A.E_TO_T2), S.PROCEEDING),
+        (S.PROCEEDING, I.TIMER_F): ((A.REPORT_TIMEOUT,), S.TERMINATED),
+        (S.PROCEEDING, I.RESPONSE_1XX): (_PASS, S.PROCEEDING),
+        (S.PROCEEDING, I.RESPONSE_2XX): _FINAL,
+        (S.PROCEEDING, I.RESPONSE_3XX_6XX): _FINAL,
+        (S.PROCEEDING, I.TRANSPORT_ERROR): _ERROR,
+        (S.COMPLETED, I.TIMER_K): ((), S.TERMINATED),
+    }
+    KEEPS_TIMERS: ClassVar[Keeps] = {
+        S.TRYING: frozenset("EF"),
+        S.PROCEEDING: frozenset("EF"),
+        S.COMPLETED: frozenset("K"),
+    }
+
+    def _start_actions(self, now: float) -> None:
+        self._send_request(now, None)
+        if not self.reliable:  # §17.1.2.2: Timer E on unreliable transports only
+            self._start("E", self.config.t1, now)
+        self._start("F", self.config.timeout, now)
+
+    def _double_e(self, now: float, msg: Message | None) -> None:
+        self._start("E", min(2 * self._intervals["E"], self.config.t2), now)
+
+    def _e_to_t2(self, now: float, msg: Message | None) -> None:
+        self._start("E", self.config.t2, now)
+
+    def _start_k(self, now: float, msg: Message | None) -> None:
+        self._start("K", 0.0 if self.reliable else self.config.t4, now)
+
+
+def create_client_transaction(
+    request: Request,
+    *,
+    reliable: bool,
+    now: float,
+    config: TimerConfig | None = None,
+    key: tuple[object, ...] | None = None,
+) -> ClientTransaction:
+    """An INVITE or non-INVITE client transaction for `request` (already queued to send).
+    ACK never gets a client transaction (§17.1)."""
+    if request.method == "ACK":
+        raise ValueError("ACK is sent without a client transaction")
+    cls = InviteClientTransaction if request.method == "INVITE" else NonInviteClientTransaction
+    return cls(request, reliable=reliable, now=now, config=config, key=key)

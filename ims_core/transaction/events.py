@@ -1,0 +1,45 @@
+"""What a transaction tells its transaction user (TU); drained with `next_event()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ims_core.sip import Request, Response
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseReceived:
+    """A client transaction passes a response up: every 1xx, the first non-2xx final
+    response, and every 2xx (retransmissions too: the TU forwards them, §16.7, RFC 6026)."""
+
+    response: Response
+
+
+@dataclass(frozen=True, slots=True)
+class AckReceived:
+    """An ACK matched an INVITE server transaction in the Accepted state (RFC 6026 §8.5):
+    the TU forwards it like any 2xx ACK."""
+
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut:
+    """Timer B or F (no final response: the proxy answers 408, §16.7 step 10) or
+    Timer H (no ACK for our final response, §17.2.1) fired."""
+
+    timer: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransportFailed:
+    """The transport reported a failure sending this transaction's message (§17.1.4,
+    §17.2.4): a client TU treats it like a 503 (§16.7 step 10 / §8.1.3.1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionTerminated:
+    """The transaction reached Terminated; the TU can release its state."""
+
+
+Event = ResponseReceived | AckReceived | TimedOut | TransportFailed | TransactionTerminated

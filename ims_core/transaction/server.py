@@ -1,0 +1,187 @@
+"""Server transactions: INVITE (RFC 3261 §17.2.1, Figure 7, with the Accepted state of
+RFC 6026 §7.1) and non-INVITE (§17.2.2, Figure 8).
+
+The request that created the transaction is handled by the TU; what reaches
+`receive()` afterwards is a retransmission or (INVITE only) the ACK.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ims_core.sip import Message, Request, Response, make_response
+
+from .base import Action, Input, Keeps, State, Table, Transaction
+from .config import TimerConfig
+from .events import AckReceived
+
+A = Action
+S = State
+I = Input  # noqa: E741
+
+_ERROR = ((A.REPORT_TRANSPORT_ERROR,), S.TERMINATED)
+
+
+class ServerTransaction(Transaction):
+    """Feed retransmissions/ACK with `receive()`; answer with `send_response()`."""
+
+    def __init__(
+        self,
+        request: Request,
+        *,
+        reliable: bool,
+        now: float,
+        config: TimerConfig | None = None,
+        key: tuple[object, ...] | None = None,
+    ) -> None:
+        super().__init__(request, reliable=reliable, config=config, key=key)
+        self._last_response: bytes | None = None
+        self.last_status = 0
+
+    def receive(self, request: Request, now: float) -> None:
+        """A request matched to this transaction (§17.2.3): retransmission or ACK."""
+        inp = Input.ACK if request.method == "ACK" else Input.REQUEST
+        self._input(inp, now, request)
+        self.handle_timer(now)
+
+    def send_response(self, response: Response, now: float) -> None:
+        """The TU's response; raises TransactionError if the state forbids it
+        (e.g. a second final response to a non-INVITE request)."""
+        status = response.status
+        if status < 200:
+            inp = Input.TU_1XX
+        elif status < 300:
+            inp = Input.TU_2XX
+        else:
+            inp = Input.TU_3XX_6XX
+        self._input(inp, now, response)
+        self.handle_timer(now)
+
+    # -- actions -----------------------------------------------------------------------
+    def _send_response(self, now: float, msg: Message | None) -> None:
+        assert isinstance(msg, Response)
+        data = msg.to_bytes()
+        self._last_response = data
+        self.last_status = msg.status
+        self._out.append(data)
+
+    def _resend_response(self, now: float, msg: Message | None) -> None:
+        if self._last_response is not None:
+            self._out.append(self._last_response)
+
+
+class InviteServerTransaction(ServerTransaction):
+    """Figure 7 (+ RFC 6026): Proceeding -> Completed -> Confirmed -> Terminated, or
+    Proceeding -> Accepted -> Terminated after a 2xx."""
+
+    INITIAL = S.PROCEEDING
+    # §17.2.1; RFC 6026 §7.1 (Accepted, Timer L).
+    TABLE: ClassVar[Table] = {
+        (S.PROCEEDING, I.REQUEST): ((A.RESEND_RESPONSE,), S.PROCEEDING),
+        (S.PROCEEDING, I.TU_1XX): ((A.SEND_RESPONSE,), S.PROCEEDING),
+        (S.PROCEEDING, I.TU_2XX): ((A.SEND_RESPONSE, A.START_L), S.ACCEPTED),
+        (S.PROCEEDING, I.TU_3XX_6XX): (
+            (A.SEND_RESPONSE, A.START_G, A.START_H), S.COMPLETED,
+        ),
+        (S.PROCEEDING, I.TRANSPORT_ERROR): _ERROR,
+        (S.COMPLETED, I.REQUEST): ((A.RESEND_RESPONSE,), S.COMPLETED),
+        (S.COMPLETED, I.TIMER_G): ((A.RESEND_RESPONSE, A.DOUBLE_G), S.COMPLETED),
+        (S.COMPLETED, I.TIMER_H): ((A.REPORT_TIMEOUT,), S.TERMINATED),
+        (S.COMPLETED, I.ACK): ((A.START_I,), S.CONFIRMED),
+        (S.COMPLETED, I.TRANSPORT_ERROR): _ERROR,
+        (S.CONFIRMED, I.TIMER_I): ((), S.TERMINATED),
+        (S.ACCEPTED, I.ACK): ((A.PASS_ACK,), S.ACCEPTED),
+        (S.ACCEPTED, I.TU_2XX): ((A.SEND_RESPONSE,), S.ACCEPTED),
+        (S.ACCEPTED, I.TIMER_L): ((), S.TERMINATED),
+    }
+    # Absorbed (no entry): INVITE/ACK retransmissions in Confirmed (§17.2.1) and INVITE
+    # retransmissions in Accepted (RFC 6026 §7.1).
+    KEEPS_TIMERS: ClassVar[Keeps] = {
+        S.PROCEEDING: frozenset(),
+        S.COMPLETED: frozenset("GH"),
+        S.CONFIRMED: frozenset("I"),
+        S.ACCEPTED: frozenset("L"),
+    }
+
+    def __init__(
+        self,
+        request: Request,
+        *,
+        reliable: bool,
+        now: float,
+        config: TimerConfig | None = None,
+        key: tuple[object, ...] | None = None,
+        send_trying: bool = False,
+    ) -> None:
+        super().__init__(request, reliable=reliable, now=now, config=config, key=key)
+        if send_trying:  # §17.2.1: 100 Trying unless the TU answers within 200 ms
+            self.send_response(make_response(request, 100), now)
+
+    def _pass_ack(self, now: float, msg: Message | None) -> None:
+        assert isinstance(msg, Request)
+        self._events.append(AckReceived(msg))
+
+    def _start_g(self, now: float, msg: Message | None) -> None:
+        if not self.reliable:  # §17.2.1: Timer G on unreliable transports only
+            self._start("G", self.config.t1, now)
+
+    def _double_g(self, now: float, msg: Message | None) -> None:
+        self._start("G", min(2 * self._intervals["G"], self.config.t2), now)
+
+    def _start_h(self, now: float, msg: Message | None) -> None:
+        self._start("H", self.config.timeout, now)
+
+    def _start_i(self, now: float, msg: Message | None) -> None:
+        self._start("I", 0.0 if self.reliable else self.config.t4, now)
+
+    def _start_l(self, now: float, msg: Message | None) -> None:
+        self._start("L", self.config.timeout, now)
+
+
+class NonInviteServerTransaction(ServerTransaction):
+    """Figure 8: Trying -> Proceeding -> Completed -> Terminated."""
+
+    INITIAL = S.TRYING
+    _FINAL = ((A.SEND_RESPONSE, A.START_J), S.COMPLETED)
+    # §17.2.2. Retransmissions in Trying are absorbed (no entry).
+    TABLE: ClassVar[Table] = {
+        (S.TRYING, I.TU_1XX): ((A.SEND_RESPONSE,), S.PROCEEDING),
+        (S.TRYING, I.TU_2XX): _FINAL,
+        (S.TRYING, I.TU_3XX_6XX): _FINAL,
+        (S.PROCEEDING, I.REQUEST): ((A.RESEND_RESPONSE,), S.PROCEEDING),
+        (S.PROCEEDING, I.TU_1XX): ((A.SEND_RESPONSE,), S.PROCEEDING),
+        (S.PROCEEDING, I.TU_2XX): _FINAL,
+        (S.PROCEEDING, I.TU_3XX_6XX): _FINAL,
+        (S.PROCEEDING, I.TRANSPORT_ERROR): _ERROR,
+        (S.COMPLETED, I.REQUEST): ((A.RESEND_RESPONSE,), S.COMPLETED),
+        (S.COMPLETED, I.TIMER_J): ((), S.TERMINATED),
+        (S.COMPLETED, I.TRANSPORT_ERROR): _ERROR,
+    }
+    KEEPS_TIMERS: ClassVar[Keeps] = {
+        S.TRYING: frozenset(),
+        S.PROCEEDING: frozenset(),
+        S.COMPLETED: frozenset("J"),
+    }
+
+    def _start_j(self, now: float, msg: Message | None) -> None:
+        self._start("J", 0.0 if self.reliable else self.config.timeout, now)
+
+
+def create_server_transaction(
+    request: Request,
+    *,
+    reliable: bool,
+    now: float,
+    config: TimerConfig | None = None,
+    key: tuple[object, ...] | None = None,
+    send_trying: bool = False,
+) -> ServerTransaction:
+    """An INVITE or non-INVITE server transaction for a new request (not ACK)."""
+    if request.method == "ACK":
+        raise ValueError("ACK does not create a server transaction")
+    if request.method == "INVITE":
+        return InviteServerTransaction(
+            request, reliable=reliable, now=now, config=config, key=key,
+            send_trying=send_trying,
+        )
+    return NonInviteServerTransaction(request, reliable=reliable, now=now, config=config, key=key)

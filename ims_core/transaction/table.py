@@ -1,0 +1,166 @@
+"""The transaction table: creation, matching (§17.1.3, §17.2.3) and one timer heap.
+
+Client transactions are keyed by (top Via branch, method) — for a response, the CSeq
+method. Server transactions are keyed by (branch, sent-by, method) when the branch has
+the magic cookie, with ACK mapped to INVITE; otherwise by the RFC 2543 fields named at
+the end of §17.2.3 (Request-URI, From tag, Call-ID, CSeq number, top Via; the To tag
+is left out so the ACK, which carries the response's tag, still matches).
+
+Transactions tell the table about every timer they start and when they terminate, so
+the TU may call a transaction's methods directly. `handle_timer(now)` fires what is due
+and returns the transactions it touched, whose outputs the TU then drains.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterator
+
+from ims_core.sip import MAGIC_COOKIE, Message, Request, Response, SipParseError
+
+from .base import Transaction, TransactionError
+from .client import ClientTransaction, create_client_transaction
+from .config import TimerConfig
+from .server import ServerTransaction, create_server_transaction
+
+Key = tuple[object, ...]
+
+
+def client_key(message: Message) -> Key:
+    """§17.1.3: branch of the top Via plus the method (CSeq method of a response)."""
+    method = message.method if isinstance(message, Request) else message.cseq.method
+    return (message.top_via().branch or "", method)
+
+
+def server_key(request: Request, method: str | None = None) -> Key:
+    """§17.2.3 key of the server transaction `request` belongs to. `method` overrides
+    the request's (used to find the INVITE a CANCEL refers to)."""
+    via = request.top_via()
+    if method is None:
+        method = "INVITE" if request.method == "ACK" else request.method
+    branch = via.branch
+    if branch is not None and branch.startswith(MAGIC_COOKIE):
+        return (branch, via.sent_by, method)
+    return (
+        "rfc2543", request.uri_text, request.from_tag, request.call_id,
+        request.cseq.seq, via.sent_by, branch, method,
+    )
+
+
+class TransactionTable:
+    """All live transactions of one element, with a shared timer heap."""
+
+    def __init__(self, config: TimerConfig | None = None) -> None:
+        self.config = config if config is not None else TimerConfig()
+        self._clients: dict[Key, ClientTransaction] = {}
+        self._servers: dict[Key, ServerTransaction] = {}
+        self._heap: list[tuple[float, int, Transaction]] = []
+        self._counter = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._clients) + len(self._servers)
+
+    def __iter__(self) -> Iterator[Transaction]:
+        yield from self._clients.values()
+        yield from self._servers.values()
+
+    # -- creation ----------------------------------------------------------------------
+    def create_client(self, request: Request, *, reliable: bool, now: float) -> ClientTransaction:
+        """Start a client transaction; its request is waiting in `data_to_send()`."""
+        key = client_key(request)
+        if key in self._clients:
+            raise TransactionError(f"client transaction {key} exists")
+        tx = create_client_transaction(
+            request, reliable=reliable, now=now, config=self.config, key=key
+        )
+        self._clients[key] = tx
+        self._adopt(tx)
+        return tx
+
+    def create_server(
+        self, request: Request, *, reliable: bool, now: float, send_trying: bool = False
+    ) -> ServerTransaction:
+        """Start a server transaction for a request `match_request` did not match."""
+        key = server_key(request)
+        if key in self._servers:
+            raise TransactionError(f"server transaction {key} exists")
+        tx = create_server_transaction(
+            request, reliable=reliable, now=now, config=self.config, key=key,
+            send_trying=send_trying,
+        )
+        self._servers[key] = tx
+        self._adopt(tx)
+        return tx
+
+    def _adopt(self, tx: Transaction) -> None:
+        tx._owner = self
+        for deadline in tx._deadlines.values():
+            self._schedule(deadline, tx)
+
+    # -- matching ----------------------------------------------------------------------
+    def match_response(self, response: Response) -> ClientTransaction | None:
+        try:
+            return self._clients.get(client_key(response))
+        except SipParseError:
+            return None
+
+    def match_request(self, request: Request) -> ServerTransaction | None:
+        try:
+            return self._servers.get(server_key(request))
+        except SipParseError:
+            return None
+
+    def match_cancel(self, cancel: Request) -> ServerTransaction | None:
+        """The INVITE server transaction a CANCEL refers to (§9.2), or None."""
+        try:
+            return self._servers.get(server_key(cancel, "INVITE"))
+        except SipParseError:
+            return None
+
+    def receive(self, message: Request | Response, now: float) -> Transaction | None:
+        """Deliver a message to its transaction and return it; None if nothing matched
+        (a new request, a stray response or a 2xx ACK: the TU's business)."""
+        if isinstance(message, Response):
+            ctx = self.match_response(message)
+            if ctx is not None:
+                ctx.receive(message, now)
+            return ctx
+        stx = self.match_request(message)
+        if stx is not None:
+            stx.receive(message, now)
+        return stx
+
+    # -- timers ------------------------------------------------------------------------
+    def _schedule(self, deadline: float, tx: Transaction) -> None:
+        heapq.heappush(self._heap, (deadline, next(self._counter), tx))
+
+    def _forget(self, tx: Transaction) -> None:
+        table: dict[Key, ClientTransaction] | dict[Key, ServerTransaction]
+        table = self._clients if isinstance(tx, ClientTransaction) else self._servers
+        if tx.key is not None and table.get(tx.key) is tx:
+            del table[tx.key]
+
+    def get_timer(self) -> float | None:
+        """The earliest deadline of any live transaction, or None."""
+        heap = self._heap
+        while heap:
+            deadline, _, tx = heap[0]
+            if not tx.terminated and deadline in tx._deadlines.values():
+                return deadline
+            heapq.heappop(heap)
+        return None
+
+    def handle_timer(self, now: float) -> list[Transaction]:
+        """Fire every due timer; returns the transactions that had one."""
+        heap = self._heap
+        fired: list[Transaction] = []
+        seen: set[int] = set()
+        while heap and heap[0][0] <= now:
+            _, _, tx = heapq.heappop(heap)
+            if id(tx) not in seen and not tx.terminated:
+                seen.add(id(tx))
+                fired.append(tx)
+        for tx in fired:
+            tx.handle_timer(now)
+        return fired

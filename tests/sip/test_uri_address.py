@@ -1,0 +1,129 @@
+"""URIs (§19.1, RFC 3966) and name-addr values (§20.10)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ims_core.sip import (
+    AbsoluteUri,
+    NameAddr,
+    SipParseError,
+    SipUri,
+    TelUri,
+    parse_name_addr,
+    parse_name_addr_list,
+    parse_uri,
+    quote,
+    split_values,
+    unescape,
+    unquote,
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sip:alice@example.com",
+        "sips:alice:secret@example.com:5061;transport=tcp;lr",
+        "sip:+12125551212@gw.example.com;user=phone",
+        "sip:[2001:db8::10]:5070;maddr=[2001:db8::1]",
+        "sip:example.com?Subject=hi&Priority=urgent",
+        "sip:alice@192.0.2.4;ttl=15;method=INVITE",
+        "SIP:Alice@Example.COM",
+        "tel:+1-201-555-0123;ext=1234",
+        "tel:7042;phone-context=example.com",
+        "urn:service:sos",
+        "http://www.example.com/x?y=1",
+        "sip:%61lice@example.com",
+        "sip:host_name.example.com",
+    ],
+)
+def test_uri_round_trip(text: str) -> None:
+    assert str(parse_uri(text)) == text
+
+
+def test_uri_components() -> None:
+    uri = parse_uri("sips:alice:secret@[2001:db8::10]:5061;transport=TCP;lr?h=v")
+    assert isinstance(uri, SipUri)
+    assert (uri.scheme, uri.user, uri.password, uri.host, uri.port) == (
+        "sips", "alice", "secret", "[2001:db8::10]", 5061,
+    )
+    assert uri.secure and uri.lr and uri.transport == "tcp" and uri.headers == [("h", "v")]
+    assert uri.hostport == "[2001:db8::10]:5061" and uri.maddr is None
+    uri.remove_param("lr")
+    uri.set_param("maddr", "192.0.2.1")
+    assert str(uri) == "sips:alice:secret@[2001:db8::10]:5061;transport=TCP;maddr=192.0.2.1?h=v"
+    tel = parse_uri("tel:+44-20-7946-0000;phone-context=+44")
+    assert isinstance(tel, TelUri) and tel.is_global and tel.param("phone-context") == "+44"
+    assert isinstance(parse_uri("mailto:a@b.c"), AbsoluteUri)
+    assert unescape("%61b%20c") == "ab c"
+
+
+def test_uri_comparison() -> None:
+    def same(a: str, b: str) -> bool:
+        x, y = parse_uri(a), parse_uri(b)
+        return isinstance(x, SipUri) and x.same_as(y)
+
+    assert same("sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp")
+    assert same("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5")
+    assert same("sip:alice@atlanta.com;security=on", "sip:alice@atlanta.com")
+    assert not same("SIP:ALICE@AtLanTa.CoM", "sip:alice@atlanta.com")
+    assert not same("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060")
+    assert not same("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp")
+    assert not same("sip:carol@chicago.com;security=on", "sip:carol@chicago.com;security=off")
+    assert not same("sip:a@b?x=1", "sip:a@b")
+    assert not parse_uri("sip:a@b").same_as("sip:a@b")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "", "sip:", "sip:@host", "sip:a b@host", "sip:host;", "sip:host?x", "sip:host:abc",
+        "sip:a@[::g]", "<sip:a@b>", "1sip:a", "tel:xyz;x", "urn:bad value", "sip:a@b;=x",
+    ],
+)
+def test_bad_uris(text: str) -> None:
+    with pytest.raises(SipParseError) as info:
+        parse_uri(text)
+    assert info.value.status == 400
+
+
+def test_name_addr_forms() -> None:
+    a = parse_name_addr('"Alice \\"A\\"" <sip:alice@example.com>;tag=1;+sip.instance="<urn:x>"')
+    assert a.display_name == 'Alice "A"' and a.tag == "1"
+    assert a.param("+sip.instance") == '"<urn:x>"'
+    assert str(a) == '"Alice \\"A\\"" <sip:alice@example.com>;tag=1;+sip.instance="<urn:x>"'
+    b = parse_name_addr("sip:bob@example.com;tag=2")
+    assert b.tag == "2" and b.uri.params == []  # type: ignore[union-attr]
+    assert str(b) == "<sip:bob@example.com>;tag=2"
+    c = parse_name_addr("Bob Smith <sip:bob@example.com;transport=tcp>;expires=3600")
+    assert c.display_name == "Bob Smith" and c.param("expires") == "3600"
+    assert c.sip_uri is not None and c.sip_uri.transport == "tcp"
+    assert str(NameAddr(parse_uri("tel:+1234"), "")) == '"" <tel:+1234>'
+    d = c.copy()
+    d.set_param("expires", "0")
+    assert c.param("expires") == "3600"
+    e = parse_name_addr('sip:u@192.0.2.1;+sip.instance="<urn:uuid:1>";expires=60')
+    assert e.param("+sip.instance") == '"<urn:uuid:1>"' and str(e.uri) == "sip:u@192.0.2.1"
+    lst = parse_name_addr_list('<sip:a@x>, "B, C" <sip:b@x>;q=0.5 , sip:c@x')
+    assert [n.display_name for n in lst] == [None, "B, C", None]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"unterminated <sip:a@b>', "Bad, Name <sip:a@b>", "<sip:a@b", "< sip:a@b>",
+        "sip:a@b?x=y", "<sip:a@b>;;", "<sip:a@b> junk", '"x" sip:a@b',
+    ],
+)
+def test_bad_name_addrs(text: str) -> None:
+    with pytest.raises(SipParseError):
+        parse_name_addr(text)
+
+
+def test_split_and_quote_helpers() -> None:
+    assert split_values('a, "b,c", <d,e>;x="f,g" ,h') == ["a", '"b,c"', "<d,e>;x=\"f,g\"", "h"]
+    with pytest.raises(SipParseError):
+        split_values('"abc')
+    assert unquote(quote('x"\\y')) == 'x"\\y'
+    assert unquote("plain") == "plain"

@@ -1,0 +1,1 @@
+"""Tests for ims_core.transaction."""

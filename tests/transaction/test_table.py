@@ -1,0 +1,120 @@
+"""The transaction table: matching (§17.1.3, §17.2.3, RFC 2543 fallback), CANCEL,
+the shared timer heap and clean-up."""
+
+from __future__ import annotations
+
+import pytest
+
+from ims_core.sip import make_cancel
+from ims_core.transaction import (
+    InviteServerTransaction,
+    ResponseReceived,
+    State,
+    TimedOut,
+    TimerConfig,
+    TransactionError,
+    TransactionTable,
+    client_key,
+    server_key,
+)
+
+from .util import drain_events, request, response
+
+
+def test_client_matching_by_branch_and_method() -> None:
+    table = TransactionTable()
+    invite = request("INVITE", branch="z9hG4bK-1")
+    tx = table.create_client(invite, reliable=False, now=0.0)
+    cancel_tx = table.create_client(make_cancel(invite), reliable=False, now=0.0)
+    assert len(table) == 2 and set(table) == {tx, cancel_tx}
+    assert client_key(invite) == ("z9hG4bK-1", "INVITE")
+    ok_cancel = response(cancel_tx.request, 200)
+    assert table.receive(ok_cancel, 0.1) is cancel_tx
+    assert table.match_response(response(invite, 487)) is tx
+    assert table.receive(response(request("INVITE", branch="z9hG4bK-other"), 200), 0.1) is None
+    with pytest.raises(TransactionError):
+        table.create_client(invite, reliable=False, now=0.0)
+    broken = response(invite, 200)
+    broken.headers.remove("via")
+    assert table.match_response(broken) is None
+
+
+def test_server_matching_ack_retransmission_and_cancel() -> None:
+    table = TransactionTable()
+    invite = request("INVITE", branch="z9hG4bK-s1")
+    assert table.match_request(invite) is None
+    tx = table.create_server(invite, reliable=False, now=0.0, send_trying=True)
+    assert isinstance(tx, InviteServerTransaction) and len(tx.data_to_send()) == 1
+    assert table.receive(invite, 0.1) is tx  # retransmission
+    assert len(tx.data_to_send()) == 1  # 100 again
+    cancel = make_cancel(invite)
+    assert table.match_request(cancel) is None  # CANCEL is its own transaction
+    assert table.match_cancel(cancel) is tx
+    cancel_tx = table.create_server(cancel, reliable=False, now=0.2)
+    assert table.match_request(cancel) is cancel_tx
+    tx.send_response(response(invite, 487), 0.3)
+    ack = request("ACK", branch="z9hG4bK-s1", to_tag="b1")
+    assert server_key(ack) == server_key(invite)
+    assert table.receive(ack, 0.4) is tx and tx.state is State.CONFIRMED
+    # Same branch from another sent-by is another transaction (§17.2.3).
+    other = request("INVITE", branch="z9hG4bK-s1")
+    other.headers.set("Via", "SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bK-s1")
+    assert table.match_request(other) is None
+    with pytest.raises(TransactionError):
+        table.create_server(invite, reliable=False, now=0.5)
+    assert table.match_cancel(request("CANCEL", branch=None, call_id="x")) is None
+    broken = request("OPTIONS")
+    broken.headers.remove("via")
+    assert table.match_request(broken) is None and table.match_cancel(broken) is None
+
+
+def test_rfc2543_fallback_matching() -> None:
+    table = TransactionTable()
+    invite = request("INVITE", branch=None, call_id="old@192.0.2.1", seq="7")
+    tx = table.create_server(invite, reliable=False, now=0.0)
+    assert server_key(invite)[0] == "rfc2543"
+    old = "old@192.0.2.1"
+    assert table.match_request(request("INVITE", branch=None, call_id=old, seq="7")) is tx
+    tx.send_response(response(invite, 404), 0.1)
+    ack = request("ACK", branch=None, call_id="old@192.0.2.1", seq="7", to_tag="b1")
+    assert table.receive(ack, 0.2) is tx and tx.state is State.CONFIRMED
+    cancel = make_cancel(invite)
+    assert table.match_cancel(cancel) is tx
+    assert table.match_request(request("INVITE", branch=None, call_id=old, seq="8")) is None
+    assert table.match_request(request("INVITE", branch="z9hG4bKx", call_id=old)) is None
+
+
+def test_shared_timer_heap_and_cleanup() -> None:
+    table = TransactionTable(TimerConfig(t1=0.5, t4=5.0))
+    register = table.create_client(request("REGISTER", branch="z9hG4bK-r"), reliable=False, now=0.0)
+    options = table.create_client(request("OPTIONS", branch="z9hG4bK-o"), reliable=True, now=1.0)
+    server = table.create_server(request("MESSAGE", branch="z9hG4bK-m"), reliable=False, now=0.0)
+    assert table.get_timer() == 0.5
+    assert table.handle_timer(0.5) == [register]
+    assert len(register.data_to_send()) == 2  # original + retransmission
+    # The TU answers directly on the transaction; the table learns of Timer J.
+    server.send_response(response(server.request, 200), 0.6)
+    register.receive(response(register.request, 200), 0.7)  # Timer K = T4 -> 5.7
+    assert table.get_timer() == 5.7  # E's stale entry (1.5) is skipped
+    fired = table.handle_timer(5.7)
+    assert fired == [register] and register.terminated
+    assert table.match_response(response(register.request, 200)) is None
+    assert len(table) == 2
+    assert table.get_timer() == pytest.approx(32.6)  # J for MESSAGE
+    assert table.handle_timer(32.6) == [server] and server.terminated
+    assert table.handle_timer(33.0) == [options]  # F for OPTIONS at 1 + 32
+    assert isinstance(drain_events(options)[0], TimedOut)
+    assert len(table) == 0 and table.get_timer() is None
+    assert table.handle_timer(100.0) == []
+
+
+def test_accepted_invite_client_then_stray_2xx() -> None:
+    table = TransactionTable()
+    invite = request("INVITE", branch="z9hG4bK-acc")
+    tx = table.create_client(invite, reliable=True, now=0.0)
+    ok = response(invite, 200)
+    assert table.receive(ok, 1.0) is tx
+    assert table.receive(ok, 2.0) is tx  # retransmitted 2xx still passed up in Accepted
+    assert [type(e) for e in drain_events(tx)] == [ResponseReceived, ResponseReceived]
+    table.handle_timer(33.0)  # Timer M
+    assert tx.terminated and table.receive(ok, 34.0) is None  # the TU forwards it statelessly
