@@ -1,0 +1,208 @@
+"""The Diameter dictionary: AVP and command definitions as data (RFC 6733 §4.5, §3.3).
+
+A :class:`Dictionary` is built from plain tables (see :mod:`.dict_base` and :mod:`.dict_cx`)
+and answers two questions quickly: what is AVP ``(code, vendor)`` / AVP ``name``, and what
+is command ``code``. Each :class:`AvpDef` precomputes what the encoder needs (flags,
+header size, the type's encoder and decoder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .datatypes import DECODERS, ENCODERS, AvpType, Decoder, Encoder
+
+AVP_FLAG_V = 0x80
+AVP_FLAG_M = 0x40
+AVP_FLAG_P = 0x20
+AVP_RESERVED_BITS = 0x1F
+
+VENDOR_3GPP = 10415
+CX_APPLICATION_ID = 16777216
+BASE_APPLICATION_ID = 0
+RELAY_APPLICATION_ID = 0xFFFFFFFF
+
+
+_TEXT_TYPES = frozenset(
+    {AvpType.UTF8_STRING, AvpType.DIAMETER_IDENTITY, AvpType.DIAMETER_URI, AvpType.OCTET_STRING}
+)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AvpDef:
+    """One AVP definition: name, code, vendor (0 = IETF), type and the M bit we send.
+
+    On receipt the M bit of a *known* AVP is accepted either way: peers disagree about it
+    for the Cx AVPs (TS 29.229 §6.3 vs. older dictionaries), and it changes nothing for an
+    AVP we understand. Only unknown AVPs are judged by their M bit (RFC 6733 §4.1).
+    """
+
+    name: str
+    code: int
+    vendor: int
+    type: AvpType
+    mandatory: bool = True
+    enum: Mapping[str, int] = field(default_factory=dict)
+    flags: int = field(init=False)
+    encoder: Encoder = field(init=False, repr=False)
+    decoder: Decoder = field(init=False, repr=False)
+    is_grouped: bool = field(init=False, repr=False)
+    is_enum: bool = field(init=False, repr=False)
+    is_text: bool = field(init=False, repr=False)  # str values encode as UTF-8
+    word: int = field(init=False, repr=False)  # flags << 24 | header length, for the encoder
+    key: tuple[int, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        flags = (AVP_FLAG_V if self.vendor else 0) | (AVP_FLAG_M if self.mandatory else 0)
+        set_ = object.__setattr__
+        set_(self, "flags", flags)
+        set_(self, "encoder", ENCODERS[self.type])
+        set_(self, "decoder", DECODERS[self.type])
+        set_(self, "is_grouped", self.type is AvpType.GROUPED)
+        set_(self, "is_enum", self.type is AvpType.ENUMERATED)
+        set_(self, "is_text", self.type in _TEXT_TYPES)
+        set_(self, "word", (flags << 24) | (12 if self.vendor else 8))
+        set_(self, "key", (self.code, self.vendor))
+
+    def enum_value(self, value: int | str) -> int:
+        """An Enumerated value given by number or by its name in the dictionary."""
+        if isinstance(value, str):
+            try:
+                return self.enum[value]
+            except KeyError:
+                raise ValueError(f"{self.name} has no value named {value!r}") from None
+        return value
+
+    def enum_name(self, value: int) -> str | None:
+        for k, v in self.enum.items():
+            if v == value:
+                return k
+        return None
+
+
+# A command rule entry: one AVP name, or a tuple of names of which one must be present.
+Rule = str | tuple[str, ...]
+# The same with (code, vendor) keys, as the decoder checks them.
+KeyRule = tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandDef:
+    """A command (RFC 6733 §3.2): code, application, abbreviations and the required AVPs.
+
+    ``request_rules`` / ``answer_rules`` list the AVPs that must be present; error answers
+    (E bit) are only held to the base rules (§7.2).
+    """
+
+    name: str
+    code: int
+    application_id: int
+    request_abbrev: str
+    answer_abbrev: str
+    proxiable: bool
+    request_rules: tuple[Rule, ...] = ()
+    answer_rules: tuple[Rule, ...] = ()
+
+    def abbrev(self, is_request: bool) -> str:
+        return self.request_abbrev if is_request else self.answer_abbrev
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    """A Diameter application: id, vendor (0 for IETF applications) and name."""
+
+    application_id: int
+    vendor: int
+    name: str
+
+
+class Dictionary:
+    """AVP and command definitions indexed for the codec and the message model."""
+
+    def __init__(
+        self,
+        avps: Iterable[AvpDef],
+        commands: Iterable[CommandDef],
+        applications: Iterable[Application],
+    ) -> None:
+        self.by_key: dict[tuple[int, int], AvpDef] = {}
+        self.by_name: dict[str, AvpDef] = {}
+        self.commands: dict[int, CommandDef] = {}
+        self.applications: dict[int, Application] = {}
+        # (command code, is request) -> required AVPs as keys, and the error-answer rules
+        self.rule_keys: dict[tuple[int, bool], tuple[KeyRule, ...]] = {}
+        self.extend(avps, commands, applications)
+        # Error answers (E bit) are held only to the base error rules (RFC 6733 §7.2).
+        self.error_rule_keys = self.keys_of(("Origin-Host", "Origin-Realm", "Result-Code"))
+
+    def extend(
+        self,
+        avps: Iterable[AvpDef] = (),
+        commands: Iterable[CommandDef] = (),
+        applications: Iterable[Application] = (),
+    ) -> None:
+        """Add definitions; a name or code defined twice is a programming error."""
+        for a in avps:
+            if a.key in self.by_key or a.name in self.by_name:
+                raise ValueError(f"AVP {a.name} ({a.code}/{a.vendor}) defined twice")
+            self.by_key[a.key] = a
+            self.by_name[a.name] = a
+        for c in commands:
+            if c.code in self.commands:
+                raise ValueError(f"command {c.code} defined twice")
+            self.commands[c.code] = c
+        for app in applications:
+            self.applications[app.application_id] = app
+        for c in self.commands.values():
+            self.rule_keys[(c.code, True)] = self.keys_of(c.request_rules)
+            self.rule_keys[(c.code, False)] = self.keys_of(c.answer_rules)
+
+    def keys_of(self, rules: Iterable[Rule]) -> tuple[KeyRule, ...]:
+        """Rules by name -> rules by (code, vendor); unknown names are an error."""
+        return tuple(
+            tuple(self.avp(n).key for n in ((r,) if isinstance(r, str) else r)) for r in rules
+        )
+
+    def avp(self, name: str) -> AvpDef:
+        """The definition of AVP *name*; ``KeyError`` with a clear message if unknown."""
+        try:
+            return self.by_name[name]
+        except KeyError:
+            raise KeyError(f"unknown AVP name {name!r}") from None
+
+    def lookup(self, code: int, vendor: int = 0) -> AvpDef | None:
+        return self.by_key.get((code, vendor))
+
+    def command(self, code: int) -> CommandDef | None:
+        return self.commands.get(code)
+
+    def command_by_abbrev(self, abbrev: str) -> CommandDef:
+        for c in self.commands.values():
+            if abbrev in (c.request_abbrev, c.answer_abbrev):
+                return c
+        raise KeyError(f"unknown command {abbrev!r}")
+
+
+def avps_from_table(
+    rows: Iterable[tuple[int, str, AvpType, bool]],
+    vendor: int,
+    enums: Mapping[str, Mapping[str, int]] | None = None,
+) -> list[AvpDef]:
+    """AvpDefs from ``(code, name, type, mandatory)`` rows sharing one vendor."""
+    enums = enums or {}
+    return [AvpDef(name, code, vendor, t, m, enums.get(name, {})) for code, name, t, m in rows]
+
+
+def _default() -> Dictionary:
+    from . import dict_base, dict_cx
+
+    return Dictionary(
+        [*dict_base.AVPS, *dict_cx.AVPS],
+        [*dict_base.COMMANDS, *dict_cx.COMMANDS],
+        [*dict_base.APPLICATIONS, *dict_cx.APPLICATIONS],
+    )
+
+
+DEFAULT: Dictionary = _default()
+"""The base protocol plus Cx/Dx: what the IMS nodes use."""
