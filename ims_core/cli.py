@@ -16,6 +16,8 @@ from collections.abc import Sequence
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ims_core.lab",
     "ims_core.auth.cli",
+    "hss.cli",
+    "ims_core.proxy.cli",
 )
 
 

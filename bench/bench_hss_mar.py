@@ -1,0 +1,171 @@
+"""HSS throughput: MAR/MAA per second over TCP against the SQLite store.
+
+Starts a real ``ims-core hss`` (C auth core), seeds demo subscribers, opens several
+Diameter connections from this process (CER/CEA each), and keeps a window of MARs in flight
+on each for a fixed time. Then the same with the pure-Python auth twin
+(``IMS_CORE_PURE_AUTH=1``), reported as a ratio. Loopback only; bounded in time and count.
+
+    python bench/bench_hss_mar.py [--seconds 5] [--connections 4] [--window 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ims_core.diameter import make_request
+from tests.interop.hss_process import CLIENT_HOST, DOMAIN, running_hss
+
+SUBSCRIBERS = 1000
+FIRST_IMSI = 1010000000001
+# Result-Code (268, M flag, length 12) = 2001 DIAMETER_SUCCESS, as it appears on the wire.
+SUCCESS = struct.pack("!IBxHI", 268, 0x40, 12, 2001)
+MAX_REQUESTS = 2_000_000  # hard bound whatever the rate
+
+
+def _mar_templates(count: int) -> list[bytearray]:
+    out = []
+    for i in range(count):
+        imsi = f"{FIRST_IMSI + i:015d}"
+        msg = make_request(
+            "MAR", origin_host=CLIENT_HOST, origin_realm=DOMAIN, destination_realm=DOMAIN,
+            session_id=f"{CLIENT_HOST};bench;{i}",
+            avps=[
+                ("User-Name", f"{imsi}@{DOMAIN}"),
+                ("Public-Identity", f"sip:{imsi}@{DOMAIN}"),
+                ("SIP-Number-Auth-Items", 1),
+                ("SIP-Auth-Data-Item", {"SIP-Authentication-Scheme": "Digest-AKAv1-MD5"}),
+                ("Server-Name", f"sip:scscf.{DOMAIN}:5060"),
+            ],
+        )
+        out.append(bytearray(msg.encode()))
+    return out
+
+
+def _cer() -> bytes:
+    msg = make_request(
+        "CER", origin_host=CLIENT_HOST, origin_realm=DOMAIN, session_id=False,
+        avps=[
+            ("Host-IP-Address", "127.0.0.1"), ("Vendor-Id", 10415),
+            ("Product-Name", "ims-core-bench"), ("Supported-Vendor-Id", 10415),
+            ("Vendor-Specific-Application-Id",
+             {"Vendor-Id": 10415, "Auth-Application-Id": 16777216}),
+        ],
+    )
+    msg.hop_by_hop = msg.end_to_end = 1
+    return msg.encode()
+
+
+async def _read_message(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readexactly(20)
+    length = int.from_bytes(head[1:4], "big")
+    return head + await reader.readexactly(length - 20)
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.ok = 0
+        self.failed = 0
+        self.latencies: list[float] = []
+
+
+async def _connection(host: str, port: int, templates: list[bytearray], offset: int,
+                      window: int, stop_at: float, stats: Stats) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(_cer())
+    cea = await _read_message(reader)
+    assert SUCCESS in cea, "CER refused"
+    sent: dict[int, float] = {}
+    hop = 1_000_000 * (offset + 1)
+    idx = offset
+
+    def send_one() -> None:
+        nonlocal hop, idx
+        hop += 1
+        t = templates[idx % len(templates)]
+        idx += 1
+        t[12:16] = hop.to_bytes(4, "big")
+        t[16:20] = hop.to_bytes(4, "big")
+        sent[hop] = time.perf_counter()
+        writer.write(t)
+
+    for _ in range(window):
+        send_one()
+    total = window
+    while sent:
+        msg = await _read_message(reader)
+        h = int.from_bytes(msg[12:16], "big")
+        started = sent.pop(h, None)
+        if started is None:
+            continue
+        stats.latencies.append(time.perf_counter() - started)
+        if SUCCESS in msg:
+            stats.ok += 1
+        else:
+            stats.failed += 1
+        if time.perf_counter() < stop_at and total < MAX_REQUESTS:
+            send_one()
+            total += 1
+    writer.close()
+
+
+async def _load(host: str, port: int, seconds: float, connections: int,
+                window: int) -> tuple[float, Stats]:
+    templates = _mar_templates(SUBSCRIBERS)
+    stats = Stats()
+    # warm-up: one short round so the HSS has its caches and threads up
+    await asyncio.wait_for(_connection(host, port, templates, 0, window,
+                                       time.perf_counter() + 0.5, Stats()), 30)
+    start = time.perf_counter()
+    stop_at = start + seconds
+    await asyncio.wait_for(asyncio.gather(*(
+        _connection(host, port, templates, i * 97, window, stop_at, stats)
+        for i in range(connections))), seconds + 60)
+    return stats.ok / (time.perf_counter() - start), stats
+
+
+def _run(pure: bool, args: argparse.Namespace) -> tuple[float, Stats]:
+    env = {"IMS_CORE_PURE_AUTH": "1" if pure else ""}
+    with tempfile.TemporaryDirectory() as tmp, running_hss(
+        Path(tmp), seed=SUBSCRIBERS, env=env, workers=args.workers
+    ) as hss:
+        return asyncio.run(_load(hss.host, hss.port, args.seconds, args.connections, args.window))
+
+
+def _report(label: str, rate: float, stats: Stats) -> None:
+    lat = sorted(stats.latencies)
+    pct = {p: lat[min(len(lat) - 1, int(len(lat) * p / 100))] * 1000 for p in (50, 99)}
+    print(f"  {label:28} {rate:10,.0f} MAR/s   ok={stats.ok:,} failed={stats.failed} "
+          f"p50={pct[50]:.2f} ms p99={pct[99]:.2f} ms mean={statistics.fmean(lat) * 1000:.2f} ms")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--window", type=int, default=32, help="MARs in flight per connection")
+    ap.add_argument("--workers", type=int, default=4, help="HSS worker threads")
+    args = ap.parse_args()
+    print(f"HSS MAR/MAA over TCP, SQLite store, {args.connections} connections x "
+          f"{args.window} in flight, {args.seconds:g} s each")
+    c_rate, c_stats = _run(False, args)
+    _report("C auth core", c_rate, c_stats)
+    py_rate, py_stats = _run(True, args)
+    _report("pure-Python auth twin", py_rate, py_stats)
+    print(f"  ratio C / twin: {c_rate / py_rate:.2f}x")
+    target = 5000
+    verdict = "met" if c_rate >= target else "NOT met"
+    print(f"  target >= {target:,} MAR/s with the C core: {verdict}")
+    return 0 if c_stats.failed == 0 and py_stats.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

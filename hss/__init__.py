@@ -1,0 +1,15 @@
+"""The HSS: a Diameter Cx server over a subscriber store (TS 29.228 / TS 29.229).
+
+Module map:
+
+- :mod:`hss.model`     subscriber, public identities, iFCs, registration states
+- :mod:`hss.sqn`       SQN = SEQ ‖ IND arithmetic (TS 33.102 Annex C)
+- :mod:`hss.store`     the :class:`~hss.store.base.Store` interface, SQLite and PostgreSQL
+- :mod:`hss.userdata`  IMSSubscription XML (TS 29.228 Annex B, ``CxDataType.xsd`` beside it)
+- :mod:`hss.vectors`   authentication vectors and AUTS resynchronisation
+- :mod:`hss.cx`        one module per Cx procedure (UAR, MAR, SAR, LIR)
+- :mod:`hss.provision` subscriber building, demo seed, CSV/TOML import, SIPp injection CSV
+- :mod:`hss.config`    ``config/hss.toml`` as dataclasses
+- :mod:`hss.server`    the asyncio Diameter node with the Cx handlers (``ims-core hss``)
+- :mod:`hss.cli`       ``ims-core hss`` and ``ims-core subscriber …``
+"""

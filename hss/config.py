@@ -1,0 +1,94 @@
+"""The HSS configuration (``config/hss.toml``), as typed dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ims_core.config import ConfigError, LogConfig, load
+
+DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
+DEFAULT_CONFIG = Path("config/hss.toml")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DiameterConfig:
+    """The Diameter node: listen address, identity and the peers allowed to connect."""
+
+    listen_host: str = "127.0.0.4"
+    listen_port: int = 3868
+    origin_host: str = f"hss.{DOMAIN}"
+    origin_realm: str = DOMAIN
+    # Origin-Host values accepted in CER (RFC 6733 §5.3); others get 3010 UNKNOWN_PEER.
+    peers: tuple[str, ...] = (f"icscf.{DOMAIN}", f"scscf.{DOMAIN}")
+    watchdog_seconds: float = 30.0
+    request_timeout: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """``backend`` is ``sqlite`` (``path``, relative to ``data_dir``) or ``postgres`` (``dsn``)."""
+
+    backend: str = "sqlite"
+    path: str = "hss.sqlite"
+    dsn: str = ""
+    # SQLite PRAGMA synchronous: "normal" survives process crashes; "full" also power loss
+    # (one fsync per SQN update, so far fewer MAR/s).
+    synchronous: str = "normal"
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("sqlite", "postgres"):
+            raise ConfigError(f"store.backend must be 'sqlite' or 'postgres', not {self.backend!r}")
+        if self.synchronous not in ("normal", "full"):
+            raise ConfigError("store.synchronous must be 'normal' or 'full'")
+        if self.backend == "postgres" and not self.dsn:
+            raise ConfigError("store.dsn is required with backend 'postgres'")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CapabilitiesConfig:
+    """Server-Capabilities for UAA/LIA when no S-CSCF is assigned (TS 29.228 §6.7)."""
+
+    mandatory: tuple[int, ...] = ()
+    optional: tuple[int, ...] = ()
+    # Full SIP URIs. With all three empty the AVP is sent empty (I-CSCFs need one of
+    # Server-Name / Server-Capabilities; Wireshark flags an empty group as a warning).
+    server_names: tuple[str, ...] = (f"sip:scscf.{DOMAIN}:5060",)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CxConfig:
+    """Cx behaviour: home domain, vectors per MAR, SQN layout, interop switches."""
+
+    domain: str = DOMAIN
+    max_vectors: int = 5  # cap on SIP-Number-Auth-Items per MAR
+    ind_bits: int = 5  # TS 33.102 C.1.1: SQN = SEQ ‖ IND
+    # SIPp 3.6.1 hashes RES with strlen(): draw another RAND while XRES has a 0x00 octet.
+    avoid_res_zero_octet: bool = False
+    # Visited-Network-Identifier values allowed in UAR; empty means any (TS 29.228 §6.1.1.1).
+    allowed_visited_networks: tuple[str, ...] = ()
+    capabilities: CapabilitiesConfig = dataclasses.field(default_factory=CapabilitiesConfig)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_vectors <= 32:
+            raise ConfigError("cx.max_vectors must be 1..32")
+        if not 0 <= self.ind_bits <= 10:
+            raise ConfigError("cx.ind_bits must be 0..10")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HssConfig:
+    data_dir: str = "data"
+    workers: int = 4  # store threads: the event loop never touches the database
+    diameter: DiameterConfig = dataclasses.field(default_factory=DiameterConfig)
+    store: StoreConfig = dataclasses.field(default_factory=StoreConfig)
+    cx: CxConfig = dataclasses.field(default_factory=CxConfig)
+    log: LogConfig = dataclasses.field(default_factory=LogConfig)
+
+
+def load_config(path: str | Path | None = None) -> HssConfig:
+    """Load ``path``; the default ``config/hss.toml`` falls back to built-in defaults."""
+    p = Path(path) if path is not None else DEFAULT_CONFIG
+    if path is None and not p.exists():
+        return HssConfig()
+    return load(HssConfig, p)

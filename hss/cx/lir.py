@@ -1,0 +1,80 @@
+"""Location-Info (LIR/LIA), I-CSCF → HSS: TS 29.228 §6.1.4, TS 29.229 §6.1.5."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hss.cx.common import (
+    SUCCESS,
+    CxContext,
+    Outcome,
+    Rejected,
+    answer,
+    capabilities_value,
+    exp,
+    subscriber_for,
+    text,
+)
+from hss.model import RegState
+from ims_core.diameter import CxResult, Message
+
+REGISTRATION_AND_CAPABILITIES = 2  # User-Authorization-Type
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LirRequest:
+    impu: str
+    originating: bool = False
+    auth_type: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LirAnswer:
+    outcome: Outcome
+    server_name: str | None = None
+    capabilities: bool = False
+
+
+def decide(req: LirRequest, ctx: CxContext) -> LirAnswer:
+    """§6.1.4.1: existence, then the registration state of the identity."""
+    try:
+        sub, ident = subscriber_for(ctx.store, None, req.impu)
+    except Rejected as r:
+        return LirAnswer(r.outcome)
+    assert ident is not None
+    unregistered_service = exp(CxResult.UNREGISTERED_SERVICE)
+    if req.originating:
+        # Originating request on behalf of the user (e.g. from an AS).
+        if sub.scscf_name:
+            return LirAnswer(SUCCESS, server_name=sub.scscf_name)
+        return LirAnswer(unregistered_service, capabilities=True)
+    if req.auth_type == REGISTRATION_AND_CAPABILITIES:
+        return LirAnswer(SUCCESS, capabilities=True)
+    if ident.state == RegState.REGISTERED and sub.scscf_name:
+        return LirAnswer(SUCCESS, server_name=sub.scscf_name)
+    if ident.state == RegState.UNREGISTERED and sub.scscf_name:
+        return LirAnswer(unregistered_service, server_name=sub.scscf_name)
+    # Not registered: only users with services for the unregistered state get an S-CSCF.
+    if sub.has_unregistered_services:
+        if sub.scscf_name:
+            return LirAnswer(unregistered_service, server_name=sub.scscf_name)
+        return LirAnswer(unregistered_service, capabilities=True)
+    return LirAnswer(exp(CxResult.ERROR_IDENTITY_NOT_REGISTERED))
+
+
+def parse(msg: Message) -> LirRequest:
+    return LirRequest(
+        impu=text(msg, "Public-Identity", required=True) or "",
+        originating=msg.get("Originating-Request") is not None,
+        auth_type=msg.get_int("User-Authorization-Type"),
+    )
+
+
+def handle(msg: Message, ctx: CxContext) -> Message:
+    res = decide(parse(msg), ctx)
+    ans = answer(msg, ctx, res.outcome)
+    if res.server_name:
+        ans.add("Server-Name", res.server_name)
+    elif res.capabilities:
+        ans.add("Server-Capabilities", capabilities_value(ctx.cx.capabilities))
+    return ans

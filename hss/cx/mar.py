@@ -1,0 +1,145 @@
+"""Multimedia-Auth (MAR/MAA), S-CSCF → HSS: TS 29.228 §6.3, TS 29.229 §6.1.7.
+
+AKA items carry SIP-Authenticate = RAND ‖ AUTN, SIP-Authorization = XRES,
+Confidentiality-Key, Integrity-Key; a SIP-Authorization of RAND ‖ AUTS in the request asks
+for resynchronisation (TS 33.102 §6.3.5). SIP Digest items carry SIP-Digest-Authenticate
+with Digest-HA1 (TS 29.229 §6.3.36).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hss import vectors
+from hss.cx.common import SUCCESS, CxContext, Outcome, Rejected, answer, base, exp, subscriber_for
+from hss.cx.common import text as text_avp
+from hss.model import SCHEME_BY_NAME, SCHEME_WIRE_NAME, Subscriber
+from hss.sqn import SqnExhausted
+from ims_core.diameter import CxResult, Message, ResultCode
+
+UNKNOWN_SCHEME = "unknown"  # TS 29.228 §6.3.1: the HSS picks the subscriber's scheme
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MarRequest:
+    impi: str
+    impu: str
+    scheme: str  # as received
+    n: int = 1
+    server_name: str = ""
+    authorization: bytes | None = None  # RAND ‖ AUTS on resync
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DigestItem:
+    realm: str
+    ha1: str
+    algorithm: str = "MD5"
+    qop: str = "auth"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MarAnswer:
+    outcome: Outcome
+    impi: str = ""
+    impu: str = ""
+    scheme: str = ""  # wire name of the scheme used
+    vectors: tuple[vectors.AkaVector, ...] = ()
+    digest: DigestItem | None = None
+
+
+def _scheme(req_scheme: str, sub: Subscriber) -> str | None:
+    """The stored scheme keyword for the requested name, or None (→ 5006)."""
+    name = req_scheme.strip().lower()
+    if name == UNKNOWN_SCHEME or not name:
+        return sub.schemes[0]
+    scheme = SCHEME_BY_NAME.get(name)
+    return scheme if scheme in sub.schemes else None
+
+
+def decide(req: MarRequest, ctx: CxContext) -> MarAnswer:
+    try:
+        sub, _ = subscriber_for(ctx.store, req.impi, req.impu)
+    except Rejected as r:
+        return MarAnswer(r.outcome, req.impi, req.impu)
+    scheme = _scheme(req.scheme, sub)
+    if scheme is None:
+        return MarAnswer(exp(CxResult.ERROR_AUTH_SCHEME_NOT_SUPPORTED), req.impi, req.impu)
+    wire = SCHEME_WIRE_NAME[scheme] if req.scheme.lower() in ("", UNKNOWN_SCHEME) else req.scheme
+    resync = req.authorization is not None and scheme != "md5"
+    if resync:
+        assert req.authorization is not None
+        if not vectors.resynchronise(ctx.store, sub, req.authorization):
+            # MAC-S failed or malformed AUTS: no vectors (TS 33.102 §6.3.5).
+            return MarAnswer(base(ResultCode.AUTHENTICATION_REJECTED), req.impi, req.impu)
+    elif req.server_name and req.server_name != sub.scscf_name:
+        # §6.3.1 / §8.1: the HSS stores (or overwrites) the S-CSCF name on a MAR that
+        # is not a resynchronisation, so the next UAR routes to this S-CSCF.
+        ctx.store.update_registration(sub.imsi, {}, scscf_name=req.server_name)
+    if scheme == "md5":
+        assert sub.ha1 is not None
+        item = DigestItem(realm=ctx.cx.domain, ha1=sub.ha1)
+        return MarAnswer(SUCCESS, req.impi, req.impu, wire, digest=item)
+    n = max(1, min(req.n, ctx.cx.max_vectors))
+    try:
+        vs = vectors.issue(
+            ctx.store, sub, n,
+            avoid_res_zero_octet=ctx.cx.avoid_res_zero_octet, rand_source=ctx.rand_source,
+        )  # fmt: skip
+    except SqnExhausted:
+        return MarAnswer(base(ResultCode.UNABLE_TO_COMPLY), req.impi, req.impu)
+    return MarAnswer(SUCCESS, req.impi, req.impu, wire, vectors=tuple(vs))
+
+
+def parse(msg: Message) -> MarRequest:
+    item = msg.get_grouped("SIP-Auth-Data-Item")
+    scheme, authz = "", None
+    if item is not None:
+        scheme = item.get_str("SIP-Authentication-Scheme") or ""
+        authz = item.get_bytes("SIP-Authorization")
+    return MarRequest(
+        impi=text_avp(msg, "User-Name", required=True) or "",
+        impu=text_avp(msg, "Public-Identity", required=True) or "",
+        scheme=scheme,
+        n=msg.get_int("SIP-Number-Auth-Items") or 1,
+        server_name=text_avp(msg, "Server-Name") or "",
+        authorization=authz or None,
+    )
+
+
+def handle(msg: Message, ctx: CxContext) -> Message:
+    res = decide(parse(msg), ctx)
+    ans = answer(msg, ctx, res.outcome)
+    # Echo User-Name and Public-Identity (TS 29.229 §6.1.8; Kamailio needs them).
+    if res.impi:
+        ans.add("User-Name", res.impi)
+    if res.impu:
+        ans.add("Public-Identity", res.impu)
+    if not res.outcome.ok:
+        return ans
+    if res.digest is not None:
+        d = res.digest
+        ans.add("SIP-Number-Auth-Items", 1)
+        ans.add("SIP-Auth-Data-Item", [
+            ("SIP-Item-Number", 1),
+            ("SIP-Authentication-Scheme", res.scheme),
+            ("SIP-Digest-Authenticate", [
+                ("Digest-Realm", d.realm),
+                ("Digest-Algorithm", d.algorithm),
+                ("Digest-QoP", d.qop),
+                ("Digest-HA1", d.ha1),
+            ]),
+        ])  # fmt: skip
+        return ans
+    ans.add("SIP-Number-Auth-Items", len(res.vectors))
+    for i, v in enumerate(res.vectors, 1):
+        ans.add("SIP-Auth-Data-Item", [
+            ("SIP-Item-Number", i),
+            ("SIP-Authentication-Scheme", res.scheme),
+            ("SIP-Authenticate", v.sip_authenticate),
+            ("SIP-Authorization", v.xres),
+            ("Confidentiality-Key", v.ck),
+            ("Integrity-Key", v.ik),
+        ])  # fmt: skip
+    return ans
+

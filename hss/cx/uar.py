@@ -1,0 +1,99 @@
+"""User-Authorization (UAR/UAA), I-CSCF → HSS: TS 29.228 §6.1.1, TS 29.229 §6.1.1."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from hss.cx.common import (
+    SUCCESS,
+    CxContext,
+    Outcome,
+    Rejected,
+    answer,
+    base,
+    capabilities_value,
+    exp,
+    subscriber_for,
+    text,
+)
+from hss.model import RegState
+from ims_core.diameter import CxResult, Message, ResultCode
+
+
+class AuthType(enum.IntEnum):
+    """User-Authorization-Type (TS 29.229 §6.3.24)."""
+
+    REGISTRATION = 0
+    DE_REGISTRATION = 1
+    REGISTRATION_AND_CAPABILITIES = 2
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UarRequest:
+    impi: str
+    impu: str
+    visited_network: str = ""
+    auth_type: int = AuthType.REGISTRATION
+    emergency: bool = False  # UAR-Flags bit 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UarAnswer:
+    outcome: Outcome
+    server_name: str | None = None
+    capabilities: bool = False  # include Server-Capabilities
+
+
+def decide(req: UarRequest, ctx: CxContext) -> UarAnswer:
+    """§6.1.1.1: identities, barring, roaming, then the registration status."""
+    try:
+        sub, ident = subscriber_for(ctx.store, req.impi, req.impu)
+    except Rejected as r:
+        return UarAnswer(r.outcome)
+    assert ident is not None
+    # Step 3: a barred identity may only register if a non-barred one is in its set.
+    all_barred = sub.barred or (ident.barred and all(p.barred for p in sub.impus))
+    if all_barred and not req.emergency:
+        return UarAnswer(base(ResultCode.AUTHORIZATION_REJECTED))
+    if req.auth_type not in tuple(AuthType):
+        return UarAnswer(base(ResultCode.INVALID_AVP_VALUE))
+    # Step 4: roaming (not for de-registration).
+    allowed = ctx.cx.allowed_visited_networks
+    if req.auth_type != AuthType.DE_REGISTRATION and allowed and (
+        req.visited_network not in allowed
+    ):
+        return UarAnswer(exp(CxResult.ERROR_ROAMING_NOT_ALLOWED))
+    # Step 5: registration status.
+    if req.auth_type == AuthType.DE_REGISTRATION:
+        if ident.state != RegState.NOT_REGISTERED and sub.scscf_name:
+            return UarAnswer(SUCCESS, server_name=sub.scscf_name)
+        return UarAnswer(exp(CxResult.ERROR_IDENTITY_NOT_REGISTERED))
+    if req.auth_type == AuthType.REGISTRATION_AND_CAPABILITIES:
+        return UarAnswer(exp(CxResult.FIRST_REGISTRATION), capabilities=True)
+    # REGISTRATION: an S-CSCF stored for the subscription (registered, unregistered, or
+    # assigned by a MAR in progress) → 2002 with its name; else 2001 with capabilities.
+    if sub.scscf_name:
+        return UarAnswer(exp(CxResult.SUBSEQUENT_REGISTRATION), server_name=sub.scscf_name)
+    return UarAnswer(exp(CxResult.FIRST_REGISTRATION), capabilities=True)
+
+
+def parse(msg: Message) -> UarRequest:
+    flags = msg.get_int("UAR-Flags") or 0
+    return UarRequest(
+        impi=text(msg, "User-Name", required=True) or "",
+        impu=text(msg, "Public-Identity", required=True) or "",
+        visited_network=text(msg, "Visited-Network-Identifier") or "",
+        auth_type=msg.get_int("User-Authorization-Type") or 0,
+        emergency=bool(flags & 1),
+    )
+
+
+def handle(msg: Message, ctx: CxContext) -> Message:
+    res = decide(parse(msg), ctx)
+    ans = answer(msg, ctx, res.outcome)
+    if res.server_name:
+        ans.add("Server-Name", res.server_name)
+    elif res.capabilities:
+        ans.add("Server-Capabilities", capabilities_value(ctx.cx.capabilities))
+    return ans

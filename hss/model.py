@@ -1,0 +1,218 @@
+"""Subscriber data as the HSS keeps it (TS 23.008 §5, TS 29.228 Annex B).
+
+One subscriber has one IMPI and one service profile; all its IMPUs form one implicit
+registration set (TS 23.228 §4.3.3.3), which is what the lab and SIPp need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from enum import IntEnum
+from typing import Any
+
+DEFAULT_AMF = bytes.fromhex("8000")
+IMSI_RE = re.compile(r"^[0-9]{6,15}$")
+MSISDN_RE = re.compile(r"^[0-9]{3,15}$")
+
+
+class RegState(IntEnum):
+    """IMS registration state of a public identity in the HSS (TS 23.008 §5.2.1)."""
+
+    NOT_REGISTERED = 0
+    REGISTERED = 1
+    UNREGISTERED = 2  # S-CSCF assigned for unregistered services
+
+
+class IdentityType(IntEnum):
+    """tIdentityType of CxDataType (TS 29.228 Annex B)."""
+
+    PUBLIC_USER_IDENTITY = 0
+    DISTINCT_PSI = 1
+    WILDCARDED_PSI = 2
+
+
+# Scheme keywords stored per subscriber, and the SIP-Authentication-Scheme values
+# (TS 29.229 §6.3.2) that select them.
+SCHEMES = ("akav1", "akav2", "md5")
+SCHEME_BY_NAME: dict[str, str] = {
+    "digest-akav1-md5": "akav1",
+    "digest-akav2-md5": "akav2",
+    "sip digest": "md5",
+    "digest-md5": "md5",
+    "digest": "md5",
+    "md5": "md5",
+}
+SCHEME_WIRE_NAME = {"akav1": "Digest-AKAv1-MD5", "akav2": "Digest-AKAv2-MD5", "md5": "SIP Digest"}
+
+
+class SessionCase(IntEnum):
+    """SPT SessionCase values (TS 29.228 Annex B)."""
+
+    ORIGINATING = 0
+    TERMINATING_REGISTERED = 1
+    TERMINATING_UNREGISTERED = 2
+    ORIGINATING_UNREGISTERED = 3
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Spt:
+    """One Service Point Trigger; exactly one of the condition fields is set."""
+
+    group: int = 0
+    negated: bool = False
+    method: str | None = None
+    request_uri: str | None = None
+    header: str | None = None
+    header_content: str | None = None
+    session_case: int | None = None
+
+    def __post_init__(self) -> None:
+        kinds = [self.method, self.request_uri, self.header, self.session_case]
+        if sum(k is not None for k in kinds) != 1:
+            raise ValueError("an SPT needs one of method, request_uri, header, session_case")
+        if self.session_case is not None and self.session_case not in range(4):
+            raise ValueError(f"SPT session_case must be 0..3, not {self.session_case}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ifc:
+    """An Initial Filter Criteria (TS 29.228 Annex B.2.2)."""
+
+    priority: int
+    server_name: str
+    default_handling: int = 0  # 0 SESSION_CONTINUED, 1 SESSION_TERMINATED
+    condition_type_cnf: bool = True
+    spts: tuple[Spt, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.priority < 0:
+            raise ValueError("iFC priority must be >= 0")
+        if self.default_handling not in (0, 1):
+            raise ValueError("iFC default_handling must be 0 or 1")
+        if not self.server_name.startswith(("sip:", "sips:")):
+            raise ValueError(f"iFC server_name must be a SIP URI, not {self.server_name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["spts"] = [{k: v for k, v in s.items() if v is not None} for s in d["spts"]]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Ifc:
+        spts = tuple(Spt(**dict(s)) for s in d.get("spts", ()))
+        fields = {k: v for k, v in d.items() if k != "spts"}
+        return cls(**fields, spts=spts)
+
+    @property
+    def serves_unregistered(self) -> bool:
+        """True if it triggers for the terminating-unregistered session case."""
+        return any(s.session_case == SessionCase.TERMINATING_UNREGISTERED for s in self.spts)
+
+
+def ifcs_to_json(ifcs: Iterable[Ifc]) -> str:
+    return json.dumps([i.to_dict() for i in ifcs], separators=(",", ":"))
+
+
+def ifcs_from_json(text: str | None) -> tuple[Ifc, ...]:
+    if not text:
+        return ()
+    return tuple(Ifc.from_dict(d) for d in json.loads(text))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PublicIdentity:
+    """An IMPU with its barring flag and registration state."""
+
+    impu: str
+    barred: bool = False
+    identity_type: int = IdentityType.PUBLIC_USER_IDENTITY
+    state: RegState = RegState.NOT_REGISTERED
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Subscriber:
+    """One IMS subscription: credentials, identities, service profile, registration."""
+
+    imsi: str
+    impi: str
+    k: bytes
+    opc: bytes
+    op: bytes | None = None
+    amf: bytes = DEFAULT_AMF
+    sqn: int = 0  # the last SQN handed out (SEQ ‖ IND)
+    schemes: tuple[str, ...] = ("akav1", "akav2")
+    ha1: str | None = None  # MD5(IMPI:realm:password) hex; the password is never stored
+    msisdn: str | None = None
+    barred: bool = False  # the whole subscription
+    impus: tuple[PublicIdentity, ...] = ()
+    ifcs: tuple[Ifc, ...] = ()
+    scscf_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not IMSI_RE.match(self.imsi):
+            raise ValueError(f"IMSI must be 6-15 digits, not {self.imsi!r}")
+        for name, value, size in (("k", self.k, 16), ("opc", self.opc, 16), ("amf", self.amf, 2)):
+            if len(value) != size:
+                raise ValueError(f"{name} must be {size} bytes, not {len(value)}")
+        if self.op is not None and len(self.op) != 16:
+            raise ValueError(f"op must be 16 bytes, not {len(self.op)}")
+        if not 0 <= self.sqn < 1 << 48:
+            raise ValueError("sqn must fit 48 bits")
+        bad = [s for s in self.schemes if s not in SCHEMES]
+        if bad or not self.schemes:
+            raise ValueError(f"schemes must be a non-empty subset of {SCHEMES}, got {self.schemes}")
+        if "md5" in self.schemes and not self.ha1:
+            raise ValueError("scheme md5 needs a password (stored as HA1)")
+        if self.msisdn is not None and not MSISDN_RE.match(self.msisdn):
+            raise ValueError(f"MSISDN must be 3-15 digits, not {self.msisdn!r}")
+        if not self.impus:
+            raise ValueError("a subscriber needs at least one public identity")
+
+    def identity(self, impu: str) -> PublicIdentity | None:
+        for p in self.impus:
+            if p.impu == impu:
+                return p
+        return None
+
+    @property
+    def impu_names(self) -> tuple[str, ...]:
+        return tuple(p.impu for p in self.impus)
+
+    @property
+    def has_unregistered_services(self) -> bool:
+        return any(i.serves_unregistered for i in self.ifcs)
+
+
+def default_impi(imsi: str, domain: str) -> str:
+    """IMPI ``<imsi>@<domain>`` (TS 23.003 §13.3 with the lab's home domain)."""
+    return f"{imsi}@{domain}"
+
+
+def default_impus(imsi: str, domain: str, msisdn: str | None) -> tuple[str, ...]:
+    """``sip:<imsi>@<domain>``, and with an MSISDN ``sip:+<msisdn>@<domain>``, ``tel:+<msisdn>``."""
+    out = [f"sip:{imsi}@{domain}"]
+    if msisdn:
+        out += [f"sip:+{msisdn}@{domain}", f"tel:+{msisdn}"]
+    return tuple(out)
+
+
+def normalise_impu(value: str) -> str:
+    """Strip name-addr brackets and URI parameters; lower-case the scheme."""
+    v = value.strip()
+    if v.startswith("<") and v.endswith(">"):
+        v = v[1:-1]
+    v = v.split(";", 1)[0]
+    scheme, sep, rest = v.partition(":")
+    return f"{scheme.lower()}{sep}{rest}" if sep else v
+
+
+def parse_schemes(text: str | Sequence[str]) -> tuple[str, ...]:
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = tuple(dict.fromkeys(s.strip().lower() for s in items if s.strip()))
+    bad = [s for s in out if s not in SCHEMES]
+    if bad:
+        raise ValueError(f"unknown auth scheme(s) {', '.join(bad)}; use {', '.join(SCHEMES)}")
+    return out

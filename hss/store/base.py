@@ -1,0 +1,109 @@
+"""The store interface the Cx handlers and the provisioning CLI use.
+
+Calls are blocking (DB-API underneath); the asyncio server runs them in worker threads.
+Implementations must be thread-safe and must make :meth:`Store.next_sqns` atomic across
+threads and processes sharing the database (TS 33.102 Annex C: an SQN is never reused).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hss.model import RegState, Subscriber
+
+if TYPE_CHECKING:
+    from hss.config import StoreConfig
+
+
+class StoreError(RuntimeError):
+    """The database failed or holds data this version cannot use."""
+
+
+class DuplicateError(StoreError):
+    """An IMSI, IMPI or IMPU is already provisioned."""
+
+
+class UnknownSubscriber(StoreError):
+    """No subscriber with that IMSI."""
+
+
+class _Keep:
+    """Sentinel: leave the stored S-CSCF name as it is."""
+
+
+KEEP = _Keep()
+
+
+class Store(abc.ABC):
+    """Subscriber data, SQN counters and registration state."""
+
+    ind_bits: int = 5
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def schema_version(self) -> int: ...
+
+    # -- provisioning ---------------------------------------------------------------
+    @abc.abstractmethod
+    def add(self, subs: Iterable[Subscriber], *, replace: bool = False) -> int:
+        """Insert subscribers in one transaction; returns how many. Duplicates raise."""
+
+    @abc.abstractmethod
+    def delete(self, imsi: str) -> bool: ...
+
+    @abc.abstractmethod
+    def subscribers(self, limit: int | None = None) -> list[Subscriber]:
+        """Subscribers ordered by IMSI."""
+
+    @abc.abstractmethod
+    def count(self) -> int: ...
+
+    # -- lookups ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def get(self, imsi: str) -> Subscriber | None: ...
+
+    @abc.abstractmethod
+    def by_impi(self, impi: str) -> Subscriber | None: ...
+
+    @abc.abstractmethod
+    def by_impu(self, impu: str) -> Subscriber | None: ...
+
+    # -- SQN (TS 33.102 Annex C) ----------------------------------------------------------
+    @abc.abstractmethod
+    def next_sqns(self, imsi: str, n: int) -> list[int]:
+        """Reserve *n* fresh SQNs in one atomic statement; oldest first."""
+
+    @abc.abstractmethod
+    def resync(self, imsi: str, sqn_ms: int) -> int:
+        """Move SEQ_HE up to SEQ_MS (never down); returns the stored SQN afterwards."""
+
+    # -- registration state (TS 29.228 §6.1.2) -------------------------------------------
+    @abc.abstractmethod
+    def update_registration(
+        self,
+        imsi: str,
+        states: Mapping[str, RegState],
+        scscf_name: str | _Keep | None = KEEP,
+    ) -> None:
+        """Set the given IMPUs' states and (unless KEEP) the S-CSCF name, atomically."""
+
+
+def open_store(cfg: StoreConfig, *, data_dir: str | Path = ".", ind_bits: int = 5) -> Store:
+    """Open (and migrate) the store a config names."""
+    if cfg.backend == "sqlite":
+        from hss.store.sqlite import SqliteStore
+
+        path = Path(cfg.path)
+        if not path.is_absolute():
+            path = Path(data_dir) / path
+        return SqliteStore(path, ind_bits=ind_bits, synchronous=cfg.synchronous)
+    if cfg.backend == "postgres":
+        from hss.store.postgres import PostgresStore
+
+        return PostgresStore(cfg.dsn, ind_bits=ind_bits)
+    raise StoreError(f"unknown store backend {cfg.backend!r}")

@@ -1,0 +1,59 @@
+"""Versioned schema migrations, applied in order when a store opens.
+
+Each entry is (version, statements for SQLite, statements for PostgreSQL). Never edit a
+released entry; append a new one. The applied version lives in ``schema_version``.
+"""
+
+from __future__ import annotations
+
+Migration = tuple[int, tuple[str, ...], tuple[str, ...]]
+
+_V1_SUBSCRIBERS = """
+CREATE TABLE subscribers (
+    imsi        TEXT PRIMARY KEY,
+    impi        TEXT NOT NULL UNIQUE,
+    msisdn      TEXT,
+    k           {blob} NOT NULL,
+    opc         {blob} NOT NULL,
+    op          {blob},
+    amf         {blob} NOT NULL,
+    sqn         {int64} NOT NULL DEFAULT 0,
+    schemes     TEXT NOT NULL,
+    ha1         TEXT,
+    barred      INTEGER NOT NULL DEFAULT 0,
+    ifcs        TEXT NOT NULL DEFAULT '[]',
+    scscf_name  TEXT
+)"""
+
+_V1_IMPUS = """
+CREATE TABLE public_identities (
+    impu           TEXT PRIMARY KEY,
+    imsi           TEXT NOT NULL REFERENCES subscribers(imsi) ON DELETE CASCADE,
+    position       INTEGER NOT NULL,
+    barred         INTEGER NOT NULL DEFAULT 0,
+    identity_type  INTEGER NOT NULL DEFAULT 0,
+    reg_state      INTEGER NOT NULL DEFAULT 0
+)"""
+
+_V1_INDEX = "CREATE INDEX public_identities_imsi ON public_identities(imsi)"
+
+
+def _v1(blob: str, int64: str) -> tuple[str, ...]:
+    return (
+        _V1_SUBSCRIBERS.format(blob=blob, int64=int64),
+        _V1_IMPUS,
+        _V1_INDEX,
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    (1, _v1("BLOB", "INTEGER"), _v1("BYTEA", "BIGINT")),
+    # v2: look-ups by MSISDN (subscriber show/delete by number, future Sh).
+    (
+        2,
+        ("CREATE INDEX subscribers_msisdn ON subscribers(msisdn)",),
+        ("CREATE INDEX subscribers_msisdn ON subscribers(msisdn)",),
+    ),
+)
+
+LATEST = MIGRATIONS[-1][0]

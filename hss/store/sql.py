@@ -1,0 +1,304 @@
+"""The SQL shared by both backends (written with ``?`` placeholders).
+
+Subclasses provide connections (one per thread), a transaction context and the
+placeholder style; everything else — row mapping, SQN arithmetic in SQL, registration
+updates — lives here once.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from hss import sqn as sqnmod
+from hss.model import PublicIdentity, RegState, Subscriber, ifcs_from_json, ifcs_to_json
+from hss.store.base import KEEP, Store, StoreError, UnknownSubscriber, _Keep
+from hss.store.migrations import MIGRATIONS
+
+Cursor = Any  # DB-API cursor (sqlite3.Cursor or psycopg.Cursor)
+
+_SUB_COLS = "s.imsi, s.impi, s.msisdn, s.k, s.opc, s.op, s.amf, s.sqn, s.schemes, s.ha1, " \
+    "s.barred, s.ifcs, s.scscf_name"
+_IMPU_COLS = "p.impu, p.barred, p.identity_type, p.reg_state"
+_JOINED = (
+    f"SELECT {_SUB_COLS}, {_IMPU_COLS} FROM subscribers s "
+    "JOIN public_identities p ON p.imsi = s.imsi WHERE {where} ORDER BY p.position"
+)
+
+
+# Integer parameters in SQN arithmetic: psycopg may bind small ints as int2, whose
+# shifts would overflow in PostgreSQL; the cast keeps the arithmetic 64-bit.
+_N = "CAST(? AS BIGINT)"
+
+
+def _subscriber(rows: Sequence[Sequence[Any]]) -> Subscriber | None:
+    if not rows:
+        return None
+    r = rows[0]
+    impus = tuple(
+        PublicIdentity(
+            impu=x[13], barred=bool(x[14]), identity_type=int(x[15]), state=RegState(x[16])
+        )
+        for x in rows
+    )
+    return Subscriber(
+        imsi=r[0],
+        impi=r[1],
+        msisdn=r[2],
+        k=bytes(r[3]),
+        opc=bytes(r[4]),
+        op=None if r[5] is None else bytes(r[5]),
+        amf=bytes(r[6]),
+        sqn=int(r[7]),
+        schemes=tuple(s for s in r[8].split(",") if s),
+        ha1=r[9],
+        barred=bool(r[10]),
+        ifcs=ifcs_from_json(r[11]),
+        scscf_name=r[12],
+        impus=impus,
+    )
+
+
+class SqlStore(Store):
+    """Common implementation; subclasses supply connections and transactions."""
+
+    placeholder = "?"
+
+    def __init__(self, *, ind_bits: int = sqnmod.DEFAULT_IND_BITS) -> None:
+        if not 0 <= ind_bits <= 10:
+            raise ValueError("ind_bits must be 0..10")
+        self.ind_bits = ind_bits
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    # -- backend hooks ------------------------------------------------------------------
+    @abc.abstractmethod
+    def _connect(self) -> Any: ...
+
+    @abc.abstractmethod
+    def _transaction(self, conn: Any) -> contextlib.AbstractContextManager[Cursor]: ...
+
+    @abc.abstractmethod
+    def _migration_sql(self, migration: tuple[int, tuple[str, ...], tuple[str, ...]]) -> (
+        tuple[str, ...]
+    ): ...
+
+    @abc.abstractmethod
+    def _reader(self, conn: Any) -> contextlib.AbstractContextManager[Cursor]:
+        """A cursor for one read-only statement (no write lock, no explicit transaction)."""
+
+    def _lock_schema(self, cur: Cursor) -> None:
+        """Serialise concurrent migrators (Postgres takes an advisory lock)."""
+
+    def _is_duplicate(self, exc: BaseException) -> bool:
+        return False
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _sql(self, text: str) -> str:
+        if self.placeholder == "?":
+            return text
+        return text.replace("%", "%%").replace("?", self.placeholder)
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Cursor]:
+        with self._transaction(self._conn()) as cur:
+            yield cur
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Cursor]:
+        with self._reader(self._conn()) as cur:
+            yield cur
+
+    def _update_one(self, sql: str, params: Sequence[Any]) -> Sequence[Any] | None:
+        """Run one UPDATE … RETURNING atomically; the first row returned, if any.
+
+        A single statement is its own transaction in both backends, so subclasses may
+        run it without BEGIN/COMMIT round trips.
+        """
+        with self._tx() as cur:
+            row: Sequence[Any] | None = self._q(cur, sql, params).fetchone()
+            return row
+
+    def _q(self, cur: Cursor, text: str, params: Sequence[Any] = ()) -> Cursor:
+        cur.execute(self._sql(text), tuple(params))
+        return cur
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for c in conns:
+            with contextlib.suppress(Exception):
+                c.close()
+        self._local = threading.local()
+
+    def migrate(self) -> int:
+        """Apply pending migrations; returns the schema version."""
+        with self._tx() as cur:
+            self._lock_schema(cur)
+            self._q(cur, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self._q(cur, "SELECT MAX(version) FROM schema_version").fetchone()
+            current = int(row[0]) if row and row[0] is not None else 0
+            known = MIGRATIONS[-1][0]
+            if current > known:
+                raise StoreError(f"database schema v{current} is newer than this HSS (v{known})")
+            for m in MIGRATIONS:
+                if m[0] > current:
+                    for stmt in self._migration_sql(m):
+                        self._q(cur, stmt)
+                    self._q(cur, "INSERT INTO schema_version (version) VALUES (?)", (m[0],))
+                    current = m[0]
+            return current
+
+    def schema_version(self) -> int:
+        with self._tx() as cur:
+            row = self._q(cur, "SELECT MAX(version) FROM schema_version").fetchone()
+            return int(row[0])
+
+    # -- provisioning ---------------------------------------------------------------------
+    def add(self, subs: Iterable[Subscriber], *, replace: bool = False) -> int:
+        n = 0
+        try:
+            with self._tx() as cur:
+                for s in subs:
+                    if replace:
+                        self._q(cur, "DELETE FROM subscribers WHERE imsi = ?", (s.imsi,))
+                    self._insert(cur, s)
+                    n += 1
+        except Exception as exc:
+            if self._is_duplicate(exc):
+                from hss.store.base import DuplicateError
+
+                raise DuplicateError(f"already provisioned: {exc}") from None
+            raise
+        return n
+
+    def _insert(self, cur: Cursor, s: Subscriber) -> None:
+        self._q(
+            cur,
+            "INSERT INTO subscribers (imsi, impi, msisdn, k, opc, op, amf, sqn, schemes, ha1, "
+            "barred, ifcs, scscf_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                s.imsi, s.impi, s.msisdn, s.k, s.opc, s.op, s.amf, s.sqn, ",".join(s.schemes),
+                s.ha1, int(s.barred), ifcs_to_json(s.ifcs), s.scscf_name,
+            ),
+        )
+        for i, p in enumerate(s.impus):
+            self._q(
+                cur,
+                "INSERT INTO public_identities (impu, imsi, position, barred, identity_type, "
+                "reg_state) VALUES (?, ?, ?, ?, ?, ?)",
+                (p.impu, s.imsi, i, int(p.barred), int(p.identity_type), int(p.state)),
+            )
+
+    def delete(self, imsi: str) -> bool:
+        with self._tx() as cur:
+            # Explicit child delete: SQLite enforces ON DELETE CASCADE only with the pragma.
+            self._q(cur, "DELETE FROM public_identities WHERE imsi = ?", (imsi,))
+            return bool(self._q(cur, "DELETE FROM subscribers WHERE imsi = ?", (imsi,)).rowcount)
+
+    def subscribers(self, limit: int | None = None) -> list[Subscriber]:
+        with self._tx() as cur:
+            lim = "" if limit is None else f" LIMIT {int(limit)}"
+            imsis = [r[0] for r in self._q(cur, f"SELECT imsi FROM subscribers ORDER BY imsi{lim}")]
+            if not imsis:
+                return []
+            rows = self._q(
+                cur,
+                _JOINED.format(where="s.imsi >= ? AND s.imsi <= ?").replace(
+                    "ORDER BY p.position", "ORDER BY s.imsi, p.position"
+                ),
+                (imsis[0], imsis[-1]),
+            ).fetchall()
+        wanted = set(imsis)
+        grouped: dict[str, list[Any]] = {}
+        for r in rows:
+            if r[0] in wanted:
+                grouped.setdefault(r[0], []).append(r)
+        out = [_subscriber(grouped[i]) for i in imsis if i in grouped]
+        return [s for s in out if s is not None]
+
+    def count(self) -> int:
+        with self._read() as cur:
+            return int(self._q(cur, "SELECT COUNT(*) FROM subscribers").fetchone()[0])
+
+    # -- lookups ----------------------------------------------------------------------------
+    def _one(self, where: str, key: str) -> Subscriber | None:
+        # One statement, so one consistent snapshot without a write lock.
+        with self._read() as cur:
+            return _subscriber(self._q(cur, _JOINED.format(where=where), (key,)).fetchall())
+
+    def get(self, imsi: str) -> Subscriber | None:
+        return self._one("s.imsi = ?", imsi)
+
+    def by_impi(self, impi: str) -> Subscriber | None:
+        return self._one("s.impi = ?", impi)
+
+    def by_impu(self, impu: str) -> Subscriber | None:
+        return self._one("s.imsi = (SELECT imsi FROM public_identities WHERE impu = ?)", impu)
+
+    # -- SQN ----------------------------------------------------------------------------------
+    def next_sqns(self, imsi: str, n: int) -> list[int]:
+        if n < 1:
+            raise ValueError("n must be >= 1")
+        b, mod = self.ind_bits, 1 << self.ind_bits
+        # One statement: SEQ += n, IND = (IND + n) mod 2^b (Annex C.3.2); the row lock
+        # makes concurrent callers (threads, processes, HSS fronts) get disjoint ranges.
+        # SEQ must stay within its 48 - b bits: the row is left alone otherwise.
+        row = self._update_one(
+            f"UPDATE subscribers SET sqn = (((sqn >> {b}) + {_N}) << {b}) "
+            f"| (((sqn & {mod - 1}) + {_N}) % {mod}) "
+            f"WHERE imsi = ? AND (sqn >> {b}) + {_N} < {_N} RETURNING sqn",
+            (n, n, imsi, n, 1 << (sqnmod.SQN_BITS - b)),
+        )
+        if row is None:
+            if self.get(imsi) is None:
+                raise UnknownSubscriber(imsi)
+            raise sqnmod.SqnExhausted(f"SQN of {imsi} exhausted")
+        return sqnmod.batch(int(row[0]), n, b)
+
+    def resync(self, imsi: str, sqn_ms: int) -> int:
+        b = self.ind_bits
+        seq_ms = sqn_ms >> b
+        row = self._update_one(
+            f"UPDATE subscribers SET sqn = CASE WHEN (sqn >> {b}) < {_N} "
+            f"THEN ({_N} << {b}) | (sqn & {(1 << b) - 1}) ELSE sqn END "
+            "WHERE imsi = ? RETURNING sqn",
+            (seq_ms, seq_ms, imsi),
+        )
+        if row is None:
+            raise UnknownSubscriber(imsi)
+        return int(row[0])
+
+    # -- registration ---------------------------------------------------------------------------
+    def update_registration(
+        self,
+        imsi: str,
+        states: Mapping[str, RegState],
+        scscf_name: str | _Keep | None = KEEP,
+    ) -> None:
+        with self._tx() as cur:
+            if not isinstance(scscf_name, _Keep):
+                cur_ = self._q(
+                    cur, "UPDATE subscribers SET scscf_name = ? WHERE imsi = ?", (scscf_name, imsi)
+                )
+                if cur_.rowcount == 0:
+                    raise UnknownSubscriber(imsi)
+            for impu, state in states.items():
+                self._q(
+                    cur,
+                    "UPDATE public_identities SET reg_state = ? WHERE impu = ? AND imsi = ?",
+                    (int(state), impu, imsi),
+                )

@@ -1,0 +1,190 @@
+"""SAR/SAA by Server-Assignment-Type (TS 29.228 §6.1.2.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from hss.model import Ifc, RegState, Spt
+from hss.store.base import Store
+from ims_core.diameter import CxResult, Message, ResultCode
+from tests.hss.conftest import DOMAIN, subscriber
+from tests.hss.cxutil import IMPI, IMPU, SCSCF, SCSCF2, TEL, context, request, result, run
+
+IMSI = "001010000000001"
+
+
+def sar(t: int, impus: list[str] | None = None, impi: str | None = IMPI,
+        server: str = SCSCF, available: int = 0) -> Message:  # fmt: skip
+    avps: dict[str, Any] = {"Server_Name": server, "Server_Assignment_Type": t,
+                            "User_Data_Already_Available": available}  # fmt: skip
+    if impi is not None:
+        avps["User_Name"] = impi
+    if impus is None:
+        impus = [IMPU]
+    if impus:
+        avps["Public_Identity"] = impus
+    return request("SAR", **avps)
+
+
+def states(store: Store) -> list[RegState]:
+    s = store.get(IMSI)
+    assert s is not None
+    return [p.state for p in s.impus]
+
+
+def name(store: Store) -> str | None:
+    s = store.get(IMSI)
+    assert s is not None
+    return s.scscf_name
+
+
+R, U, N = RegState.REGISTERED, RegState.UNREGISTERED, RegState.NOT_REGISTERED
+
+
+def test_registration_returns_profile_and_registers_implicit_set(store: Store) -> None:
+    ifc = Ifc(10, "sip:as.example:5060", spts=(Spt(method="MESSAGE"),))
+    store.add([subscriber(ifcs=(ifc,))])
+    ans = run(context(store), sar(1))
+    assert result(ans) == ("base", ResultCode.SUCCESS)
+    assert ans.get_str("User-Name") == IMPI
+    doc = etree.fromstring(ans.get_bytes("User-Data"))
+    assert doc.findtext("PrivateID") == IMPI
+    assert [e.text for e in doc.iterfind(".//PublicIdentity/Identity")] == [
+        IMPU, f"sip:+15550000001@{DOMAIN}", TEL,
+    ]
+    assert doc.findtext(".//ApplicationServer/ServerName") == "sip:as.example:5060"
+    assert states(store) == [R, R, R] and name(store) == SCSCF
+    # Re-registration with data already available: no User-Data.
+    ans = run(context(store), sar(2, available=1))
+    assert result(ans) == ("base", ResultCode.SUCCESS)
+    assert ans.get("User-Data") is None
+
+
+def test_registration_by_another_scscf_refused(store: Store) -> None:
+    store.add([subscriber()])
+    run(context(store), sar(1))
+    ans = run(context(store), sar(1, server=SCSCF2))
+    assert result(ans) == ("base", ResultCode.UNABLE_TO_COMPLY)
+    assert name(store) == SCSCF
+
+
+def test_user_deregistration_releases_scscf(store: Store) -> None:
+    store.add([subscriber()])
+    run(context(store), sar(1))
+    ans = run(context(store), sar(5, impus=[TEL]))  # any IMPU of the set
+    assert result(ans) == ("base", ResultCode.SUCCESS)
+    assert states(store) == [N, N, N] and name(store) is None
+    # Again: nothing registered any more.
+    ans = run(context(store), sar(5))
+    assert result(ans) == ("exp", CxResult.ERROR_IDENTITY_NOT_REGISTERED)
+
+
+def test_every_plain_deregistration_type(store: Store) -> None:
+    store.add([subscriber()])
+    for t in (4, 5, 8, 11):
+        run(context(store), sar(1))
+        assert result(run(context(store), sar(t))) == ("base", ResultCode.SUCCESS)
+        assert states(store) == [N, N, N] and name(store) is None
+
+
+def test_deregistration_by_impi_only(store: Store) -> None:
+    store.add([subscriber()])
+    run(context(store), sar(1))
+    ans = run(context(store), sar(4, impus=[]))
+    assert result(ans) == ("base", ResultCode.SUCCESS)
+    assert states(store) == [N, N, N]
+
+
+def test_deregistration_store_server_name(store: Store) -> None:
+    store.add([subscriber()])
+    for t in (6, 7):
+        run(context(store), sar(1))
+        assert result(run(context(store), sar(t))) == ("base", ResultCode.SUCCESS)
+        assert states(store) == [N, N, N] and name(store) == SCSCF
+
+
+def test_deregistration_from_other_scscf_refused(store: Store) -> None:
+    store.add([subscriber()])
+    run(context(store), sar(1))
+    assert result(run(context(store), sar(5, server=SCSCF2))) == (
+        "base", ResultCode.UNABLE_TO_COMPLY,
+    )
+    assert states(store) == [R, R, R]
+
+
+def test_unregistered_user(store: Store) -> None:
+    store.add([subscriber()])
+    ans = run(context(store), sar(3, impi=None))
+    assert result(ans) == ("base", ResultCode.SUCCESS)
+    assert ans.get_bytes("User-Data") is not None
+    assert states(store) == [U, U, U] and name(store) == SCSCF
+    # Another S-CSCF asking: 5005 with the assigned name.
+    ans = run(context(store), sar(3, impi=None, server=SCSCF2))
+    assert result(ans) == ("exp", CxResult.ERROR_IDENTITY_ALREADY_REGISTERED)
+    assert ans.get_str("Server-Name") == SCSCF
+    # Registering later turns the set registered.
+    run(context(store), sar(1))
+    assert states(store) == [R, R, R]
+    # UNREGISTERED_USER on a registered user keeps it registered.
+    run(context(store), sar(3, impi=None))
+    assert states(store) == [R, R, R]
+
+
+def test_authentication_failure_releases_mar_assignment(store: Store) -> None:
+    s = subscriber()
+    store.add([s])
+    for t in (9, 10):
+        store.update_registration(IMSI, {}, scscf_name=SCSCF)  # as a MAR does
+        assert result(run(context(store), sar(t))) == ("base", ResultCode.SUCCESS)
+        assert name(store) is None
+    # A registered user keeps its S-CSCF when a re-authentication fails.
+    run(context(store), sar(1))
+    run(context(store), sar(9))
+    assert name(store) == SCSCF and states(store) == [R, R, R]
+
+
+def test_no_assignment(store: Store) -> None:
+    store.add([subscriber()])
+    ans = run(context(store), sar(0))
+    assert result(ans) == ("exp", CxResult.ERROR_IDENTITY_NOT_REGISTERED)
+    run(context(store), sar(1))
+    ans = run(context(store), sar(0))
+    assert result(ans) == ("base", ResultCode.SUCCESS)
+    assert ans.get_bytes("User-Data") is not None
+    assert result(run(context(store), sar(0, server=SCSCF2))) == (
+        "base", ResultCode.UNABLE_TO_COMPLY,
+    )
+    assert states(store) == [R, R, R]
+
+
+def test_unsupported_assignment_types(store: Store) -> None:
+    store.add([subscriber()])
+    for t in (12, 13, 14):
+        assert result(run(context(store), sar(t))) == ("exp", CxResult.ERROR_IN_ASSIGNMENT_TYPE)
+
+
+def test_identity_errors(store: Store) -> None:
+    store.add([subscriber(), subscriber("001010000000002", msisdn="15550000002")])
+    ctx = context(store)
+    assert result(run(ctx, sar(1, impus=["sip:x@y"]))) == ("exp", CxResult.ERROR_USER_UNKNOWN)
+    assert result(run(ctx, sar(1, impi="x@y"))) == ("exp", CxResult.ERROR_USER_UNKNOWN)
+    other = f"sip:001010000000002@{DOMAIN}"
+    assert result(run(ctx, sar(1, impus=[other]))) == (
+        "exp", CxResult.ERROR_IDENTITIES_DONT_MATCH,
+    )
+    assert result(run(ctx, sar(1, impus=[IMPU, other]))) == (
+        "exp", CxResult.ERROR_IDENTITIES_DONT_MATCH,
+    )
+    assert result(run(ctx, sar(1, impus=[IMPU, "sip:x@y"]))) == (
+        "exp", CxResult.ERROR_USER_UNKNOWN,
+    )
+    assert result(run(ctx, sar(1, impus=[], impi=None))) == ("base", ResultCode.MISSING_AVP)
+
+
+def test_barred_identity_marked_in_user_data(store: Store) -> None:
+    store.add([subscriber(barred=True)])
+    ans = run(context(store), sar(3, impi=None))
+    doc = etree.fromstring(ans.get_bytes("User-Data"))
+    assert {e.text for e in doc.iterfind(".//BarringIndication")} == {"1"}

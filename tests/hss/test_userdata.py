@@ -1,0 +1,96 @@
+"""IMSSubscription XML: well-formed and valid against hss/CxDataType.xsd (Annex B)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+import hss
+from hss import userdata
+from hss.model import Ifc, PublicIdentity, Spt
+from tests.hss.conftest import subscriber
+
+XSD = Path(hss.__file__).parent / "CxDataType.xsd"
+
+
+@pytest.fixture(scope="module")
+def schema() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(XSD)))
+
+
+def _valid(schema: etree.XMLSchema, data: bytes) -> etree._Element:
+    doc = etree.fromstring(data)
+    schema.assertValid(doc)
+    return doc
+
+
+def test_minimal_profile(schema: etree.XMLSchema) -> None:
+    s = subscriber()
+    doc = _valid(schema, userdata.build(s))
+    assert doc.findtext("PrivateID") == s.impi
+    ids = [e.text for e in doc.iterfind("ServiceProfile/PublicIdentity/Identity")]
+    assert ids == list(s.impu_names)
+    assert doc.findtext("ServiceProfile/PublicIdentity/Extension/IdentityType") == "0"
+    assert userdata.build(s).startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+
+
+def test_ifcs_every_spt_kind_sorted_by_priority(schema: etree.XMLSchema) -> None:
+    ifcs = (
+        Ifc(20, "sip:as2.example:5060", default_handling=1, condition_type_cnf=False, spts=(
+            Spt(group=0, method="INVITE"),
+            Spt(group=0, negated=True, session_case=2),
+            Spt(group=1, header="Accept-Contact", header_content=".*video.*"),
+            Spt(group=1, header="P-Asserted-Identity"),
+            Spt(group=2, request_uri="sip:conf@example"),
+        )),
+        Ifc(10, "sip:as.example:5060", spts=(Spt(method="MESSAGE"),)),
+        Ifc(30, "sip:always.example"),  # no trigger point: always
+    )  # fmt: skip
+    doc = _valid(schema, userdata.build(subscriber(ifcs=ifcs)))
+    prios = [e.text for e in doc.iterfind("ServiceProfile/InitialFilterCriteria/Priority")]
+    assert prios == ["10", "20", "30"]
+    ifc20 = doc.findall("ServiceProfile/InitialFilterCriteria")[1]
+    assert ifc20.findtext("TriggerPoint/ConditionTypeCNF") == "0"
+    assert ifc20.findtext("ApplicationServer/DefaultHandling") == "1"
+    assert len(ifc20.findall("TriggerPoint/SPT")) == 5
+    assert ifc20.findtext("TriggerPoint/SPT[2]/SessionCase") == "2"
+    assert ifc20.findtext("TriggerPoint/SPT[3]/SIPHeader/Content") == ".*video.*"
+
+
+def test_barring_and_escaping(schema: etree.XMLSchema) -> None:
+    s = subscriber()
+    impus = [PublicIdentity(s.impus[0].impu, barred=True), *s.impus[1:]]
+    ifc = Ifc(1, "sip:as.example;a=b&c", spts=(Spt(request_uri="sip:<x>&\"y\"@example"),))
+    data = userdata.build(subscriber(ifcs=(ifc,)), impus)
+    doc = _valid(schema, data)
+    assert doc.findtext("ServiceProfile/PublicIdentity/BarringIndication") == "1"
+    assert doc.findtext(".//RequestURI") == 'sip:<x>&"y"@example'
+
+
+def test_reference_example_validates(schema: etree.XMLSchema) -> None:
+    """The minimal form in reference/cx.md must pass our schema too."""
+    example = b"""<?xml version="1.0" encoding="UTF-8"?>
+<IMSSubscription>
+  <PrivateID>001010000000001@ims.mnc001.mcc001.3gppnetwork.org</PrivateID>
+  <ServiceProfile>
+    <PublicIdentity><BarringIndication>0</BarringIndication>
+      <Identity>sip:001010000000001@ims.mnc001.mcc001.3gppnetwork.org</Identity></PublicIdentity>
+    <PublicIdentity><Identity>tel:+15550000001</Identity></PublicIdentity>
+    <InitialFilterCriteria><Priority>10</Priority>
+      <TriggerPoint><ConditionTypeCNF>1</ConditionTypeCNF>
+        <SPT><ConditionNegated>0</ConditionNegated><Group>0</Group><Method>MESSAGE</Method></SPT>
+      </TriggerPoint>
+      <ApplicationServer><ServerName>sip:as.ims.mnc001.mcc001.3gppnetwork.org:5060</ServerName>
+        <DefaultHandling>0</DefaultHandling></ApplicationServer>
+    </InitialFilterCriteria>
+  </ServiceProfile>
+</IMSSubscription>"""
+    _valid(schema, example)
+
+
+def test_schema_rejects_wrong_order(schema: etree.XMLSchema) -> None:
+    bad = b"<IMSSubscription><ServiceProfile><PublicIdentity><Identity>sip:a@b</Identity>" \
+        b"</PublicIdentity></ServiceProfile><PrivateID>a@b</PrivateID></IMSSubscription>"
+    assert not schema.validate(etree.fromstring(bad))
