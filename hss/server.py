@@ -20,7 +20,7 @@ from hss.batch import Batcher
 from hss.config import HssConfig
 from hss.cx import HANDLERS, CxContext, Handler
 from hss.store import Store, StoreError, open_store
-from ims_core import log
+from ims_core import log, runtime
 from ims_core.diameter import DiameterConfig, Message
 from ims_core.diameter.node import DiameterNode
 
@@ -85,7 +85,7 @@ class HssServer:
 
     async def start(self, host: str | None = None, port: int | None = None) -> int:
         d = self.cfg.diameter
-        self._batcher = Batcher(self._pool)
+        self._batcher = Batcher(self._pool, self.store)
         self.node = DiameterNode(diameter_config(self.cfg))
         for code, handler in HANDLERS.items():
             self.node.add_handler(code, self._wrap(handler))
@@ -133,11 +133,8 @@ async def serve(cfg: HssConfig) -> None:
 
 def run(cfg: HssConfig) -> int:
     log.setup(cfg.log, node="hss")
-    # uvloop is not used yet: ims_core.diameter.node asserts isinstance(transport,
-    # asyncio.Transport), which uvloop's transports are not (reported to the Diameter owner).
-    runner: Any = asyncio.run
     try:
-        runner(serve(cfg))
+        runtime.run(serve(cfg))
     except (OSError, StoreError) as exc:
         log.get("hss").error("hss_failed", error=str(exc))
         return 1

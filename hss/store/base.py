@@ -1,6 +1,8 @@
 """The store interface the Cx handlers and the provisioning CLI use.
 
-Calls are blocking (DB-API underneath); the asyncio server runs them in worker threads.
+Calls are blocking (DB-API underneath). The asyncio server runs them in worker threads, or,
+for a store whose :attr:`Store.inline` is true (local SQLite), runs each loop iteration's
+requests on the loop inside one :meth:`Store.batch` transaction.
 Implementations must be thread-safe and must make :meth:`Store.next_sqns` atomic across
 threads and processes sharing the database (TS 33.102 Annex C: an SQN is never reused).
 """
@@ -8,7 +10,8 @@ threads and processes sharing the database (TS 33.102 Annex C: an SQN is never r
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +33,10 @@ class UnknownSubscriber(StoreError):
     """No subscriber with that IMSI."""
 
 
+class StoreBusy(StoreError):
+    """Another process holds the write lock; retry the batch off the event loop."""
+
+
 class _Keep:
     """Sentinel: leave the stored S-CSCF name as it is."""
 
@@ -41,6 +48,20 @@ class Store(abc.ABC):
     """Subscriber data, SQN counters and registration state."""
 
     ind_bits: int = 5
+    # True when a batch of requests may run on the event loop: every call is a local,
+    # bounded operation and :meth:`batch` never waits on another process for long.
+    inline: bool = False
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction around several requests' calls (group commit). Raises
+        :class:`StoreBusy` at entry if the database is locked elsewhere. Default: none."""
+        yield
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside :meth:`batch`: undo one request's writes if it raises. Default: none."""
+        yield
 
     @abc.abstractmethod
     def close(self) -> None: ...
