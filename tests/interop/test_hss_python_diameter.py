@@ -283,10 +283,10 @@ def test_tshark_decodes_cx(capture: tuple[HssProcess, Path], client: CxClient) -
     time.sleep(1.0)
     decode = ["-d", f"tcp.port=={hss.port},diameter"]
     base = [tshark, "-n", "-r", str(pcap), *decode]
-    bad = subprocess.run([*base, "-Y", "_ws.malformed || _ws.expert.severity >= error"],
+    bad = subprocess.run([*base, "-Y", "_ws.malformed || _ws.expert.severity >= warning"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 0, bad.stderr
-    assert bad.stdout.strip() == "", f"malformed or expert errors:\n{bad.stdout}"
+    assert bad.stdout.strip() == "", f"malformed packets or expert warnings:\n{bad.stdout}"
     cmds = subprocess.run([*base, "-Y", "diameter", "-T", "fields", "-e", "diameter.cmd.code",
                            "-e", "diameter.flags.request", "-e", "diameter.applicationId"],
                           capture_output=True, text=True, timeout=60, check=True).stdout
