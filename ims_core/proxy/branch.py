@@ -1,0 +1,56 @@
+"""Via branch values (RFC 3261 §8.1.1.7, §16.6 step 8, §16.11) and loop detection
+(§16.3 step 4).
+
+A branch we create is `z9hG4bK` + a loop hash of the request as received + `.` + a
+unique counter. When a request comes back carrying one of our branches with its own
+loop hash, nothing that matters for routing changed: that is a loop, not a spiral.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+
+from ims_core.sip import MAGIC_COOKIE, Request
+
+_PREFIX = MAGIC_COOKIE + "-"
+_counter = itertools.count(1)
+_salt = os.urandom(6).hex()
+
+
+def loop_hash(request: Request) -> str:
+    """§16.6 step 8: hash of the fields whose change makes a returning request a spiral:
+    Request-URI, From, To, Call-ID, CSeq number, Route set and Proxy-Require (raw
+    values; the top Via is left out, see RFC 5393 §4.2). 12 hex digits."""
+    h = request.headers
+    text = "\x00".join((
+        request.uri_text,
+        h.get("from") or "",
+        h.get("to") or "",
+        h.get("call-id") or "",
+        (h.get("cseq") or "").split(" ", 1)[0],
+        ",".join(h.get_all("route")),
+        ",".join(h.get_all("proxy-require")),
+    ))
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
+
+
+def new_branch(loop: str) -> str:
+    """A fresh branch for a stateful forward, unique in space and time (§8.1.1.7)."""
+    return f"{_PREFIX}{loop}.{_salt}{next(_counter):x}"
+
+
+def stateless_branch(request: Request) -> str:
+    """§16.11: a branch that is the same each time the same request (an ACK for a 2xx)
+    is forwarded, derived from the incoming top Via branch (or its fields)."""
+    top = request.headers.values("via")[0] if "via" in request.headers else ""
+    text = f"{top}\x00{request.uri_text}\x00{request.headers.get('call-id') or ''}"
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8)
+    return f"{_PREFIX}s{digest.hexdigest()}"
+
+
+def is_looped(request: Request, loop: str) -> bool:
+    """True when a Via of `request` carries one of our branches with hash `loop`."""
+    marker = f"{_PREFIX}{loop}.{_salt}"
+    return any(marker in value for value in request.headers.get_all("via"))

@@ -1,0 +1,93 @@
+"""Request routing for a proxy (RFC 3261 §16.4-§16.6): "is this URI me?", Route
+pre-processing and the strict-route fix-up, Record-Route values, and the next hop.
+
+Only the Route values are parsed, and only when a Route header is present.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ims_core.sip import Request, SipUri, Uri, parse_name_addr
+from ims_core.transport import Destination, uri_destination
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where to forward a request (§16.5). `uri` replaces the Request-URI (None keeps
+    it); `next_hop` sends there instead of to the top Route / Request-URI (§16.6 step 7,
+    e.g. a configured outbound proxy); its transport "" means "as received"."""
+
+    uri: Uri | None = None
+    next_hop: Destination | None = None
+
+
+def is_local(uri: Uri, names: frozenset[tuple[str, int]]) -> bool:
+    """True when `uri` is a SIP URI naming this element (host and port, port 5060 when
+    absent; a `maddr` naming us counts too)."""
+    if not isinstance(uri, SipUri):
+        return False
+    port = uri.port or (5061 if uri.secure else 5060)
+    if (uri.host.lower(), port) in names:
+        return True
+    maddr = uri.maddr
+    return maddr is not None and (maddr.lower(), port) in names
+
+
+def top_route(request: Request) -> Uri | None:
+    """The URI of the first Route value, or None without a Route header."""
+    if "route" not in request.headers:
+        return None
+    values = request.headers.values("route")
+    return parse_name_addr(values[0]).uri if values else None
+
+
+def preprocess_routes(request: Request, names: frozenset[tuple[str, int]]) -> None:
+    """§16.4. If the Request-URI is a Record-Route value of ours (a strict router put it
+    there; we always record-route with `lr`), restore the real Request-URI from the last
+    Route value. Then remove every Route value on top that names us."""
+    headers = request.headers
+    if "route" not in headers:
+        return
+    uri = request.uri
+    if isinstance(uri, SipUri) and uri.lr and is_local(uri, names):
+        values = headers.values("route")
+        last = parse_name_addr(values[-1])
+        request.uri = last.uri
+        headers.remove("route")
+        for value in values[:-1]:
+            headers.add("Route", value)
+    while True:
+        top = top_route(request)
+        if top is None or not is_local(top, names):
+            return
+        headers.pop_first_value("route")
+
+
+def apply_strict_route(request: Request) -> None:
+    """§16.6 step 6: if the next hop is a strict router (top Route without `lr`), the
+    Request-URI goes to the bottom of the Route set and the top Route becomes the
+    Request-URI."""
+    top = top_route(request)
+    if not isinstance(top, SipUri) or top.lr:
+        return
+    headers = request.headers
+    headers.pop_first_value("route")
+    headers.add("Route", f"<{request.uri_text}>")
+    request.uri = top
+
+
+def request_destination(request: Request, default_transport: str) -> Destination | None:
+    """§16.6 step 7: the top Route URI if there is one, else the Request-URI; None when
+    that is not a SIP URI (a tel: URI needs a translation the caller must do first)."""
+    uri = top_route(request) or request.uri
+    if not isinstance(uri, SipUri):
+        return None
+    return uri_destination(uri, default_transport)
+
+
+def record_route_value(host: str, port: int, transport: str) -> str:
+    """Our Record-Route value (§16.6 step 4): always loose (`lr`), with the transport
+    when it is not UDP so the dialog's later requests use the same one."""
+    params = "" if transport == "UDP" else f";transport={transport.lower()}"
+    return f"<sip:{host}:{port}{params};lr>"

@@ -1,0 +1,79 @@
+"""The asyncio side of the proxy: a `SipTransport` feeding a `ProxyCore`, one loop timer
+re-armed at the core's next deadline, and the core's `Send`s written to the transport.
+Nothing here decides anything about SIP."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from functools import partial
+
+from ims_core.sip import Request, Response
+from ims_core.transport import SipTransport, Source, TransportConfig
+
+from .core import ProxyCore, Send
+
+
+class ProxyServer:
+    """Runs `core` on `transport_config`'s address (UDP and TCP)."""
+
+    def __init__(self, core: ProxyCore, transport_config: TransportConfig) -> None:
+        self.core = core
+        self.transport = SipTransport(transport_config, self._on_message)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port); the port is real even when 0 was asked for."""
+        return self.transport.local
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.transport.start()
+        port = self.transport.local[1]
+        cfg = self.core.config
+        if cfg.port != port:  # port 0: Via and Record-Route must name the real one
+            self.core.config = replace(cfg, port=port)
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self.transport.close()
+
+    def _on_message(self, message: Request | Response, source: Source) -> None:
+        assert self._loop is not None
+        try:
+            self.core.receive(message, source, self._loop.time())
+        finally:
+            self._flush()
+
+    def _flush(self) -> None:
+        send = self.transport.send
+        for item in self.core.data_to_send():
+            send(item.data, item.dest, partial(self._failed, item) if item.tx else None)
+        self._arm()
+
+    def _failed(self, item: Send) -> None:
+        assert self._loop is not None
+        self.core.send_failed(item, self._loop.time())
+        self._flush()
+
+    def _arm(self) -> None:
+        deadline = self.core.get_timer()
+        if deadline is None or (self._timer_at is not None and self._timer_at <= deadline):
+            return
+        assert self._loop is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        assert self._loop is not None
+        self._timer = None
+        self._timer_at = None
+        self.core.handle_timer(self._loop.time())
+        self._flush()

@@ -1,0 +1,28 @@
+"""Transport settings (one dataclass, filled from a node's TOML or the command line)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ims_core.sip import DEFAULT_LIMITS, Limits
+
+
+@dataclass(frozen=True, slots=True)
+class TransportConfig:
+    """Listen on `host:port` over UDP and TCP.
+
+    `tcp_idle_timeout`: seconds without traffic after which a TCP connection is closed.
+    `tcp_connect_timeout`: seconds to wait for an outbound connection.
+    `max_connections`: TCP connections beyond this are refused (accepted, then closed).
+    `max_write_buffer`: bytes queued for one connection before it is dropped as stuck.
+    `limits`: parser limits; they also bound each connection's read buffer.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5060
+    tcp_idle_timeout: float = 300.0
+    tcp_connect_timeout: float = 5.0
+    max_connections: int = 10000
+    max_write_buffer: int = 1 << 20
+    udp_receive_buffer: int = 4 << 20
+    limits: Limits = field(default=DEFAULT_LIMITS)

@@ -1,0 +1,289 @@
+"""The SIP transport layer (RFC 3261 §18) on asyncio: UDP and TCP on one address.
+
+Theory of operation: `SipTransport.start()` binds a UDP endpoint and a TCP server on the
+same host and port. Every datagram and every framed TCP message is parsed; a request
+gets `received`/`rport` on its top Via (§18.2.1, RFC 3581) and a `Source` saying where
+its responses go (§18.2.2), then the message goes to the handler (the transaction user).
+Unparseable requests are answered with the parse error's status when a response can be
+built, else dropped; an unframeable TCP stream closes only its own connection.
+
+`send(data, dest)` writes bytes: over UDP to the address, over TCP to `dest.conn` when
+it is still open, else over any open connection to the address, else over a new one
+(connects are shared while pending). Failures are reported through `on_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable, Coroutine
+from typing import cast
+
+from ims_core import log
+from ims_core.sip import (
+    Request,
+    Response,
+    SipParseError,
+    error_response,
+    make_response,
+    parse_message,
+)
+
+from .addressing import TCP, UDP, Destination, Source, is_ip, mark_received, reply_destination
+from .config import TransportConfig
+from .tcp import ConnectionTable, TcpConnection
+
+Message = Request | Response
+Handler = Callable[[Message, Source], None]
+ErrorCallback = Callable[[], None] | None
+
+_log = log.get("transport")
+
+
+class _UdpEndpoint(asyncio.DatagramProtocol):
+    def __init__(self, owner: SipTransport) -> None:
+        self._owner = owner
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        self._owner._on_datagram(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP errors on an unconnected socket: nothing to attribute them to
+
+
+class SipTransport:
+    """UDP + TCP listeners on `config.host:config.port` feeding `handler`."""
+
+    def __init__(self, config: TransportConfig, handler: Handler) -> None:
+        self.config = config
+        self.handler = handler
+        self.connections = ConnectionTable()
+        self._udp: _UdpEndpoint | None = None
+        self._server: asyncio.Server | None = None
+        self._pending: dict[tuple[str, int], asyncio.Future[TcpConnection]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.local: tuple[str, int] = (config.host, config.port)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        cfg = self.config
+        # TCP first so port 0 picks a port that UDP then shares.
+        self._server = await loop.create_server(
+            lambda: self._new_connection(outbound=False), cfg.host, cfg.port,
+            reuse_address=True, backlog=1024,
+        )
+        sock = self._server.sockets[0]
+        host, port = sock.getsockname()[:2]
+        self.local = (str(host), int(port))
+        try:
+            _, proto = await loop.create_datagram_endpoint(
+                lambda: _UdpEndpoint(self), local_addr=self.local
+            )
+        except OSError:
+            self._server.close()
+            raise
+        self._udp = proto
+        udp_sock = proto.transport.get_extra_info("socket") if proto.transport else None
+        if udp_sock is not None:
+            with contextlib.suppress(OSError):
+                udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, cfg.udp_receive_buffer)
+        self._schedule_sweep()
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._server is not None:
+            self._server.close()
+        if self._udp is not None and self._udp.transport is not None:
+            self._udp.transport.close()
+        for conn in self.connections.connections():
+            conn.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+        await asyncio.sleep(0)
+
+    def _schedule_sweep(self) -> None:
+        assert self._loop is not None
+        period = max(0.05, min(self.config.tcp_idle_timeout / 4, 30.0))
+        self._sweeper = self._loop.call_later(period, self._sweep)
+
+    def _sweep(self) -> None:
+        """Close TCP connections idle longer than tcp_idle_timeout."""
+        assert self._loop is not None
+        for conn in self.connections.idle(self._loop.time() - self.config.tcp_idle_timeout):
+            conn.close()
+        self._schedule_sweep()
+
+    # -- receiving -----------------------------------------------------------------------
+    def _new_connection(self, *, outbound: bool) -> TcpConnection:
+        return TcpConnection(
+            self.config, self._on_frame, self._on_open, self.connections.remove,
+            outbound=outbound,
+        )
+
+    def _on_open(self, conn: TcpConnection) -> bool:
+        if not conn.outbound and len(self.connections) >= self.config.max_connections:
+            return False
+        self.connections.add(conn)
+        return True
+
+    def _on_frame(self, conn: TcpConnection, frame: bytes) -> None:
+        self._on_message(frame, TCP, conn.peer, conn, stream=True)
+
+    def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not data.strip(b"\r\n"):
+            return  # keep-alive
+        self._on_message(data, UDP, addr, None, stream=False)
+
+    def _on_message(
+        self, data: bytes, transport: str, addr: tuple[str, int], conn: TcpConnection | None,
+        *, stream: bool,
+    ) -> None:
+        try:
+            msg = parse_message(data, self.config.limits, stream=stream)
+        except SipParseError as exc:
+            self._reject(exc, error_response(exc), transport, addr, conn)
+            return
+        except Exception:  # a parser bug must not take more than this peer's message
+            _log.exception("sip.parser_failed", peer=f"{transport.lower()}:{addr[0]}:{addr[1]}")
+            if conn is not None:
+                conn.abort()
+            return
+        if isinstance(msg, Response):
+            self._dispatch(msg, Source(transport, addr[0], addr[1], conn))
+            return
+        try:
+            via = msg.top_via()
+            if mark_received(via, addr[0], addr[1]):
+                msg.set_top_via(via)
+            reply_to = reply_destination(via, transport, conn)
+        except SipParseError as exc:
+            # No usable Via: answer the source address directly (RFC 3581 behaviour).
+            self._reject(exc, None, transport, addr, conn, msg)
+            return
+        self._dispatch(msg, Source(transport, addr[0], addr[1], conn, reply_to))
+
+    def _dispatch(self, msg: Message, source: Source) -> None:
+        try:
+            self.handler(msg, source)
+        except SipParseError as exc:
+            if isinstance(msg, Request) and msg.method != "ACK":
+                self._reject(exc, None, source.transport, (source.host, source.port),
+                             cast(TcpConnection | None, source.conn), msg)
+            else:
+                _log.debug("sip.dropped", peer=str(source), reason=exc.reason)
+        except Exception:
+            _log.exception("transport.handler_failed", peer=str(source))
+
+    def _reject(
+        self, exc: SipParseError, response: Response | None, transport: str,
+        addr: tuple[str, int], conn: TcpConnection | None, request: Request | None = None,
+    ) -> None:
+        """Answer a request we cannot accept; drop what cannot be answered (§18.1.2)."""
+        if response is None and request is not None and exc.can_respond:
+            with contextlib.suppress(SipParseError):
+                response = make_response(request, exc.status, exc.reason)
+        if response is None:
+            _log.info("sip.malformed", peer=f"{transport.lower()}:{addr[0]}:{addr[1]}",
+                      reason=exc.reason)
+            return
+        _log.info("sip.rejected", peer=f"{transport.lower()}:{addr[0]}:{addr[1]}",
+                  status=response.status, reason=exc.reason)
+        self.send(response.to_bytes(), Destination(transport, addr[0], addr[1], conn))
+
+    # -- sending -------------------------------------------------------------------------
+    def send(self, data: bytes, dest: Destination, on_error: ErrorCallback = None) -> None:
+        """Send `data` to `dest`; `on_error()` is called (maybe later) if that fails."""
+        if dest.transport == UDP:
+            udp = self._udp
+            if udp is None or udp.transport is None:
+                _call(on_error)
+            elif is_ip(dest.host):
+                udp.transport.sendto(data, (dest.host.strip("[]"), dest.port))
+            else:
+                self._spawn(self._resolve_and_send(data, dest, on_error))
+            return
+        if dest.transport != TCP:
+            _call(on_error)  # TLS, SCTP, WS: not offered by this transport layer
+            return
+        conn = cast(TcpConnection | None, dest.conn)
+        if conn is not None and conn.write(data):
+            return
+        key = (dest.host.strip("[]"), dest.port)
+        conn = self.connections.get(key)
+        if conn is not None and conn.write(data):
+            return
+        self._spawn(self._connect_and_send(key, data, on_error))
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resolve_and_send(self, data: bytes, dest: Destination,
+                                on_error: ErrorCallback) -> None:
+        assert self._loop is not None
+        try:
+            infos = await self._loop.getaddrinfo(dest.host, dest.port, type=socket.SOCK_DGRAM)
+        except OSError:
+            _call(on_error)
+            return
+        host = str(infos[0][4][0])
+        self.send(data, Destination(dest.transport, host, dest.port), on_error)
+
+    async def _connect_and_send(self, key: tuple[str, int], data: bytes,
+                                on_error: ErrorCallback) -> None:
+        try:
+            conn = await self._connect(key)
+        except (TimeoutError, OSError) as exc:
+            _log.info("tcp.connect_failed", peer=f"{key[0]}:{key[1]}", error=str(exc))
+            _call(on_error)
+            return
+        if not conn.write(data):
+            _call(on_error)
+
+    async def _connect(self, key: tuple[str, int]) -> TcpConnection:
+        """An open connection to `key`, sharing a connect already in progress."""
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        assert self._loop is not None
+        future: asyncio.Future[TcpConnection] = self._loop.create_future()
+        self._pending[key] = future
+        try:
+            _, conn = await asyncio.wait_for(
+                self._loop.create_connection(
+                    lambda: self._new_connection(outbound=True), key[0], key[1],
+                    local_addr=(self.local[0], 0) if is_ip(self.local[0]) else None,
+                ),
+                self.config.tcp_connect_timeout,
+            )
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._pending[key]
+        self.connections.add(conn, key)
+        future.set_result(conn)
+        return conn
+
+
+def _call(callback: ErrorCallback) -> None:
+    if callback is not None:
+        callback()

@@ -1,0 +1,1 @@
+"""Integration tests: real processes, SIPp and tshark on loopback."""

@@ -1,0 +1,1 @@
+"""Tests for the stateful proxy core (sans-I/O) and its asyncio node."""

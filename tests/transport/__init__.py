@@ -1,0 +1,1 @@
+"""Tests for the asyncio SIP transport (real sockets on loopback)."""

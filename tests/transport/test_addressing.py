@@ -1,0 +1,56 @@
+"""The pure §18 rules: received/rport, where responses go, the size rule, URI hops."""
+
+from __future__ import annotations
+
+from ims_core.sip import parse_uri, parse_via
+from ims_core.transport import (
+    Destination,
+    choose_transport,
+    mark_received,
+    reply_destination,
+    uri_destination,
+)
+
+
+def test_received_added_when_sent_by_differs() -> None:
+    via = parse_via("SIP/2.0/UDP client.example.com:5060;branch=z9hG4bK1")
+    assert mark_received(via, "192.0.2.1", 5060)
+    assert via.received == "192.0.2.1"
+    assert reply_destination(via, "UDP", None) == Destination("UDP", "192.0.2.1", 5060)
+
+
+def test_no_received_when_sent_by_matches() -> None:
+    via = parse_via("SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bK1")
+    assert not mark_received(via, "192.0.2.1", 5062)
+    assert via.received is None
+    assert reply_destination(via, "UDP", None) == Destination("UDP", "192.0.2.1", 5062)
+
+
+def test_rport_is_filled_and_used() -> None:
+    via = parse_via("SIP/2.0/UDP 192.0.2.1:5062;rport;branch=z9hG4bK1")
+    assert mark_received(via, "192.0.2.1", 40001)
+    assert via.rport == 40001 and via.received == "192.0.2.1"  # RFC 3581 §4
+    assert str(via).endswith(";rport=40001;branch=z9hG4bK1;received=192.0.2.1")
+    assert reply_destination(via, "UDP", None) == Destination("UDP", "192.0.2.1", 40001)
+
+
+def test_tcp_reply_prefers_the_connection() -> None:
+    via = parse_via("SIP/2.0/TCP 192.0.2.1;branch=z9hG4bK1")
+    conn = object()
+    assert reply_destination(via, "TCP", conn) == Destination("TCP", "192.0.2.1", 5060, conn)
+
+
+def test_size_rule() -> None:
+    assert choose_transport("UDP", 1300) == "UDP"
+    assert choose_transport("UDP", 1301) == "TCP"
+    assert choose_transport("UDP", 5000, is_request=False) == "UDP"
+    assert choose_transport("TCP", 10) == "TCP"
+
+
+def test_uri_destination() -> None:
+    assert uri_destination(parse_uri("sip:a@h.example:5070"), "UDP") == Destination(
+        "UDP", "h.example", 5070)
+    assert uri_destination(parse_uri("sip:a@h;transport=tcp"), "UDP") == Destination(
+        "TCP", "h", 5060)
+    assert uri_destination(parse_uri("sip:a@h;maddr=192.0.2.9"), "TCP") == Destination(
+        "TCP", "192.0.2.9", 5060)
