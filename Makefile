@@ -32,6 +32,7 @@ test: $(STAMP) tools
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
+	@bash .ci/install-tools bench
 	$(PY) bench/run_all.py
 
 lint: $(STAMP)
