@@ -15,6 +15,7 @@ from collections.abc import Sequence
 # Subcommand modules, in the order --help lists them.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ims_core.lab",
+    "ims_core.cscf.cli",
     "ims_core.auth.cli",
     "hss.cli",
     "ims_core.proxy.cli",

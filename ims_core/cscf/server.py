@@ -1,0 +1,46 @@
+"""The asyncio side of a CSCF: a :class:`ProxyServer` whose core may also ask the HSS."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ims_core.diameter import DiameterUnavailable
+from ims_core.diameter.node import DiameterNode
+from ims_core.proxy.server import ProxyServer
+from ims_core.transport import TransportConfig
+
+from .core import CscfCore, CxOutcome, DiameterQuery
+
+
+class CscfServer(ProxyServer):
+    def __init__(self, core: CscfCore, transport_config: TransportConfig,
+                 diameter: DiameterNode | None) -> None:
+        super().__init__(core, transport_config)
+        self.cscf = core
+        self.diameter = diameter
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _flush(self) -> None:
+        super()._flush()
+        for query in self.cscf.queries_to_send():
+            task = asyncio.get_running_loop().create_task(self._ask(query))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _ask(self, query: DiameterQuery) -> None:
+        outcome: CxOutcome
+        if self.diameter is None:
+            outcome = DiameterUnavailable("no Diameter client configured")
+        else:
+            try:
+                outcome = await self.diameter.request(query.request, timeout=query.timeout)
+            except Exception as exc:  # DiameterUnavailable, DiameterTimeout, codec errors
+                outcome = exc
+        assert self._loop is not None
+        query.on_answer(outcome, self._loop.time())
+        self._flush()  # what the callback decided (and any follow-up query) goes out now
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await super().close()
