@@ -128,3 +128,16 @@ def text(req: Message, name: str, *, required: bool = False) -> str | None:
         except UnicodeDecodeError:
             raise DiameterError(ResultCode.INVALID_AVP_VALUE, f"{name} is not UTF-8") from None
     raise DiameterError(ResultCode.INVALID_AVP_VALUE, f"{name} has the wrong type")
+
+
+def server_answer(
+    req: Message, ctx: CxContext, outcome: Outcome, server_name: str | None, capabilities: bool
+) -> Message:
+    """UAA/LIA: the result plus Server-Name, or else Server-Capabilities when asked
+    (TS 29.229 §6.1.2, §6.1.6)."""
+    ans = answer(req, ctx, outcome)
+    if server_name:
+        ans.add("Server-Name", server_name)
+    elif capabilities:
+        ans.add("Server-Capabilities", capabilities_value(ctx.cx.capabilities))
+    return ans

@@ -10,10 +10,9 @@ from hss.cx.common import (
     CxContext,
     Outcome,
     Rejected,
-    answer,
     base,
-    capabilities_value,
     exp,
+    server_answer,
     subscriber_for,
     text,
 )
@@ -91,9 +90,4 @@ def parse(msg: Message) -> UarRequest:
 
 def handle(msg: Message, ctx: CxContext) -> Message:
     res = decide(parse(msg), ctx)
-    ans = answer(msg, ctx, res.outcome)
-    if res.server_name:
-        ans.add("Server-Name", res.server_name)
-    elif res.capabilities:
-        ans.add("Server-Capabilities", capabilities_value(ctx.cx.capabilities))
-    return ans
+    return server_answer(msg, ctx, res.outcome, res.server_name, res.capabilities)
