@@ -1,0 +1,31 @@
+"""The P-CSCF (TS 24.229 §5.2): first SIP hop for UEs. A sans-I/O proxy core that adds
+Path, P-Visited-Network-ID and P-Charging-Vector to REGISTERs, sends them to the home
+network's I-CSCF, strips ck/ik from challenges, remembers registrations (behind a store
+interface) and admits requests only from registered UEs. `app.main` runs it."""
+
+from .config import PcscfConfig, parse_next_hop
+from .core import PcscfCore, flow_key, identity_candidates
+from .registrations import (
+    Binding,
+    FlowKey,
+    MemoryRegistrationStore,
+    Registration,
+    RegistrationStore,
+    contact_key,
+    impu_key,
+)
+
+__all__ = [
+    "Binding",
+    "FlowKey",
+    "MemoryRegistrationStore",
+    "PcscfConfig",
+    "PcscfCore",
+    "Registration",
+    "RegistrationStore",
+    "contact_key",
+    "flow_key",
+    "identity_candidates",
+    "impu_key",
+    "parse_next_hop",
+]

@@ -1,0 +1,57 @@
+"""P-CSCF settings: the CSCF basics plus the home networks we serve (domain → I-CSCF),
+the visited network name we announce and the user part of our Path URI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ims_core.config import ConfigError
+from ims_core.cscf import DOMAIN, CscfConfig
+from ims_core.sip import SipParseError, SipUri, parse_uri
+from ims_core.transport import Destination, uri_destination
+
+
+def _lab_home_networks() -> dict[str, str]:
+    return {DOMAIN: "127.0.0.2:5060"}
+
+
+@dataclass(frozen=True, slots=True)
+class PcscfConfig(CscfConfig):
+    """`home_networks`: home domain → its I-CSCF as `host[:port]` or a SIP URI (a
+    `transport` parameter picks the transport; without one the request's own is used).
+    `visited_network_id`: the P-Visited-Network-ID value (RFC 3455 §4.3).
+    `path_user`: user part of our Path URI, which marks requests towards UEs (RFC 3327)."""
+
+    home_networks: dict[str, str] = field(default_factory=_lab_home_networks)
+    visited_network_id: str = DOMAIN
+    path_user: str = "term"
+    default_expires: int = 3600  # a 200 that names no expiry for a binding (RFC 3261 §10.2.1.1)
+
+    def __post_init__(self) -> None:
+        if not self.home_networks:
+            raise ConfigError("home_networks: at least one home domain is needed")
+        for domain, address in self.home_networks.items():
+            parse_next_hop(address, where=f"home_networks.{domain}")
+        if not self.visited_network_id or '"' in self.visited_network_id:
+            raise ConfigError("visited_network_id must be non-empty and hold no '\"'")
+        if not self.path_user.isalnum():
+            raise ConfigError("path_user must be alphanumeric")
+
+    def i_cscfs(self) -> dict[str, Destination]:
+        """Home domain (lower case) → where its REGISTERs go."""
+        return {d.lower(): parse_next_hop(a) for d, a in self.home_networks.items()}
+
+
+def parse_next_hop(address: str, where: str = "address") -> Destination:
+    """`host`, `host:port`, `[v6]:port` or `sip:host[:port][;transport=…]` → a Destination
+    whose transport is "" (as received) unless the URI names one (RFC 3263 §4.1, no DNS)."""
+    text = address.strip()
+    if not text.lower().startswith(("sip:", "sips:")):
+        text = f"sip:{text}"
+    try:
+        uri = parse_uri(text)
+    except SipParseError as exc:
+        raise ConfigError(f"{where}: {address!r} is not host[:port] or a SIP URI ({exc})") from None
+    if not isinstance(uri, SipUri) or uri.user is not None:
+        raise ConfigError(f"{where}: {address!r} is not host[:port] or a SIP URI")
+    return uri_destination(uri, "")

@@ -1,0 +1,116 @@
+"""REGISTER at the P-CSCF (TS 24.229 §5.2.2), without I/O: checking the request from
+the UE and turning the registrar's 200 (OK) into the record the P-CSCF keeps.
+
+The 200 lists every binding of the registered public identity (RFC 3261 §10.3 step 8),
+including other UEs'; the ones that belong to *this* UE are the contacts it sent (and
+those it registered before on the same flow). Each keeps the expiry the registrar gave
+it; a binding missing from the 200, or with expires=0, is gone (de-registration).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from ims_core.sip import NameAddr, Request, Response, SipParseError, SipUri
+from ims_core.transport import Destination
+
+from .registrations import (
+    Binding,
+    FlowKey,
+    Registration,
+    contact_key,
+    contact_key_text,
+    impu_key,
+)
+
+
+class RegisterRejected(Exception):
+    """The REGISTER cannot be served; `status`/`reason` go back to the UE."""
+
+    def __init__(self, status: int, reason: str | None = None) -> None:
+        super().__init__(reason or str(status))
+        self.status = status
+        self.reason = reason
+
+
+def home_network_of(request: Request, i_cscfs: Mapping[str, Destination]) -> Destination:
+    """Check a REGISTER from a UE (TS 24.229 §5.2.2.1, RFC 3261 §10.2) and return the
+    I-CSCF of its home network: the Request-URI names the home domain (a SIP URI without
+    user part), To/From are present and parse, Contact is present."""
+    uri = request.uri
+    if not isinstance(uri, SipUri):
+        raise RegisterRejected(416)
+    if uri.user is not None:
+        raise RegisterRejected(400, "Bad Request-URI")
+    dest = i_cscfs.get(uri.host.lower())
+    if dest is None:
+        raise RegisterRejected(403, "Home Network Not Served")
+    for name in ("to", "from", "contact"):
+        if name not in request.headers:
+            raise RegisterRejected(400, f"Missing {name.title()} Header")
+    try:
+        _ = request.to_addr, request.from_addr
+        if not request.is_contact_star():
+            request.contacts()
+    except SipParseError as exc:
+        raise RegisterRejected(400, exc.reason) from None
+    return dest
+
+
+def _expires_of(contact: NameAddr, response: Response, default: int) -> int:
+    value = contact.param("expires")
+    if value is None:
+        value = response.headers.get("expires")
+    try:
+        return max(0, int(value.strip())) if value is not None else default
+    except ValueError:
+        return default
+
+
+def registered_bindings(
+    register: Request, response: Response, previous: Iterable[Binding], now: float,
+    default_expires: int,
+) -> tuple[Binding, ...]:
+    """The UE's bindings after this 200: its own contacts (and earlier ones on the flow)
+    that the 200 still lists with a non-zero expiry."""
+    listed: dict[str, tuple[str, int]] = {}
+    for c in response.contacts():
+        listed[contact_key(c.uri)] = (str(c.uri), _expires_of(c, response, default_expires))
+    mine: dict[str, str] = {}
+    for b in previous:
+        mine[contact_key_text(b.uri)] = b.uri
+    for c in register.contacts():
+        mine[contact_key(c.uri)] = str(c.uri)
+    out: list[Binding] = []
+    for key, uri in mine.items():
+        hit = listed.get(key)
+        if hit is not None and hit[1] > 0:
+            out.append(Binding(uri, now + hit[1]))
+    return tuple(out)
+
+
+def build_registration(
+    register: Request, response: Response, flow: FlowKey, conn: object | None, path: str,
+    previous: Registration | None, now: float, default_expires: int,
+) -> Registration | None:
+    """The UE's record after a 2xx to its REGISTER, or None when it holds no binding
+    any more (TS 24.229 §5.2.2.1 for the stored data, §5.2.2.5 P-Associated-URI)."""
+    if register.is_contact_star():
+        return None
+    bindings = registered_bindings(
+        register, response, previous.bindings if previous else (), now, default_expires)
+    if not bindings:
+        return None
+    registered = str(register.to_addr.uri)
+    impus = [str(a.uri) for a in response.addresses("p-associated-uri")]
+    if impu_key(registered) not in {impu_key(i) for i in impus}:
+        impus.append(registered)
+    return Registration(
+        flow=flow,
+        bindings=bindings,
+        impus=tuple(impus),
+        service_route=tuple(response.headers.values("service-route")),
+        path=path,
+        registered_impu=registered,
+        conn=conn,
+    )

@@ -1,0 +1,211 @@
+"""What the P-CSCF remembers about registered UEs, behind a small store interface.
+
+TS 24.229 §5.2.2.1: once a 200 (OK) to a REGISTER passes, the P-CSCF keeps, per UE,
+the contacts and their expiry, the Service-Route list (RFC 3608), the P-Associated-URI
+set (the first entry is the default public identity) and the Path it inserted. A UE is
+identified by the *flow* its REGISTER came in on — transport, source address and port
+(on TCP that names the connection) — so later requests are accepted only from that flow
+(§5.2.6.3) and requests towards the UE are sent back over it.
+
+`RegistrationStore` is the interface; `MemoryRegistrationStore` is the default. Records
+are frozen, plain data (strings, numbers, tuples), so an external store (e.g. Redis)
+can hold them; only `Registration.conn`, the live TCP connection, is process-local and
+not part of a record's identity (the transport also finds a connection by address).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ims_core.sip import SipUri, TelUri, Uri, parse_uri, unescape
+
+FlowKey = tuple[str, str, int]  # (transport, host, port) of the UE's registered flow
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One registered contact: the URI as the UE wrote it and when it lapses."""
+
+    uri: str
+    expires: float
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A registered UE (one flow). `impus` is the P-Associated-URI set in order (default
+    identity first, TS 24.229 §5.2.2.5) followed by the registered IMPU if it was missing;
+    `service_route` holds the Service-Route values as received (RFC 3608 §6)."""
+
+    flow: FlowKey
+    bindings: tuple[Binding, ...]
+    impus: tuple[str, ...]
+    service_route: tuple[str, ...]
+    path: str
+    registered_impu: str
+    conn: object | None = field(default=None, compare=False)
+
+    @property
+    def expires(self) -> float:
+        return max(b.expires for b in self.bindings)
+
+    @property
+    def default_impu(self) -> str:
+        return self.impus[0] if self.impus else self.registered_impu
+
+    def binding_for(self, contact: str) -> Binding | None:
+        key = contact_key_text(contact)
+        for b in self.bindings:
+            if contact_key_text(b.uri) == key:
+                return b
+        return None
+
+
+class RegistrationStore(Protocol):
+    """Registration state of a P-CSCF. Lookups are O(1); `expire` pops due records."""
+
+    def save(self, registration: Registration) -> None:
+        """Insert or replace the record of `registration.flow`."""
+
+    def remove(self, flow: FlowKey) -> Registration | None: ...
+
+    def by_flow(self, flow: FlowKey) -> Registration | None: ...
+
+    def by_impu(self, impu: str) -> list[Registration]:
+        """Every UE registered with public identity `impu` (any form `impu_key` accepts)."""
+        ...
+
+    def by_contact(self, contact: str) -> Registration | None:
+        """The UE that registered contact URI `contact`."""
+        ...
+
+    def next_expiry(self) -> float | None: ...
+
+    def expire(self, now: float) -> list[Registration]:
+        """Remove and return the records whose every binding has lapsed by `now`."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
+# -- identity keys ---------------------------------------------------------------------
+def impu_key(uri: Uri | str) -> str:
+    """Compare public identities as URIs (RFC 3261 §19.1.4, RFC 3966 §4): scheme, user
+    and host, without parameters; host case-insensitive; tel numbers without
+    visual separators."""
+    if isinstance(uri, str):
+        uri = parse_uri(uri.strip().strip("<>"))
+    if isinstance(uri, SipUri):
+        user = unescape(uri.user or "")
+        return f"{uri.scheme.lower()}:{user}@{uri.host.lower()}"
+    if isinstance(uri, TelUri):
+        number = "".join(c for c in uri.number if c not in "-.()")
+        return f"tel:{number.lower()}"
+    return str(uri).lower()
+
+
+def contact_key(uri: Uri) -> str:
+    """Contacts match on scheme, user, host and port (5060 when absent): what a request
+    towards the UE carries in its Request-URI (TS 24.229 §5.2.6.4, RFC 3261 §10.3)."""
+    if isinstance(uri, SipUri):
+        port = uri.port or (5061 if uri.secure else 5060)
+        user = unescape(uri.user or "")
+        return f"{uri.scheme.lower()}:{user}@{uri.host.lower()}:{port}"
+    return impu_key(uri)
+
+
+def contact_key_text(text: str) -> str:
+    return contact_key(parse_uri(text))
+
+
+# -- the in-memory store ---------------------------------------------------------------
+class MemoryRegistrationStore:
+    """Dicts for the three lookups and a heap of expiry times (stale entries are
+    skipped when they surface and compacted when they pile up)."""
+
+    def __init__(self) -> None:
+        self._by_flow: dict[FlowKey, Registration] = {}
+        self._by_impu: dict[str, dict[FlowKey, None]] = {}
+        self._by_contact: dict[str, FlowKey] = {}
+        self._heap: list[tuple[float, int, FlowKey]] = []
+        self._seq = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._by_flow)
+
+    def save(self, registration: Registration) -> None:
+        flow = registration.flow
+        if flow in self._by_flow:
+            self._unindex(self._by_flow[flow])
+        self._by_flow[flow] = registration
+        for key in _impu_keys(registration):
+            self._by_impu.setdefault(key, {})[flow] = None
+        for b in registration.bindings:
+            self._by_contact[contact_key_text(b.uri)] = flow
+        heapq.heappush(self._heap, (registration.expires, next(self._seq), flow))
+        if len(self._heap) > 2 * len(self._by_flow) + 64:
+            self._compact()
+
+    def remove(self, flow: FlowKey) -> Registration | None:
+        registration = self._by_flow.pop(flow, None)
+        if registration is not None:
+            self._unindex(registration)
+        return registration
+
+    def by_flow(self, flow: FlowKey) -> Registration | None:
+        return self._by_flow.get(flow)
+
+    def by_impu(self, impu: str) -> list[Registration]:
+        flows = self._by_impu.get(impu_key(impu), {})
+        return [self._by_flow[f] for f in flows]
+
+    def by_contact(self, contact: str) -> Registration | None:
+        flow = self._by_contact.get(contact_key_text(contact))
+        return None if flow is None else self._by_flow.get(flow)
+
+    def next_expiry(self) -> float | None:
+        heap = self._heap
+        while heap and not self._live(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def expire(self, now: float) -> list[Registration]:
+        out: list[Registration] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if self._live(entry):
+                removed = self.remove(entry[2])
+                if removed is not None:
+                    out.append(removed)
+        return out
+
+    def _live(self, entry: tuple[float, int, FlowKey]) -> bool:
+        registration = self._by_flow.get(entry[2])
+        return registration is not None and registration.expires == entry[0]
+
+    def _compact(self) -> None:
+        self._heap = [e for e in self._heap if self._live(e)]
+        heapq.heapify(self._heap)
+
+    def _unindex(self, registration: Registration) -> None:
+        flow = registration.flow
+        for key in _impu_keys(registration):
+            flows = self._by_impu.get(key)
+            if flows is not None:
+                flows.pop(flow, None)
+                if not flows:
+                    del self._by_impu[key]
+        for b in registration.bindings:
+            key = contact_key_text(b.uri)
+            if self._by_contact.get(key) == flow:
+                del self._by_contact[key]
+
+
+def _impu_keys(registration: Registration) -> Iterable[str]:
+    keys = {impu_key(i) for i in registration.impus}
+    keys.add(impu_key(registration.registered_impu))
+    return keys
