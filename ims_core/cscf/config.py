@@ -66,12 +66,18 @@ class CscfConfig:
     def timer_config(self) -> TimerConfig:
         return TimerConfig(t1=self.t1)
 
+    def _host_ip(self) -> str:
+        """CER's Host-IP-Address (RFC 6733 §5.3): our address, never the bind wildcard."""
+        if self.sip.host in ("0.0.0.0", "::"):
+            return self.sip.advertise or "127.0.0.1"
+        return self.sip.host
+
     def diameter_config(self) -> DiameterConfig | None:
         d = self.diameter
         if d is None:
             return None
         return DiameterConfig(
             origin_host=d.origin_host, origin_realm=d.origin_realm,
-            host_ip_addresses=(self.sip.host,), product_name="ims-core",
+            host_ip_addresses=(self._host_ip(),), product_name="ims-core",
             watchdog_interval=d.watchdog_seconds, request_timeout=d.request_timeout,
         )

@@ -14,11 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ims_core import log
 from ims_core.diameter import DiameterError, Message, make_request
-from ims_core.proxy import ProxyConfig, ProxyCore
+from ims_core.proxy import ProxyConfig, ProxyCore, RequestContext
 from ims_core.transaction import TimerConfig
 
 from .config import DiameterClient
+
+_log = log.get("cscf")
 
 # What a Cx callback receives: the answer, or the error that stood in for one.
 CxOutcome = Message | DiameterError | Exception
@@ -26,11 +29,13 @@ CxOutcome = Message | DiameterError | Exception
 
 @dataclass(frozen=True, slots=True)
 class DiameterQuery:
-    """A Cx request the core wants sent; ``on_answer(outcome, now)`` gets the result."""
+    """A Cx request the core wants sent; ``on_answer(outcome, now)`` gets the result.
+    ``ctx``: the SIP request waiting on it, answered 500 if the callback fails."""
 
     request: Message
     on_answer: Callable[[CxOutcome, float], None]
     timeout: float | None = None
+    ctx: RequestContext | None = None
 
 
 class CscfCore(ProxyCore):
@@ -58,9 +63,20 @@ class CscfCore(ProxyCore):
                             destination_realm=d.origin_realm, avps=avps or None)
 
     def query(self, request: Message, on_answer: Callable[[CxOutcome, float], None],
-              timeout: float | None = None) -> None:
-        self._queries.append(DiameterQuery(request, on_answer, timeout))
+              timeout: float | None = None, *, ctx: RequestContext | None = None) -> None:
+        self._queries.append(DiameterQuery(request, on_answer, timeout, ctx))
 
     def queries_to_send(self) -> list[DiameterQuery]:
         out, self._queries = self._queries, []
         return out
+
+    def answer_query(self, query: DiameterQuery, outcome: CxOutcome, now: float) -> None:
+        """Deliver a query's outcome (the adapter calls this). A callback that raises is a
+        bug of ours: log it and answer the waiting request 500 rather than leave it open."""
+        try:
+            query.on_answer(outcome, now)
+        except Exception:
+            _log.exception("cscf.cx_callback_failed", command=query.request.name)
+            ctx = query.ctx
+            if ctx is not None and not ctx.final_sent:
+                self.respond(ctx, self.make_response(ctx, 500, "Server Internal Error"), now)

@@ -23,11 +23,13 @@ def run_node(name: str, core: CscfCore, cfg: CscfConfig) -> int:
 async def serve(name: str, core: CscfCore, cfg: CscfConfig,
                 ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> int:
     logger = log.get(name)
-    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    own_signals = stop is None  # an embedding caller (a test) stops us through `stop`
+    stop = stop or asyncio.Event()
+    if own_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
     dconf = cfg.diameter_config()
     diameter = DiameterNode(dconf) if dconf is not None else None
     if diameter is not None and cfg.diameter is not None:
@@ -47,9 +49,10 @@ async def serve(name: str, core: CscfCore, cfg: CscfConfig,
             ready.set()
         await stop.wait()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(sig)
+        if own_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(sig)
         await server.close()
         if diameter is not None:
             await diameter.stop()

@@ -37,7 +37,7 @@ class CscfServer(ProxyServer):
             except Exception as exc:  # DiameterUnavailable, DiameterTimeout, codec errors
                 outcome = exc
         assert self._loop is not None
-        query.on_answer(outcome, self._loop.time())
+        self.cscf.answer_query(query, outcome, self._loop.time())
         self._flush()  # what the callback decided (and any follow-up query) goes out now
 
     async def close(self) -> None:

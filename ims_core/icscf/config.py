@@ -1,0 +1,50 @@
+"""The I-CSCF's settings (``config/icscf.toml``): the shared CSCF settings plus the
+S-CSCF pool it selects from (TS 29.228 §6.7) and how it answers when the HSS fails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ims_core.config import ConfigError
+from ims_core.cscf import CscfConfig
+
+
+@dataclass(frozen=True, slots=True)
+class ScscfEntry:
+    """One S-CSCF the I-CSCF may route to.
+
+    ``name``: its Server-Name, the full SIP URI the HSS hands out (TS 29.228 §7.4).
+    ``address``: ``host:port`` to send to; empty = the host and port of ``name`` (an IP
+    literal there, since we do no DNS). ``transport``: ``udp``/``tcp``, empty = as the
+    request came in. ``capabilities``: the capability numbers it offers (TS 29.228 §6.7:
+    operator-defined meanings, matched against Mandatory-/Optional-Capability).
+    """
+
+    name: str
+    address: str = ""
+    transport: str = ""
+    capabilities: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name.lower().startswith(("sip:", "sips:")):
+            raise ConfigError(f"scscf.name must be a SIP URI, not {self.name!r}")
+        if self.transport.lower() not in ("", "udp", "tcp"):
+            raise ConfigError(f"scscf.transport must be udp or tcp, not {self.transport!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class IcscfConfig(CscfConfig):
+    """``scscf``: the pool (``[[scscf]]`` tables). ``hss_failure_status``: the SIP status
+    for a REGISTER whose UAR got no usable answer (HSS unreachable, timeout, 3xxx/4xxx):
+    480 as TS 24.229 §5.3.1.2 says, or 504 (Server Time-out) for operators who prefer it.
+    ``uar_timeout``: seconds to wait for a UAA (0 = the Diameter request_timeout)."""
+
+    scscf: tuple[ScscfEntry, ...] = ()
+    hss_failure_status: int = 480
+    uar_timeout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.hss_failure_status not in (480, 500, 503, 504):
+            raise ConfigError("hss_failure_status must be one of 480, 500, 503, 504")
+        if self.uar_timeout < 0:
+            raise ConfigError("uar_timeout must be >= 0")

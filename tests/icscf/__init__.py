@@ -1,0 +1,1 @@
+"""I-CSCF: UAR from REGISTER, S-CSCF selection, UAA error mapping, the app."""

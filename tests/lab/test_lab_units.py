@@ -1,0 +1,100 @@
+"""The lab's preparation steps without processes: configs, seeding, the SIPp command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hss.config import HssConfig, StoreConfig
+from ims_core.config import ConfigError, load
+from ims_core.icscf import IcscfConfig
+from ims_core.icscf.app import load_config as load_icscf
+from ims_core.lab import (
+    LabConfig,
+    LabError,
+    NodeFiles,
+    SippHints,
+    cscf_probe,
+    plan,
+    prepare_hss,
+    seed_and_export,
+    sipp_command,
+    toml_text,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_lab_config_is_the_documented_default() -> None:
+    cfg = load(LabConfig, REPO / "config" / "lab.toml")
+    assert cfg == LabConfig()
+    assert cfg.seed_count == 1000 and cfg.hss_avoid_res_zero_octet
+    assert cfg.nodes.icscf == "config/icscf.toml"
+
+
+def test_bad_lab_values_are_refused() -> None:
+    with pytest.raises(ConfigError):
+        LabConfig(seed_count=-1)
+    with pytest.raises(ConfigError):
+        LabConfig(stop_timeout=0)
+
+
+def test_toml_text_round_trips_node_configs(tmp_path: Path) -> None:
+    hss = HssConfig(data_dir='we"ird\\dir')
+    (tmp_path / "hss.toml").write_text(toml_text(hss))
+    assert load(HssConfig, tmp_path / "hss.toml") == hss
+    icscf = load_icscf(str(REPO / "config" / "icscf.toml"))
+    (tmp_path / "icscf.toml").write_text(toml_text(icscf))
+    assert load(IcscfConfig, tmp_path / "icscf.toml") == icscf
+
+
+def test_hss_copy_with_avoid_res_zero_octet_only_when_needed(tmp_path: Path) -> None:
+    src = tmp_path / "hss.toml"
+    src.write_text('[diameter]\nlisten_host = "127.9.9.4"\nlisten_port = 3999\n')
+    lab = LabConfig(data_dir=str(tmp_path / "data"))
+    path, probe, cfg = prepare_hss(lab, src)
+    assert path == tmp_path / "data" / "lab-hss.toml"
+    assert probe == ("127.9.9.4", 3999)
+    assert cfg.cx.avoid_res_zero_octet
+    assert load(HssConfig, path).cx.avoid_res_zero_octet
+    off = LabConfig(data_dir=str(tmp_path / "data2"), hss_avoid_res_zero_octet=False)
+    path, _, cfg = prepare_hss(off, src)
+    assert path == src and not cfg.cx.avoid_res_zero_octet
+
+
+def test_seeding_happens_only_into_an_empty_store(tmp_path: Path) -> None:
+    hss = HssConfig(data_dir=str(tmp_path / "db"), store=StoreConfig(path="hss.sqlite"))
+    lab = LabConfig(data_dir=str(tmp_path / "lab"), seed_count=7)
+    seeded, csv_path, rows = seed_and_export(lab, hss)
+    assert (seeded, rows) == (7, 7)
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "SEQUENTIAL" and lines[1].startswith("001010000000001;")
+    assert "[authentication username=001010000000001@" in lines[1]
+    seeded, _, rows = seed_and_export(LabConfig(data_dir=str(tmp_path / "lab"), seed_count=50),
+                                      hss)
+    assert (seeded, rows) == (0, 7)
+
+
+def test_sipp_command_uses_pcscf_and_the_tests_scenario() -> None:
+    lab = LabConfig(sipp=SippHints(rate=20, calls=3, transport="t1"))
+    cmd = sipp_command(lab, ("127.0.0.1", 5060), Path("data/s.csv"), 10)
+    assert cmd.startswith("sipp 127.0.0.1:5060 -sf ")
+    assert f"{REPO}/tests/ims/scenarios/register_aka.xml -inf {Path.cwd()}/data/s.csv" in cmd
+    assert "-t t1" in cmd and "-r 20" in cmd and "-m 3" in cmd
+    assert (REPO / "tests" / "ims" / "scenarios" / "register_aka.xml").is_file()
+    cmd = sipp_command(LabConfig(), None, Path("s.csv"), 0)
+    assert cmd.startswith("sipp 127.0.0.1:5060 ") and "-m 1000" in cmd
+
+
+def test_plan_orders_nodes_and_reads_sip_probes(tmp_path: Path) -> None:
+    (tmp_path / "i.toml").write_text('[sip]\nhost = "0.0.0.0"\nport = 5099\n')
+    (tmp_path / "h.toml").write_text("")
+    nodes, pcscf = plan(LabConfig(nodes=NodeFiles(
+        hss=str(tmp_path / "h.toml"), icscf=str(tmp_path / "i.toml"), scscf="", pcscf="")))
+    assert [n.name for n in nodes] == ["hss", "icscf"]
+    assert nodes[1].probe == ("127.0.0.1", 5099) and pcscf is None
+    assert nodes[1].argv()[-3:] == ["icscf", "-c", str(tmp_path / "i.toml")]
+    assert cscf_probe(tmp_path / "h.toml") == ("127.0.0.1", 5060)
+    with pytest.raises(LabError, match="no nodes"):
+        plan(LabConfig(nodes=NodeFiles("", "", "", "")))
