@@ -39,7 +39,23 @@ def setup(config: LogConfig | None = None, *, node: str | None = None) -> None:
         structlog.contextvars.bind_contextvars(node=node)
 
 
+class _Named:
+    """A logger bound to ``logger=name`` on first use, not at creation: a module-level
+    ``_log = log.get(...)`` runs at import, before :func:`setup` has set level and format."""
+
+    __slots__ = ("_bound", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._bound: Any = None
+
+    def __getattr__(self, attr: str) -> Any:
+        bound = self._bound
+        if bound is None:
+            bound = self._bound = structlog.get_logger().bind(logger=self._name)
+        return getattr(bound, attr)
+
+
 def get(name: str | None = None) -> Any:
-    """A bound structlog logger; ``name`` becomes the ``logger`` field."""
-    log = structlog.get_logger()
-    return log.bind(logger=name) if name else log
+    """A structlog logger; ``name`` becomes the ``logger`` field."""
+    return _Named(name) if name else structlog.get_logger()

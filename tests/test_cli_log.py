@@ -60,3 +60,18 @@ def test_log_formats(fmt: str) -> None:
         assert rec["level"] == "info" and rec["logger"] == "t"
     else:
         assert "sip.tx" in err and "method=REGISTER" in err
+
+
+def test_module_level_logger_obeys_later_setup() -> None:
+    """A logger taken at import time (before setup) still uses setup's level and format."""
+    code = (
+        "from ims_core import log; early = log.get('early');"
+        "from ims_core.config import LogConfig;"
+        "log.setup(LogConfig(level='warning', format='json'), node='n');"
+        "early.info('hidden'); early.warning('shown', x=1)"
+    )
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stderr.strip().splitlines()
+    assert len(err) == 1, err
+    rec = json.loads(err[0])
+    assert rec["event"] == "shown" and rec["logger"] == "early" and rec["level"] == "warning"

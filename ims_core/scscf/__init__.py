@@ -1,0 +1,20 @@
+"""The S-CSCF (TS 24.229 §5.4): registrar with IMS-AKA and MD5 digest over Cx (MAR/SAR),
+a registration store with expiry, and minimal terminating routing.
+
+``ScscfCore`` is sans-I/O (driven like every proxy core); ``app.main`` runs it.
+"""
+
+from .config import RegistrarSettings, ScscfConfig
+from .core import ScscfCore
+from .store import Binding, Challenge, MemoryStore, Registration, RegistrationStore
+
+__all__ = [
+    "Binding",
+    "Challenge",
+    "MemoryStore",
+    "RegistrarSettings",
+    "Registration",
+    "RegistrationStore",
+    "ScscfConfig",
+    "ScscfCore",
+]

@@ -1,0 +1,77 @@
+"""S-CSCF settings (``config/scscf.toml``): the shared CSCF ones plus the registrar's.
+
+Lab defaults: SIP on 127.0.0.3:5060, Diameter Origin-Host ``scscf.<domain>`` towards the
+HSS at 127.0.0.4:3868, Server-Name ``sip:scscf.<domain>:5060`` and Service-Route
+``<sip:orig@127.0.0.3:5060;lr>`` (TS 24.229 §5.4.1.2.2, RFC 3608).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ims_core.config import ConfigError
+from ims_core.cscf import DOMAIN, CscfConfig, DiameterClient, SipListen
+from ims_core.proxy import ProxyConfig
+from ims_core.sip import SipParseError, SipUri, parse_name_addr, parse_uri
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrarSettings:
+    """Registration behaviour (RFC 3261 §10.3, TS 24.229 §5.4.1).
+
+    ``min_expires``/``max_expires``/``default_expires``: bounds on a binding's lifetime
+    (below the minimum → 423 with Min-Expires; above the maximum → clamped).
+    ``nonce_lifetime``: seconds a challenge may be answered; afterwards the answer gets
+    ``stale=true``. ``stale_window``: how long an expired challenge is remembered so it
+    can be recognised as stale (then it is forgotten and treated as unknown).
+    ``max_challenges_per_user``: pending challenges kept per IMPI (oldest dropped).
+    Every REGISTER is authenticated: integrity-protected is not trusted (the lab has no
+    IPsec, TS 33.203 §7).
+    """
+
+    min_expires: int = 60
+    max_expires: int = 7200
+    default_expires: int = 3600
+    nonce_lifetime: float = 60.0
+    stale_window: float = 300.0
+    max_challenges_per_user: int = 8
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_expires <= self.default_expires <= self.max_expires:
+            raise ConfigError("registrar: need 0 < min_expires <= default_expires <= max_expires")
+        if self.nonce_lifetime <= 0 or self.stale_window < 0:
+            raise ConfigError("registrar: nonce_lifetime must be > 0, stale_window >= 0")
+        if self.max_challenges_per_user < 1:
+            raise ConfigError("registrar: max_challenges_per_user must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class ScscfConfig(CscfConfig):
+    """``server_name``: our Server-Name in MAR/SAR (a full SIP URI; the I-CSCF routes to
+    it). ``service_route``: the Service-Route value returned in the 200 OK."""
+
+    sip: SipListen = field(default_factory=lambda: SipListen(host="127.0.0.3"))
+    diameter: DiameterClient | None = field(
+        default_factory=lambda: DiameterClient(origin_host=f"scscf.{DOMAIN}"))
+    server_name: str = f"sip:scscf.{DOMAIN}:5060"
+    service_route: str = "<sip:orig@127.0.0.3:5060;lr>"
+    record_route: bool = True
+    registrar: RegistrarSettings = field(default_factory=RegistrarSettings)
+
+    def __post_init__(self) -> None:
+        try:
+            uri = parse_uri(self.server_name)
+            parse_name_addr(self.service_route)
+        except SipParseError as exc:
+            raise ConfigError(f"scscf: bad server_name or service_route: {exc}") from None
+        if not isinstance(uri, SipUri):
+            raise ConfigError("scscf: server_name must be a sip: URI")
+
+    def scscf_proxy_config(self) -> ProxyConfig:
+        """The proxy settings, with the Server-Name's host:port as an alias so a Route
+        to it (as an I-CSCF may add, TS 24.229 §5.3.1.2) is recognised as ours."""
+        base = self.proxy_config(record_route=self.record_route)
+        uri = parse_uri(self.server_name)
+        assert isinstance(uri, SipUri)
+        alias = f"{uri.host}:{uri.port or 5060}"
+        return replace(base, aliases=(*base.aliases, alias))

@@ -1,0 +1,181 @@
+"""The S-CSCF's side of Cx (TS 29.228 §6.1.2 SAR, §6.3 MAR; TS 29.229 §6.1.3, §6.1.7):
+request contents, answer parsing, and the SIP status a failed exchange turns into.
+
+Nothing here sends anything: the core hands the AVPs to ``CscfCore.cx_request``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from ims_core.diameter import (
+    CxResult,
+    DiameterTimeout,
+    DiameterUnavailable,
+    Message,
+    ResultCode,
+)
+
+# RFC 3310 / RFC 4169 / RFC 2617 algorithm → SIP-Authentication-Scheme (TS 29.229 §6.3.2).
+SCHEME_FOR_ALGORITHM = {
+    "akav1-md5": "Digest-AKAv1-MD5",
+    "akav2-md5": "Digest-AKAv2-MD5",
+    "md5": "SIP Digest",
+}
+UNKNOWN_SCHEME = "Unknown"  # TS 29.228 §6.3.1: the HSS picks the subscriber's scheme
+# The HSS's scheme name → the algorithm we challenge with.
+ALGORITHM_FOR_SCHEME = {
+    "digest-akav1-md5": "AKAv1-MD5",
+    "digest-akav2-md5": "AKAv2-MD5",
+    "sip digest": "MD5",
+    "digest-md5": "MD5",
+    "digest": "MD5",
+    "md5": "MD5",
+}
+
+
+class AssignmentType(enum.IntEnum):
+    """Server-Assignment-Type values we send (TS 29.229 §6.3.15)."""
+
+    REGISTRATION = 1
+    RE_REGISTRATION = 2
+    TIMEOUT_DEREGISTRATION = 4
+    USER_DEREGISTRATION = 5
+    AUTHENTICATION_FAILURE = 9
+
+
+def scheme_for(algorithm: str | None) -> str:
+    """The SIP-Authentication-Scheme for the Authorization's algorithm (absent: Unknown)."""
+    if not algorithm:
+        return UNKNOWN_SCHEME
+    return SCHEME_FOR_ALGORITHM.get(algorithm.lower(), UNKNOWN_SCHEME)
+
+
+def mar_avps(impi: str, impu: str, scheme: str, server_name: str,
+             authorization: bytes | None = None) -> list[tuple[str, Any]]:
+    """MAR body in TS 29.229 §6.1.7 order; ``authorization`` = RAND‖AUTS on resync."""
+    item: list[tuple[str, Any]] = [("SIP-Authentication-Scheme", scheme)]
+    if authorization is not None:
+        item.append(("SIP-Authorization", authorization))
+    return [
+        ("User-Name", impi),
+        ("Public-Identity", impu),
+        ("SIP-Auth-Data-Item", item),
+        ("SIP-Number-Auth-Items", 1),
+        ("Server-Name", server_name),
+    ]
+
+
+def sar_avps(impi: str, impus: list[str], server_name: str, assignment: AssignmentType,
+             user_data_available: bool) -> list[tuple[str, Any]]:
+    """SAR body in TS 29.229 §6.1.3 order."""
+    avps: list[tuple[str, Any]] = [("User-Name", impi)]
+    avps += [("Public-Identity", impu) for impu in impus]
+    avps += [
+        ("Server-Name", server_name),
+        ("Server-Assignment-Type", int(assignment)),
+        ("User-Data-Already-Available", 1 if user_data_available else 0),
+    ]
+    return avps
+
+
+@dataclass(frozen=True, slots=True)
+class AuthItem:
+    """One SIP-Auth-Data-Item of an MAA (TS 29.229 §6.3.13)."""
+
+    scheme: str
+    algorithm: str  # AKAv1-MD5, AKAv2-MD5 or MD5
+    rand_autn: bytes = b""  # SIP-Authenticate
+    xres: bytes = b""  # SIP-Authorization
+    ck: bytes = b""
+    ik: bytes = b""
+    realm: str = ""  # SIP-Digest-Authenticate
+    ha1: str = ""
+
+
+def _bytes(v: object) -> bytes:
+    return v if isinstance(v, bytes) else b""
+
+
+def auth_item(maa: Message) -> AuthItem | None:
+    """The first usable SIP-Auth-Data-Item of an MAA, or None."""
+    for item in maa.get_all("SIP-Auth-Data-Item"):
+        scheme = item.get("SIP-Authentication-Scheme")
+        scheme = scheme if isinstance(scheme, str) else ""
+        algorithm = ALGORITHM_FOR_SCHEME.get(scheme.lower())
+        if algorithm is None:
+            continue
+        if algorithm == "MD5":
+            digest = item.get("SIP-Digest-Authenticate")
+            if digest is None:
+                continue
+            ha1 = digest.get("Digest-HA1")
+            realm = digest.get("Digest-Realm")
+            if isinstance(ha1, bytes):
+                ha1 = ha1.decode("ascii", "replace")
+            if not isinstance(ha1, str) or len(ha1) != 32:
+                continue
+            return AuthItem(scheme, algorithm, realm=realm if isinstance(realm, str) else "",
+                            ha1=ha1.lower())
+        rand_autn = _bytes(item.get("SIP-Authenticate"))
+        xres = _bytes(item.get("SIP-Authorization"))
+        ck, ik = _bytes(item.get("Confidentiality-Key")), _bytes(item.get("Integrity-Key"))
+        if len(rand_autn) != 32 or not 4 <= len(xres) <= 16 or len(ck) != 16 or len(ik) != 16:
+            continue
+        return AuthItem(scheme, algorithm, rand_autn, xres, ck, ik)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CxFailure:
+    """How a failed Cx exchange is answered in SIP; ``warning`` goes into a Warning
+    header (RFC 3261 §20.43, code 399) so the cause is visible on the wire."""
+
+    status: int
+    warning: str
+
+
+_FORBIDDEN = {
+    CxResult.ERROR_USER_UNKNOWN: "user unknown",
+    CxResult.ERROR_IDENTITIES_DONT_MATCH: "identities don't match",
+    CxResult.ERROR_IDENTITY_NOT_REGISTERED: "identity not registered",
+    CxResult.ERROR_ROAMING_NOT_ALLOWED: "roaming not allowed",
+    CxResult.ERROR_AUTH_SCHEME_NOT_SUPPORTED: "authentication scheme not supported",
+    CxResult.ERROR_IN_ASSIGNMENT_TYPE: "error in assignment type",
+}
+
+
+def failure(outcome: object) -> CxFailure | None:
+    """None for a successful answer (2xxx), else the SIP answer to give.
+
+    No answer (DiameterUnavailable, DiameterTimeout, anything else raised) → 504;
+    Cx experimental errors 5001-5007 → 403 (TS 24.229 §5.4.1.2.1); base 4001
+    AUTHENTICATION_REJECTED (e.g. a failed resynchronisation) → 403; 3xxx (the request
+    could not be delivered) → 504; anything else → 500.
+    """
+    if isinstance(outcome, DiameterTimeout):
+        return CxFailure(504, "HSS timeout")
+    if isinstance(outcome, DiameterUnavailable):
+        return CxFailure(504, "HSS unreachable")
+    if not isinstance(outcome, Message):
+        return CxFailure(504, f"HSS error: {type(outcome).__name__}")
+    er = outcome.experimental_result
+    rc = outcome.result_code
+    code = rc if rc is not None else (er[1] if er is not None else None)
+    if code is None:
+        return CxFailure(500, "HSS answer without a result")
+    if 2000 <= code < 3000:
+        return None
+    if rc is None:
+        try:
+            text = _FORBIDDEN[CxResult(code)]
+        except (KeyError, ValueError):
+            return CxFailure(500, f"HSS experimental result {code}")
+        return CxFailure(403, text)
+    if code == ResultCode.AUTHENTICATION_REJECTED:
+        return CxFailure(403, "authentication rejected")
+    if 3000 <= code < 4000:
+        return CxFailure(504, f"HSS not reachable (Result-Code {code})")
+    return CxFailure(500, f"HSS Result-Code {code}")

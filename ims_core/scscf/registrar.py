@@ -1,0 +1,171 @@
+"""REGISTER processing that needs no Cx: identities, the Contact/Expires rules of
+RFC 3261 §10.3, bindings (RFC 3327 Path), and the 200 OK headers (TS 24.229 §5.4.1.2.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ims_core.sip import NameAddr, Request, Response, SipUri, TelUri, Uri, parse_name_addr
+from ims_core.transport import Source
+
+from .config import RegistrarSettings
+from .store import Binding, Registration
+
+# Require option tags a REGISTER may carry here (RFC 3327 path; RFC 3329 sec-agree is
+# the P-CSCF's business but harmless to accept).
+SUPPORTED_OPTIONS = frozenset({"path", "sec-agree"})
+
+
+class RegisterError(Exception):
+    """A REGISTER we refuse before touching the HSS; ``headers`` go into the response."""
+
+    def __init__(self, status: int, reason: str | None = None,
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(f"{status} {reason or ''}".strip())
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+
+
+def impu_key(uri: Uri) -> str:
+    """A public identity without parameters, as the S-CSCF indexes it: ``sip:user@host``
+    (host lower-cased, port kept) or ``tel:+number`` (TS 23.003 §13.4)."""
+    if isinstance(uri, SipUri):
+        user = f"{uri.user}@" if uri.user is not None else ""
+        port = f":{uri.port}" if uri.port is not None else ""
+        return f"{uri.scheme.lower()}:{user}{uri.host.lower()}{port}"
+    if isinstance(uri, TelUri):
+        return f"tel:{uri.number}"
+    return str(uri)
+
+
+def identity_key(text: str) -> str:
+    """:func:`impu_key` for an identity written as text (e.g. from User-Data)."""
+    try:
+        return impu_key(parse_name_addr(text).uri)
+    except ValueError:
+        return text.strip()
+
+
+def impi_from_to(request: Request) -> str | None:
+    """TS 33.203 §7.2 / TS 23.003 §13.3: without an Authorization the private identity is
+    derived from the public one, ``user@domain``."""
+    uri = request.to_addr.uri
+    if isinstance(uri, SipUri) and uri.user:
+        return f"{uri.user}@{uri.host.lower()}"
+    return None
+
+
+def unsupported_options(request: Request) -> list[str]:
+    """Require option tags we do not support (RFC 3261 §8.2.2.3 → 420)."""
+    tags = [t.strip() for t in request.headers.values("require") if t.strip()]
+    return [t for t in tags if t.lower() not in SUPPORTED_OPTIONS]
+
+
+def _delta(text: str | None) -> int | None:
+    if text is None:
+        return None
+    text = text.strip()
+    if not text.isdigit():
+        raise RegisterError(400, "Bad Expires")
+    return min(int(text), 2**32 - 1)
+
+
+@dataclass(slots=True)
+class ContactUpdate:
+    """What a REGISTER asks for (RFC 3261 §10.2): contacts with their requested
+    lifetime, ``star`` (remove all), or neither (a query of the current bindings)."""
+
+    star: bool = False
+    contacts: list[tuple[NameAddr, int]] = field(default_factory=list)
+
+    @property
+    def is_query(self) -> bool:
+        return not self.star and not self.contacts
+
+    @property
+    def removes_all(self) -> bool:
+        return self.star or (bool(self.contacts) and all(e == 0 for _, e in self.contacts))
+
+
+def contact_update(request: Request, settings: RegistrarSettings) -> ContactUpdate:
+    """Parse Contact and Expires (§10.2.1-§10.2.2, §10.3 steps 6-7); raises
+    RegisterError for a bad Contact:* (400) or a lifetime below the minimum (423)."""
+    header_expires = _delta(request.headers.get("expires"))
+    if request.headers.get_all("contact") and "*" in [
+        v.strip() for v in request.headers.values("contact")
+    ]:
+        if not request.is_contact_star() or header_expires != 0:
+            raise RegisterError(400, "Invalid Contact *")
+        return ContactUpdate(star=True)
+    out = ContactUpdate()
+    for contact in request.contacts():
+        expires = _delta(contact.param("expires"))
+        if expires is None:
+            expires = header_expires if header_expires is not None else settings.default_expires
+        if 0 < expires < settings.min_expires:
+            raise RegisterError(423, "Interval Too Brief",
+                                (("Min-Expires", str(settings.min_expires)),))
+        out.contacts.append((contact, min(expires, settings.max_expires)))
+    return out
+
+
+def check_order(reg: Registration | None, update: ContactUpdate, request: Request) -> None:
+    """§10.3 step 7: a same-Call-ID refresh must have a higher CSeq (else 500)."""
+    if reg is None:
+        return
+    call_id, cseq = request.call_id, request.cseq.seq
+    for contact, _ in update.contacts:
+        b = reg.bindings.get(str(contact.uri))
+        if b is not None and b.call_id == call_id and cseq <= b.cseq:
+            raise RegisterError(500, "Out of order REGISTER")
+
+
+def apply(reg: Registration, update: ContactUpdate, request: Request, source: Source,
+          impi: str, now: float) -> None:
+    """Add, refresh or remove bindings (§10.3 step 7); Path is stored per contact."""
+    if update.star:
+        reg.bindings.clear()
+        return
+    path = tuple(request.headers.values("path"))
+    call_id, cseq = request.call_id, request.cseq.seq
+    for contact, expires in update.contacts:
+        key = str(contact.uri)
+        if expires == 0:
+            reg.bindings.pop(key, None)
+            continue
+        params = tuple(p for p in contact.params if p[0].lower() not in ("expires", "q"))
+        reg.bindings[key] = Binding(
+            uri=key, expires_at=now + expires, impi=impi, call_id=call_id, cseq=cseq,
+            q=contact.param("q"), params=params, path=path, received=str(source),
+        )
+
+
+def contact_value(b: Binding, now: float) -> str:
+    value = NameAddr(parse_name_addr(f"<{b.uri}>").uri, None, list(b.params))
+    if b.q is not None:
+        value.set_param("q", b.q)
+    value.set_param("expires", str(b.remaining(now)))
+    return str(value)
+
+
+def add_ok_headers(response: Response, request: Request, reg: Registration | None,
+                   impu: str, service_route: str, now: float) -> None:
+    """The 200 OK of a REGISTER: every current Contact with its expires (§10.3 step 8),
+    Path echoed with Supported: path (RFC 3327 §5.3), and on a registration
+    Service-Route (RFC 3608 §6) and P-Associated-URI (RFC 3455 §4.1, the implicit set
+    without barred identities, the registered one first: TS 24.229 §5.4.1.2.2)."""
+    if reg is not None:
+        for b in sorted(reg.bindings.values(), key=lambda b: b.expires_at):
+            response.headers.add("Contact", contact_value(b, now))
+    paths = request.headers.values("path")
+    if paths:
+        response.headers.add("Path", ", ".join(paths))
+        response.headers.add("Supported", "path")
+    if reg is not None and reg.bindings:
+        response.headers.add("Service-Route", service_route)
+        order = [impu, *(i for i in reg.identities if i != impu)]
+        uris = [f"<{i}>" for i in order if i not in reg.barred]
+        if uris:
+            response.headers.add("P-Associated-URI", ", ".join(uris))

@@ -1,0 +1,224 @@
+"""Registration state of the S-CSCF behind a small interface (DESIGN §7).
+
+Two kinds of records:
+
+* :class:`Registration` — one per implicit registration set (TS 23.228 §4.3.3.3), found
+  under every IMPU of the set: the contacts bound to it (each with its own expiry, Path,
+  Call-ID/CSeq and the flow it came in on), the Service-Route and the profile.
+* :class:`Challenge` — a pending authentication challenge, keyed by (IMPI, nonce), with
+  the moment it goes stale and the moment it is forgotten.
+
+:class:`RegistrationStore` is the interface; :class:`MemoryStore` keeps everything in
+dicts (O(1) look-ups) with two heaps for deadlines (stale heap entries are skipped, as
+in the proxy's Timer C). A Redis store would map records to hashes and the heaps to
+sorted sets; the core only calls the methods below.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ims_core.sip import Param
+
+from .userdata import Profile
+
+
+@dataclass(slots=True)
+class Binding:
+    """One registered contact (RFC 3261 §10.3 step 7; RFC 3327 §5.3 Path)."""
+
+    uri: str
+    expires_at: float
+    impi: str
+    call_id: str
+    cseq: int
+    q: str | None = None
+    params: tuple[Param, ...] = ()  # Contact header params other than expires and q
+    path: tuple[str, ...] = ()  # Path values as received, top first
+    received: str = ""  # the flow the REGISTER came in on, "udp:host:port"
+
+    def remaining(self, now: float) -> int:
+        return max(0, math.ceil(self.expires_at - now))
+
+
+@dataclass(slots=True)
+class Registration:
+    """An implicit registration set and its bindings (keyed by contact URI)."""
+
+    impu: str  # the IMPU first registered: the record's key
+    impi: str
+    identities: tuple[str, ...]  # the implicit set, ``impu`` first
+    barred: frozenset[str] = frozenset()
+    service_route: str = ""
+    profile: Profile | None = None
+    bindings: dict[str, Binding] = field(default_factory=dict)
+
+    def next_expiry(self) -> float | None:
+        return min((b.expires_at for b in self.bindings.values()), default=None)
+
+    def drop_expired(self, now: float) -> list[Binding]:
+        gone = [b for b in self.bindings.values() if b.expires_at <= now]
+        for b in gone:
+            del self.bindings[b.uri]
+        return gone
+
+
+@dataclass(slots=True)
+class Challenge:
+    """A pending challenge (RFC 2617 §3.2.1 nonce; RFC 3310 §3.1 AKA nonce).
+
+    ``algorithm`` is ``AKAv1-MD5``, ``AKAv2-MD5`` or ``MD5``. AKA: ``xres``, ``ck``,
+    ``ik`` from the MAA. MD5: ``ha1`` (Digest-HA1 from the MAA).
+    """
+
+    impi: str
+    impu: str
+    nonce: str
+    algorithm: str
+    scheme: str  # SIP-Authentication-Scheme as the HSS named it
+    realm: str
+    stale_at: float
+    forget_at: float
+    xres: bytes = b""
+    ck: bytes = b""
+    ik: bytes = b""
+    ha1: str = ""
+
+    @property
+    def is_aka(self) -> bool:
+        return self.algorithm.upper().startswith("AKA")
+
+
+class RegistrationStore(Protocol):
+    """What the S-CSCF core needs from a registration store."""
+
+    def get(self, impu: str) -> Registration | None:
+        """The registration an IMPU (normalised, see :func:`impu_key`) belongs to."""
+
+    def save(self, reg: Registration) -> None:
+        """Store *reg* under each of its identities and schedule its next expiry."""
+
+    def remove(self, reg: Registration) -> None: ...
+
+    def due(self, now: float) -> list[Registration]:
+        """Registrations whose next expiry has passed (each once; save() reschedules)."""
+
+    def add_challenge(self, ch: Challenge) -> None: ...
+
+    def get_challenge(self, impi: str, nonce: str) -> Challenge | None: ...
+
+    def take_challenge(self, impi: str, nonce: str) -> Challenge | None:
+        """Remove and return a challenge (a nonce is used once)."""
+
+    def purge(self, now: float) -> int:
+        """Forget challenges past ``forget_at``; returns how many."""
+
+    def next_deadline(self) -> float | None:
+        """The earliest expiry or purge time (may be early; never late)."""
+
+
+class MemoryStore:
+    """The in-process :class:`RegistrationStore`."""
+
+    def __init__(self, max_challenges_per_user: int = 8) -> None:
+        self._regs: dict[str, Registration] = {}
+        self._scheduled: dict[str, float] = {}  # record key → its current expiry
+        self._expiry: list[tuple[float, int, str]] = []
+        self._challenges: dict[tuple[str, str], Challenge] = {}
+        self._per_user: dict[str, deque[str]] = {}
+        self._purge: list[tuple[float, int, tuple[str, str]]] = []
+        self._seq = itertools.count()
+        self.max_per_user = max_challenges_per_user
+
+    # -- registrations -----------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._scheduled)
+
+    def get(self, impu: str) -> Registration | None:
+        return self._regs.get(impu)
+
+    def save(self, reg: Registration) -> None:
+        for ident in reg.identities:
+            self._regs[ident] = reg
+        when = reg.next_expiry()
+        if when is None:
+            self._scheduled.pop(reg.impu, None)
+            return
+        if self._scheduled.get(reg.impu) != when:
+            self._scheduled[reg.impu] = when
+            heapq.heappush(self._expiry, (when, next(self._seq), reg.impu))
+
+    def remove(self, reg: Registration) -> None:
+        for ident in reg.identities:
+            if self._regs.get(ident) is reg:
+                del self._regs[ident]
+        self._scheduled.pop(reg.impu, None)
+
+    def due(self, now: float) -> list[Registration]:
+        out = []
+        heap = self._expiry
+        while heap and heap[0][0] <= now:
+            when, _, key = heapq.heappop(heap)
+            if self._scheduled.get(key) != when:
+                continue  # rescheduled or removed since
+            del self._scheduled[key]
+            reg = self._regs.get(key)
+            if reg is not None:
+                out.append(reg)
+        return out
+
+    # -- challenges --------------------------------------------------------------------
+    def add_challenge(self, ch: Challenge) -> None:
+        key = (ch.impi, ch.nonce)
+        self._challenges[key] = ch
+        nonces = self._per_user.setdefault(ch.impi, deque())
+        nonces.append(ch.nonce)
+        while len(nonces) > self.max_per_user:  # bound the state one user can create
+            self._challenges.pop((ch.impi, nonces.popleft()), None)
+        heapq.heappush(self._purge, (ch.forget_at, next(self._seq), key))
+
+    def get_challenge(self, impi: str, nonce: str) -> Challenge | None:
+        return self._challenges.get((impi, nonce))
+
+    def take_challenge(self, impi: str, nonce: str) -> Challenge | None:
+        ch = self._challenges.pop((impi, nonce), None)
+        if ch is not None:
+            self._forget_nonce(impi, nonce)
+        return ch
+
+    def _forget_nonce(self, impi: str, nonce: str) -> None:
+        nonces = self._per_user.get(impi)
+        if nonces is None:
+            return
+        if nonce in nonces:
+            nonces.remove(nonce)
+        if not nonces:
+            del self._per_user[impi]
+
+    def purge(self, now: float) -> int:
+        n = 0
+        heap = self._purge
+        while heap and heap[0][0] <= now:
+            _, _, key = heapq.heappop(heap)
+            ch = self._challenges.get(key)
+            if ch is not None and ch.forget_at <= now:
+                del self._challenges[key]
+                self._forget_nonce(*key)
+                n += 1
+        return n
+
+    @property
+    def pending_challenges(self) -> int:
+        return len(self._challenges)
+
+    def next_deadline(self) -> float | None:
+        heap = self._expiry
+        while heap and self._scheduled.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)
+        times = [h[0][0] for h in (heap, self._purge) if h]
+        return min(times) if times else None

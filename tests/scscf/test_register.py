@@ -1,0 +1,439 @@
+"""REGISTER end to end through the sans-I/O S-CSCF and the real HSS Cx handlers."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hss import sqn as sqnmod
+from hss.provision import DEMO_OP, DEMO_PASSWORD, demo_k, new_subscriber
+from ims_core import auth
+from ims_core.diameter import DiameterTimeout, ResultCode, make_answer
+from ims_core.sip import parse_name_addr
+
+from .helpers import (
+    DOMAIN,
+    IMPI,
+    IMPU,
+    MSISDN,
+    PCSCF_PATH,
+    SERVER_NAME,
+    Harness,
+    Ue,
+    challenge_of,
+    md5_subscriber,
+)
+
+SERVICE_ROUTE = "<sip:orig@127.0.0.3:5060;lr>"
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    harness = Harness(tmp_path)
+    yield harness
+    harness.close()
+
+
+def test_initial_aka_registration_end_to_end(h: Harness) -> None:
+    ue = Ue()
+    r401 = h.send(ue.register(authorization=ue.empty_authorization()))
+    assert r401.status == 401
+    assert r401.to_tag
+    [mar] = h.hss.requests
+    assert mar.name == "MAR"
+    assert mar.get("User-Name") == IMPI and mar.get("Public-Identity") == IMPU
+    assert mar.get("SIP-Number-Auth-Items") == 1
+    assert mar.get("Server-Name") == SERVER_NAME
+    assert mar.get("SIP-Auth-Data-Item").get("SIP-Authentication-Scheme") == "Unknown"
+    ch = challenge_of(r401)
+    assert ch.realm == DOMAIN and ch.algorithm == "AKAv1-MD5" and ch.qop == "auth"
+    value = r401.headers.get("www-authenticate") or ""
+    assert 'qop="auth"' in value and "algorithm=AKAv1-MD5" in value
+    raw = base64.b64decode(ch.nonce or "")
+    assert len(raw) == 32
+    _, _, ck, ik = ue.aka(ch)
+    assert ch.ck == ck.hex() and ch.ik == ik.hex()
+
+    ok = h.send(ue.register(authorization=ue.answer(ch)))
+    assert ok.status == 200
+    assert h.hss.names() == ["MAR", "SAR"]
+    sar = h.hss.requests[1]
+    assert sar.get("Server-Assignment-Type") == 1  # REGISTRATION
+    assert sar.get("User-Data-Already-Available") == 0
+    assert sar.get("User-Name") == IMPI and sar.get_all("Public-Identity") == [IMPU]
+    [contact] = ok.contacts()
+    assert str(contact.uri) == ue.contact and contact.param("expires") == "600"
+    assert ok.headers.get_all("service-route") == [SERVICE_ROUTE]
+    assoc = [str(a.uri) for a in ok.addresses("p-associated-uri")]
+    assert assoc == [IMPU, f"sip:+{MSISDN}@{DOMAIN}", f"tel:+{MSISDN}"]
+    assert ok.headers.values("path") == [PCSCF_PATH]
+    assert "path" in ok.headers.values("supported")
+    reg = h.core.store.get(IMPU)
+    assert reg is not None and h.core.store.get(f"tel:+{MSISDN}") is reg
+    [binding] = reg.bindings.values()
+    assert binding.path == (PCSCF_PATH,) and binding.call_id == ue.call_id
+    assert binding.received == "udp:127.0.0.2:5060"
+
+
+def test_first_register_without_authorization_derives_impi_from_to(h: Harness) -> None:
+    ue = Ue()
+    r401 = h.send(ue.register())
+    assert r401.status == 401
+    assert h.hss.requests[0].get("User-Name") == IMPI
+    assert h.send(ue.register(authorization=ue.answer(challenge_of(r401)))).status == 200
+
+
+def test_algorithm_in_authorization_selects_the_scheme(h: Harness) -> None:
+    ue = Ue()
+    r401 = h.send(ue.register(authorization=ue.empty_authorization("AKAv2-MD5")))
+    item = h.hss.requests[0].get("SIP-Auth-Data-Item")
+    assert item.get("SIP-Authentication-Scheme") == "Digest-AKAv2-MD5"
+    ch = challenge_of(r401)
+    assert ch.algorithm == "AKAv2-MD5" and ch.ck and ch.ik
+    assert h.send(ue.register(authorization=ue.answer(ch))).status == 200
+
+
+def test_re_registration_refreshes_with_re_registration_sar(h: Harness) -> None:
+    ue = Ue()
+    assert ue.register_fully(h).status == 200
+    h.now += 300
+    ok = ue.register_fully(h, expires=1200)
+    assert ok.status == 200
+    assert h.hss.sar_types() == [1, 2]
+    assert h.hss.requests[-1].get("User-Data-Already-Available") == 1
+    [contact] = ok.contacts()
+    assert contact.param("expires") == "1200"
+    assert len(ok.addresses("p-associated-uri")) == 3  # profile kept from the first SAA
+    h.tick(900)  # past the first expiry (600 s after the first REGISTER)
+    assert h.core.store.get(IMPU) is not None
+
+
+def test_second_contact_and_query(h: Harness) -> None:
+    ue = Ue()
+    ue.register_fully(h)
+    other = Ue(contact="sip:ue1-b@192.0.2.51:5060", call_id="reg-2@ue")
+    ok = other.register_fully(h, expires=300)
+    assert sorted(str(c.uri) for c in ok.contacts()) == sorted([ue.contact, other.contact])
+    # A REGISTER without Contact lists the bindings (RFC 3261 §10.2.3), no SAR.
+    ch = challenge_of(h.send(ue.register(contact="", expires=None)))
+    sars = h.hss.sar_types()
+    listed = h.send(ue.register(contact="", expires=None, authorization=ue.answer(ch)))
+    assert listed.status == 200 and len(listed.contacts()) == 2
+    assert h.hss.sar_types() == sars
+    # De-registering one contact keeps the other (and sends no SAR).
+    ch = challenge_of(h.send(other.register(expires=0)))
+    left = h.send(other.register(expires=0, authorization=other.answer(ch)))
+    assert [str(c.uri) for c in left.contacts()] == [ue.contact]
+    assert h.hss.sar_types() == sars and h.core.store.get(IMPU) is not None
+
+
+@pytest.mark.parametrize("form", ["expires-header", "contact-param", "star"])
+def test_de_registration(h: Harness, form: str) -> None:
+    ue = Ue()
+    ue.register_fully(h)
+    kwargs: dict[str, object] = {}
+    if form == "expires-header":
+        kwargs = {"expires": 0}
+    elif form == "contact-param":
+        kwargs = {"expires": None, "contact": f"<{ue.contact}>;expires=0"}
+    else:
+        kwargs = {"expires": 0, "contact": "*"}
+    r401 = h.send(ue.register(**kwargs))  # type: ignore[arg-type]
+    assert r401.status == 401
+    ok = h.send(ue.register(authorization=ue.answer(challenge_of(r401)), **kwargs))  # type: ignore[arg-type]
+    assert ok.status == 200
+    assert ok.contacts() == [] and "p-associated-uri" not in ok.headers
+    assert h.hss.sar_types() == [1, 5]  # USER_DEREGISTRATION
+    assert h.core.store.get(IMPU) is None and h.core.store.get(f"tel:+{MSISDN}") is None
+    timer = h.core.get_timer()
+    assert timer is None or timer > h.now  # nothing left to expire
+    h.tick(10_000)
+    assert h.hss.sar_types() == [1, 5]
+
+
+def test_expiry_sends_timeout_deregistration(h: Harness) -> None:
+    ue = Ue()
+    ue.register_fully(h, expires=600)
+    assert h.tick(599) == [] and h.hss.sar_types() == [1]
+    h.tick(2)
+    assert h.hss.sar_types() == [1, 4]  # TIMEOUT_DEREGISTRATION
+    assert h.core.store.get(IMPU) is None
+
+
+def test_wrong_response_is_403_without_sar_and_the_vector_is_gone(h: Harness) -> None:
+    ue = Ue()
+    r401 = h.send(ue.register(authorization=ue.empty_authorization()))
+    ch = challenge_of(r401)
+    bad = h.send(ue.register(authorization=ue.answer(ch, password=b"\x00" * 8)))
+    assert bad.status == 403 and "warning" in bad.headers
+    assert h.hss.names() == ["MAR"]
+    # The nonce is gone: even the right answer now gets a fresh challenge.
+    again = h.send(ue.register(authorization=ue.answer(ch)))
+    assert again.status == 401 and challenge_of(again).nonce != ch.nonce
+    assert h.hss.names() == ["MAR", "MAR"]
+
+
+def test_wrong_key_is_403(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    try:
+        ue = Ue()
+        r401 = h.send(ue.register())
+        ch = challenge_of(r401)
+        # A UE with another K computes another RES (its AUTN check would fail too).
+        raw = base64.b64decode(ch.nonce or "")
+        wrong_k = b"X" * 16
+        res, *_ = auth.f2345(wrong_k, auth.opc(wrong_k, DEMO_OP), raw[:16])
+        assert h.send(ue.register(authorization=ue.answer(ch, password=res))).status == 403
+        assert "SAR" not in h.hss.names()
+    finally:
+        h.close()
+
+
+def test_empty_response_after_aka_challenge_is_403(h: Harness) -> None:
+    """MAC failure at the UE: it answers with an empty response (TS 33.203 §6.1.2.2)."""
+    ue = Ue()
+    ch = challenge_of(h.send(ue.register()))
+    assert h.send(ue.register(authorization=ue.answer(ch, response=""))).status == 403
+    assert "SAR" not in h.hss.names()
+
+
+def test_nonce_replay_gets_a_fresh_challenge(h: Harness) -> None:
+    ue = Ue()
+    ch = challenge_of(h.send(ue.register()))
+    authorization = ue.answer(ch)
+    assert h.send(ue.register(authorization=authorization)).status == 200
+    replay = h.send(ue.register(authorization=authorization))
+    assert replay.status == 401
+    assert challenge_of(replay).nonce != ch.nonce
+    assert h.hss.names() == ["MAR", "SAR", "MAR"]
+
+
+def test_stale_nonce_gets_stale_true(h: Harness) -> None:
+    ue = Ue()
+    ch = challenge_of(h.send(ue.register()))
+    h.tick(61)  # nonce_lifetime 60 s
+    stale = h.send(ue.register(authorization=ue.answer(ch)))
+    assert stale.status == 401
+    fresh = challenge_of(stale)
+    assert fresh.stale == "true" and fresh.nonce != ch.nonce
+    assert h.send(ue.register(authorization=ue.answer(fresh))).status == 200
+
+
+def test_stale_nonce_with_a_wrong_response_is_403(h: Harness) -> None:
+    ue = Ue()
+    ch = challenge_of(h.send(ue.register()))
+    h.tick(61)
+    assert h.send(ue.register(authorization=ue.answer(ch, response="0" * 32))).status == 403
+
+
+def test_forgotten_nonce_is_unknown(h: Harness) -> None:
+    ue = Ue()
+    ch = challenge_of(h.send(ue.register()))
+    h.tick(60 + 300 + 1)  # past stale_window: purged by the timer
+    assert h.core.store.get_challenge(IMPI, ch.nonce or "") is None
+    again = h.send(ue.register(authorization=ue.answer(ch)))
+    assert again.status == 401 and challenge_of(again).stale is None
+
+
+def test_resync_with_auts(h: Harness) -> None:
+    ue = Ue()
+    ch = challenge_of(h.send(ue.register()))
+    sqn_hss, _, _, _ = ue.aka(ch)
+    # The USIM's SQN is far ahead of the HSS's: it answers with AUTS (TS 33.102 §6.3.5).
+    sqn_ms = sqnmod.to_bytes(sqnmod.from_bytes(sqn_hss) + 10_000)
+    rand = base64.b64decode(ch.nonce or "")[:16]
+    auts = auth.make_auts(ue.k, ue.opc, rand, sqn_ms)
+    r401 = h.send(ue.register(authorization=ue.answer(ch, auts=auts)))
+    assert r401.status == 401
+    resync = h.hss.requests[-1]
+    assert resync.name == "MAR"
+    assert resync.get("SIP-Auth-Data-Item").get("SIP-Authorization") == rand + auts
+    fresh = challenge_of(r401)
+    sqn_new, _, _, _ = ue.aka(fresh)
+    assert sqnmod.from_bytes(sqn_new) > sqnmod.from_bytes(sqn_ms)
+    assert h.send(ue.register(authorization=ue.answer(fresh))).status == 200
+    assert h.hss.names() == ["MAR", "MAR", "SAR"]
+
+
+def test_bad_auts_is_403(h: Harness) -> None:
+    ue = Ue()
+    ch = challenge_of(h.send(ue.register()))
+    r = h.send(ue.register(authorization=ue.answer(ch, auts=b"\x01" * 14)))
+    assert r.status == 403  # the HSS rejects MAC-S (4001)
+    assert h.hss.names() == ["MAR", "MAR"]
+
+
+def test_md5_registration(tmp_path: Path) -> None:
+    h = Harness(tmp_path, subs=[md5_subscriber()])
+    try:
+        impi = f"001010000000009@{DOMAIN}"
+        ue = Ue(impi=impi, impu=f"sip:001010000000009@{DOMAIN}")
+        r401 = h.send(ue.register())
+        ch = challenge_of(r401)
+        assert ch.algorithm == "MD5" and ch.qop == "auth" and ch.ck is None and ch.ik is None
+        assert ch.realm == DOMAIN
+        ok = h.send(ue.register(authorization=ue.answer(ch)))
+        assert ok.status == 200
+        bad = challenge_of(h.send(ue.register()))
+        wrong = h.send(ue.register(authorization=ue.answer(bad, password=b"guess")))
+        assert wrong.status == 403
+    finally:
+        h.close()
+
+
+def test_md5_by_algorithm_for_a_subscriber_with_several_schemes(h: Harness) -> None:
+    ue = Ue()
+    r401 = h.send(ue.register(authorization=ue.empty_authorization("MD5")))
+    item = h.hss.requests[0].get("SIP-Auth-Data-Item")
+    assert item.get("SIP-Authentication-Scheme") == "SIP Digest"
+    ch = challenge_of(r401)
+    assert ch.algorithm == "MD5"
+    assert h.send(ue.register(authorization=ue.answer(ch))).status == 200
+    expected = auth.ha1(IMPI, DOMAIN, DEMO_PASSWORD.encode())
+    assert len(expected) == 32
+
+
+def test_unknown_user_is_403(h: Harness) -> None:
+    ue = Ue(impi=f"001019999999999@{DOMAIN}", impu=f"sip:001019999999999@{DOMAIN}")
+    r = h.send(ue.register())
+    assert r.status == 403 and "user unknown" in (r.headers.get("warning") or "")
+
+
+def test_scheme_not_supported_is_403(tmp_path: Path) -> None:
+    h = Harness(tmp_path, subs=[md5_subscriber()])
+    try:
+        ue = Ue(impi=f"001010000000009@{DOMAIN}", impu=f"sip:001010000000009@{DOMAIN}")
+        assert h.send(ue.register(authorization=ue.empty_authorization("AKAv1-MD5"))).status \
+            == 403
+    finally:
+        h.close()
+
+
+def test_hss_down_is_504_with_warning(h: Harness) -> None:
+    h.hss.down = True
+    r = h.send(Ue().register())
+    assert r.status == 504
+    assert "HSS unreachable" in (r.headers.get("warning") or "")
+
+
+def test_sar_failure_saves_no_binding(h: Harness) -> None:
+    ue = Ue()
+    ch = challenge_of(h.send(ue.register()))
+    h.hss.down = True
+    r = h.send(ue.register(authorization=ue.answer(ch)))
+    assert r.status == 504 and h.core.store.get(IMPU) is None
+
+
+def test_interval_too_brief(h: Harness) -> None:
+    r = h.send(Ue().register(expires=30))
+    assert r.status == 423 and r.headers.get("min-expires") == "60"
+    assert h.hss.requests == []
+    r = h.send(Ue().register(expires=None, contact="<sip:ue@192.0.2.50>;expires=59"))
+    assert r.status == 423
+
+
+def test_expires_is_clamped_to_the_maximum(h: Harness) -> None:
+    ok = Ue().register_fully(h, expires=600000)
+    assert ok.contacts()[0].param("expires") == "7200"
+
+
+def test_default_expires_without_any(h: Harness) -> None:
+    ue = Ue()
+    ch = challenge_of(h.send(ue.register(expires=None)))
+    ok = h.send(ue.register(expires=None, authorization=ue.answer(ch)))
+    assert ok.contacts()[0].param("expires") == "3600"
+
+
+def test_star_needs_expires_zero(h: Harness) -> None:
+    assert h.send(Ue().register(contact="*", expires=600)).status == 400
+
+
+def test_unsupported_require_is_420(h: Harness) -> None:
+    r = h.send(Ue().register(extra="Require: foo\r\n"))
+    assert r.status == 420 and r.headers.get("unsupported") == "foo"
+
+
+def test_barred_identity_cannot_register(tmp_path: Path) -> None:
+    imsi = "001010000000005"
+    sub = new_subscriber(imsi=imsi, k=demo_k(imsi), op=DEMO_OP, domain=DOMAIN, barred=True)
+    h = Harness(tmp_path, subs=[sub])
+    try:
+        ue = Ue(impi=f"{imsi}@{DOMAIN}", impu=f"sip:{imsi}@{DOMAIN}", k=demo_k(imsi),
+                opc=auth.opc(demo_k(imsi), DEMO_OP))
+        ok = ue.register_fully(h)
+        assert ok.status == 403
+        assert h.hss.sar_types() == [1, 5]  # assigned, then released
+        assert h.core.store.get(f"sip:{imsi}@{DOMAIN}") is None
+    finally:
+        h.close()
+
+
+def test_out_of_order_cseq_is_500(h: Harness) -> None:
+    ue = Ue()
+    ue.register_fully(h)
+    ch = challenge_of(h.send(ue.register()))
+    ue.cseq = 1  # lower than the stored binding's
+    assert h.send(ue.register(authorization=ue.answer(ch))).status == 500
+
+
+def test_non_home_request_uri_is_403(h: Harness) -> None:
+    req = Ue().register()
+    req.uri = parse_name_addr("<sip:other.example>").uri
+    assert h.send(req).status == 403
+
+
+def test_a_nonce_only_answers_for_the_identity_it_was_issued_for(h: Harness) -> None:
+    ue = Ue()
+    ch = challenge_of(h.send(ue.register()))
+    other = Ue(impu=f"sip:+{MSISDN}@{DOMAIN}")  # same IMPI, another IMPU
+    r = h.send(other.register(authorization=other.answer(ch)))
+    assert r.status == 401 and challenge_of(r).nonce != ch.nonce
+    assert h.send(ue.register(authorization=ue.answer(ch))).status == 200
+
+
+def test_identities_of_another_subscriber_is_403(h: Harness) -> None:
+    ue = Ue(impu=f"sip:001010000000002@{DOMAIN}")  # IMPI of the first, IMPU of the second
+    r = h.send(ue.register(authorization=ue.empty_authorization()))
+    assert r.status == 403 and "don't match" in (r.headers.get("warning") or "")
+
+
+def test_retransmission_while_the_mar_is_pending_is_absorbed(h: Harness) -> None:
+    ue = Ue()
+    req = ue.register()
+    h.hold = True
+    assert h.rx(req) == []
+    assert h.rx(req) == []  # the server transaction absorbs it (RFC 3261 §17.2.2)
+    assert len(h.held) == 1
+    h.hold = False
+    [r401] = [r for r in h.release() if r.status >= 200]
+    assert r401.status == 401
+
+
+def test_hss_timeout_is_504(h: Harness) -> None:
+    h.hold = True
+    h.rx(Ue().register())
+    [r] = h.release(DiameterTimeout("no answer"))
+    assert r.status == 504 and "HSS timeout" in (r.headers.get("warning") or "")
+
+
+def test_maa_without_a_usable_vector_is_500(h: Harness) -> None:
+    h.hold = True
+    h.rx(Ue().register())
+    [q] = h.held
+    answer = make_answer(q.request, ResultCode.SUCCESS)
+    [r] = h.release(answer)
+    assert r.status == 500
+
+
+def test_saa_without_user_data_registers_the_impu_alone(h: Harness) -> None:
+    ue = Ue()
+    ch = challenge_of(h.send(ue.register()))
+    h.hold = True
+    h.rx(ue.register(authorization=ue.answer(ch)))
+    [q] = h.held
+    [ok] = h.release(make_answer(q.request, ResultCode.SUCCESS))
+    assert ok.status == 200
+    assert [str(a.uri) for a in ok.addresses("p-associated-uri")] == [IMPU]

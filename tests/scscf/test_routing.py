@@ -1,0 +1,94 @@
+"""Non-REGISTER requests: terminating routing to registered contacts through the Path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ims_core.sip import Request, Response, parse_message
+from ims_core.transport import Source
+
+from .helpers import DOMAIN, ICSCF, IMPU, MSISDN, Harness, Ue
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    harness = Harness(tmp_path)
+    yield harness
+    harness.close()
+
+
+def invite(uri: str, route: str = "") -> Request:
+    text = (
+        f"INVITE {uri} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {ICSCF[0]}:{ICSCF[1]};branch=z9hG4bKinv1\r\n"
+        "Max-Forwards: 69\r\n"
+        f"{route}"
+        "From: <sip:alice@example.net>;tag=a1\r\n"
+        f"To: <{uri}>\r\n"
+        "Call-ID: call-1@example.net\r\n"
+        "CSeq: 1 INVITE\r\n"
+        "Contact: <sip:alice@198.51.100.1>\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    msg = parse_message(text.encode())
+    assert isinstance(msg, Request)
+    return msg
+
+
+def rx(h: Harness, msg: Request) -> tuple[list[Request], list[Response]]:
+    h.core.receive(msg, Source("UDP", *ICSCF, None, None), h.now)
+    reqs, resps = [], []
+    for s in h.core.data_to_send():
+        m = parse_message(s.data)
+        if isinstance(m, Request):
+            reqs.append(m)
+            assert (s.dest.host, s.dest.port) == ("127.0.0.1", 5060)  # the P-CSCF, by Path
+        elif m.status != 100:
+            resps.append(m)
+    return reqs, resps
+
+
+@pytest.mark.parametrize("uri", [IMPU, f"tel:+{MSISDN}", f"sip:+{MSISDN}@{DOMAIN};user=phone"])
+def test_terminating_request_goes_to_the_contact_through_the_path(h: Harness, uri: str) -> None:
+    ue = Ue()
+    ue.register_fully(h)
+    [fwd], _ = rx(h, invite(uri))
+    assert fwd.uri_text == ue.contact
+    assert fwd.headers.values("route") == ["<sip:term@127.0.0.1:5060;lr>"]
+    assert fwd.headers.get("record-route") is not None  # the S-CSCF stays on the path
+
+
+def test_unregistered_home_user_is_480(h: Harness) -> None:
+    _, [r] = rx(h, invite(IMPU))
+    assert r.status == 480
+
+
+def test_foreign_user_is_404(h: Harness) -> None:
+    _, [r] = rx(h, invite("sip:bob@example.org"))
+    assert r.status == 404
+
+
+def test_originating_request_via_service_route_to_a_registered_user(h: Harness) -> None:
+    ue = Ue()
+    ue.register_fully(h)
+    [fwd], _ = rx(h, invite(IMPU, "Route: <sip:orig@127.0.0.3:5060;lr>\r\n"))
+    assert fwd.uri_text == ue.contact
+
+
+def test_after_expiry_the_user_is_unavailable(h: Harness) -> None:
+    Ue().register_fully(h, expires=600)
+    h.tick(601)
+    _, [r] = rx(h, invite(IMPU))
+    assert r.status == 480
+
+
+def test_options_to_us_is_answered(h: Harness) -> None:
+    msg = invite("sip:127.0.0.3:5060")
+    text = msg.to_bytes().replace(b"INVITE", b"OPTIONS")
+    req = parse_message(text)
+    assert isinstance(req, Request)
+    _, [r] = rx(h, req)
+    assert r.status == 200 and "REGISTER" in (r.headers.get("allow") or "")

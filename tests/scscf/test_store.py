@@ -1,0 +1,54 @@
+"""The in-memory registration store: look-ups under every identity, expiry heap, nonces."""
+
+from __future__ import annotations
+
+from ims_core.scscf import Binding, Challenge, MemoryStore, Registration
+
+
+def reg(*expiries: float) -> Registration:
+    r = Registration("sip:a@x", "a@x", ("sip:a@x", "tel:+1"))
+    for i, e in enumerate(expiries):
+        r.bindings[f"sip:c{i}@h"] = Binding(f"sip:c{i}@h", e, "a@x", "cid", 1)
+    return r
+
+
+def challenge(nonce: str, stale: float = 10.0, forget: float = 20.0) -> Challenge:
+    return Challenge("a@x", "sip:a@x", nonce, "AKAv1-MD5", "Digest-AKAv1-MD5", "x", stale,
+                     forget)
+
+
+def test_registration_found_under_each_identity_and_removed() -> None:
+    s = MemoryStore()
+    r = reg(100.0)
+    s.save(r)
+    assert s.get("sip:a@x") is r and s.get("tel:+1") is r
+    s.remove(r)
+    assert s.get("tel:+1") is None and s.next_deadline() is None
+
+
+def test_due_skips_rescheduled_entries() -> None:
+    s = MemoryStore()
+    r = reg(100.0, 200.0)
+    s.save(r)
+    assert s.next_deadline() == 100.0
+    r.bindings["sip:c0@h"].expires_at = 300.0  # refreshed
+    s.save(r)
+    assert s.next_deadline() == 200.0
+    assert s.due(150.0) == []
+    assert s.due(200.0) == [r]
+    assert s.due(1000.0) == []  # each due once until saved again
+    r.drop_expired(200.0)
+    s.save(r)
+    assert s.next_deadline() == 300.0
+
+
+def test_challenges_are_bounded_per_user_taken_once_and_purged() -> None:
+    s = MemoryStore(max_challenges_per_user=2)
+    for n in ("n1", "n2", "n3"):
+        s.add_challenge(challenge(n))
+    assert s.get_challenge("a@x", "n1") is None  # the oldest was dropped
+    assert s.take_challenge("a@x", "n2") is not None
+    assert s.take_challenge("a@x", "n2") is None
+    assert s.pending_challenges == 1
+    assert s.purge(19.0) == 0 and s.purge(20.0) == 1
+    assert s.pending_challenges == 0 and s.next_deadline() is None
