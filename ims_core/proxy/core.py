@@ -40,8 +40,10 @@ from ims_core.sip import (
 from ims_core.transaction import (
     AckReceived,
     ClientTransaction,
+    InviteClientTransaction,
     ResponseReceived,
     ServerTransaction,
+    State,
     TimedOut,
     TimerConfig,
     Transaction,
@@ -323,13 +325,15 @@ class ProxyCore:
         cfg = self.config
         branch = new_branch(ctx.loop)
         request.push_via(f"SIP/2.0/{transport} {cfg.host}:{cfg.port};branch={branch}")  # step 8
-        size = len(request.to_bytes())
-        bigger = choose_transport(transport, size, limit=cfg.udp_size_limit)  # §18.1.1
+        data = request.to_bytes()
+        bigger = choose_transport(transport, len(data), limit=cfg.udp_size_limit)  # §18.1.1
         if bigger != transport:
             request.headers.replace_first_value(
                 "via", f"SIP/2.0/{bigger} {cfg.host}:{cfg.port};branch={branch}")
             dest = replace(dest, transport=bigger)
-        tx = self.table.create_client(request, reliable=dest.reliable, now=now)  # step 10
+            data = request.to_bytes()
+        tx = self.table.create_client(request, reliable=dest.reliable, now=now,
+                                      data=data)  # step 10
         tx.flow = dest
         entry = Branch(ctx, tx, request, dest)
         ctx.branches.append(entry)
@@ -397,16 +401,23 @@ class ProxyCore:
             self._cancel_branch(branch, now)
 
     def _cancel_branch(self, branch: Branch, now: float) -> None:
-        if branch.final is not None or branch.cancelled or branch.is_cancel:
+        """CANCEL an INVITE branch whose transaction has no final response (§16.10,
+        §9.1). Its transaction then ends within 64*T1 even if nobody answers."""
+        invite_tx = branch.tx
+        if branch.cancelled or not isinstance(invite_tx, InviteClientTransaction):
             return
-        if not branch.provisional:  # §9.1: wait for a provisional response
+        if invite_tx.state is State.CALLING:  # §9.1: wait for a provisional response
             branch.cancel_pending = True
             return
+        if invite_tx.state is not State.PROCEEDING:
+            return  # a final response came: nothing to cancel
         branch.cancelled = True
+        branch.timer_c = None  # §16.8: the transaction's CANCEL guard bounds it now
         cancel = make_cancel(branch.request)
         tx = self.table.create_client(cancel, reliable=branch.dest.reliable, now=now)
         tx.flow = branch.dest
         self._branches[tx] = Branch(branch.ctx, tx, cancel, branch.dest, is_cancel=True)
+        invite_tx.cancel_sent(now)
         self._drain(tx, now)
 
     # -- responses -----------------------------------------------------------------------
@@ -495,15 +506,13 @@ class ProxyCore:
         heapq.heappush(self._timer_c, (branch.timer_c, next(self._seq), branch))
 
     def _timer_c_fired(self, branch: Branch, now: float) -> None:
-        """§16.8: CANCEL a branch that had a provisional response, else treat it as a
-        408. A cancelled branch that still gets no final response gets a 408 after a
-        further 64*T1."""
+        """§16.8: CANCEL a branch that had a provisional response (without a final
+        response its transaction times out 64*T1 later: a 408), else treat it as a 408
+        at once, and CANCEL it should a provisional response still come."""
         branch.timer_c = None
-        if branch.provisional and not branch.cancelled:
-            self._cancel_branch(branch, now)
-            self._start_timer_c(branch, self.table.config.timeout, now)
-        else:
+        if not branch.provisional:
             self._branch_failed(branch, 408, now)
+        self._cancel_branch(branch, now)  # now, or when a provisional response comes
 
     def _branch_failed(self, branch: Branch, status: int, now: float) -> None:
         """§16.7 step 10 (timeout → 408) and §16.9 (transport error → 503)."""

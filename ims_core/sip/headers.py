@@ -82,6 +82,15 @@ class Headers:
                 return f[2]
         return None
 
+    def first_field(self, name: str) -> Field | None:
+        """The first field called `name` (its tuple), or None. Every edit replaces a
+        field's tuple, so its identity tells whether the field changed."""
+        key = header_key(name)
+        for f in self._fields:
+            if f[0] == key:
+                return f
+        return None
+
     def get_all(self, name: str) -> list[str]:
         """Values of every field called `name`, in order (no comma splitting)."""
         key = header_key(name)

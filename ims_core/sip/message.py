@@ -4,11 +4,16 @@ Typed views (`top_via()`, `cseq`, `from_addr`, `contacts()`, ...) parse the head
 value each time they are called and raise SipParseError(400) on bad syntax; they are
 snapshots, so to change a header use the editing methods (which mark just that field
 as modified and leave every other field's bytes alone).
+
+`top_via()` is asked for several times per message (transport, transaction keys,
+proxy), so its parse is memoised against the identity of the first Via field tuple.
+Field tuples are immutable and every edit, by any route, puts a new tuple in the list,
+so there is no invalidation step to forget; callers get a copy they may edit freely.
 """
 
 from __future__ import annotations
 
-from .address import NameAddr, parse_name_addr
+from .address import NameAddr, parse_name_addr, split_values
 from .digest import AuthHeader, parse_auth
 from .errors import SipError, SipParseError
 from .fields import (
@@ -20,11 +25,17 @@ from .fields import (
     parse_max_forwards,
     parse_via,
 )
-from .headers import Headers, canonical_name
+from .headers import Field, Headers, canonical_name
+from .params import Param
 from .status import reason_phrase
 from .uri import Uri, parse_uri
 
 SIP_VERSION = "SIP/2.0"
+
+# The top Via memo: (first Via field, transport, host, port, params, protocol). Only
+# strings, ints and tuples, so the garbage collector stops tracking it (a kept Via
+# object would add to every full collection while transactions hold the message).
+_ViaMemo = tuple[Field, str, str, int | None, tuple[Param, ...], str]
 
 # Headers that may appear at most once (§7.3.1 / §20; RFC 4475 multi01, mcl01).
 _SINGLE = ("call-id", "cseq", "from", "to", "max-forwards", "content-length")
@@ -35,12 +46,13 @@ _AUTH = ("authorization", "proxy-authorization", "www-authenticate", "proxy-auth
 class Message:
     """Common part of Request and Response: headers, body, typed views, edits."""
 
-    __slots__ = ("body", "headers", "version")
+    __slots__ = ("_via_memo", "body", "headers", "version")
 
     def __init__(self, headers: Headers | None, body: bytes, version: str) -> None:
         self.headers = headers if headers is not None else Headers()
         self.body = body
         self.version = version
+        self._via_memo: _ViaMemo | None = None
 
     # -- serialisation -----------------------------------------------------------------
     def start_line(self) -> str:
@@ -66,11 +78,20 @@ class Message:
         return [parse_via(v) for v in self.headers.values("via")]
 
     def top_via(self) -> Via:
-        first = self._required("via")
-        if "," in first:
-            values = self.headers.values("via")
-            return parse_via(values[0])
-        return parse_via(first)
+        """The topmost Via value (a fresh copy; see the module docstring)."""
+        field = self.headers.first_field("via")
+        if field is None:
+            raise SipParseError("Missing Via header")
+        memo = self._via_memo
+        if memo is None or memo[0] is not field:
+            value = field[2]
+            via = parse_via(split_values(value)[0] if "," in value else value)
+            self._via_memo = (
+                field, via.transport, via.host, via.port, tuple(via.params), via.protocol,
+            )
+            return via
+        _, transport, host, port, params, protocol = memo
+        return Via(transport, host, port, list(params), protocol)
 
     @property
     def call_id(self) -> str:
@@ -228,6 +249,7 @@ class Request(Message):
     ) -> Request:
         self = cls.__new__(cls)
         self.headers, self.body, self.version = headers, body, version
+        self._via_memo = None
         self.method, self._uri, self._uri_text = method, uri, uri_text
         return self
 

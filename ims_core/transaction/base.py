@@ -2,10 +2,11 @@
 
 Theory of operation: each transaction class has a transition table mapping
 `(state, input) -> (actions, next_state)`. An input is a message from the network, a
-response from the TU, a transport error or a timer firing. The engine looks the pair
-up, runs the actions in order, then enters the next state, which cancels every timer
-that state does not keep. A missing entry means "not allowed": ignored when the peer or
-a stale timer caused it (the RFC's "absorb"), an error when the TU did.
+response (or news of a CANCEL sent) from the TU, a transport error or a timer firing.
+The engine looks the pair up, runs the actions in order, then enters the next state,
+which cancels every timer that state does not keep. A missing entry means "not
+allowed": ignored when the peer or a stale timer caused it (the RFC's "absorb"), an
+error when the TU did.
 
 Nothing here does I/O. Time is passed in as `now` (seconds, any monotonic origin).
 Outputs pile up until drained: `data_to_send()` (bytes for the transport) and
@@ -47,6 +48,7 @@ class Input(enum.Enum):
     TU_1XX = "1xx from TU"
     TU_2XX = "2xx from TU"
     TU_3XX_6XX = "300-699 from TU"
+    TU_CANCEL = "CANCEL sent by TU"
     TRANSPORT_ERROR = "transport error"
     TIMER_A = "A"
     TIMER_B = "B"
@@ -60,10 +62,11 @@ class Input(enum.Enum):
     TIMER_K = "K"
     TIMER_L = "L"
     TIMER_M = "M"
+    TIMER_CANCEL = "cancel"  # §9.1: 64*T1 after the TU's CANCEL; RFC 3261 names no letter
 
 
 TIMER_INPUTS = {i.value: i for i in Input if i.name.startswith("TIMER_")}
-_TU_INPUTS = frozenset({Input.TU_1XX, Input.TU_2XX, Input.TU_3XX_6XX})
+_TU_INPUTS = frozenset({Input.TU_1XX, Input.TU_2XX, Input.TU_3XX_6XX, Input.TU_CANCEL})
 
 
 class Action(enum.Enum):
@@ -87,6 +90,7 @@ class Action(enum.Enum):
     START_F = "_start_f"
     START_K = "_start_k"
     START_M = "_start_m"
+    START_CANCEL_GUARD = "_start_cancel_guard"
     START_G = "_start_g"
     DOUBLE_G = "_double_g"
     START_H = "_start_h"

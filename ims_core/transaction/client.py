@@ -20,7 +20,8 @@ _ERROR = ((A.REPORT_TRANSPORT_ERROR,), S.TERMINATED)
 
 
 class ClientTransaction(Transaction):
-    """Sends `request` on creation; feed it responses with `receive()`."""
+    """Sends `request` on creation; feed it responses with `receive()`. `data` is the
+    request already serialised by the TU (it must be `request.to_bytes()`)."""
 
     def __init__(
         self,
@@ -30,9 +31,10 @@ class ClientTransaction(Transaction):
         now: float,
         config: TimerConfig | None = None,
         key: tuple[object, ...] | None = None,
+        data: bytes | None = None,
     ) -> None:
         super().__init__(request, reliable=reliable, config=config, key=key)
-        self._request_bytes = request.to_bytes()
+        self._request_bytes = request.to_bytes() if data is None else data
         self._start_actions(now)
 
     def _start_actions(self, now: float) -> None:
@@ -61,10 +63,14 @@ class ClientTransaction(Transaction):
 
 class InviteClientTransaction(ClientTransaction):
     """Figure 5 (+ RFC 6026): Calling -> Proceeding -> Completed/Accepted -> Terminated.
-    ACKs non-2xx finals itself (§17.1.1.3); 2xx go to the TU, which ACKs end to end."""
+    ACKs non-2xx finals itself (§17.1.1.3); 2xx go to the TU, which ACKs end to end.
+    Proceeding has no timer of its own: the TU ends it with `cancel_sent()` (§9.1)."""
 
     INITIAL = S.CALLING
-    # §17.1.1.2; RFC 6026 §7.2 (Accepted, Timer M).
+    # §17.1.1.2; RFC 6026 §7.2 (Accepted, Timer M). §17.1.4: a transport error (possibly
+    # a late report of an earlier send) ends the transaction until the TU has a final
+    # response; in Accepted it is absorbed (Timer M ends it). §9.1: after the TU's
+    # CANCEL, a final response is awaited for 64*T1 at most.
     TABLE: ClassVar[Table] = {
         (S.CALLING, I.TIMER_A): ((A.SEND_REQUEST, A.DOUBLE_A), S.CALLING),
         (S.CALLING, I.TIMER_B): ((A.REPORT_TIMEOUT,), S.TERMINATED),
@@ -77,6 +83,9 @@ class InviteClientTransaction(ClientTransaction):
         (S.PROCEEDING, I.RESPONSE_3XX_6XX): (
             (A.PASS_RESPONSE, A.SEND_ACK, A.START_D), S.COMPLETED,
         ),
+        (S.PROCEEDING, I.TRANSPORT_ERROR): _ERROR,
+        (S.PROCEEDING, I.TU_CANCEL): ((A.START_CANCEL_GUARD,), S.PROCEEDING),
+        (S.PROCEEDING, I.TIMER_CANCEL): ((A.REPORT_TIMEOUT,), S.TERMINATED),
         (S.COMPLETED, I.RESPONSE_3XX_6XX): ((A.SEND_ACK,), S.COMPLETED),
         (S.COMPLETED, I.TIMER_D): ((), S.TERMINATED),
         (S.COMPLETED, I.TRANSPORT_ERROR): _ERROR,
@@ -85,12 +94,19 @@ class InviteClientTransaction(ClientTransaction):
     }
     KEEPS_TIMERS: ClassVar[Keeps] = {
         S.CALLING: frozenset("AB"),
-        S.PROCEEDING: frozenset(),
+        S.PROCEEDING: frozenset({"cancel"}),
         S.COMPLETED: frozenset("D"),
         S.ACCEPTED: frozenset("M"),
     }
 
     _ack: bytes | None = None
+
+    def cancel_sent(self, now: float) -> None:
+        """The TU sent a CANCEL for this INVITE (allowed once a provisional response
+        came, §9.1). Without a final response within 64*T1 the transaction reports
+        TimedOut("cancel") and terminates."""
+        self._input(Input.TU_CANCEL, now, None)
+        self.handle_timer(now)
 
     def _start_actions(self, now: float) -> None:
         self._send_request(now, None)
@@ -119,13 +135,18 @@ class InviteClientTransaction(ClientTransaction):
     def _start_m(self, now: float, msg: Message | None) -> None:
         self._start("M", self.config.timeout, now)
 
+    def _start_cancel_guard(self, now: float, msg: Message | None) -> None:
+        if "cancel" not in self._deadlines:  # counted from the first CANCEL
+            self._start("cancel", self.config.timeout, now)
+
 
 class NonInviteClientTransaction(ClientTransaction):
     """Figure 6: Trying -> Proceeding -> Completed -> Terminated."""
 
     INITIAL = S.TRYING
     _FINAL = ((A.PASS_RESPONSE, A.START_K), S.COMPLETED)
-    # §17.1.2.2
+    # §17.1.2.2. A transport error in Completed is absorbed: the TU has its final
+    # response and Timer K ends the transaction.
     TABLE: ClassVar[Table] = {
         (S.TRYING, I.TIMER_E): ((A.SEND_REQUEST, A.DOUBLE_E), S.TRYING),
         (S.TRYING, I.TIMER_F): ((A.REPORT_TIMEOUT,), S.TERMINATED),
@@ -170,10 +191,11 @@ def create_client_transaction(
     now: float,
     config: TimerConfig | None = None,
     key: tuple[object, ...] | None = None,
+    data: bytes | None = None,
 ) -> ClientTransaction:
-    """An INVITE or non-INVITE client transaction for `request` (already queued to send).
-    ACK never gets a client transaction (§17.1)."""
+    """An INVITE or non-INVITE client transaction for `request` (already queued to send;
+    `data`: its wire form if the TU has it). ACK never gets a client transaction (§17.1)."""
     if request.method == "ACK":
         raise ValueError("ACK is sent without a client transaction")
     cls = InviteClientTransaction if request.method == "INVITE" else NonInviteClientTransaction
-    return cls(request, reliable=reliable, now=now, config=config, key=key)
+    return cls(request, reliable=reliable, now=now, config=config, key=key, data=data)

@@ -25,8 +25,9 @@ class AckReceived:
 
 @dataclass(frozen=True, slots=True)
 class TimedOut:
-    """Timer B or F (no final response: the proxy answers 408, §16.7 step 10) or
-    Timer H (no ACK for our final response, §17.2.1) fired."""
+    """Timer B or F (no final response: the proxy answers 408, §16.7 step 10), the
+    "cancel" guard (no final response 64*T1 after the TU's CANCEL, §9.1) or Timer H
+    (no ACK for our final response, §17.2.1) fired."""
 
     timer: str
 

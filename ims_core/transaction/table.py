@@ -66,13 +66,16 @@ class TransactionTable:
         yield from self._servers.values()
 
     # -- creation ----------------------------------------------------------------------
-    def create_client(self, request: Request, *, reliable: bool, now: float) -> ClientTransaction:
-        """Start a client transaction; its request is waiting in `data_to_send()`."""
+    def create_client(
+        self, request: Request, *, reliable: bool, now: float, data: bytes | None = None
+    ) -> ClientTransaction:
+        """Start a client transaction; its request is waiting in `data_to_send()`.
+        `data`: `request.to_bytes()` if the TU already has it (saves serialising twice)."""
         key = client_key(request)
         if key in self._clients:
             raise TransactionError(f"client transaction {key} exists")
         tx = create_client_transaction(
-            request, reliable=reliable, now=now, config=self.config, key=key
+            request, reliable=reliable, now=now, config=self.config, key=key, data=data
         )
         self._clients[key] = tx
         self._adopt(tx)

@@ -336,6 +336,15 @@ def test_large_udp_request_switches_to_tcp() -> None:
     [(fwd, send)] = downstream(h.rx(req))
     assert send.dest.transport == "TCP"
     assert fwd.top_via().transport == "TCP"  # §18.1.1
+    assert send.tx is not None and send.data == send.tx.request.to_bytes()
+
+
+def test_forwarded_bytes_are_the_transactions_request() -> None:
+    h = Harness()
+    _, send = forward_invite(h)
+    assert send.tx is not None and send.data == send.tx.request.to_bytes()
+    [(_, again)] = downstream(h.tick(0.5))  # Timer A resends the very same bytes
+    assert again.data is send.data
 
 
 def test_deferred_routing_and_respond_later() -> None:
@@ -379,6 +388,43 @@ def test_timer_c_cancels_a_ringing_branch_then_gives_408() -> None:
     for _ in range(70):
         sends += h.tick(0.5)
     assert 408 in [r.status for r in upstream(sends)]
+
+
+def test_timer_c_and_an_unanswered_cancel_leave_no_state_after_64_t1() -> None:
+    """§16.8 + §9.1: the cancelled INVITE client transaction ends 64*T1 after the
+    CANCEL (a 408 upstream), the CANCEL's by Timer F; the server side after the ACK."""
+    h = Harness(timer_c=10.0)
+    _, send = forward_invite(h)
+    h.rx(response_to(send.data, 180))
+    [(cancel, _)] = downstream(h.tick(10.0))
+    assert cancel.method == "CANCEL"
+    sends: list[Send] = []
+    while h.now < 110.0 + 31.5:
+        sends += h.tick(0.5)
+    assert upstream(sends) == [] and len(h.core.table._clients) == 2
+    sends = h.tick(0.5)  # 64*T1 = 32 s after the CANCEL
+    [final] = upstream(sends)
+    assert final.status == 408
+    assert h.core.table._clients == {} and h.core._branches == {}
+    h.rx(request("ACK", to_tag=final.to_tag))
+    h.tick(5.0)  # Timer I = T4
+    assert len(h.core.table) == 0 and h.core._contexts == {}
+    assert h.core.get_timer() is None
+
+
+def test_a_provisional_after_timer_c_gave_408_gets_the_branch_cancelled() -> None:
+    """§16.8: without a provisional response Timer C means a 408 at once; a late one
+    then gets a CANCEL, so the transaction still ends within 64*T1."""
+    h = Harness(timer_c=10.0)
+    req = request(transport="TCP")
+    [(_, send)] = downstream(h.rx(req, source_for(req, transport="TCP")))
+    [resp] = upstream(h.tick(10.0))
+    assert resp.status == 408
+    sends = h.rx(response_to(send.data, 180), Source("TCP", *NEXT_HOP))
+    [(cancel, _)] = downstream(sends)
+    assert cancel.method == "CANCEL" and upstream(sends) == []
+    h.tick(32.0)
+    assert h.core.table._clients == {} and h.core._branches == {}
 
 
 def test_timer_c_without_provisional_is_a_408_over_tcp() -> None:

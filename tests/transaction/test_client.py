@@ -12,6 +12,7 @@ from ims_core.transaction import (
     State,
     TimedOut,
     TimerConfig,
+    TransactionError,
     TransactionTerminated,
     TransportFailed,
     create_client_transaction,
@@ -125,15 +126,102 @@ def test_2xx_from_proceeding() -> None:
     assert tx.state is State.ACCEPTED
 
 
-@pytest.mark.parametrize("state_setup", ["calling", "completed"])
+@pytest.mark.parametrize("state_setup", ["calling", "proceeding", "cancelled", "completed"])
 def test_invite_transport_error(state_setup: str) -> None:
+    """§17.1.4: reported in every state before the TU has a final response (and for
+    the ACK in Completed)."""
     tx = invite_tx()
+    if state_setup in ("proceeding", "cancelled"):
+        tx.receive(response(tx.request, 180), 0.1)
+    if state_setup == "cancelled":
+        tx.cancel_sent(0.15)
     if state_setup == "completed":
         tx.receive(response(tx.request, 503), 0.1)
     drain_events(tx)
     tx.transport_error(0.2)
-    assert tx.state is State.TERMINATED
+    assert tx.state is State.TERMINATED and tx.get_timer() is None
     assert drain_events(tx) == [TransportFailed(), TransactionTerminated()]
+
+
+def test_invite_transport_error_in_accepted_is_absorbed() -> None:
+    tx = invite_tx()
+    tx.receive(response(tx.request, 200), 0.1)
+    drain_events(tx)
+    tx.transport_error(0.2)  # a late report: the TU has its 2xx; Timer M ends it
+    assert tx.state is State.ACCEPTED and drain_events(tx) == []
+
+
+# -- INVITE client after the TU's CANCEL (§9.1) -----------------------------------------
+def proceeding_tx(reliable: bool = False) -> InviteClientTransaction:
+    tx = invite_tx(reliable=reliable)
+    tx.data_to_send()
+    tx.receive(response(tx.request, 180), 1.0)
+    assert tx.state is State.PROCEEDING and tx.get_timer() is None
+    return tx
+
+
+@pytest.mark.parametrize("reliable", [False, True])
+def test_unanswered_cancel_times_out_after_64_t1(reliable: bool) -> None:
+    tx = proceeding_tx(reliable)
+    tx.cancel_sent(2.0)
+    assert tx.state is State.PROCEEDING and tx.get_timer() == 34.0
+    assert run_until(tx, 100.0) == [(34.0, 0)]
+    assert tx.state is State.TERMINATED
+    events = drain_events(tx)
+    assert [type(e) for e in events] == [ResponseReceived, TimedOut, TransactionTerminated]
+    assert events[1] == TimedOut("cancel")
+
+
+def test_cancel_guard_follows_config_and_counts_from_the_first_cancel() -> None:
+    tx = invite_tx(config=TimerConfig(t1=0.1))
+    tx.receive(response(tx.request, 183), 0.5)
+    tx.cancel_sent(1.0)
+    tx.receive(response(tx.request, 180), 3.0)  # provisional: still waiting
+    tx.cancel_sent(4.0)  # a second CANCEL does not move the deadline
+    assert tx.get_timer() == pytest.approx(7.4)
+    tx.handle_timer(7.4)
+    assert tx.terminated
+
+
+def test_487_after_cancel_stops_the_guard() -> None:
+    tx = proceeding_tx()
+    tx.cancel_sent(2.0)
+    tx.receive(response(tx.request, 487), 3.0)
+    assert tx.state is State.COMPLETED
+    assert tx.get_timer() == 35.0  # Timer D only (32 s from the 487)
+    assert len(tx.data_to_send()) == 1  # the ACK
+    run_until(tx, 100.0)
+    assert [type(e) for e in drain_events(tx)] == [
+        ResponseReceived, ResponseReceived, TransactionTerminated,
+    ]
+
+
+def test_2xx_after_cancel_stops_the_guard() -> None:
+    tx = proceeding_tx()
+    tx.cancel_sent(2.0)
+    tx.receive(response(tx.request, 200), 3.0)
+    assert tx.state is State.ACCEPTED and tx.get_timer() == 35.0  # Timer M only
+    run_until(tx, 100.0)
+    assert TimedOut("cancel") not in drain_events(tx)
+
+
+@pytest.mark.parametrize(("status", "reliable", "state"), [
+    (None, False, State.CALLING),
+    (486, False, State.COMPLETED),
+    (200, False, State.ACCEPTED),
+    (486, True, State.TERMINATED),  # Timer D = 0
+])
+def test_cancel_is_only_for_a_proceeding_invite(
+    status: int | None, reliable: bool, state: State
+) -> None:
+    """§9.1: no CANCEL before a provisional response, nor after a final one."""
+    tx = invite_tx(reliable=reliable)
+    if status is not None:
+        tx.receive(response(tx.request, status), 1.0)
+    assert tx.state is state
+    with pytest.raises(TransactionError):
+        tx.cancel_sent(2.0)
+    assert tx.state is state
 
 
 # -- non-INVITE client, Figure 6 -----------------------------------------------------

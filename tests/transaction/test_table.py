@@ -7,6 +7,7 @@ import pytest
 
 from ims_core.sip import make_cancel
 from ims_core.transaction import (
+    InviteClientTransaction,
     InviteServerTransaction,
     ResponseReceived,
     State,
@@ -118,3 +119,34 @@ def test_accepted_invite_client_then_stray_2xx() -> None:
     assert [type(e) for e in drain_events(tx)] == [ResponseReceived, ResponseReceived]
     table.handle_timer(33.0)  # Timer M
     assert tx.terminated and table.receive(ok, 34.0) is None  # the TU forwards it statelessly
+
+
+def test_cancelled_invite_with_no_final_response_leaves_the_table() -> None:
+    """§9.1: the INVITE client transaction goes 64*T1 after the TU's CANCEL, the
+    unanswered CANCEL by Timer F: nothing is left behind."""
+    table = TransactionTable()
+    invite = request("INVITE", branch="z9hG4bK-c")
+    tx = table.create_client(invite, reliable=True, now=0.0)
+    table.receive(response(invite, 180), 1.0)
+    cancel_tx = table.create_client(make_cancel(invite), reliable=True, now=5.0)
+    assert isinstance(tx, InviteClientTransaction)
+    tx.cancel_sent(5.0)
+    assert table.get_timer() == 37.0  # the guard and Timer F, both 64*T1 after 5.0
+    assert table.handle_timer(36.9) == []
+    assert set(table.handle_timer(37.0)) == {tx, cancel_tx}
+    assert TimedOut("cancel") in drain_events(tx)
+    assert len(table) == 0 and table.get_timer() is None
+
+
+def test_create_client_sends_the_bytes_it_is_given() -> None:
+    table = TransactionTable()
+    invite = request("INVITE", branch="z9hG4bK-d")
+    data = invite.to_bytes()
+    tx = table.create_client(invite, reliable=False, now=0.0, data=data)
+    (sent,) = tx.data_to_send()
+    assert sent is data
+    table.handle_timer(0.5)  # Timer A: the retransmission is the same bytes
+    (again,) = tx.data_to_send()
+    assert again is data
+    other = table.create_client(request("OPTIONS", branch="z9hG4bK-e"), reliable=True, now=0.0)
+    assert other.data_to_send() == [other.request.to_bytes()]  # serialised when not given
