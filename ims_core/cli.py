@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "ims_core.auth.cli",
     "hss.cli",
     "ims_core.proxy.cli",
+    "ims_core.ue.cli",
 )
 
 

@@ -1,0 +1,153 @@
+"""``ims-core ue register|deregister``: our UE against a P-CSCF.
+
+    ims-core ue register --pcscf 127.0.0.1:5060 --imsi 001010000000001
+    ims-core ue register --pcscf 127.0.0.1:5060 --impi alice@DOMAIN --impu sip:alice@DOMAIN \\
+        --password secret
+    ims-core ue register --pcscf 127.0.0.1:5060 --imsi 001010000000001 --sqn-ms ffffffffff00
+    ims-core ue deregister --pcscf 127.0.0.1:5060 --imsi 001010000000001
+
+``--imsi`` alone means a demo subscriber (K = "K" + IMSI, OP ims-core-demo-op). Exit
+status 0 on a 2xx, 1 on any other final response or timeout, 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from ims_core import auth
+
+from .client import Flow, run
+from .profile import DEFAULT_DOMAIN, UeProfile, demo_profile
+from .registration import Outcome, Registration
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("ue", help="a UE: register / de-register")
+    acts = p.add_subparsers(dest="ue_action", metavar="ACTION")
+    acts.required = True
+    for name, help_text in (("register", "REGISTER with IMS-AKA or MD5 digest"),
+                            ("deregister", "REGISTER with Expires: 0")):
+        a = acts.add_parser(name, help=help_text)
+        _common(a)
+        if name == "register":
+            a.add_argument("--expires", type=int, default=600, help="seconds (default 600)")
+        else:
+            a.add_argument("--star", action="store_true",
+                           help="Contact: * (remove every binding of the IMPU); the default "
+                                "without --local, since a new local port matches no binding")
+        a.set_defaults(func=_main, ue_deregister=name == "deregister")
+
+
+def _common(a: argparse.ArgumentParser) -> None:
+    a.add_argument("--pcscf", required=True, metavar="HOST:PORT")
+    a.add_argument("--transport", choices=("udp", "tcp"), default="udp")
+    a.add_argument("--local", metavar="HOST:PORT", help="local address (default: any)")
+    who = a.add_mutually_exclusive_group(required=True)
+    who.add_argument("--imsi", help="demo subscriber IMSI (IMPI/IMPU/K/OP derived)")
+    who.add_argument("--impi", help="private identity user@domain")
+    a.add_argument("--impu", help="public identity (default sip:<IMPI>)")
+    a.add_argument("--domain", default=DEFAULT_DOMAIN, help="home domain / realm")
+    a.add_argument("--k", help="K, 32 hex digits")
+    keys = a.add_mutually_exclusive_group()
+    keys.add_argument("--op", help="OP, 32 hex digits")
+    keys.add_argument("--opc", help="OPc, 32 hex digits")
+    a.add_argument("--password", help="SIP Digest password (MD5)")
+    a.add_argument("--sqn-ms", help="the USIM's highest accepted SQN, 12 hex digits")
+    a.add_argument("--timeout", type=float, default=32.0, help="per request (Timer F)")
+    a.add_argument("--json", action="store_true", help="print the outcome as JSON")
+
+
+def _hostport(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, not {text!r}")
+    return host, int(port)
+
+
+def _hex(name: str, text: str | None, size: int) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        raw = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise ValueError(f"--{name} must be hex") from None
+    if len(raw) != size:
+        raise ValueError(f"--{name} must be {2 * size} hex digits")
+    return raw
+
+
+def profile_from_args(args: argparse.Namespace) -> UeProfile:
+    sqn_ms = _hex("sqn-ms", args.sqn_ms, 6)
+    k, op, opc = _hex("k", args.k, 16), _hex("op", args.op, 16), _hex("opc", args.opc, 16)
+    if args.imsi:
+        base = demo_profile(args.imsi, args.domain, sqn_ms=sqn_ms, password=args.password)
+        if k is not None:
+            base = UeProfile(base.impi, base.impu, base.domain, k, opc or
+                             (auth.opc(k, op) if op is not None else base.opc),
+                             args.password, sqn_ms)
+        return base
+    impu = args.impu or f"sip:{args.impi}"
+    if k is not None and opc is None:
+        if op is None:
+            raise ValueError("--k needs --op or --opc")
+        opc = auth.opc(k, op)
+    if k is None and args.password is None:
+        raise ValueError("give --k with --op/--opc (AKA) or --password (MD5)")
+    return UeProfile(args.impi, impu, args.domain, k, opc, args.password, sqn_ms)
+
+
+async def register_once(profile: UeProfile, pcscf: tuple[str, int], transport: str, *,
+                        expires: int, local: tuple[str, int] | None = None,
+                        contact_star: bool = False, timeout: float = 32.0) -> Outcome:
+    """Open a flow, run one (de-)registration, close the flow."""
+    flow = await Flow.open(transport, pcscf, local)
+    try:
+        assert flow.local is not None
+        reg = Registration(profile, flow.local, expires=expires, contact_star=contact_star)
+        return await run(reg, flow, timeout)
+    finally:
+        await flow.close()
+
+
+def _main(args: argparse.Namespace) -> int:
+    try:
+        profile = profile_from_args(args)
+        pcscf = _hostport(args.pcscf)
+        local = _hostport(args.local) if args.local else None
+    except ValueError as exc:
+        print(f"ims-core ue: {exc}", file=sys.stderr)
+        return 2
+    expires = 0 if args.ue_deregister else args.expires
+    # RFC 3261 §10.2.2: without the registered contact (--local) only `*` removes it.
+    star = args.ue_deregister and (bool(args.star) or local is None)
+    try:
+        outcome = asyncio.run(register_once(profile, pcscf, args.transport, expires=expires,
+                                            local=local, contact_star=star,
+                                            timeout=args.timeout))
+    except OSError as exc:
+        print(f"ims-core ue: {exc}", file=sys.stderr)
+        return 1
+    _print(outcome, args.json)
+    return 0 if outcome.ok else 1
+
+
+def _print(o: Outcome, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(o.as_dict()))
+        return
+    print(f"status: {o.status} {o.reason}")
+    if o.error:
+        print(f"error: {o.error}")
+    print(f"challenges: {o.challenges}" + (" (resynchronised with AUTS)" if o.resynced else "")
+          + (f" algorithm={o.algorithm}" if o.algorithm else ""))
+    for name, values in (("Service-Route", o.service_routes),
+                         ("P-Associated-URI", o.associated_uris), ("Path", o.paths),
+                         ("Contact", o.contacts)):
+        for v in values:
+            print(f"{name}: {v}")
+    if o.contact_expires is not None:
+        print(f"expires: {o.contact_expires}")

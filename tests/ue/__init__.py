@@ -1,0 +1,1 @@
+"""Tests of our UE (ims_core.ue) against a fake registrar."""

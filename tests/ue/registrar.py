@@ -1,0 +1,164 @@
+"""A fake S-CSCF-like registrar for the UE tests: AKA challenges from a Milenage HSS in
+memory (SQN state, AUTS resync), MD5 challenges, stale nonces, bindings with expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import cast
+
+from ims_core import auth
+from ims_core.sip import Request, Response, StreamFramer, make_response, parse_message
+
+DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
+AMF = b"\x80\x00"
+
+
+@dataclass
+class Sub:
+    impi: str
+    k: bytes
+    opc: bytes
+    sqn: int = 32  # last used SQN (HSS side)
+    password: str | None = None
+    md5: bool = False
+
+
+@dataclass
+class Pending:
+    xres: bytes | None = None  # AKA
+    ha1: str | None = None  # MD5
+    rand: bytes = b""
+
+
+@dataclass
+class FakeRegistrar:
+    subs: dict[str, Sub] = field(default_factory=dict)
+    pending: dict[str, Pending] = field(default_factory=dict)  # by nonce
+    bindings: dict[str, int] = field(default_factory=dict)  # IMPU -> expires
+    stale_next: bool = False  # answer the next good response with 401 stale=true
+    drop_first: int = 0  # datagrams to ignore (retransmission tests)
+    seen: list[Request] = field(default_factory=list)
+    resyncs: int = 0
+
+    def add(self, sub: Sub) -> None:
+        self.subs[sub.impi] = sub
+
+    def handle(self, req: Request) -> Response:
+        self.seen.append(req)
+        creds = [h for h in req.auth_headers("authorization") if h.is_digest]
+        username = creds[0].username if creds else None
+        sub = self.subs.get(username or "")
+        if sub is None:
+            return make_response(req, 403, to_tag="t")
+        c = creds[0]
+        nonce = c.nonce or ""
+        pend = self.pending.pop(nonce, None)
+        if pend is None:
+            return self._challenge(req, sub)
+        auts = c.auts
+        if auts is not None:  # TS 33.102 §6.3.5: verify MAC-S, reset SQN, challenge again
+            sqn_ms = auth.verify_auts(sub.k, sub.opc, pend.rand, base64.b64decode(auts))
+            if sqn_ms is None:
+                return make_response(req, 403, to_tag="t")
+            sub.sqn = int.from_bytes(sqn_ms, "big")
+            self.resyncs += 1
+            return self._challenge(req, sub)
+        if not c.response:
+            return make_response(req, 403, to_tag="t")
+        alg = c.algorithm or "MD5"
+        if pend.ha1 is not None:
+            expected = auth.digest_response_ha1(pend.ha1, "REGISTER", c.uri or "", nonce,
+                                                c.nc or "", c.cnonce or "", c.qop or "")
+        else:
+            assert pend.xres is not None
+            expected = auth.digest_response(alg, sub.impi, DOMAIN, pend.xres, "REGISTER",
+                                            c.uri or "", nonce, c.nc or "", c.cnonce or "",
+                                            c.qop or "")
+        if not auth.verify_response(c.response, expected):
+            return make_response(req, 403, to_tag="t")
+        if self.stale_next:
+            self.stale_next = False
+            return self._challenge(req, sub, stale=True)
+        return self._ok(req)
+
+    def _challenge(self, req: Request, sub: Sub, stale: bool = False) -> Response:
+        resp = make_response(req, 401, to_tag="t")
+        if sub.md5:
+            assert sub.password is not None
+            nonce = secrets.token_hex(16)
+            self.pending[nonce] = Pending(ha1=auth.ha1(sub.impi, DOMAIN, sub.password.encode()))
+            value = f'Digest realm="{DOMAIN}", nonce="{nonce}", algorithm=MD5, qop="auth"'
+        else:
+            sub.sqn += 32
+            rand = os.urandom(16)
+            autn, xres, ck, ik = auth.generate_vector(sub.k, sub.opc, rand,
+                                                      sub.sqn.to_bytes(6, "big"), AMF)
+            nonce = base64.b64encode(rand + autn).decode()
+            self.pending[nonce] = Pending(xres=xres, rand=rand)
+            value = (f'Digest realm="{DOMAIN}", nonce="{nonce}", algorithm=AKAv1-MD5, '
+                     f'qop="auth", ck="{ck.hex()}", ik="{ik.hex()}"')
+        if stale:
+            value += ", stale=true"
+        resp.headers.add("WWW-Authenticate", value)
+        return resp
+
+    def _ok(self, req: Request) -> Response:
+        resp = make_response(req, 200, to_tag="t")
+        impu = str(req.to_addr.uri)
+        expires = int(req.headers.get("expires") or "600")
+        if req.is_contact_star() or expires == 0:
+            self.bindings.pop(impu, None)
+        else:
+            self.bindings[impu] = expires
+            for c in req.contacts():
+                c.set_param("expires", str(expires))
+                resp.headers.add("Contact", str(c))
+        resp.headers.add("Service-Route", "<sip:orig@127.0.0.3:5060;lr>")
+        resp.headers.add("P-Associated-URI", f"<{impu}>, <tel:+15550000001>")
+        for p in req.headers.values("path"):
+            resp.headers.add("Path", p)
+        return resp
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, reg: FakeRegistrar) -> None:
+        self.reg = reg
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        if self.reg.drop_first > 0:
+            self.reg.drop_first -= 1
+            return
+        req = parse_message(data)
+        assert isinstance(req, Request) and self.transport is not None
+        self.transport.sendto(self.reg.handle(req).to_bytes(), addr)
+
+
+async def serve_udp(reg: FakeRegistrar, host: str = "127.0.0.1") -> tuple[
+        asyncio.DatagramTransport, int]:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(reg), local_addr=(host, 0))
+    return transport, int(transport.get_extra_info("sockname")[1])
+
+
+async def serve_tcp(reg: FakeRegistrar, host: str = "127.0.0.1") -> tuple[asyncio.Server, int]:
+    async def conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        framer = StreamFramer()
+        while data := await reader.read(65536):
+            framer.feed(data)
+            while (frame := framer.next_frame()) is not None:
+                if isinstance(frame, bytes):
+                    req = parse_message(frame, stream=True)
+                    assert isinstance(req, Request)
+                    writer.write(reg.handle(req).to_bytes())
+        writer.close()
+
+    server = await asyncio.start_server(conn, host, 0)
+    return server, int(server.sockets[0].getsockname()[1])

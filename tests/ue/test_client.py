@@ -1,0 +1,194 @@
+"""The asyncio UE client and ``ims-core ue`` over loopback UDP and TCP against the fake
+registrar (in-process asyncio servers)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import threading
+
+import pytest
+
+from ims_core import auth, cli
+from ims_core.sip import parse_message
+from ims_core.ue.cli import register_once
+from ims_core.ue.client import Flow, send_request
+from ims_core.ue.messages import message
+from ims_core.ue.profile import DEMO_OP, UeProfile, demo_k, demo_profile
+
+from .registrar import DOMAIN, FakeRegistrar, Sub, serve_tcp, serve_udp
+
+IMSI = "001010000000002"
+
+
+def _registrar() -> FakeRegistrar:
+    reg = FakeRegistrar()
+    k = demo_k(IMSI)
+    reg.add(Sub(impi=f"{IMSI}@{DOMAIN}", k=k, opc=auth.opc(k, DEMO_OP)))
+    return reg
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_register_over_transport(transport: str) -> None:
+    reg = _registrar()
+    if transport == "udp":
+        udp, port = await serve_udp(reg)
+    else:
+        tcp, port = await serve_tcp(reg)
+    try:
+        out = await register_once(demo_profile(IMSI), ("127.0.0.1", port), transport,
+                                  expires=120, timeout=5)
+    finally:
+        if transport == "udp":
+            udp.close()
+        else:
+            tcp.close()
+            await tcp.wait_closed()
+    assert out.ok and out.contact_expires == 120, out
+    via = reg.seen[0].top_via()
+    assert via.transport.upper() == transport.upper()
+    if transport == "tcp":
+        assert reg.seen[0].contacts()[0].uri.param("transport") == "tcp"  # type: ignore[union-attr]
+
+
+async def test_udp_retransmits_until_answered() -> None:
+    reg = _registrar()
+    reg.drop_first = 2
+    udp, port = await serve_udp(reg)
+    try:
+        out = await register_once(demo_profile(IMSI), ("127.0.0.1", port), "udp",
+                                  expires=60, timeout=5)
+    finally:
+        udp.close()
+    assert out.ok and len(reg.seen) == 2
+
+
+async def test_udp_timeout_is_408() -> None:
+    loop = asyncio.get_running_loop()
+    silent, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                    local_addr=("127.0.0.1", 0))
+    port = silent.get_extra_info("sockname")[1]
+    try:
+        out = await register_once(demo_profile(IMSI), ("127.0.0.1", port), "udp",
+                                  expires=60, timeout=0.6)
+    finally:
+        silent.close()
+    assert out.status == 408 and not out.ok and "no final response" in out.error
+
+
+async def test_send_message_gets_final_response() -> None:
+    reg = _registrar()
+    udp, port = await serve_udp(reg)
+    flow = await Flow.open("udp", ("127.0.0.1", port))
+    try:
+        assert flow.local is not None
+        req = message(demo_profile(IMSI), flow.local, f"sip:{IMSI}@{DOMAIN}", "hi",
+                      route=["<sip:orig@127.0.0.3:5060;lr>"])
+        parsed = parse_message(req.to_bytes())
+        assert parsed.body == b"hi" and parsed.headers.get("route")
+        resp = await send_request(flow, req, timeout=5)
+    finally:
+        await flow.close()
+        udp.close()
+    assert resp is not None and resp.status == 403  # the fake registrar knows no MESSAGE
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = cli.main(argv)
+    return code, capsys.readouterr().out
+
+
+def _run_cli_against(reg: FakeRegistrar, argv: list[str],
+                     capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Serve ``reg`` on UDP from a thread's own loop while the CLI runs its loop here."""
+    ready: queue.Queue[int] = queue.Queue()
+    stop = threading.Event()
+
+    async def serve() -> None:
+        udp, port = await serve_udp(reg)
+        ready.put(port)
+        while not stop.is_set():
+            await asyncio.sleep(0.02)
+        udp.close()
+        await asyncio.sleep(0)
+
+    t = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    t.start()
+    try:
+        port = ready.get(timeout=5)
+        return _cli([a.replace("PORT", str(port)) for a in argv], capsys)
+    finally:
+        stop.set()
+        t.join(5)
+
+
+def test_cli_register_prints_the_outcome(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _run_cli_against(_registrar(), [
+        "ue", "register", "--pcscf", "127.0.0.1:PORT", "--imsi", IMSI, "--expires", "90",
+        "--timeout", "5"], capsys)
+    assert code == 0, out
+    assert "status: 200 OK" in out and "Service-Route: <sip:orig@127.0.0.3:5060;lr>" in out
+    assert f"P-Associated-URI: <sip:{IMSI}@{DOMAIN}>" in out and "expires: 90" in out
+
+
+def test_cli_resync_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _run_cli_against(_registrar(), [
+        "ue", "register", "--pcscf", "127.0.0.1:PORT", "--imsi", IMSI, "--sqn-ms",
+        "ffffffffff00", "--json", "--timeout", "5"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["status"] == 200 and data["resynced"] is True
+
+
+def test_cli_explicit_keys_and_deregister(capsys: pytest.CaptureFixture[str]) -> None:
+    reg = _registrar()
+    k = demo_k(IMSI).hex()
+    code, out = _run_cli_against(reg, [
+        "ue", "register", "--pcscf", "127.0.0.1:PORT", "--impi", f"{IMSI}@{DOMAIN}",
+        "--impu", f"sip:{IMSI}@{DOMAIN}", "--k", k, "--op", DEMO_OP.hex(), "--timeout", "5"],
+        capsys)
+    assert code == 0, out
+    code, out = _run_cli_against(reg, [
+        "ue", "deregister", "--pcscf", "127.0.0.1:PORT", "--imsi", IMSI, "--star",
+        "--timeout", "5"], capsys)
+    assert code == 0 and not reg.bindings, out
+
+
+def test_cli_wrong_key_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _run_cli_against(_registrar(), [
+        "ue", "register", "--pcscf", "127.0.0.1:PORT", "--imsi", IMSI,
+        "--k", "00" * 16, "--timeout", "5"], capsys)
+    assert code == 1 and "status: 403" in out
+
+
+def test_cli_md5(capsys: pytest.CaptureFixture[str]) -> None:
+    reg = FakeRegistrar()
+    reg.add(Sub(impi=f"bob@{DOMAIN}", k=b"", opc=b"", password="pw", md5=True))
+    code, out = _run_cli_against(reg, [
+        "ue", "register", "--pcscf", "127.0.0.1:PORT", "--impi", f"bob@{DOMAIN}",
+        "--password", "pw", "--timeout", "5"], capsys)
+    assert code == 0 and "algorithm=MD5" in out, out
+
+
+@pytest.mark.parametrize("argv", [
+    ["--imsi", IMSI, "--sqn-ms", "zz"],
+    ["--impi", "a@b"],
+    ["--impi", "a@b", "--k", "00" * 16],
+])
+def test_cli_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = _cli(["ue", "register", "--pcscf", "127.0.0.1:5060", *argv], capsys)
+    assert code == 2
+
+
+def test_profile_user_part() -> None:
+    assert UeProfile(impi="a@b", impu="sip:alice@b").user == "alice"
+    assert demo_profile(IMSI).k == b"K001010000000002"
+
+
+def test_cli_deregister_without_local_uses_star(capsys: pytest.CaptureFixture[str]) -> None:
+    reg = _registrar()
+    code, out = _run_cli_against(reg, [
+        "ue", "deregister", "--pcscf", "127.0.0.1:PORT", "--imsi", IMSI, "--timeout", "5"],
+        capsys)
+    assert code == 0, out
+    assert reg.seen[-1].is_contact_star() and reg.seen[-1].headers.get("expires") == "0"
