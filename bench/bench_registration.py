@@ -4,7 +4,7 @@ REGISTER→401 and REGISTER→200 response-time percentiles, the same at a fixed
 and a baseline from the same run: SIPp against a trivial 401/200 responder (SIPp uas),
 i.e. what the load generator and loopback alone sustain, as a ratio.
 
-Each step runs SIPp (tests/ims/scenarios/register_aka.xml, IMS-AKA with per-subscriber keys
+Each step runs SIPp (config/sipp/register_aka.xml, IMS-AKA with per-subscriber keys
 from `ims-core subscriber sipp-csv`) for a bounded number of registrations (-m = rate x
 seconds) under a wall-clock cap; a step passes when every registration got its 200 OK,
 none failed, SIPp achieved at least 95 % of the target rate and both p99 response times
@@ -52,7 +52,7 @@ from tests.ims.labconfig import (  # noqa: E402
 LAB = Addresses("127.0.0.31", "127.0.0.32", "127.0.0.33", "127.0.0.34")
 SIPP = ("127.0.0.36", 5070)
 BASELINE_UAS = ("127.0.0.37", 5060)
-SCENARIO = REPO / "tests" / "ims" / "scenarios" / "register_aka.xml"
+SCENARIO = REPO / "config" / "sipp" / "register_aka.xml"
 IMS_CORE = [sys.executable, "-m", "ims_core.cli"]
 DEFAULT_RATES = (100, 150, 200, 250, 300, 350, 400, 500, 600, 800, 1000, 1500, 2000)
 BASELINE_RATES = (1000, 2000, 4000, 6000, 8000, 10000)

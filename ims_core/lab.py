@@ -58,7 +58,7 @@ class SippHints:
     the working directory, then in the source tree. ``calls`` 0 = every subscriber in
     the injection CSV once."""
 
-    scenario: str = "tests/ims/scenarios/register_aka.xml"
+    scenario: str = "config/sipp/register_aka.xml"
     local_ip: str = "127.0.0.100"
     local_port: int = 5070
     transport: str = "u1"

@@ -50,7 +50,7 @@ SEED = 450
 SIPP_UDP = range(1, 201)  # subscriber numbers (see labconfig.imsi)
 SIPP_TCP = range(201, 401)
 MD5_IMSI, MD5_PASSWORD = "001010000009001", "softphone-secret"
-SCENARIOS = Path(__file__).parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "config" / "sipp"
 
 
 @dataclass

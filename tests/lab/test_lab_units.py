@@ -80,9 +80,9 @@ def test_sipp_command_uses_pcscf_and_the_tests_scenario() -> None:
     lab = LabConfig(sipp=SippHints(rate=20, calls=3, transport="t1"))
     cmd = sipp_command(lab, ("127.0.0.1", 5060), Path("data/s.csv"), 10)
     assert cmd.startswith("sipp 127.0.0.1:5060 -sf ")
-    assert f"{REPO}/tests/ims/scenarios/register_aka.xml -inf {Path.cwd()}/data/s.csv" in cmd
+    assert f"{REPO}/config/sipp/register_aka.xml -inf {Path.cwd()}/data/s.csv" in cmd
     assert "-t t1" in cmd and "-r 20" in cmd and "-m 3" in cmd
-    assert (REPO / "tests" / "ims" / "scenarios" / "register_aka.xml").is_file()
+    assert (REPO / "config" / "sipp" / "register_aka.xml").is_file()
     cmd = sipp_command(LabConfig(), None, Path("s.csv"), 0)
     assert cmd.startswith("sipp 127.0.0.1:5060 ") and "-m 1000" in cmd
 
