@@ -250,6 +250,18 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+async def _answers(host: str, port: int) -> bool:
+    """True if something accepts TCP connections on host:port."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
 class Child:
     def __init__(self, node: NodePlan, proc: asyncio.subprocess.Process) -> None:
         self.node = node
@@ -307,6 +319,13 @@ class Supervisor:
     async def _start_all(self) -> int | None:
         """Start each node and wait for it; a status to exit with on failure, None when
         all are ready."""
+        for node in self.nodes:
+            # Something already answering there (another lab, a node still stopping) would
+            # pass our readiness probe while our own node fails to bind: refuse up front.
+            if await _answers(*node.probe):
+                say(f"{node.name}: {node.probe[0]}:{node.probe[1]} is already in use "
+                    "(another lab or node running?); nothing started")
+                return 1
         for node in self.nodes:
             if self.stop.is_set():
                 return 0

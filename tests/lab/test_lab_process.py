@@ -243,3 +243,21 @@ def test_children_stop_when_the_lab_itself_is_killed(lab: Lab) -> None:
     while time.monotonic() < deadline and any(alive(p) for p in lab.pids.values()):
         time.sleep(0.1)
     assert not [n for n, p in lab.pids.items() if alive(p)]
+
+
+def test_a_busy_address_is_refused_before_anything_starts(lab: Lab) -> None:
+    # e.g. a previous lab still stopping: our HSS would fail to bind while the readiness
+    # probe reached the old one.
+    busy = socket.socket()
+    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    busy.bind(lab.address("hss"))
+    busy.listen()
+    try:
+        lab.start()
+        assert lab.wait_exit() == 1, lab.output()
+    finally:
+        busy.close()
+    out = lab.output()
+    host, port = lab.address("hss")
+    assert f"hss: {host}:{port} is already in use" in out, out
+    assert "started (pid" not in out
