@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import struct
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from procs import cpu_seconds
 
 from ims_core.diameter import make_request
 from tests.interop.hss_process import CLIENT_HOST, DOMAIN, running_hss
@@ -133,10 +133,6 @@ async def _load(host: str, port: int, seconds: float, connections: int,
     return stats.ok / (time.perf_counter() - start), stats
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all threads), from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _run(pure: bool, args: argparse.Namespace) -> tuple[float, Stats]:
@@ -144,11 +140,11 @@ def _run(pure: bool, args: argparse.Namespace) -> tuple[float, Stats]:
     with tempfile.TemporaryDirectory() as tmp, running_hss(
         Path(tmp), seed=SUBSCRIBERS, env=env, workers=args.workers
     ) as hss:
-        cpu0 = _cpu_seconds(hss.proc.pid)
+        cpu0 = cpu_seconds(hss.proc.pid)
         rate, stats = asyncio.run(
             _load(hss.host, hss.port, args.seconds, args.connections, args.window))
         # CPU the HSS spent per answered MAR: robust against other load on the machine.
-        stats.cpu_us = (_cpu_seconds(hss.proc.pid) - cpu0) * 1e6 / max(1, stats.ok)
+        stats.cpu_us = (cpu_seconds(hss.proc.pid) - cpu0) * 1e6 / max(1, stats.ok)
         return rate, stats
 
 

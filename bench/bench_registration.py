@@ -24,10 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +36,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from procs import cpu_seconds, stop, wait_listening  # noqa: E402  (bench/ is sys.path[0] when run)
 
 from tests.ims.labconfig import (  # noqa: E402
     DIAMETER_PORT,
@@ -129,34 +127,10 @@ class Step:
 NODES: dict[str, int] = {}  # node name → PID of the running lab's processes
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (/proc/<pid>/stat fields 14 and 15)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
-def _wait_tcp(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.3):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {host}:{port}")
 
 
 @contextlib.contextmanager
@@ -182,13 +156,13 @@ def lab(tmp: Path, subscribers: int) -> Iterator[Path]:
             procs.append(subprocess.Popen([*IMS_CORE, node, "-c", str(cfg[node])],
                                           stdout=log, stderr=subprocess.STDOUT, cwd=tmp))
             NODES[node] = procs[-1].pid
-            _wait_tcp(host, port, procs[-1], 20)
+            wait_listening(host, port, procs[-1], 20)
         time.sleep(1.0)  # the CSCFs' Diameter connections to the HSS
         yield users
     finally:
         NODES.clear()
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)
 
 
 @contextlib.contextmanager
@@ -202,7 +176,7 @@ def trivial_registrar(tmp: Path, seconds: float) -> Iterator[None]:
         time.sleep(0.3)
         yield
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def run_step(tmp: Path, target: tuple[str, int], users: Path, rate: int, seconds: float,
@@ -218,14 +192,14 @@ def run_step(tmp: Path, target: tuple[str, int], users: Path, rate: int, seconds
             "-timeout", f"{int(seconds) + 30}s", "-timeout_error", "-recv_timeout", "10000",
             "-max_recv_loops", "10000", "-trace_stat", "-stf", str(stat),
             "-trace_rtt", "-rtt_freq", "1"]
-    before = {n: _cpu_seconds(pid) for n, pid in NODES.items()}
+    before = {n: cpu_seconds(pid) for n, pid in NODES.items()}
     try:
         proc = subprocess.run(argv, capture_output=True, cwd=work, timeout=seconds + 60,
                               check=False)
         step.code = proc.returncode
     except subprocess.TimeoutExpired:
         step.code = -9
-    step.cpu = {n: _cpu_seconds(pid) - before[n] for n, pid in NODES.items()}
+    step.cpu = {n: cpu_seconds(pid) - before[n] for n, pid in NODES.items()}
     rows = list(csv.reader(stat.read_text().splitlines(), delimiter=";")) if stat.exists() else []
     if len(rows) >= 2:
         last = dict(zip(rows[0], rows[-1], strict=False))

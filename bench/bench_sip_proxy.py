@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from procs import stop, wait_listening
 
 from ims_core.sip import parse_message
 
@@ -70,25 +69,8 @@ def parse_rate(seconds: float = 1.0) -> None:
           f"(parse costs {split / parse:.0f}x a bare split)")
 
 
-def _wait_udp_listener(host: str, port: int, proc: subprocess.Popen[bytes], t: float) -> None:
-    deadline = time.monotonic() + t
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
-            return  # TCP is up; UDP is opened first by both proxies
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {host}:{port}")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextlib.contextmanager
@@ -100,10 +82,10 @@ def ims_core_proxy(tmp: Path) -> Iterator[subprocess.Popen[bytes]]:
          "--next-hop", f"{UAS[0]}:{UAS[1]}", "--record-route", "--log-level", "warning"],
         stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_udp_listener(*PROXY, proc, 20)
+        wait_listening(*PROXY, proc, 20)
         yield proc
     finally:
-        _stop(proc)
+        stop(proc)
         log.close()
 
 
@@ -123,10 +105,10 @@ def kamailio_proxy(tmp: Path) -> Iterator[subprocess.Popen[bytes]]:
                              "-w", str(tmp), "-P", str(tmp / "kamailio.pid")],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_udp_listener(*PROXY, proc, 20)
+        wait_listening(*PROXY, proc, 20)
         yield proc
     finally:
-        _stop(proc)
+        stop(proc)
         log.close()
 
 
@@ -142,7 +124,7 @@ def run_step(rate: int, seconds: float, transport: str, tmp: Path) -> tuple[bool
              "-r", str(rate), "-m", str(calls), "-l", str(max(200, rate * 4)), *common],
             capture_output=True, text=True, cwd=tmp, timeout=seconds + 60)
     finally:
-        _stop(uas)
+        stop(uas)
     ok = failed = 0
     for line in uac.stdout.splitlines():
         cells = [c.strip() for c in line.split("|")]
@@ -185,7 +167,10 @@ def main() -> int:
           f"{args.step_seconds:g} s per step, Record-Route on")
     ours = ramp("ims-core", ims_core_proxy, rates, args.step_seconds, args.transport)
     print(f"  ims-core proxy: highest rate with zero failed calls: {ours} calls/s")
-    if args.no_kamailio or shutil.which("kamailio") is None:
+    if args.no_kamailio:
+        print("  (Kamailio comparison skipped: --no-kamailio)")
+        return 0
+    if shutil.which("kamailio") is None:
         print("  (Kamailio not run: apt-get install kamailio for the comparison)")
         return 0
     kam = ramp("kamailio", kamailio_proxy, rates, args.step_seconds, args.transport)
