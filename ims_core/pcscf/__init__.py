@@ -4,7 +4,7 @@ network's I-CSCF, strips ck/ik from challenges, remembers registrations (behind 
 interface) and admits requests only from registered UEs. `app.main` runs it."""
 
 from .config import PcscfConfig, parse_next_hop
-from .core import PcscfCore, flow_key, identity_candidates
+from .core import PcscfCore, flow_key
 from .registrations import (
     Binding,
     FlowKey,
@@ -25,7 +25,6 @@ __all__ = [
     "RegistrationStore",
     "contact_key",
     "flow_key",
-    "identity_candidates",
     "impu_key",
     "parse_next_hop",
 ]

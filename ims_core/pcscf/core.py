@@ -1,21 +1,33 @@
 """The P-CSCF (TS 24.229 §5.2) as a sans-I/O proxy core.
 
-Theory of operation: every request is one of three legs, decided in `check_request`
+Theory of operation: every request is one of these, decided in `check_request`
 (before our Route values are removed) and `route_request`:
 
-| leg        | recognised by                                     | goes to                       |
-|------------|---------------------------------------------------|-------------------------------|
-| `register` | method REGISTER                                   | the home network's I-CSCF     |
-| `orig`     | arrives on a registered UE's flow (§5.2.6.3)      | the stored Service-Route      |
-| `term`     | top Route is our Path URI, or from a core node    | the UE, over its flow         |
+| case       | recognised by                                    | goes to                      |
+|------------|--------------------------------------------------|------------------------------|
+| `register` | method REGISTER                                  | the home network's I-CSCF    |
+| `orig`     | initial request on a registered UE's flow        | the stored Service-Route     |
+|            | (§5.2.6.3)                                       |                              |
+| `term`     | initial request from a core node via our Path,   | the UE, over its flow        |
+|            | or to a registered contact (§5.2.6.4)            |                              |
+| `dialog`   | a To tag (§5.2.7), from a UE flow or a core node | the next Route (the core),   |
+|            |                                                  | else the UE's flow           |
 
-A non-REGISTER request from a UE that is not registered is answered 403 (§5.2.6.3.1).
+A request from a UE that is not registered is answered 403 (§5.2.6.3.1), and so is one
+from any other peer that is not a core node (an I-CSCF, or an S-CSCF of a Service-Route).
+Originating requests lose the UE's P-Asserted-Identity and gain the asserted registered
+identity and a P-Charging-Vector; requests towards a UE lose the charging headers (and
+P-Asserted-Identity on `Privacy: id`); sec-agree headers from UEs stop here (session.py).
+Dialog-creating requests are Record-Routed with `ims-leg=orig|term` (our own parameter),
+so in-dialog requests are routed by loose routing alone: our Route entries are removed
+(RFC 3261 §16.4) and what remains, if anything, is the next hop towards the core; with
+nothing left, the Request-URI is the UE's contact and the request goes over the flow
+that contact was registered on (the UE's own address otherwise).
+
 The registrar's answers pass through `on_response` (a 401 loses ck/ik, §5.2.2.1) and
 `on_final` (a 2xx records, refreshes or removes the registration). Registrations lapse
 by themselves: `get_timer` includes the store's next expiry and `handle_timer` removes
-what is due. The originating and terminating hooks (`route_originating`,
-`route_terminating`, `served_identity`) are where session handling (P-Asserted-Identity,
-§5.2.6.3.3 / §5.2.6.4) plugs in later.
+what is due. Other responses pass untouched (100rel provisionals, SDP).
 """
 
 from __future__ import annotations
@@ -53,13 +65,21 @@ from .registrations import (
     Registration,
     RegistrationStore,
     contact_key_text,
-    impu_key,
+)
+from .session import (
+    assert_identity,
+    preferred_identities,
+    prepare_for_ue,
+    record_route,
+    strip_sec_agree,
 )
 
 _log = log.get("pcscf")
 
 LEG = "pcscf.leg"
-REGISTER, ORIG, TERM = "register", "orig", "term"
+REGISTER, ORIG, TERM, DIALOG = "register", "orig", "term", "dialog"
+VIA_PATH = "pcscf.via_path"  # the top Route was our Path URI
+RECORD_ROUTE = "pcscf.record_route"  # (leg, UE-side transport) for our Record-Route
 # Requests that create a dialog: the P-CSCF stays on its path (TS 24.229 §5.2.6.3.3,
 # §5.2.6.4.3; RFC 3261 §16.6 step 4).
 DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
@@ -67,13 +87,6 @@ DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
 
 def flow_key(source: Source) -> FlowKey:
     return (source.transport, source.host, source.port)
-
-
-def identity_candidates(request: Request) -> list[Uri]:
-    """Who the UE says it is: P-Preferred-Identity values (RFC 3325 §9.2), then From."""
-    out = [a.uri for a in request.addresses("p-preferred-identity")]
-    out.append(request.from_addr.uri)
-    return out
 
 
 class PcscfCore(CscfCore):
@@ -113,35 +126,46 @@ class PcscfCore(CscfCore):
 
     # -- proxy hooks -----------------------------------------------------------------
     def check_request(self, ctx: RequestContext) -> Response | None:
+        request = ctx.request
+        if not self.from_core(ctx.source):
+            # RFC 3329 §2.6: we are the UE's sec-agree peer, so its Proxy-Require tag is
+            # ours (and must not earn a 420 below); nothing of it travels further.
+            strip_sec_agree(request)
         rejection = super().check_request(ctx)
-        if rejection is None and self.is_our_path(top_route(ctx.request)):
-            ctx.data[LEG] = TERM  # RFC 3327 §5.3: the registrar routed it via our Path
+        if rejection is None and self.is_our_path(top_route(request)):
+            ctx.data[VIA_PATH] = True  # RFC 3327 §5.3: the registrar routed it via our Path
         return rejection
 
     def route_request(self, ctx: RequestContext) -> Target | Sequence[Target] | Response | None:
         request = ctx.request
-        if ctx.data.get(LEG) == TERM:
-            return self.route_terminating(ctx)
         if request.method == "REGISTER":
             return self.route_register(ctx)
         reg = self.registration_of(ctx)
+        core = reg is None and self.from_core(ctx.source)
+        if ctx.in_dialog:
+            return self.route_in_dialog(ctx, reg, core)
         if reg is not None:
             return self.route_originating(ctx, reg)
-        if self.from_core(ctx.source) and self._to_registered_contact(ctx):
-            return self.route_terminating(ctx)  # e.g. within a dialog, via Record-Route
+        if core and (ctx.data.get(VIA_PATH) or self._to_registered_contact(ctx)):
+            return self.route_terminating(ctx)
         _log.info("pcscf.unregistered", method=request.method, peer=str(ctx.source),
                   call_id=request.headers.get("call-id"))
         return self.make_response(ctx, 403, "Forbidden - Not Registered")  # §5.2.6.3.1
 
     def should_record_route(self, ctx: RequestContext) -> bool:
-        return ctx.request.method in DIALOG_METHODS and not ctx.in_dialog
+        return False  # on_forward adds our own, with its ims-leg (see RECORD_ROUTE)
 
     def on_forward(self, ctx: RequestContext, request: Request, target: Target) -> None:
-        if ctx.data.get(LEG) == REGISTER:
+        leg = ctx.data.get(LEG)
+        if leg == REGISTER:
             # TS 24.229 §5.2.2.1: Path (+ Require/Supported), P-Visited-Network-ID, icid.
             add_path(request, self.path)
             set_visited_network_id(request, self.settings.visited_network_id)
             ensure_charging_vector(request, self.config.host, self.settings.visited_network_id)
+        rr = ctx.data.get(RECORD_ROUTE)
+        if rr is not None:  # RFC 3261 §16.6 step 4; TS 24.229 §5.2.6.3.3, §5.2.6.4.3
+            request.push_address("Record-Route", record_route(
+                self.config.host, self.config.port, rr[0], rr[1]))
 
     def on_response(self, ctx: RequestContext, response: Response) -> None:
         if ctx.request.method == "REGISTER" and response.status == 401:
@@ -158,7 +182,7 @@ class PcscfCore(CscfCore):
                 and ctx.data.get(LEG) == REGISTER:
             self.record_registration(ctx, response, now)
 
-    # -- the three legs --------------------------------------------------------------
+    # -- the legs --------------------------------------------------------------------
     def route_register(self, ctx: RequestContext) -> Target | Response:
         """TS 24.229 §5.2.2.1: check, then forward to the I-CSCF of the home network."""
         request = ctx.request
@@ -173,29 +197,33 @@ class PcscfCore(CscfCore):
         return Target(next_hop=dest)
 
     def route_originating(self, ctx: RequestContext, reg: Registration) -> Target | Response:
-        """§5.2.6.3: a request from a registered UE. An initial request is sent along the
-        Service-Route (RFC 3608 §6: it replaces whatever Route the UE preloaded); a
-        request within a dialog follows its route set."""
+        """§5.2.6.3: an initial request from a registered UE. Its P-Asserted-Identity is
+        replaced by the identity we assert, it gets an icid (§5.2.6.3.3, RFC 3455 §4.6)
+        and is sent along the Service-Route, which replaces whatever Route the UE
+        preloaded (RFC 3608 §6; §5.2.6.3: only us, or a wrong route, alike)."""
         request = ctx.request
         ctx.data[LEG] = ORIG
         ctx.data["registration"] = reg
-        ctx.data["served_identity"] = self.served_identity(request, reg)
-        if ctx.in_dialog:
-            return Target()
+        identities = preferred_identities(request, reg.impus) or [reg.default_impu]
+        ctx.data["served_identity"] = identities[0]
+        assert_identity(request, identities)
+        ensure_charging_vector(request, self.config.host, self.settings.visited_network_id)
+        if request.method in DIALOG_METHODS:
+            ctx.data[RECORD_ROUTE] = (ORIG, ctx.source.transport)
+        request.headers.remove("route")
         if not reg.service_route:
             dest = self._home_i_cscf(reg)
             if dest is None:
                 return self.make_response(ctx, 403, "Forbidden - No Service-Route")
-            request.headers.remove("route")
             return Target(next_hop=dest)
-        request.headers.remove("route")
         for value in reversed(reg.service_route):
             request.push_address("Route", value)
         return Target()
 
     def route_terminating(self, ctx: RequestContext) -> Target | Response:
-        """§5.2.6.4 (minimal): a request from the core towards a UE goes to the contact
-        in its Request-URI over the flow that contact was registered on."""
+        """§5.2.6.4: an initial request from the core towards a UE goes to the contact in
+        its Request-URI over the flow that contact was registered on; P-Asserted-Identity
+        passes (trusted domain) unless the caller asked for `Privacy: id`."""
         ctx.data[LEG] = TERM
         request = ctx.request
         reg = self.store.by_contact(request.uri_text) if isinstance(request.uri, SipUri) \
@@ -205,8 +233,49 @@ class PcscfCore(CscfCore):
         binding = reg.binding_for(request.uri_text)
         if binding is None or binding.expires <= ctx.created:
             return self.make_response(ctx, 404, "Not Found - Contact Not Registered")
-        transport, host, port = reg.flow
-        return Target(next_hop=Destination(transport, host, port, reg.conn))
+        prepare_for_ue(request)
+        if request.method in DIALOG_METHODS:
+            ctx.data[RECORD_ROUTE] = (TERM, reg.flow[0])
+        return Target(next_hop=_flow_destination(reg))
+
+    def route_in_dialog(self, ctx: RequestContext, reg: Registration | None,
+                        core: bool) -> Target | Response:
+        """§5.2.7 (RFC 3261 §16.12): a request within a dialog we Record-Routed. Our
+        Route entries are gone (§16.4); a remaining Route is the next hop towards the
+        core (a UE's request: the S-CSCF). Nothing left means the Request-URI is the
+        UE's contact: over its registered flow when it is one, else to the URI itself.
+        Only registered UEs and core nodes may send, and a UE only towards the core."""
+        request = ctx.request
+        ctx.data[LEG] = DIALOG
+        if reg is None and not core:
+            _log.info("pcscf.unknown_peer", method=request.method, peer=str(ctx.source),
+                      call_id=request.headers.get("call-id"))
+            return self.make_response(ctx, 403, "Forbidden - Not Registered")
+        if reg is not None:
+            request.headers.remove("p-asserted-identity")  # RFC 3325 §5: not trusted
+            strip_sec_agree(request)  # again: a 2xx ACK skips check_request (§16.11)
+            if "route" not in request.headers:
+                return self.make_response(ctx, 403, "Forbidden - Not Routed via the Core")
+            return Target()
+        if "route" in request.headers:
+            return Target()
+        prepare_for_ue(request)
+        return Target(next_hop=self.ue_destination(request.uri, ctx.created))
+
+    def ue_destination(self, uri: Uri, now: float) -> Destination | None:
+        """Where a request for contact `uri` goes: the flow the contact was registered
+        on, else the flow of a UE registered from the URI's address, else None (the
+        Request-URI as it is, RFC 3261 §16.6 step 7)."""
+        if not isinstance(uri, SipUri):
+            return None
+        reg = self.store.by_contact(str(uri))
+        if reg is None or reg.expires <= now:
+            port = uri.port or 5060
+            transports = [uri.transport.upper()] if uri.transport else ["UDP", "TCP"]
+            reg = next((r for t in transports
+                        if (r := self.store.by_flow((t, uri.maddr or uri.host, port)))
+                        is not None and r.expires > now), None)
+        return _flow_destination(reg) if reg is not None else None
 
     # -- registrations ---------------------------------------------------------------
     def registration_of(self, ctx: RequestContext) -> Registration | None:
@@ -221,16 +290,9 @@ class PcscfCore(CscfCore):
 
     def served_identity(self, request: Request, reg: Registration) -> str:
         """The identity to assert for an originating request (TS 24.229 §5.2.6.3.3): a
-        preferred identity that is registered, else the default public identity."""
-        keys = {impu_key(i): i for i in reg.impus}
-        try:
-            for uri in identity_candidates(request):
-                hit = keys.get(impu_key(uri))
-                if hit is not None:
-                    return hit
-        except SipParseError:
-            pass
-        return reg.default_impu
+        P-Preferred-Identity in the UE's implicit set, else the default public identity
+        (the first P-Associated-URI)."""
+        return (preferred_identities(request, reg.impus) or [reg.default_impu])[0]
 
     def from_core(self, source: Source) -> bool:
         """A request from a core node we know (an I-CSCF, or an S-CSCF named in a
@@ -293,6 +355,11 @@ class PcscfCore(CscfCore):
         except SipParseError:
             return None
         return self.i_cscfs.get(uri.host.lower()) if isinstance(uri, SipUri) else None
+
+
+def _flow_destination(reg: Registration) -> Destination:
+    transport, host, port = reg.flow
+    return Destination(transport, host, port, reg.conn)
 
 
 def _flow_text(flow: FlowKey) -> str:

@@ -64,7 +64,8 @@ def test_registered_ue_invite_is_record_routed_and_in_dialog_follows_its_routes(
     h.register()
     [send] = requests(h.rx(request("INVITE", call_id="inv")))
     fwd = parse_message(send.data)
-    assert fwd.headers.values("record-route") == [f"<sip:{PCSCF[0]}:{PCSCF[1]};lr>"]
+    assert fwd.headers.values("record-route") == [
+        f"<sip:{PCSCF[0]}:{PCSCF[1]};lr;ims-leg=orig>"]
     bye = request("BYE", uri="sip:bob@192.0.2.77:5099", call_id="inv", to_tag="b",
                   extra=f"Route: <sip:{PCSCF[0]}:{PCSCF[1]};lr>, <sip:192.0.2.88;lr>\r\n")
     [send] = requests(h.rx(bye))
