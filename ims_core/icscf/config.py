@@ -37,14 +37,19 @@ class IcscfConfig(CscfConfig):
     """``scscf``: the pool (``[[scscf]]`` tables). ``hss_failure_status``: the SIP status
     for a REGISTER whose UAR got no usable answer (HSS unreachable, timeout, 3xxx/4xxx):
     480 as TS 24.229 §5.3.1.2 says, or 504 (Server Time-out) for operators who prefer it.
-    ``uar_timeout``: seconds to wait for a UAA (0 = the Diameter request_timeout)."""
+    ``lir_failure_status``: the same for an initial request whose LIR got no usable
+    answer (TS 24.229 §5.3.2.1; 504 Server Time-out by default).
+    ``uar_timeout``: seconds to wait for a UAA or LIA (0 = the Diameter
+    request_timeout)."""
 
     scscf: tuple[ScscfEntry, ...] = ()
     hss_failure_status: int = 480
+    lir_failure_status: int = 504
     uar_timeout: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.hss_failure_status not in (480, 500, 503, 504):
-            raise ConfigError("hss_failure_status must be one of 480, 500, 503, 504")
+        for name in ("hss_failure_status", "lir_failure_status"):
+            if getattr(self, name) not in (480, 500, 503, 504):
+                raise ConfigError(f"{name} must be one of 480, 500, 503, 504")
         if self.uar_timeout < 0:
             raise ConfigError("uar_timeout must be >= 0")

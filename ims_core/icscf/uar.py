@@ -209,14 +209,22 @@ def _success(answer: Message, code: int) -> UaaDecision:
     name = answer.get_str("Server-Name")
     if name:
         return ForwardTo(name, code)
-    caps = answer.get_grouped("Server-Capabilities")
+    caps = capabilities_of(answer)
     if caps is not None:
-        return SelectBy(Capabilities(
-            mandatory=tuple(int(v) for v in caps.get_all("Mandatory-Capability")),
-            optional=tuple(int(v) for v in caps.get_all("Optional-Capability")),
-            server_names=tuple(str(v) for v in caps.get_all("Server-Name")),
-        ), code)
+        return SelectBy(caps, code)
     return Reject(500, "Server Internal Error - No S-CSCF In UAA", code)
+
+
+def capabilities_of(answer: Message) -> Capabilities | None:
+    """The Server-Capabilities of a UAA or LIA (TS 29.229 §6.3.4), if present."""
+    caps = answer.get_grouped("Server-Capabilities")
+    if caps is None:
+        return None
+    return Capabilities(
+        mandatory=tuple(int(v) for v in caps.get_all("Mandatory-Capability")),
+        optional=tuple(int(v) for v in caps.get_all("Optional-Capability")),
+        server_names=tuple(str(v) for v in caps.get_all("Server-Name")),
+    )
 
 
 def _name(code: int) -> str:

@@ -1,5 +1,6 @@
 """The S-CSCF (TS 24.229 §5.4): registrar with IMS-AKA and MD5 digest over Cx (MAR/SAR),
-a registration store with expiry, and minimal terminating routing.
+a registration store with expiry, and session routing: originating and terminating legs,
+iFC evaluation towards Application Servers, forking through the stored Path.
 
 ``ScscfCore`` is sans-I/O (driven like every proxy core); ``app.main`` runs it.
 """

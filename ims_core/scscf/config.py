@@ -13,6 +13,17 @@ from ims_core.config import ConfigError
 from ims_core.cscf import DOMAIN, CscfConfig, DiameterClient, SipListen
 from ims_core.proxy import ProxyConfig
 from ims_core.sip import SipParseError, SipUri, parse_name_addr, parse_uri
+from ims_core.transport import Destination
+
+
+def hostport(text: str) -> tuple[str, int] | None:
+    """``host:port`` (port 5060 when absent) or None when malformed."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep:
+        host, port = text.strip(), "5060"
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +59,10 @@ class RegistrarSettings:
 @dataclass(frozen=True, slots=True)
 class ScscfConfig(CscfConfig):
     """``server_name``: our Server-Name in MAR/SAR (a full SIP URI; the I-CSCF routes to
-    it). ``service_route``: the Service-Route value returned in the 200 OK."""
+    it). ``service_route``: the Service-Route value returned in the 200 OK.
+    ``icscf``: ``host:port`` of the I-CSCF that originating requests for home users go to
+    (TS 24.229 §5.4.3.2). ``static_routes``: domain → ``host:port`` for other domains
+    (no DNS here: a domain not listed is answered 404)."""
 
     sip: SipListen = field(default_factory=lambda: SipListen(host="127.0.0.3"))
     diameter: DiameterClient | None = field(
@@ -57,8 +71,13 @@ class ScscfConfig(CscfConfig):
     service_route: str = "<sip:orig@127.0.0.3:5060;lr>"
     record_route: bool = True
     registrar: RegistrarSettings = field(default_factory=RegistrarSettings)
+    icscf: str = "127.0.0.2:5060"
+    static_routes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for where, value in (("icscf", self.icscf), *self.static_routes.items()):
+            if value and hostport(value) is None:
+                raise ConfigError(f"scscf: {where} must be host:port, not {value!r}")
         try:
             uri = parse_uri(self.server_name)
             parse_name_addr(self.service_route)
@@ -66,6 +85,18 @@ class ScscfConfig(CscfConfig):
             raise ConfigError(f"scscf: bad server_name or service_route: {exc}") from None
         if not isinstance(uri, SipUri):
             raise ConfigError("scscf: server_name must be a sip: URI")
+
+    def icscf_destination(self) -> Destination | None:
+        hp = hostport(self.icscf) if self.icscf else None
+        return Destination("", *hp) if hp is not None else None
+
+    def static_route(self, domain: str) -> Destination | None:
+        """The configured next hop for *domain* (case-insensitive), if any."""
+        for name, value in self.static_routes.items():
+            if name.lower() == domain.lower():
+                hp = hostport(value)
+                return Destination("", *hp) if hp is not None else None
+        return None
 
     def scscf_proxy_config(self) -> ProxyConfig:
         """The proxy settings, with the Server-Name's host:port as an alias so a Route

@@ -1,5 +1,5 @@
-"""The S-CSCF core (TS 24.229 §5.4), sans-I/O: the registrar and minimal terminating
-routing, on top of :class:`~ims_core.cscf.CscfCore`.
+"""The S-CSCF core (TS 24.229 §5.4), sans-I/O: the registrar, on top of the session
+routing of :class:`~.session.SessionCore`.
 
 Theory of operation — a REGISTER (never forwarded) goes through these states; each
 Cx step returns ``None`` from ``route_request`` and finishes in the answer callback:
@@ -27,10 +27,8 @@ User-Data-Already-Available = 1): the HSS stays in step with every refresh at th
 of one Cx round trip. When a binding's last contact expires, ``handle_timer`` sends SAR
 TIMEOUT_DEREGISTRATION.
 
-Other requests: in-dialog ones and ones with a Route set follow the route; the rest are
-terminating: a registered IMPU in the Request-URI goes to each of its contacts through
-the Path stored with it (TS 24.229 §5.4.3.3); unregistered home users get 480, others
-404. ``route_originating``/``route_terminating`` are the hooks the call issue extends.
+Other requests: in-dialog ones follow their route set; initial ones are routed per leg
+(originating or terminating, iFCs, Record-Route) by :class:`~.session.SessionCore`.
 """
 
 from __future__ import annotations
@@ -39,15 +37,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ims_core import log
-from ims_core.cscf import CscfCore, CxOutcome
+from ims_core.cscf import CxOutcome
 from ims_core.diameter import DiameterUnavailable, Message
 from ims_core.proxy import RequestContext, Target, top_route
-from ims_core.sip import AuthHeader, Request, Response, SipUri, TelUri, parse_uri
+from ims_core.sip import AuthHeader, Response, SipUri
 
 from . import cx, digest, registrar, userdata
 from .config import ScscfConfig
 from .cx import AssignmentType
+from .legs import leg_of
 from .registrar import ContactUpdate, RegisterError
+from .session import SessionCore
 from .store import Challenge, MemoryStore, Registration, RegistrationStore
 
 _log = log.get("scscf")
@@ -65,15 +65,7 @@ class _Register:
     cred: AuthHeader | None
 
 
-def _q(value: str | None) -> float:
-    """A Contact q-value (RFC 3261 §20.10); absent or malformed counts as 1."""
-    try:
-        return float(value) if value is not None else 1.0
-    except ValueError:
-        return 1.0
-
-
-class ScscfCore(CscfCore):
+class ScscfCore(SessionCore):
     """The S-CSCF; see the module docstring."""
 
     def __init__(self, config: ScscfConfig, store: RegistrationStore | None = None) -> None:
@@ -109,9 +101,11 @@ class ScscfCore(CscfCore):
     # -- proxy hooks ----------------------------------------------------------------------
     def check_request(self, ctx: RequestContext) -> Response | None:
         request = ctx.request
-        top = top_route(request)  # before §16.4 removes it: the Service-Route "orig" user
-        if isinstance(top, SipUri) and top.user == "orig" and self.is_local(top):
-            ctx.data["orig"] = True
+        top = top_route(request)  # before §16.4 removes it: which leg names us
+        if top is not None and self.is_local(top):
+            leg = leg_of(top)
+            if leg is not None:
+                ctx.data["leg"] = leg
         rejection = super().check_request(ctx)
         if rejection is not None or request.method != "REGISTER":
             return rejection
@@ -125,48 +119,13 @@ class ScscfCore(CscfCore):
     def route_request(self, ctx: RequestContext) -> _Route:
         if ctx.request.method == "REGISTER":
             return self._register(ctx)
-        if ctx.in_dialog or "route" in ctx.request.headers:
+        if ctx.in_dialog:
             return Target()  # follow the route set (RFC 3261 §16.12)
         if ctx.request.method == "OPTIONS" and self.is_local(ctx.request.uri):
             response = self.make_response(ctx, 200)  # RFC 3261 §11.2: a keep-alive probe
             response.headers.add("Allow", ALLOW)
             return response
-        if ctx.data.get("orig"):
-            return self.route_originating(ctx)
-        return self.route_terminating(ctx)
-
-    def route_originating(self, ctx: RequestContext) -> _Route:
-        """Originating requests (TS 24.229 §5.4.3.2). For now only to home users we serve;
-        the call issue adds iFCs and routing elsewhere."""
-        return self.route_terminating(ctx)
-
-    def route_terminating(self, ctx: RequestContext) -> _Route:
-        """Terminating requests (TS 24.229 §5.4.3.3): to every contact of the registered
-        IMPU, each through the Path stored with it."""
-        uri = ctx.request.uri
-        key = registrar.impu_key(uri)
-        reg = self.store.get(key)
-        if reg is None or not reg.bindings:
-            home = isinstance(uri, TelUri) or (
-                isinstance(uri, SipUri) and uri.host.lower() == self.realm.lower())
-            return self.make_response(ctx, 480 if home else 404)
-        if key in reg.barred:
-            return self.make_response(ctx, 404)
-        paths: dict[int, tuple[str, ...]] = ctx.data.setdefault("paths", {})
-        targets = []
-        order = sorted(reg.bindings.values(), key=lambda b: -_q(b.q))
-        for b in order:
-            target = Target(uri=parse_uri(b.uri))
-            paths[id(target)] = b.path
-            targets.append(target)
-        ctx.data["targets"] = targets  # keeps the ids above valid
-        return targets
-
-    def on_forward(self, ctx: RequestContext, request: Request, target: Target) -> None:
-        path = ctx.data.get("paths", {}).get(id(target))
-        if path:
-            for value in reversed(path):  # RFC 3327 §5.3: Path becomes the Route set
-                request.push_address("Route", value)
+        return self.route_session(ctx)
 
     # -- REGISTER -------------------------------------------------------------------------
     def _register(self, ctx: RequestContext) -> Response | None:

@@ -41,6 +41,7 @@ class AssignmentType(enum.IntEnum):
 
     REGISTRATION = 1
     RE_REGISTRATION = 2
+    UNREGISTERED_USER = 3
     TIMEOUT_DEREGISTRATION = 4
     USER_DEREGISTRATION = 5
     AUTHENTICATION_FAILURE = 9
@@ -68,10 +69,11 @@ def mar_avps(impi: str, impu: str, scheme: str, server_name: str,
     ]
 
 
-def sar_avps(impi: str, impus: list[str], server_name: str, assignment: AssignmentType,
-             user_data_available: bool) -> list[tuple[str, Any]]:
-    """SAR body in TS 29.229 §6.1.3 order."""
-    avps: list[tuple[str, Any]] = [("User-Name", impi)]
+def sar_avps(impi: str | None, impus: list[str], server_name: str,
+             assignment: AssignmentType, user_data_available: bool) -> list[tuple[str, Any]]:
+    """SAR body in TS 29.229 §6.1.3 order (User-Name is optional: absent for
+    UNREGISTERED_USER, where only the public identity is known)."""
+    avps: list[tuple[str, Any]] = [] if impi is None else [("User-Name", impi)]
     avps += [("Public-Identity", impu) for impu in impus]
     avps += [
         ("Server-Name", server_name),

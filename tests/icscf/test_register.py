@@ -225,7 +225,7 @@ def test_retransmitted_register_sends_no_second_uar() -> None:
 
 
 @pytest.mark.parametrize("method", ["INVITE", "MESSAGE"])
-def test_initial_non_register_is_404_until_lir(method: str) -> None:
+def test_initial_request_to_the_bare_domain_is_404_without_lir(method: str) -> None:
     h = Harness()
     req = register()
     text = req.to_bytes().decode().replace("REGISTER", method)

@@ -41,7 +41,7 @@ def invite(uri: str, route: str = "") -> Request:
 def rx(h: Harness, msg: Request) -> tuple[list[Request], list[Response]]:
     h.core.receive(msg, Source("UDP", *ICSCF, None, None), h.now)
     reqs, resps = [], []
-    for s in h.core.data_to_send():
+    for s in h._pump():
         m = parse_message(s.data)
         if isinstance(m, Request):
             reqs.append(m)
@@ -71,11 +71,15 @@ def test_foreign_user_is_404(h: Harness) -> None:
     assert r.status == 404
 
 
-def test_originating_request_via_service_route_to_a_registered_user(h: Harness) -> None:
-    ue = Ue()
-    ue.register_fully(h)
-    [fwd], _ = rx(h, invite(IMPU, "Route: <sip:orig@127.0.0.3:5060;lr>\r\n"))
-    assert fwd.uri_text == ue.contact
+def test_originating_request_via_service_route_goes_to_the_icscf(h: Harness) -> None:
+    Ue().register_fully(h)
+    h.core.receive(invite(IMPU, "Route: <sip:orig@127.0.0.3:5060;lr>\r\n"
+                               f"P-Asserted-Identity: <{IMPU}>\r\n"),
+                   Source("UDP", "127.0.0.1", 5060, None, None), h.now)
+    [send] = [s for s in h.core.data_to_send() if s.data.startswith(b"INVITE")]
+    assert (send.dest.host, send.dest.port) == ICSCF
+    fwd = parse_message(send.data)
+    assert isinstance(fwd, Request) and fwd.uri_text == IMPU
 
 
 def test_after_expiry_the_user_is_unavailable(h: Harness) -> None:

@@ -1,0 +1,119 @@
+"""Initial Filter Criteria evaluation (TS 29.228 Annex B.2.2, Annex C and Annex F;
+TS 23.218 §6.4), pure functions.
+
+An iFC's TriggerPoint is a boolean formula over Service Point Triggers (SPTs):
+
+* ``ConditionTypeCNF = 1`` (conjunctive normal form): the SPTs sharing a ``Group``
+  number are ORed, and the groups are ANDed;
+* ``ConditionTypeCNF = 0`` (disjunctive normal form): the SPTs of a group are ANDed,
+  and the groups are ORed.
+
+An SPT may belong to several groups. ``ConditionNegated`` inverts an SPT's result. An
+iFC without a TriggerPoint always matches (Annex B.2.2: the TriggerPoint is optional,
+"unconditional" service). The iFCs of a profile are tried by ascending Priority.
+
+SPT conditions (Annex B.2.2 tSePoTri):
+
+* ``Method``: the request method, case-insensitive;
+* ``RequestURI``: a regular expression searched in the Request-URI text (as Kamailio
+  and other cores do; Annex F leaves the matching rule to the implementation);
+* ``SIPHeader``: the header is present, and when ``Content`` is given, a regular
+  expression searched in any of its values;
+* ``SessionCase``: 0 originating, 1 terminating registered, 2 terminating unregistered,
+  3 originating unregistered;
+* ``SessionDescription``: an SDP line of type ``Line`` (e.g. ``m``) whose value matches
+  ``Content`` (any line of that type when ``Content`` is absent).
+
+A regular expression that does not compile never matches (and a negated one then
+matches): the HSS's data is not ours to crash on.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+from ims_core.sip import Request
+
+from .userdata import Ifc, Spt
+
+
+class SessionCase(enum.IntEnum):
+    """SPT SessionCase values (TS 29.228 Annex B.2.2)."""
+
+    ORIGINATING = 0
+    TERMINATING_REGISTERED = 1
+    TERMINATING_UNREGISTERED = 2
+    ORIGINATING_UNREGISTERED = 3
+
+
+@lru_cache(maxsize=512)
+def _regex(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def _search(pattern: str, text: str) -> bool:
+    rx = _regex(pattern)
+    return rx is not None and rx.search(text) is not None
+
+
+def _sdp_lines(request: Request, kind: str) -> list[str]:
+    """Values of the SDP lines ``kind=...`` (RFC 8866 §5) of an application/sdp body."""
+    ctype = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if ctype != "application/sdp" or not request.body:
+        return []
+    text = request.body.decode("utf-8", "replace")
+    prefix = f"{kind.strip()}="
+    return [line[len(prefix):] for line in text.splitlines() if line.startswith(prefix)]
+
+
+def spt_matches(spt: Spt, request: Request, session_case: int) -> bool:
+    """One SPT against *request* in *session_case*, negation applied."""
+    kind = spt.kind
+    if kind == "Method":
+        hit = request.method.upper() == spt.value.strip().upper()
+    elif kind == "RequestURI":
+        hit = _search(spt.value, request.uri_text)
+    elif kind == "SIPHeader":
+        values = request.headers.get_all(spt.value.strip()) if spt.value.strip() else []
+        hit = bool(values) if spt.content is None else any(_search(spt.content, v) for v in values)
+    elif kind == "SessionCase":
+        hit = spt.value.strip().isdigit() and int(spt.value) == session_case
+    elif kind == "SessionDescription":
+        lines = _sdp_lines(request, spt.value)
+        hit = bool(lines) if spt.content is None else any(
+            _search(spt.content, v) for v in lines)
+    else:
+        hit = False  # an unknown condition type cannot be satisfied
+    return hit != spt.negated
+
+
+def trigger_matches(ifc: Ifc, request: Request, session_case: int) -> bool:
+    """The iFC's TriggerPoint (CNF or DNF over groups, Annex C) against *request*."""
+    if not ifc.spts:
+        return True
+    groups: dict[int, list[bool]] = {}
+    for spt in ifc.spts:
+        result = spt_matches(spt, request, session_case)
+        for g in spt.groups:
+            groups.setdefault(g, []).append(result)
+    if ifc.condition_type_cnf:
+        return all(any(results) for results in groups.values())
+    return any(all(results) for results in groups.values())
+
+
+def next_match(ifcs: Sequence[Ifc], request: Request, session_case: int,
+               start: int = 0) -> tuple[int, Ifc] | None:
+    """The first iFC at index ``>= start`` (of *ifcs*, already sorted by Priority) that
+    matches, with its index; None when none does (TS 23.218 §6.4: evaluation goes on
+    with the next iFC after each AS the request came back from)."""
+    for index in range(max(start, 0), len(ifcs)):
+        ifc = ifcs[index]
+        if ifc.server_name and trigger_matches(ifc, request, session_case):
+            return index, ifc
+    return None

@@ -1,0 +1,330 @@
+"""Session routing at the S-CSCF (TS 24.229 §5.4.3), sans-I/O: the originating and
+terminating legs of calls and page-mode MESSAGEs, iFC evaluation towards Application
+Servers (TS 23.218 §6, TS 29.228 Annex B/F) and their DefaultHandling.
+
+Theory of operation — an initial request is handled per leg, in passes:
+
+    pass            input                                  → action
+    --------------  -------------------------------------  ------------------------------
+    orig, first     Route <sip:orig@us> (Service-Route)    served user = P-Asserted-
+                    or <us;ims-leg=orig>                     Identity, registered here,
+                                                             else 403; Record-Route
+                                                             <us;ims-leg=orig>
+    orig / term     iFC i matches (session case 0 / 1)     → Route <AS;lr>,
+                                                             <us;lr;ims-leg=…;ifc=i>
+    AS answers      408 / 5xx / no answer                  → DefaultHandling: 0 continue
+                                                             with iFC i+1; 1 relay failure
+    AS returns      Route <us;ims-leg=…;ifc=i>             → go on from iFC i+1 (no second
+                                                             Record-Route)
+    orig, no iFC    home Request-URI                       → the I-CSCF (it does the LIR);
+                    another domain                         → static route, else 404
+    term, first     no leg marker (from the I-CSCF)        → served user = Request-URI;
+                                                             Record-Route <us;ims-leg=term>
+    term, not       home user without bindings here        → SAR UNREGISTERED_USER; an
+      registered                                             iFC for session case 2 → AS,
+                                                             else 480
+    term, no iFC    registered contacts                    → parallel fork, Request-URI :=
+                                                             contact, Route := its Path
+
+In-dialog requests (a To tag) follow their Route set; CANCEL is hop by hop (both are the
+proxy core's). MESSAGE is routed the same way but never Record-Routed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ims_core import log
+from ims_core.cscf import CscfCore, CxOutcome
+from ims_core.diameter import Message
+from ims_core.proxy import Branch, RequestContext, Target
+from ims_core.sip import Request, Response, SipUri, TelUri, parse_uri
+
+from . import cx, userdata
+from . import ifc as ifcs
+from .config import ScscfConfig
+from .legs import (
+    DIALOG_CREATING,
+    ORIG,
+    TERM,
+    Leg,
+    asserted_identities,
+    identity_keys,
+    is_home,
+    route_value,
+)
+from .registrar import identity_key, impu_key
+from .store import Registration, RegistrationStore
+from .userdata import Ifc, Profile
+
+_log = log.get("scscf")
+_Route = Target | Sequence[Target] | Response | None
+
+SESSION_TERMINATED = 1  # DefaultHandling (TS 29.228 Annex B.2.2)
+
+
+@dataclass(slots=True)
+class _AsHop:
+    """The forward to an AS that is pending (kept in ``ctx.data["as"]``)."""
+
+    leg: str
+    index: int
+    ifc: Ifc
+    target: Target
+    request: Request | None = None  # the copy sent, to recognise its branch
+
+
+def profile_ifcs(profile: Profile | None, key: str) -> tuple[Ifc, ...]:
+    """The iFCs (by priority) of the service profile holding identity *key*."""
+    if profile is None:
+        return ()
+    for sp in profile.service_profiles:
+        if any(identity_key(p.identity) == key for p in sp.identities):
+            return tuple(sorted(sp.ifcs, key=lambda i: i.priority))
+    return ()
+
+
+def barred_in(profile: Profile, key: str) -> bool:
+    return any(p.barred for p in profile.identities if identity_key(p.identity) == key)
+
+
+def _q(value: str | None) -> float:
+    """A Contact q-value (RFC 3261 §20.10); absent or malformed counts as 1."""
+    try:
+        return float(value) if value is not None else 1.0
+    except ValueError:
+        return 1.0
+
+
+class SessionCore(CscfCore):
+    """The call-routing half of the S-CSCF; :class:`ScscfCore` adds the registrar."""
+
+    cfg: ScscfConfig
+    store: RegistrationStore
+    realm: str
+
+    # -- the legs -------------------------------------------------------------------------
+    def route_session(self, ctx: RequestContext) -> _Route:
+        """An initial non-REGISTER request (called after the in-dialog/OPTIONS cases)."""
+        leg: Leg | None = ctx.data.get("leg")
+        if leg is not None and leg.leg == ORIG:
+            return self.route_originating(ctx)
+        if leg is None and "route" in ctx.request.headers:
+            return Target()  # loose-routed through us, on no leg of ours
+        return self.route_terminating(ctx)
+
+    def route_originating(self, ctx: RequestContext) -> _Route:
+        """TS 24.229 §5.4.3.2: served user from P-Asserted-Identity, originating iFCs,
+        then towards the callee."""
+        request = ctx.request
+        served = self._served_originating(request)
+        if served is None:
+            _log.info("scscf.orig_not_registered", call_id=request.headers.get("call-id"),
+                      pai=request.headers.get("p-asserted-identity"))
+            return self._warn(ctx, 403, "Forbidden - Served User Not Registered")
+        key, reg = served
+        if key in reg.barred:
+            return self._warn(ctx, 403, "Forbidden - Served User Barred")
+        self._first_pass(ctx, ORIG)
+        hop = self._match_ifc(ctx, ORIG, profile_ifcs(reg.profile, key),
+                              ifcs.SessionCase.ORIGINATING)
+        if hop is not None:
+            return hop
+        return self._onwards(ctx)
+
+    def route_terminating(self, ctx: RequestContext) -> _Route:
+        """TS 24.229 §5.4.3.3: served user = the Request-URI; terminating iFCs; then
+        every registered contact in parallel, each through its stored Path."""
+        uri = ctx.request.uri
+        found = self._lookup(uri)
+        if found is None:
+            if not is_home(uri, self.realm):
+                return self._warn(ctx, 404, "Not Found")
+            return self._unregistered(ctx)
+        key, reg = found
+        if key in reg.barred:
+            return self._warn(ctx, 404, "Not Found - Barred")
+        self._first_pass(ctx, TERM)
+        hop = self._match_ifc(ctx, TERM, profile_ifcs(reg.profile, key),
+                              ifcs.SessionCase.TERMINATING_REGISTERED)
+        if hop is not None:
+            return hop
+        paths: dict[int, tuple[str, ...]] = ctx.data.setdefault("paths", {})
+        targets = []
+        for b in sorted(reg.bindings.values(), key=lambda b: -_q(b.q)):
+            target = Target(uri=parse_uri(b.uri))
+            paths[id(target)] = b.path
+            targets.append(target)
+        ctx.data["targets"] = targets  # keeps the ids above valid
+        return targets
+
+    # -- steps ----------------------------------------------------------------------------
+    def _served_originating(self, request: Request) -> tuple[str, Registration] | None:
+        for key in asserted_identities(request):
+            reg = self.store.get(key)
+            if reg is not None and reg.bindings:
+                return key, reg
+        return None
+
+    def _lookup(self, uri: object) -> tuple[str, Registration] | None:
+        if not isinstance(uri, SipUri | TelUri):
+            return None
+        for key in identity_keys(uri, self.realm):
+            reg = self.store.get(key)
+            if reg is not None and reg.bindings:
+                return key, reg
+        return None
+
+    def _first_pass(self, ctx: RequestContext, leg: str) -> None:
+        """Record-Route once per leg (on the pass that did not come back from an AS),
+        dialog-creating requests only (RFC 3261 §16.6 step 4; TS 24.229 §5.4.3.2)."""
+        marker: Leg | None = ctx.data.get("leg")
+        returning = marker is not None and marker.ifc is not None
+        if self.config.record_route and not returning and (
+                ctx.request.method in DIALOG_CREATING):
+            ctx.data["rr"] = leg
+
+    def _unregistered(self, ctx: RequestContext) -> _Route:
+        """TS 24.229 §5.4.3.3 / TS 29.228 §6.1.2: a home user not registered here. SAR
+        UNREGISTERED_USER fetches the profile; a terminating-unregistered iFC (session
+        case 2) sends the request to its AS; otherwise 480."""
+        if self.diameter is None:
+            return self.make_response(ctx, 480)
+        key = impu_key(ctx.request.uri)
+        avps = cx.sar_avps(None, [key], self.cfg.server_name,
+                           cx.AssignmentType.UNREGISTERED_USER, False)
+
+        def on_saa(outcome: CxOutcome, now: float) -> None:
+            if ctx.final_sent:
+                return  # CANCELled meanwhile
+            decision = self._after_unregistered_saa(ctx, key, outcome)
+            if isinstance(decision, Response):
+                self.respond(ctx, decision, now)
+            elif decision is not None:
+                self.forward(ctx, decision, now)
+
+        self.query(self.cx_request("SAR", avps), on_saa, ctx=ctx)
+        return None
+
+    def _after_unregistered_saa(self, ctx: RequestContext, key: str,
+                                outcome: CxOutcome) -> _Route:
+        fail = cx.failure(outcome)
+        data = outcome.get("User-Data") if isinstance(outcome, Message) else None
+        if fail is not None or not isinstance(data, bytes | str):
+            _log.info("scscf.unregistered_no_profile", impu=key,
+                      warning=fail.warning if fail is not None else "no User-Data")
+            return self.make_response(ctx, 480)
+        try:
+            profile = userdata.parse(data)
+        except userdata.UserDataError as exc:
+            _log.warning("scscf.bad_user_data", impu=key, error=str(exc))
+            return self.make_response(ctx, 480)
+        if barred_in(profile, key):
+            return self._warn(ctx, 404, "Not Found - Barred")
+        self._first_pass(ctx, TERM)
+        hop = self._match_ifc(ctx, TERM, profile_ifcs(profile, key),
+                              ifcs.SessionCase.TERMINATING_UNREGISTERED)
+        return hop if hop is not None else self.make_response(ctx, 480)
+
+    def _match_ifc(self, ctx: RequestContext, leg: str, profile: Sequence[Ifc],
+                   case: ifcs.SessionCase) -> Target | None:
+        """The next matching iFC after the one the request came back from, as a Target
+        towards its AS (TS 23.218 §6.4, TS 24.229 §5.4.3.2 step 4)."""
+        marker: Leg | None = ctx.data.get("leg")
+        done = ctx.data.get("ifc_done")
+        if done is None:
+            done = marker.ifc if marker is not None and marker.ifc is not None else -1
+        found = ifcs.next_match(profile, ctx.request, case, done + 1)
+        if found is None:
+            return None
+        index, ifc = found
+        try:
+            as_uri = parse_uri(ifc.server_name)
+        except ValueError:
+            as_uri = None
+        if not isinstance(as_uri, SipUri):
+            _log.warning("scscf.bad_as", server_name=ifc.server_name)
+            ctx.data["ifc_done"] = index
+            return self._match_ifc(ctx, leg, profile, case)
+        target = Target()
+        ctx.data["as"] = _AsHop(leg, index, ifc, target)
+        _log.debug("scscf.to_as", leg=leg, ifc=index, server=ifc.server_name,
+                   call_id=ctx.request.headers.get("call-id"))
+        return target
+
+    def _onwards(self, ctx: RequestContext) -> _Route:
+        """Originating, after the iFCs: a remaining Route set is followed; otherwise the
+        Request-URI decides — home users via the I-CSCF (TS 24.229 §5.4.3.2 step 10),
+        other domains by static route (no DNS here), else 404."""
+        request = ctx.request
+        if "route" in request.headers:
+            return Target()
+        uri = request.uri
+        if is_home(uri, self.realm):
+            dest = self.cfg.icscf_destination()
+            if dest is None:
+                return self._warn(ctx, 500, "Server Internal Error - No I-CSCF")
+            return Target(next_hop=dest)
+        if isinstance(uri, SipUri):
+            dest = self.cfg.static_route(uri.host)
+            if dest is not None:
+                return Target(next_hop=dest)
+            return self._warn(ctx, 404, "Not Found - No Route To Domain")
+        if isinstance(uri, TelUri):
+            return self._warn(ctx, 404, "Not Found - Local Number Not Routable")
+        return self._warn(ctx, 416, "Unsupported URI Scheme")
+
+    # -- proxy hooks ----------------------------------------------------------------------
+    def should_record_route(self, ctx: RequestContext) -> bool:
+        return False  # our own Record-Route, with ims-leg, goes in on_forward
+
+    def on_forward(self, ctx: RequestContext, request: Request, target: Target) -> None:
+        cfg = self.config
+        leg = ctx.data.get("rr")
+        if leg is not None and ctx.server_tx is not None:  # never on a stateless ACK
+            request.push_address("Record-Route", route_value(
+                cfg.host, cfg.port, leg, transport=ctx.source.transport))
+        hop: _AsHop | None = ctx.data.get("as")
+        if hop is not None and hop.target is target:
+            # TS 24.229 §5.4.3.2 step 4: the AS first, then us again to carry on.
+            request.push_address("Route", route_value(cfg.host, cfg.port, hop.leg, hop.index))
+            request.push_address("Route", f"<{hop.ifc.server_name};lr>"
+                                 if ";lr" not in hop.ifc.server_name else
+                                 f"<{hop.ifc.server_name}>")
+            hop.request = request
+            return
+        path = ctx.data.get("paths", {}).get(id(target))
+        if path:
+            for value in reversed(path):  # RFC 3327 §5.3: Path becomes the Route set
+                request.push_address("Route", value)
+
+    def _on_branch_final(self, branch: Branch, response: Response, now: float) -> None:
+        """TS 24.229 §5.4.3.2/§5.4.3.3 and TS 29.228 Annex B.2.2 DefaultHandling: an AS
+        that fails (408, 5xx, or no answer — the proxy core reports that as 408/503) is
+        skipped with SESSION_CONTINUED; SESSION_TERMINATED relays the failure."""
+        ctx = branch.ctx
+        hop: _AsHop | None = ctx.data.get("as")
+        failed = response.status == 408 or 500 <= response.status < 600
+        if (hop is None or branch.request is not hop.request or not failed
+                or hop.ifc.default_handling == SESSION_TERMINATED
+                or ctx.final_sent or ctx.cancelled):
+            super()._on_branch_final(branch, response, now)
+            return
+        _log.info("scscf.as_failed", server=hop.ifc.server_name, status=response.status,
+                  ifc=hop.index, call_id=ctx.request.headers.get("call-id"))
+        branch.final = branch.final or response
+        branch.timer_c = None
+        ctx.branches.remove(branch)
+        ctx.data.pop("as", None)
+        ctx.data["ifc_done"] = hop.index
+        decision = (self.route_originating(ctx) if hop.leg == ORIG
+                    else self.route_terminating(ctx))
+        if isinstance(decision, Response):
+            self.respond(ctx, decision, now)
+        elif decision is not None:
+            self.forward(ctx, decision, now)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _warn(self, ctx: RequestContext, status: int, reason: str) -> Response:
+        return self.make_response(ctx, status, reason)

@@ -1,0 +1,152 @@
+"""A call between two users of one S-CSCF, through the I-CSCF and back (sans-I/O, both
+cores and the real HSS handlers): the originating pass, the LIR, the terminating pass,
+the dialog's Record-Route set, and the ACK/BYE that follow it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hss.provision import DEMO_OP, demo_k
+from ims_core import auth
+from ims_core.cscf import DiameterClient
+from ims_core.icscf import IcscfCore, ScscfEntry, ScscfPool
+from ims_core.proxy import ProxyConfig, Send, branch
+from ims_core.sip import Request, Response, parse_message
+from ims_core.transport import Source
+
+from .helpers import DOMAIN, ICSCF, IMPU, SCSCF, SERVER_NAME, Harness, Ue
+
+PCSCF = ("127.0.0.1", 5060)
+IMSI_B = "001010000000002"
+IMPU_B = f"sip:{IMSI_B}@{DOMAIN}"
+CONTACT_B = "sip:ueb@192.0.2.60:5060"
+SALT = branch._salt
+
+
+def invite() -> Request:
+    text = (
+        f"INVITE {IMPU_B} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {PCSCF[0]}:{PCSCF[1]};branch=z9hG4bKpa1\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bKua1\r\n"
+        "Max-Forwards: 69\r\n"
+        "Route: <sip:orig@127.0.0.3:5060;lr>\r\n"
+        "Record-Route: <sip:127.0.0.1:5060;lr;ims-leg=orig>\r\n"
+        f"P-Asserted-Identity: <{IMPU}>\r\n"
+        f"From: <{IMPU}>;tag=a1\r\nTo: <{IMPU_B}>\r\n"
+        "Call-ID: chain-1@ue\r\nCSeq: 1 INVITE\r\n"
+        "Contact: <sip:ue1@192.0.2.50:5060>\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    msg = parse_message(text.encode())
+    assert isinstance(msg, Request)
+    return msg
+
+
+class Chain:
+    def __init__(self, tmp_path: Path) -> None:
+        self.s = Harness(tmp_path)
+        self.i = IcscfCore(
+            ProxyConfig(host=ICSCF[0], port=ICSCF[1]),
+            DiameterClient(origin_host=f"icscf.{DOMAIN}"), domain=DOMAIN,
+            pool=ScscfPool((ScscfEntry(SERVER_NAME, f"{SCSCF[0]}:{SCSCF[1]}"),)))
+        self.out: list[tuple[Request | Response, tuple[str, int]]] = []  # leaving the pair
+
+    def deliver(self, msg: Request | Response, src: tuple[str, int],
+                to: tuple[str, int]) -> None:
+        """Feed *msg* to the node at *to*, then keep routing between the two cores."""
+        queue: list[tuple[Request | Response, tuple[str, int], tuple[str, int]]] = [
+            (msg, src, to)]
+        for _ in range(50):
+            if not queue:
+                return
+            m, frm, dst = queue.pop(0)
+            node = self.s.core if dst == SCSCF else self.i
+            # Branch salts are per process (RFC 3261 §16.3 step 4 loop check): give the
+            # I-CSCF its own, as in the lab where every node is a process.
+            branch._salt = "1c5cf" if node is self.i else SALT
+            try:
+                node.receive(m, Source("UDP", *frm, None, None), self.s.now)
+                sends = self._drain(node)
+            finally:
+                branch._salt = SALT
+            for send in sends:
+                parsed = parse_message(send.data)
+                hop = (send.dest.host, send.dest.port)
+                if hop in (SCSCF, ICSCF):
+                    queue.append((parsed, dst, hop))
+                elif not (isinstance(parsed, Response) and parsed.status == 100):
+                    self.out.append((parsed, hop))
+        raise AssertionError("routing did not settle")
+
+    def _drain(self, node: object) -> list[Send]:
+        if node is self.s.core:
+            return self.s._pump()
+        out = self.i.data_to_send()
+        for q in self.i.queries_to_send():
+            q.on_answer(self.s.hss.answer(q.request), self.s.now)
+            out += self.i.data_to_send()
+        return out
+
+
+def reply(req: Request, status: int, rr: bool = True) -> Response:
+    vias = "".join(f"Via: {v}\r\n" for v in req.headers.get_all("via"))
+    rrs = "".join(f"Record-Route: {v}\r\n" for v in req.headers.get_all("record-route")) \
+        if rr else ""
+    text = (f"SIP/2.0 {status} X\r\n{vias}{rrs}From: {req.headers.get('from')}\r\n"
+            f"To: {req.headers.get('to')};tag=b1\r\nCall-ID: {req.headers.get('call-id')}\r\n"
+            f"CSeq: {req.headers.get('cseq')}\r\nContact: <{CONTACT_B}>\r\n"
+            "Content-Length: 0\r\n\r\n")
+    msg = parse_message(text.encode())
+    assert isinstance(msg, Response)
+    return msg
+
+
+def test_call_between_two_users_of_one_scscf(tmp_path: Path) -> None:
+    c = Chain(tmp_path)
+    Ue().register_fully(c.s)
+    k = demo_k(IMSI_B)
+    Ue(impi=f"{IMSI_B}@{DOMAIN}", impu=IMPU_B, k=k, opc=auth.opc(k, DEMO_OP),
+       contact=CONTACT_B, call_id="reg-b@ue").register_fully(c.s)
+
+    c.deliver(invite(), PCSCF, SCSCF)
+    [(fwd, hop)] = c.out
+    assert isinstance(fwd, Request) and hop == PCSCF
+    assert fwd.uri_text == CONTACT_B
+    assert fwd.headers.values("route") == ["<sip:term@127.0.0.1:5060;lr>"]
+    # Term leg on top of orig leg; the I-CSCF is not in the route set.
+    assert fwd.headers.values("record-route") == [
+        "<sip:127.0.0.3:5060;lr;ims-leg=term>", "<sip:127.0.0.3:5060;lr;ims-leg=orig>",
+        "<sip:127.0.0.1:5060;lr;ims-leg=orig>"]
+    assert [m.name for m in c.s.hss.requests].count("LIR") == 1
+    # Via: S-CSCF (term), I-CSCF, S-CSCF (orig), P-CSCF, UE.
+    assert [(v.host, v.port) for v in fwd.vias()][:4] == [SCSCF, ICSCF, SCSCF, PCSCF]
+
+    c.out.clear()
+    c.deliver(reply(fwd, 200), PCSCF, SCSCF)
+    [(ok, hop)] = c.out
+    assert isinstance(ok, Response) and ok.status == 200 and hop == PCSCF
+    assert len(ok.vias()) == 2  # P-CSCF's and the UE's
+
+    # The caller's ACK and BYE: Route = the Record-Route set as UE-A reverses it.
+    for n, method in enumerate(("ACK", "BYE"), start=2):
+        c.out.clear()
+        req = parse_message((
+            f"{method} {CONTACT_B} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {PCSCF[0]}:{PCSCF[1]};branch=z9hG4bKpa{n}\r\n"
+            f"Via: SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bKua{n}\r\n"
+            "Max-Forwards: 69\r\n"
+            "Route: <sip:127.0.0.3:5060;lr;ims-leg=orig>\r\n"
+            "Route: <sip:127.0.0.3:5060;lr;ims-leg=term>\r\n"
+            "Route: <sip:term@127.0.0.1:5060;lr>\r\n"
+            f"From: <{IMPU}>;tag=a1\r\nTo: <{IMPU_B}>;tag=b1\r\n"
+            f"Call-ID: chain-1@ue\r\nCSeq: {1 if method == 'ACK' else 2} {method}\r\n"
+            "Content-Length: 0\r\n\r\n").encode())
+        assert isinstance(req, Request)
+        c.deliver(req, PCSCF, SCSCF)
+        [(out, hop)] = c.out
+        assert isinstance(out, Request) and out.method == method and hop == PCSCF
+        assert out.headers.values("route") == ["<sip:term@127.0.0.1:5060;lr>"]
+        assert "record-route" not in out.headers
+        assert out.uri_text == CONTACT_B
+    assert [m.name for m in c.s.hss.requests].count("LIR") == 1  # none in the dialog
+    c.s.close()

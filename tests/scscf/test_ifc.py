@@ -1,0 +1,131 @@
+"""The iFC matcher (TS 29.228 Annex B.2.2 / Annex C / Annex F): SPT kinds, negation,
+CNF and DNF over groups, session cases, priority order and resuming after an AS."""
+
+from __future__ import annotations
+
+import pytest
+
+from ims_core.scscf.ifc import SessionCase, next_match, spt_matches, trigger_matches
+from ims_core.scscf.userdata import Ifc, Spt
+from ims_core.sip import Request, parse_message
+
+SDP = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n" \
+      "m=audio 4000 RTP/AVP 0\r\n"
+
+
+def req(method: str = "INVITE", uri: str = "sip:bob@ims.example", extra: str = "",
+        body: str = "") -> Request:
+    ctype = "Content-Type: application/sdp\r\n" if body else ""
+    text = (f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n"
+            "From: <sip:alice@ims.example>;tag=1\r\nTo: <sip:bob@ims.example>\r\n"
+            f"Call-ID: x\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n{extra}{ctype}"
+            f"Content-Length: {len(body)}\r\n\r\n{body}")
+    msg = parse_message(text.encode())
+    assert isinstance(msg, Request)
+    return msg
+
+
+def ifc(*spts: Spt, cnf: bool = True, priority: int = 0, server: str = "sip:as") -> Ifc:
+    return Ifc(priority, server, condition_type_cnf=cnf, spts=spts)
+
+
+def test_method_is_case_insensitive() -> None:
+    assert spt_matches(Spt("Method", "invite"), req(), 0)
+    assert not spt_matches(Spt("Method", "MESSAGE"), req(), 0)
+
+
+def test_negation_inverts() -> None:
+    assert spt_matches(Spt("Method", "MESSAGE", negated=True), req(), 0)
+    assert not spt_matches(Spt("Method", "INVITE", negated=True), req(), 0)
+
+
+def test_request_uri_is_a_regex() -> None:
+    assert spt_matches(Spt("RequestURI", r"^sip:bob@"), req(), 0)
+    assert not spt_matches(Spt("RequestURI", r"^tel:"), req(), 0)
+    assert spt_matches(Spt("RequestURI", r"^tel:\+1555"), req(uri="tel:+15551234"), 0)
+
+
+def test_sip_header_presence_and_content_regex() -> None:
+    icsi = "urn%3Aurn-7%3A3gpp-service.ims.icsi.mmtel"
+    r = req(extra=f'Accept-Contact: *;+g.3gpp.icsi-ref="{icsi}"\r\n')
+    assert spt_matches(Spt("SIPHeader", "Accept-Contact"), r, 0)
+    assert spt_matches(Spt("SIPHeader", "accept-contact", content=r"mmtel"), r, 0)
+    assert not spt_matches(Spt("SIPHeader", "Accept-Contact", content=r"^video"), r, 0)
+    assert not spt_matches(Spt("SIPHeader", "P-Preferred-Service"), r, 0)
+    assert spt_matches(Spt("SIPHeader", "P-Preferred-Service", negated=True), r, 0)
+
+
+def test_sip_header_compact_form_is_found() -> None:
+    r = req(extra="k: 100rel\r\n")  # Supported, compact
+    assert spt_matches(Spt("SIPHeader", "Supported", content="100rel"), r, 0)
+
+
+def test_bad_regex_never_matches() -> None:
+    assert not spt_matches(Spt("RequestURI", "(unclosed"), req(), 0)
+    assert spt_matches(Spt("RequestURI", "(unclosed", negated=True), req(), 0)
+
+
+@pytest.mark.parametrize("case", list(SessionCase))
+def test_session_case(case: SessionCase) -> None:
+    spt = Spt("SessionCase", str(int(case)))
+    assert spt_matches(spt, req(), case)
+    assert not spt_matches(spt, req(), (case + 1) % 4)
+
+
+def test_session_description_line() -> None:
+    r = req(body=SDP)
+    assert spt_matches(Spt("SessionDescription", "m", content="^audio"), r, 0)
+    assert not spt_matches(Spt("SessionDescription", "m", content="^video"), r, 0)
+    assert not spt_matches(Spt("SessionDescription", "m"), req(), 0)
+
+
+def test_cnf_ors_within_a_group_and_ands_across() -> None:
+    # (INVITE or MESSAGE) and (originating)
+    f = ifc(Spt("Method", "INVITE", (0,)), Spt("Method", "MESSAGE", (0,)),
+            Spt("SessionCase", "0", (1,)))
+    assert trigger_matches(f, req("INVITE"), 0)
+    assert trigger_matches(f, req("MESSAGE"), 0)
+    assert not trigger_matches(f, req("INVITE"), 1)
+    assert not trigger_matches(f, req("OPTIONS"), 0)
+
+
+def test_dnf_ands_within_a_group_and_ors_across() -> None:
+    # (INVITE and originating) or (MESSAGE and terminating)
+    f = ifc(Spt("Method", "INVITE", (0,)), Spt("SessionCase", "0", (0,)),
+            Spt("Method", "MESSAGE", (1,)), Spt("SessionCase", "1", (1,)), cnf=False)
+    assert trigger_matches(f, req("INVITE"), 0)
+    assert trigger_matches(f, req("MESSAGE"), 1)
+    assert not trigger_matches(f, req("INVITE"), 1)
+    assert not trigger_matches(f, req("MESSAGE"), 0)
+
+
+def test_an_spt_in_several_groups() -> None:
+    # CNF: (INVITE or MESSAGE) and (INVITE or tel URI) -- INVITE sits in both groups
+    f = ifc(Spt("Method", "INVITE", (0, 1)), Spt("Method", "MESSAGE", (0,)),
+            Spt("RequestURI", "^tel:", (1,)))
+    assert trigger_matches(f, req("INVITE"), 0)
+    assert not trigger_matches(f, req("MESSAGE"), 0)
+    assert trigger_matches(f, req("MESSAGE", uri="tel:+1555"), 0)
+
+
+def test_negated_spt_inside_cnf() -> None:
+    # INVITE and not (a Request-URI in the emergency range)
+    f = ifc(Spt("Method", "INVITE", (0,)), Spt("RequestURI", "sos", (1,), negated=True))
+    assert trigger_matches(f, req(), 0)
+    assert not trigger_matches(f, req(uri="urn:service:sos"), 0)
+
+
+def test_no_trigger_point_always_matches() -> None:
+    assert trigger_matches(ifc(), req("OPTIONS"), 3)
+
+
+def test_next_match_in_order_and_resuming_after_an_index() -> None:
+    ifcs = (ifc(Spt("Method", "INVITE"), server="sip:a"),
+            ifc(Spt("Method", "MESSAGE"), server="sip:b"),
+            ifc(Spt("Method", "INVITE"), server="sip:c"))
+    found = next_match(ifcs, req(), 0)
+    assert found is not None and found[0] == 0 and found[1].server_name == "sip:a"
+    found = next_match(ifcs, req(), 0, start=1)
+    assert found is not None and found[0] == 2
+    assert next_match(ifcs, req(), 0, start=3) is None
+    assert next_match(ifcs, req("BYE"), 0) is None
