@@ -16,7 +16,12 @@ from ims_core.sip import MAGIC_COOKIE, Request
 
 _PREFIX = MAGIC_COOKIE + "-"
 _counter = itertools.count(1)
-_salt = os.urandom(6).hex()
+
+
+def new_salt() -> str:
+    """Each proxy instance marks its branches with its own salt, so two proxies in one
+    process (tests, embedding) never mistake each other's branches for a loop."""
+    return os.urandom(6).hex()
 
 
 def loop_hash(request: Request) -> str:
@@ -36,9 +41,9 @@ def loop_hash(request: Request) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
 
 
-def new_branch(loop: str) -> str:
+def new_branch(loop: str, salt: str) -> str:
     """A fresh branch for a stateful forward, unique in space and time (§8.1.1.7)."""
-    return f"{_PREFIX}{loop}.{_salt}{next(_counter):x}"
+    return f"{_PREFIX}{loop}.{salt}{next(_counter):x}"
 
 
 def stateless_branch(request: Request) -> str:
@@ -50,7 +55,7 @@ def stateless_branch(request: Request) -> str:
     return f"{_PREFIX}s{digest.hexdigest()}"
 
 
-def is_looped(request: Request, loop: str) -> bool:
-    """True when a Via of `request` carries one of our branches with hash `loop`."""
-    marker = f"{_PREFIX}{loop}.{_salt}"
+def is_looped(request: Request, loop: str, salt: str) -> bool:
+    """True when a Via of `request` carries one of our branches (`salt`) with hash `loop`."""
+    marker = f"{_PREFIX}{loop}.{salt}"
     return any(marker in value for value in request.headers.get_all("via"))

@@ -54,7 +54,7 @@ from ims_core.transaction import (
 )
 from ims_core.transport import Destination, Source, choose_transport, via_destination
 
-from .branch import is_looped, loop_hash, new_branch, stateless_branch
+from .branch import is_looped, loop_hash, new_branch, new_salt, stateless_branch
 from .config import ProxyConfig
 from .routing import (
     Target,
@@ -132,6 +132,7 @@ class ProxyCore:
 
     def __init__(self, config: ProxyConfig, timers: TimerConfig | None = None) -> None:
         self.config = config
+        self.salt = new_salt()  # marks our branches for loop detection (§16.3 step 4)
         self.table = TransactionTable(timers)
         self._out: list[Send] = []
         self._contexts: dict[ServerTransaction, RequestContext] = {}
@@ -193,7 +194,7 @@ class ProxyCore:
         request = ctx.request
         if request.max_forwards == 0:
             return self.make_response(ctx, 483)
-        if is_looped(request, ctx.loop):
+        if is_looped(request, ctx.loop, self.salt):
             return self.make_response(ctx, 482)
         required = request.headers.values("proxy-require")
         if required:
@@ -323,7 +324,7 @@ class ProxyCore:
             dest = replace(dest, transport=inbound)
         transport = dest.transport
         cfg = self.config
-        branch = new_branch(ctx.loop)
+        branch = new_branch(ctx.loop, self.salt)
         request.push_via(f"SIP/2.0/{transport} {cfg.host}:{cfg.port};branch={branch}")  # step 8
         data = request.to_bytes()
         bigger = choose_transport(transport, len(data), limit=cfg.udp_size_limit)  # §18.1.1

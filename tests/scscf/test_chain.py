@@ -10,7 +10,7 @@ from hss.provision import DEMO_OP, demo_k
 from ims_core import auth
 from ims_core.cscf import DiameterClient
 from ims_core.icscf import IcscfCore, ScscfEntry, ScscfPool
-from ims_core.proxy import ProxyConfig, Send, branch
+from ims_core.proxy import ProxyConfig, Send
 from ims_core.sip import Request, Response, parse_message
 from ims_core.transport import Source
 
@@ -20,7 +20,6 @@ PCSCF = ("127.0.0.1", 5060)
 IMSI_B = "001010000000002"
 IMPU_B = f"sip:{IMSI_B}@{DOMAIN}"
 CONTACT_B = "sip:ueb@192.0.2.60:5060"
-SALT = branch._salt
 
 
 def invite() -> Request:
@@ -61,14 +60,8 @@ class Chain:
                 return
             m, frm, dst = queue.pop(0)
             node = self.s.core if dst == SCSCF else self.i
-            # Branch salts are per process (RFC 3261 §16.3 step 4 loop check): give the
-            # I-CSCF its own, as in the lab where every node is a process.
-            branch._salt = "1c5cf" if node is self.i else SALT
-            try:
-                node.receive(m, Source("UDP", *frm, None, None), self.s.now)
-                sends = self._drain(node)
-            finally:
-                branch._salt = SALT
+            node.receive(m, Source("UDP", *frm, None, None), self.s.now)
+            sends = self._drain(node)
             for send in sends:
                 parsed = parse_message(send.data)
                 hop = (send.dest.host, send.dest.port)
