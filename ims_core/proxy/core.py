@@ -229,6 +229,15 @@ class ProxyCore:
     def on_response(self, ctx: RequestContext, response: Response) -> None:
         """Edit a response about to be forwarded upstream (our Via already removed)."""
 
+    def on_branch_final(self, ctx: RequestContext, branch: Branch, response: Response,
+                        now: float) -> bool:
+        """A branch got its final response (408/503 when it timed out or failed to send).
+        Return True to take it over — e.g. retry elsewhere (an AS with DefaultHandling
+        SESSION_CONTINUED): the branch then leaves best-response selection (§16.7) and the
+        subclass must `forward()` or `respond()`. Not called once the request is answered
+        or cancelled."""
+        return False
+
     def on_final(self, ctx: RequestContext, response: Response, now: float) -> None:
         """A final response went upstream: one log event per transaction."""
         if self.log_transactions:
@@ -476,6 +485,11 @@ class ProxyCore:
         branch.timer_c = None
         if branch.final is None:
             branch.final = response
+        if (not ctx.final_sent and not ctx.cancelled
+                and self.on_branch_final(ctx, branch, response, now)):
+            if branch in ctx.branches:  # taken over: no longer a candidate (§16.7)
+                ctx.branches.remove(branch)
+            return
         if response.status >= 600 and ctx.request.method == "INVITE":
             for other in ctx.branches:  # §16.7 step 5
                 self._cancel_branch(other, now)

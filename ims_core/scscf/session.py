@@ -299,23 +299,18 @@ class SessionCore(CscfCore):
             for value in reversed(path):  # RFC 3327 §5.3: Path becomes the Route set
                 request.push_address("Route", value)
 
-    def _on_branch_final(self, branch: Branch, response: Response, now: float) -> None:
+    def on_branch_final(self, ctx: RequestContext, branch: Branch, response: Response,
+                        now: float) -> bool:
         """TS 24.229 §5.4.3.2/§5.4.3.3 and TS 29.228 Annex B.2.2 DefaultHandling: an AS
         that fails (408, 5xx, or no answer — the proxy core reports that as 408/503) is
         skipped with SESSION_CONTINUED; SESSION_TERMINATED relays the failure."""
-        ctx = branch.ctx
         hop: _AsHop | None = ctx.data.get("as")
         failed = response.status == 408 or 500 <= response.status < 600
         if (hop is None or branch.request is not hop.request or not failed
-                or hop.ifc.default_handling == SESSION_TERMINATED
-                or ctx.final_sent or ctx.cancelled):
-            super()._on_branch_final(branch, response, now)
-            return
+                or hop.ifc.default_handling == SESSION_TERMINATED):
+            return False
         _log.info("scscf.as_failed", server=hop.ifc.server_name, status=response.status,
                   ifc=hop.index, call_id=ctx.request.headers.get("call-id"))
-        branch.final = branch.final or response
-        branch.timer_c = None
-        ctx.branches.remove(branch)
         ctx.data.pop("as", None)
         ctx.data["ifc_done"] = hop.index
         decision = (self.route_originating(ctx) if hop.leg == ORIG
@@ -324,6 +319,7 @@ class SessionCore(CscfCore):
             self.respond(ctx, decision, now)
         elif decision is not None:
             self.forward(ctx, decision, now)
+        return True
 
     # -- helpers --------------------------------------------------------------------------
     def _warn(self, ctx: RequestContext, status: int, reason: str) -> Response:
