@@ -236,7 +236,7 @@ class PcscfCore(CscfCore):
         prepare_for_ue(request)
         if request.method in DIALOG_METHODS:
             ctx.data[RECORD_ROUTE] = (TERM, reg.flow[0])
-        return Target(next_hop=_flow_destination(reg))
+        return Target(next_hop=_flow_destination(reg), flow=True)
 
     def route_in_dialog(self, ctx: RequestContext, reg: Registration | None,
                         core: bool) -> Target | Response:
@@ -260,7 +260,8 @@ class PcscfCore(CscfCore):
         if "route" in request.headers:
             return Target()
         prepare_for_ue(request)
-        return Target(next_hop=self.ue_destination(request.uri, ctx.created))
+        dest = self.ue_destination(request.uri, ctx.created)
+        return Target(next_hop=dest, flow=dest is not None)
 
     def ue_destination(self, uri: Uri, now: float) -> Destination | None:
         """Where a request for contact `uri` goes: the flow the contact was registered

@@ -336,7 +336,8 @@ class ProxyCore:
         branch = new_branch(ctx.loop, self.salt)
         request.push_via(f"SIP/2.0/{transport} {cfg.host}:{cfg.port};branch={branch}")  # step 8
         data = request.to_bytes()
-        bigger = choose_transport(transport, len(data), limit=cfg.udp_size_limit)  # §18.1.1
+        bigger = transport if target.flow else choose_transport(  # §18.1.1
+            transport, len(data), limit=cfg.udp_size_limit)
         if bigger != transport:
             request.headers.replace_first_value(
                 "via", f"SIP/2.0/{bigger} {cfg.host}:{cfg.port};branch={branch}")

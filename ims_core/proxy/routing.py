@@ -16,10 +16,14 @@ from ims_core.transport import Destination, uri_destination
 class Target:
     """Where to forward a request (§16.5). `uri` replaces the Request-URI (None keeps
     it); `next_hop` sends there instead of to the top Route / Request-URI (§16.6 step 7,
-    e.g. a configured outbound proxy); its transport "" means "as received"."""
+    e.g. a configured outbound proxy); its transport "" means "as received".
+    `flow`: `next_hop` is a flow a UE registered from (RFC 5626 §5.3, TS 24.229
+    §5.2.6.4): use exactly that transport, even past the §18.1.1 size rule — a UE
+    registered over UDP need not be listening on TCP."""
 
     uri: Uri | None = None
     next_hop: Destination | None = None
+    flow: bool = False
 
 
 def is_local(uri: Uri, names: frozenset[tuple[str, int]]) -> bool:

@@ -244,6 +244,18 @@ def test_terminating_invite_goes_over_the_udp_flow_with_term_record_route() -> N
     assert "p-charging-vector" not in fwd.headers  # RFC 3455: not for the UE
 
 
+def test_a_large_terminating_invite_stays_on_the_udp_flow() -> None:
+    """After five hops an INVITE with SDP is well past 1300 bytes; a UE registered over
+    UDP still gets it over UDP (RFC 5626 §5.3), not over a TCP connection it never made."""
+    h = Harness()
+    h.register()
+    padding = "".join(f"X-Pad-{i}: {'p' * 60}\r\n" for i in range(25))
+    fwd, dest = one_request(from_core(h, core_request(extra=PATH_ROUTE + padding)))
+    assert len(fwd.to_bytes()) > 1300
+    assert dest == Destination("UDP", *UE)
+    assert fwd.top_via().transport == "UDP"
+
+
 def test_terminating_invite_goes_over_the_tcp_connection() -> None:
     h = Harness()
     conn = object()

@@ -339,6 +339,21 @@ def test_large_udp_request_switches_to_tcp() -> None:
     assert send.tx is not None and send.data == send.tx.request.to_bytes()
 
 
+def test_a_registered_flow_keeps_its_transport_past_1300_bytes() -> None:
+    """RFC 5626 §5.3 / TS 24.229 §5.2.6.4: a UE registered over UDP gets its requests
+    over that flow, however large (it need not listen on TCP)."""
+
+    class FlowCore(ProxyCore):
+        def route_request(self, ctx: RequestContext) -> Target:
+            return Target(next_hop=dest(NEXT_HOP, "UDP"), flow=True)
+
+    h = Harness(FlowCore(ProxyConfig(host=PROXY[0], port=PROXY[1])))
+    req = request(body=b"v=0\r\n" + b"a=x\r\n" * 250)
+    [(fwd, send)] = downstream(h.rx(req))
+    assert len(send.data) > 1300
+    assert send.dest.transport == "UDP" and fwd.top_via().transport == "UDP"
+
+
 def test_forwarded_bytes_are_the_transactions_request() -> None:
     h = Harness()
     _, send = forward_invite(h)
