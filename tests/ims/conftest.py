@@ -72,6 +72,8 @@ class Lab:
     procs: Processes
     children: dict[str, Child] = field(default_factory=dict)
     _ue_port: int = 15060
+    addresses: Addresses = ADDRESSES  # another lab (tests/calls) passes its own
+    ue_host: str = UE_HOST
 
     def logs(self, tail: int = 4000) -> str:
         """The nodes' recent output, for failure messages."""
@@ -90,8 +92,9 @@ class Lab:
            local_port: int | None = None, timeout: float = 30.0) -> UeResult:
         """``ims-core ue <action>`` from UE_HOST; parses its --json outcome."""
         port = local_port or self.next_ue_port()
-        proc = self.ims_core("ue", action, "--pcscf", f"{P_HOST}:{SIP_PORT}", "--transport",
-                             transport, "--local", f"{UE_HOST}:{port}", "--json",
+        proc = self.ims_core("ue", action, "--pcscf", f"{self.addresses.pcscf}:{SIP_PORT}",
+                             "--transport", transport, "--local", f"{self.ue_host}:{port}",
+                             "--json",
                              "--timeout", "8", *args, timeout=timeout)
         data: dict[str, object] = {}
         for line in reversed(proc.stdout.splitlines()):
@@ -105,8 +108,9 @@ class Lab:
                              imsi_).stdout
 
 
-def _start_lab(workdir: Path) -> Lab:
-    configs = node_configs(workdir, ADDRESSES)
+def _start_lab(workdir: Path, addresses: Addresses = ADDRESSES, ue_host: str = UE_HOST
+               ) -> Lab:
+    configs = node_configs(workdir, addresses)
     hss_cfg = str(configs["hss"])
     seed = subprocess.run([*IMS_CORE, "subscriber", "-c", hss_cfg, "seed", "--count",
                            str(SEED)], capture_output=True, text=True, timeout=120, check=False)
@@ -123,11 +127,12 @@ def _start_lab(workdir: Path) -> Lab:
     files = split_sipp_csv(csv.stdout, {"sipp_udp.csv": SIPP_UDP, "sipp_tcp.csv": SIPP_TCP})
     for name, text in files.items():
         (workdir / name).write_text(text)
-    lab = Lab(workdir, configs, Processes(workdir))
+    lab = Lab(workdir, configs, Processes(workdir), addresses=addresses, ue_host=ue_host)
     try:
         lab.children["hss"] = lab.procs.start("hss", [*IMS_CORE, "hss", "-c", hss_cfg])
-        wait_for_tcp(HSS_HOST, DIAMETER_PORT, timeout=20)
-        for node, host in (("scscf", S_HOST), ("icscf", I_HOST), ("pcscf", P_HOST)):
+        wait_for_tcp(addresses.hss, DIAMETER_PORT, timeout=20)
+        for node, host in (("scscf", addresses.scscf), ("icscf", addresses.icscf),
+                           ("pcscf", addresses.pcscf)):
             child = lab.procs.start(node, [*IMS_CORE, node, "-c", str(configs[node])])
             lab.children[node] = child
             wait_for_log(child, f"{node}.listening", timeout=20)

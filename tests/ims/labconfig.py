@@ -40,6 +40,7 @@ def node_configs(workdir: Path, a: Addresses, *, log_level: str = "info",
         "scscf": f"""domain = "{DOMAIN}"
 server_name = "{SERVER_NAME}"
 service_route = "<sip:orig@{a.scscf}:{SIP_PORT};lr>"
+icscf = "{a.icscf}:{SIP_PORT}"
 [sip]
 host = "{a.scscf}"
 port = {SIP_PORT}
