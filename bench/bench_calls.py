@@ -38,15 +38,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from procs import cpu_seconds, stop, wait_listening  # noqa: E402  (bench/ is sys.path[0] when run)
+from labrun import running_lab  # noqa: E402  (bench/ is sys.path[0] when run)
+from procs import cpu_seconds, stop  # noqa: E402
 
 from tests.ims.labconfig import (  # noqa: E402
-    DIAMETER_PORT,
     DOMAIN,
     SIP_PORT,
     Addresses,
     imsi,
-    node_configs,
     split_sipp_csv,
 )
 
@@ -55,7 +54,6 @@ CALLEE = ("127.0.0.55", 5070)
 CALLER = ("127.0.0.56", 5080)
 BASELINE_CALLEE = ("127.0.0.57", 5070)
 SCENARIOS = REPO / "config" / "sipp"
-IMS_CORE = [sys.executable, "-m", "ims_core.cli"]
 DEFAULT_RATES = (10, 20, 50, 100, 150, 200, 300, 400, 500, 700, 1000)
 BASELINE_RATES = (200, 500, 1000, 2000, 3000)
 SUSTAINED = 0.95
@@ -100,36 +98,14 @@ class Step:
 
 @contextlib.contextmanager
 def lab(tmp: Path) -> Iterator[dict[str, Path]]:
-    """The four nodes (log level warning) with two demo subscribers; yields one SIPp
-    injection CSV per role."""
-    cfg = node_configs(tmp, LAB, log_level="warning", min_expires=60)
-    hss_cfg = str(cfg["hss"])
-    seeded = subprocess.run([*IMS_CORE, "subscriber", "-c", hss_cfg, "seed", "--count", "2"],
-                            capture_output=True, text=True, timeout=120, check=False)
-    if seeded.returncode != 0:
-        raise RuntimeError(f"seeding failed: {seeded.stdout}{seeded.stderr}")
-    out = subprocess.run([*IMS_CORE, "subscriber", "-c", hss_cfg, "sipp-csv", "--count", "2"],
-                         check=True, capture_output=True, text=True, timeout=60).stdout
-    files = split_sipp_csv(out, {"callee": range(1, 2), "caller": range(2, 3)})
-    csvs = {}
-    for role, text in files.items():
-        csvs[role] = tmp / f"{role}.csv"
-        csvs[role].write_text(text)
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        for node, host, port in (("hss", LAB.hss, DIAMETER_PORT), ("scscf", LAB.scscf, SIP_PORT),
-                                 ("icscf", LAB.icscf, SIP_PORT), ("pcscf", LAB.pcscf, SIP_PORT)):
-            log = (tmp / f"{node}.log").open("wb")
-            procs.append(subprocess.Popen([*IMS_CORE, node, "-c", str(cfg[node])],
-                                          stdout=log, stderr=subprocess.STDOUT, cwd=tmp))
-            NODES[node] = procs[-1].pid
-            wait_listening(host, port, procs[-1], 20)
-        time.sleep(1.0)  # the CSCFs' Diameter connections to the HSS
+    """The four nodes with two demo subscribers; yields one SIPp injection CSV per role."""
+    with running_lab(tmp, LAB, 2, NODES) as out:
+        files = split_sipp_csv(out, {"callee": range(1, 2), "caller": range(2, 3)})
+        csvs = {}
+        for role, text in files.items():
+            csvs[role] = tmp / f"{role}.csv"
+            csvs[role].write_text(text)
         yield csvs
-    finally:
-        NODES.clear()
-        for proc in reversed(procs):
-            stop(proc)
 
 
 @contextlib.contextmanager

@@ -36,14 +36,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from procs import cpu_seconds, stop, wait_listening  # noqa: E402  (bench/ is sys.path[0] when run)
+from labrun import running_lab  # noqa: E402  (bench/ is sys.path[0] when run)
+from procs import cpu_seconds, stop  # noqa: E402
 
 from tests.ims.labconfig import (  # noqa: E402
-    DIAMETER_PORT,
     DOMAIN,
     SIP_PORT,
     Addresses,
-    node_configs,
     split_sipp_csv,
 )
 
@@ -51,7 +50,6 @@ LAB = Addresses("127.0.0.31", "127.0.0.32", "127.0.0.33", "127.0.0.34")
 SIPP = ("127.0.0.36", 5070)
 BASELINE_UAS = ("127.0.0.37", 5060)
 SCENARIO = REPO / "config" / "sipp" / "register_aka.xml"
-IMS_CORE = [sys.executable, "-m", "ims_core.cli"]
 DEFAULT_RATES = (100, 150, 200, 250, 300, 350, 400, 500, 600, 800, 1000, 1500, 2000)
 BASELINE_RATES = (1000, 2000, 4000, 6000, 8000, 10000)
 SUSTAINED = 0.95  # achieved / target rate for a step to count as sustained
@@ -135,34 +133,11 @@ NODES: dict[str, int] = {}  # node name → PID of the running lab's processes
 
 @contextlib.contextmanager
 def lab(tmp: Path, subscribers: int) -> Iterator[Path]:
-    """The four nodes (log level warning), seeded; yields the SIPp injection CSV."""
-    cfg = node_configs(tmp, LAB, log_level="warning", min_expires=60)
-    hss_cfg = str(cfg["hss"])
-    seeded = subprocess.run([*IMS_CORE, "subscriber", "-c", hss_cfg, "seed", "--count",
-                             str(subscribers)], capture_output=True, text=True, timeout=300,
-                            check=False)
-    if seeded.returncode != 0:
-        raise RuntimeError(f"seeding failed: {seeded.stdout}{seeded.stderr}")
-    out = subprocess.run([*IMS_CORE, "subscriber", "-c", hss_cfg, "sipp-csv", "--count",
-                          str(subscribers)], check=True, capture_output=True, text=True,
-                         timeout=120).stdout
-    users = tmp / "users.csv"
-    users.write_text(split_sipp_csv(out, {"all": range(1, subscribers + 1)})["all"])
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        for node, host, port in (("hss", LAB.hss, DIAMETER_PORT), ("scscf", LAB.scscf, SIP_PORT),
-                                 ("icscf", LAB.icscf, SIP_PORT), ("pcscf", LAB.pcscf, SIP_PORT)):
-            log = (tmp / f"{node}.log").open("wb")
-            procs.append(subprocess.Popen([*IMS_CORE, node, "-c", str(cfg[node])],
-                                          stdout=log, stderr=subprocess.STDOUT, cwd=tmp))
-            NODES[node] = procs[-1].pid
-            wait_listening(host, port, procs[-1], 20)
-        time.sleep(1.0)  # the CSCFs' Diameter connections to the HSS
+    """The four nodes, seeded; yields the SIPp injection CSV."""
+    with running_lab(tmp, LAB, subscribers, NODES) as out:
+        users = tmp / "users.csv"
+        users.write_text(split_sipp_csv(out, {"all": range(1, subscribers + 1)})["all"])
         yield users
-    finally:
-        NODES.clear()
-        for proc in reversed(procs):
-            stop(proc)
 
 
 @contextlib.contextmanager

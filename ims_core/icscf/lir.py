@@ -12,7 +12,7 @@ from typing import Any
 from ims_core.diameter import VENDOR_3GPP, CxResult, Message, ResultCode
 from ims_core.sip import SipUri, TelUri, Uri
 
-from .uar import ForwardTo, Reject, SelectBy, UaaDecision, capabilities_of
+from .uar import Reject, UaaDecision, server_decision
 
 
 class NotRoutable(ValueError):
@@ -80,10 +80,4 @@ def decide(answer: Message) -> UaaDecision:
 
 
 def _success(answer: Message, code: int) -> UaaDecision:
-    name = answer.get_str("Server-Name")
-    if name:
-        return ForwardTo(name, code)
-    caps = capabilities_of(answer)
-    if caps is not None:
-        return SelectBy(caps, code)
-    return Reject(480, "Temporarily Unavailable", code)
+    return server_decision(answer, code, Reject(480, "Temporarily Unavailable", code))

@@ -205,14 +205,21 @@ def decide(answer: Message) -> UaaDecision:
     return Reject(500, f"Server Internal Error - HSS {_name(rc)}", rc)
 
 
-def _success(answer: Message, code: int) -> UaaDecision:
+def server_decision(answer: Message, code: int, missing: Reject) -> UaaDecision:
+    """A successful UAA or LIA: forward to its Server-Name, else select by its
+    Server-Capabilities, else `missing` (TS 29.228 §6.1.1.1, §6.1.4.1)."""
     name = answer.get_str("Server-Name")
     if name:
         return ForwardTo(name, code)
     caps = capabilities_of(answer)
     if caps is not None:
         return SelectBy(caps, code)
-    return Reject(500, "Server Internal Error - No S-CSCF In UAA", code)
+    return missing
+
+
+def _success(answer: Message, code: int) -> UaaDecision:
+    return server_decision(
+        answer, code, Reject(500, "Server Internal Error - No S-CSCF In UAA", code))
 
 
 def capabilities_of(answer: Message) -> Capabilities | None:
