@@ -22,7 +22,7 @@ from ims_core.auth import akacore_py
 
 REPEATS = 5
 TARGET_S = 0.08  # time per repeat; REPEATS x TARGET_S per measured figure
-GV_TARGET_RATIO = 25.0  # the floor for generate_vector, C vs twin
+GV_TARGET_RATIO = 25.0  # the floor we hold generate_vector to, C vs twin
 
 K = bytes.fromhex("465b5ce8b199b49faa5f0a2ee238a6bc")  # TS 35.208 test set 1
 OPC = bytes.fromhex("cd63cb71954a9f4e48a5994e37a02baf")

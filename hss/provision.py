@@ -178,7 +178,7 @@ def read_import(path: str | Path, domain: str) -> list[Subscriber]:
     ]
 
 
-# -- SIPp injection CSV (DESIGN §6) --------------------------------------------------------
+# -- SIPp injection CSV (SIPp -inf files) ------------------------------------------
 
 _SIPP_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.+,:/@!*~")
 

@@ -49,7 +49,7 @@ def make_vectors(
             autn, xres, ck, ik = auth.generate_vector(
                 sub.k, sub.opc, rand, sqnmod.to_bytes(s), sub.amf
             )
-            # SIPp 3.6.1 hashes RES with strlen(): opt-in redraw of RAND (DESIGN §6).
+            # SIPp 3.6.1 hashes RES with strlen(): opt-in redraw of RAND (lab use).
             if not (avoid_res_zero_octet and 0 in xres):
                 break
         out.append(AkaVector(s, rand, autn, xres, ck, ik))

@@ -2,6 +2,9 @@
 
 Nodes log one event per SIP transaction or Diameter exchange with the fields that
 identify it (call-id, branch, method, status, peer, latency) rather than free text.
+
+structlog is imported on first use, not at import: it pulls in asyncio, and the sans-I/O
+cores that hold a module-level ``_log = log.get(...)`` must import without it.
 """
 
 from __future__ import annotations
@@ -10,13 +13,13 @@ import logging
 import sys
 from typing import Any
 
-import structlog
-
 from ims_core.config import LogConfig
 
 
 def setup(config: LogConfig | None = None, *, node: str | None = None) -> None:
     """Configure structlog and the stdlib root logger once per process."""
+    import structlog
+
     cfg = config or LogConfig()
     level = getattr(logging, cfg.level.upper())
     processors: list[Any] = [
@@ -52,10 +55,16 @@ class _Named:
     def __getattr__(self, attr: str) -> Any:
         bound = self._bound
         if bound is None:
+            import structlog
+
             bound = self._bound = structlog.get_logger().bind(logger=self._name)
         return getattr(bound, attr)
 
 
 def get(name: str | None = None) -> Any:
     """A structlog logger; ``name`` becomes the ``logger`` field."""
-    return _Named(name) if name else structlog.get_logger()
+    if name:
+        return _Named(name)
+    import structlog
+
+    return structlog.get_logger()

@@ -1,4 +1,4 @@
-"""Shared test fixtures: paths to the shared reference data."""
+"""Shared test fixtures: the reference data the tests carry in ``tests/data/``."""
 
 from __future__ import annotations
 
@@ -6,15 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-REFERENCE = SHARED / "reference"
+DATA = REPO / "tests" / "data"
 
 
 def load_reference(name: str) -> Any:
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.fail(f"reference data missing: {path} (shared/ must sit beside the repo)")
-    return json.loads(path.read_text())
+    """A JSON file of known answers from ``tests/data/`` (see its README for sources)."""
+    return json.loads((DATA / name).read_text())

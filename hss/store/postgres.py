@@ -1,6 +1,6 @@
 """PostgreSQL store (psycopg 3, optional extra ``postgres``).
 
-For stateless HSS front-ends sharing one database (DESIGN §7): SQN updates are single
+For stateless HSS front-ends sharing one database: SQN updates are single
 ``UPDATE … RETURNING`` statements, which take the row lock, so fronts never share an SQN.
 """
 

@@ -12,7 +12,6 @@ from ims_core.config import LogConfig
 from ims_core.diameter import DiameterConfig
 from ims_core.proxy import ProxyConfig
 from ims_core.transaction import TimerConfig
-from ims_core.transport import TransportConfig
 
 DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
 
@@ -58,10 +57,6 @@ class CscfConfig:
         aliases = (self.sip.host,) if self.sip.host != host else ()
         return ProxyConfig(host=host, port=self.sip.port, aliases=aliases,
                            record_route=record_route, timer_c=self.timer_c)
-
-    def transport_config(self) -> TransportConfig:
-        return TransportConfig(host=self.sip.host, port=self.sip.port,
-                               tcp_idle_timeout=self.sip.tcp_idle_timeout)
 
     def timer_config(self) -> TimerConfig:
         return TimerConfig(t1=self.t1)

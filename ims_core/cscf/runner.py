@@ -12,7 +12,7 @@ from ims_core.diameter.node import DiameterNode
 
 from .config import CscfConfig
 from .core import CscfCore
-from .server import CscfServer
+from .server import CscfServer, transport_config
 
 
 def run_node(name: str, core: CscfCore, cfg: CscfConfig) -> int:
@@ -34,7 +34,7 @@ async def serve(name: str, core: CscfCore, cfg: CscfConfig,
     diameter = DiameterNode(dconf) if dconf is not None else None
     if diameter is not None and cfg.diameter is not None:
         diameter.add_peer(cfg.diameter.hss_host, cfg.diameter.hss_port)  # reconnects itself
-    server = CscfServer(core, cfg.transport_config(), diameter)
+    server = CscfServer(core, transport_config(cfg), diameter)
     try:
         try:
             await server.start()

@@ -9,7 +9,14 @@ from ims_core.diameter.node import DiameterNode
 from ims_core.proxy.server import ProxyServer
 from ims_core.transport import TransportConfig
 
+from .config import CscfConfig
 from .core import CscfCore, CxOutcome, DiameterQuery
+
+
+def transport_config(cfg: CscfConfig) -> TransportConfig:
+    """The asyncio transport's settings from a CSCF's ``[sip]`` table."""
+    return TransportConfig(host=cfg.sip.host, port=cfg.sip.port,
+                           tcp_idle_timeout=cfg.sip.tcp_idle_timeout)
 
 
 class CscfServer(ProxyServer):

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ims_core.sip import SipParseError, SipUri, parse_uri
-from ims_core.transport import Destination, is_ip
+from ims_core.sip.addressing import Destination, is_ip
 
 from .config import ScscfEntry
 

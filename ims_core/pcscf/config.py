@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ims_core.config import ConfigError
 from ims_core.cscf import DOMAIN, CscfConfig
 from ims_core.sip import SipParseError, SipUri, parse_uri
-from ims_core.transport import Destination, uri_destination
+from ims_core.sip.addressing import Destination, uri_destination
 
 
 def _lab_home_networks() -> dict[str, str]:

@@ -47,8 +47,8 @@ from ims_core.sip import (
     parse_name_addr,
     parse_uri,
 )
+from ims_core.sip.addressing import Destination, Source
 from ims_core.transaction import TimerConfig
-from ims_core.transport import Destination, Source
 
 from .config import PcscfConfig
 from .pheaders import (

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ims_core.sip import NameAddr, Request, Response, SipParseError, SipUri
-from ims_core.transport import Destination
+from ims_core.sip.addressing import Destination
 
 from .registrations import (
     Binding,

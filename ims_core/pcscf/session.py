@@ -9,7 +9,8 @@
   Security-Verify, the `sec-agree` option tag in Require/Proxy-Require, TS 24.229 §5.2.6.3);
 - charging: P-Charging-Vector / P-Charging-Function-Addresses never reach the UE
   (RFC 3455 §4.5-§4.6: trust-domain headers);
-- Record-Route with our `ims-leg` parameter (the project's Record-Route contract).
+- Record-Route with our `ims-leg` parameter (RFC 3261 §16.6 step 4: the leg travels in
+  our own URI parameter, so in-dialog requests say which side they belong to).
 """
 
 from __future__ import annotations

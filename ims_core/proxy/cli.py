@@ -15,7 +15,8 @@ from typing import Any
 
 from ims_core import log
 from ims_core.config import LogConfig
-from ims_core.transport import Destination, TransportConfig
+from ims_core.sip.addressing import Destination
+from ims_core.transport import TransportConfig
 
 from .config import ProxyConfig
 from .core import ProxyCore

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ims_core.transport import UDP_SIZE_LIMIT, Destination
+from ims_core.sip.addressing import UDP_SIZE_LIMIT, Destination
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from ims_core.sip import (
     make_cancel,
     make_response,
 )
+from ims_core.sip.addressing import Destination, Source, choose_transport, via_destination
 from ims_core.transaction import (
     AckReceived,
     ClientTransaction,
@@ -52,7 +53,6 @@ from ims_core.transaction import (
     TransactionTerminated,
     TransportFailed,
 )
-from ims_core.transport import Destination, Source, choose_transport, via_destination
 
 from .branch import is_looped, loop_hash, new_branch, new_salt, stateless_branch
 from .config import ProxyConfig

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ims_core.sip import Request, SipUri, Uri, parse_name_addr
-from ims_core.transport import Destination, uri_destination
+from ims_core.sip.addressing import Destination, uri_destination
 
 
 @dataclass(frozen=True, slots=True)

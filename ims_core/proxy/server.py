@@ -9,7 +9,8 @@ from dataclasses import replace
 from functools import partial
 
 from ims_core.sip import Request, Response
-from ims_core.transport import SipTransport, Source, TransportConfig
+from ims_core.sip.addressing import Source
+from ims_core.transport import SipTransport, TransportConfig
 
 from .core import ProxyCore, Send
 

@@ -13,7 +13,7 @@ from ims_core.config import ConfigError
 from ims_core.cscf import DOMAIN, CscfConfig, DiameterClient, SipListen
 from ims_core.proxy import ProxyConfig
 from ims_core.sip import SipParseError, SipUri, parse_name_addr, parse_uri
-from ims_core.transport import Destination
+from ims_core.sip.addressing import Destination
 
 
 def hostport(text: str) -> tuple[str, int] | None:

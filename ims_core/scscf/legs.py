@@ -3,9 +3,9 @@
 on, how far iFC evaluation got (the ``ifc`` parameter of our own Route coming back from
 an AS), the served user's identities, and where the Request-URI lives.
 
-Our Route and Record-Route values carry ``ims-leg=orig|term`` (our own parameter, see
-the issue-6 contract) so an in-dialog request or a request coming back from an AS tells
-its leg from the Route that names us, not from where it came from.
+Our Route and Record-Route values carry ``ims-leg=orig|term`` (our own URI parameter,
+RFC 3261 §19.1.1 other-param) so an in-dialog request or a request coming back from an
+AS tells its leg from the Route that names us, not from where it came from.
 """
 
 from __future__ import annotations

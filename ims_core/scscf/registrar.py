@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ims_core.sip import NameAddr, Request, Response, SipUri, TelUri, Uri, parse_name_addr
-from ims_core.transport import Source
+from ims_core.sip.addressing import Source
 
 from .config import RegistrarSettings
 from .store import Binding, Registration

@@ -1,4 +1,5 @@
-"""Registration state of the S-CSCF behind a small interface (DESIGN §7).
+"""Registration state of the S-CSCF behind a small interface, so a shared store (Redis)
+can replace the in-process one.
 
 Two kinds of records:
 

@@ -2,42 +2,17 @@
 
 `SipTransport(config, handler)` listens, parses, marks Via `received`/`rport` and hands
 each message with its `Source` to `handler`; `send(data, Destination)` writes bytes,
-reusing TCP connections. The rules that need no I/O are in `addressing`.
+reusing TCP connections. The rules that need no I/O (`Source`, `Destination`, §18
+transport selection) live in the sans-I/O `ims_core.sip.addressing`.
 """
 
-from .addressing import (
-    RELIABLE,
-    TCP,
-    UDP,
-    UDP_SIZE_LIMIT,
-    Destination,
-    Source,
-    choose_transport,
-    is_ip,
-    mark_received,
-    reply_destination,
-    uri_destination,
-    via_destination,
-)
 from .config import TransportConfig
 from .layer import SipTransport
 from .tcp import ConnectionTable, TcpConnection
 
 __all__ = [
-    "RELIABLE",
-    "TCP",
-    "UDP",
-    "UDP_SIZE_LIMIT",
     "ConnectionTable",
-    "Destination",
     "SipTransport",
-    "Source",
     "TcpConnection",
     "TransportConfig",
-    "choose_transport",
-    "is_ip",
-    "mark_received",
-    "reply_destination",
-    "uri_destination",
-    "via_destination",
 ]

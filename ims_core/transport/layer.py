@@ -29,8 +29,16 @@ from ims_core.sip import (
     make_response,
     parse_message,
 )
+from ims_core.sip.addressing import (
+    TCP,
+    UDP,
+    Destination,
+    Source,
+    is_ip,
+    mark_received,
+    reply_destination,
+)
 
-from .addressing import TCP, UDP, Destination, Source, is_ip, mark_received, reply_destination
 from .config import TransportConfig
 from .tcp import ConnectionTable, TcpConnection
 

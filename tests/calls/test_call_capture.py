@@ -201,7 +201,7 @@ def test_originating_pcscf_asserts_the_identity_and_charges(captured: Captured) 
 
 
 def test_bodies_pass_untouched(captured: Captured) -> None:
-    """SDP offer and answer arrive byte for byte as sent (issue 6: SDP untouched)."""
+    """SDP offer and answer arrive byte for byte as sent (a proxy leaves bodies alone)."""
     offer_sent = captured.at("INVITE", captured.a, P_HOST).body
     offer_got = captured.at("INVITE", P_HOST, captured.b).body
     answer_sent = captured.at("200 INVITE", captured.b, P_HOST).body

@@ -8,6 +8,7 @@ import pytest
 
 from ims_core.config import ConfigError, load
 from ims_core.cscf import DOMAIN, CscfConfig, CscfCore
+from ims_core.cscf.server import transport_config
 
 
 def test_defaults_and_derived_configs(tmp_path: Path) -> None:
@@ -19,7 +20,7 @@ def test_defaults_and_derived_configs(tmp_path: Path) -> None:
     proxy = cfg.proxy_config(record_route=True)
     assert (proxy.host, proxy.port, proxy.record_route) == ("10.1.1.1", 5070, True)
     assert ("127.0.0.9", 5070) in proxy.names and ("10.1.1.1", 5070) in proxy.names
-    assert (cfg.transport_config().host, cfg.transport_config().port) == ("127.0.0.9", 5070)
+    assert (transport_config(cfg).host, transport_config(cfg).port) == ("127.0.0.9", 5070)
     assert cfg.timer_config().t1 == 0.25
     d = cfg.diameter_config()
     assert d is not None and d.origin_host == "x.example" and d.origin_realm == DOMAIN

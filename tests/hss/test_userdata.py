@@ -70,7 +70,7 @@ def test_barring_and_escaping(schema: etree.XMLSchema) -> None:
 
 
 def test_reference_example_validates(schema: etree.XMLSchema) -> None:
-    """The minimal form in reference/cx.md must pass our schema too."""
+    """The minimal IMSSubscription of TS 29.228 Annex B must pass our schema too."""
     example = b"""<?xml version="1.0" encoding="UTF-8"?>
 <IMSSubscription>
   <PrivateID>001010000000001@ims.mnc001.mcc001.3gppnetwork.org</PrivateID>

@@ -10,7 +10,7 @@ from ims_core.config import ConfigError
 from ims_core.cscf import DOMAIN
 from ims_core.icscf import IcscfCore, ScscfEntry, ScscfPool
 from ims_core.icscf.app import load_config, main
-from ims_core.transport import Destination
+from ims_core.sip.addressing import Destination
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -79,7 +79,7 @@ def test_responses_from_the_scscf_are_relayed_upstream() -> None:
         'qop="auth", ck="00", ik="11"\r\nContent-Length: 0\r\n\r\n'
     )
     msg = parse_message(text.encode())
-    from ims_core.transport import Source
+    from ims_core.sip.addressing import Source
 
     h.core.receive(msg, Source("UDP", *SCSCF_ADDR), h.now)
     r = only_response(h.core.data_to_send())

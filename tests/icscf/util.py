@@ -9,7 +9,7 @@ from ims_core.diameter import CxResult, Message, make_answer
 from ims_core.icscf import IcscfCore, ScscfEntry, ScscfPool
 from ims_core.proxy import ProxyConfig, Send
 from ims_core.sip import Request, Response, parse_message
-from ims_core.transport import Source, mark_received, reply_destination
+from ims_core.sip.addressing import Source, mark_received, reply_destination
 
 ICSCF = ("127.0.0.2", 5060)
 PCSCF = ("127.0.0.1", 5060)

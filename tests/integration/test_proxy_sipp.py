@@ -107,7 +107,7 @@ def test_sipp_calls_through_proxy(traffic: Traffic, transport: str) -> None:
 
 
 def test_capture_has_no_malformed_or_expert_entries(traffic: Traffic) -> None:
-    # Stricter than the issue asks (errors): warnings fail too, except the "Sequence" group
+    # Stricter than errors only: warnings fail too, except the "Sequence" group
     # (PI_SEQUENCE: TCP's dup-ACK/D-SACK notes under load on loopback), which says
     # nothing about the SIP carried.
     bad = tshark("-r", str(traffic.capture), *traffic.decode, "-Y",

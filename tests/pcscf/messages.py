@@ -8,7 +8,7 @@ from ims_core.cscf import SipListen
 from ims_core.pcscf import PcscfConfig, PcscfCore
 from ims_core.proxy import Send
 from ims_core.sip import Request, Response, parse_message
-from ims_core.transport import Source, mark_received, reply_destination
+from ims_core.sip.addressing import Source, mark_received, reply_destination
 
 DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
 PCSCF = ("192.0.2.10", 5060)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ims_core.proxy import Send
 from ims_core.sip import Request, Response, make_cancel, parse_message
-from ims_core.transport import Destination, Source
+from ims_core.sip.addressing import Destination, Source
 
 from .messages import (
     DOMAIN,

@@ -9,7 +9,7 @@ import pytest
 from ims_core.config import ConfigError, from_dict, load
 from ims_core.pcscf import PcscfConfig, parse_next_hop
 from ims_core.pcscf.app import main
-from ims_core.transport import Destination
+from ims_core.sip.addressing import Destination
 
 REPO = Path(__file__).resolve().parents[2]
 

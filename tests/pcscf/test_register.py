@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ims_core.pcscf import PcscfCore
 from ims_core.sip import Request, parse_auth, parse_message
-from ims_core.transport import Destination
+from ims_core.sip.addressing import Destination
 
 from .messages import (
     CHALLENGE,

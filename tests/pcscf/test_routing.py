@@ -4,7 +4,7 @@ terminating towards them (§5.2.6.4)."""
 from __future__ import annotations
 
 from ims_core.sip import Request, parse_message
-from ims_core.transport import Destination
+from ims_core.sip.addressing import Destination
 
 from .messages import (
     DOMAIN,

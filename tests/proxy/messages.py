@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ims_core.sip import Request, Response, parse_message
-from ims_core.transport import Destination, Source, mark_received, reply_destination
+from ims_core.sip.addressing import Destination, Source, mark_received, reply_destination
 
 PROXY = ("192.0.2.10", 5060)
 NEXT_HOP = ("192.0.2.20", 5060)

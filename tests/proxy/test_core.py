@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from ims_core.proxy import ProxyConfig, ProxyCore, RequestContext, Send, Target
 from ims_core.sip import Request, Response
-from ims_core.transport import Destination, Source
+from ims_core.sip.addressing import Destination, Source
 
 from .messages import NEXT_HOP, PROXY, UAC, dest, parse, request, response_to, source_for
 

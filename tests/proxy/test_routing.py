@@ -17,7 +17,7 @@ from ims_core.proxy import (
     stateless_branch,
 )
 from ims_core.sip import Response, parse_uri
-from ims_core.transport import Destination
+from ims_core.sip.addressing import Destination
 
 from .messages import request
 

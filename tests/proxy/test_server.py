@@ -12,7 +12,8 @@ import pytest
 from ims_core.proxy import ProxyConfig, ProxyCore
 from ims_core.proxy.server import ProxyServer
 from ims_core.sip import Request, Response, StreamFramer, make_response, parse_message
-from ims_core.transport import Destination, TransportConfig
+from ims_core.sip.addressing import Destination
+from ims_core.transport import TransportConfig
 
 HOST = "127.0.0.1"
 

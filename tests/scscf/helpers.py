@@ -19,7 +19,7 @@ from ims_core.diameter import DiameterUnavailable, Message, decode
 from ims_core.proxy import Send
 from ims_core.scscf import RegistrarSettings, ScscfConfig, ScscfCore
 from ims_core.sip import AuthHeader, Request, Response, parse_auth, parse_message
-from ims_core.transport import Source
+from ims_core.sip.addressing import Source
 
 DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
 SERVER_NAME = f"sip:scscf.{DOMAIN}:5060"

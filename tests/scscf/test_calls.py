@@ -15,7 +15,7 @@ from hss.model import Ifc, Spt
 from hss.provision import demo_subscribers
 from ims_core.proxy import Send
 from ims_core.sip import Request, Response, parse_message
-from ims_core.transport import Source
+from ims_core.sip.addressing import Source
 
 from .helpers import DOMAIN, ICSCF, IMPU, MSISDN, Harness, Ue
 

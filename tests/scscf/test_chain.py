@@ -12,7 +12,7 @@ from ims_core.cscf import DiameterClient
 from ims_core.icscf import IcscfCore, ScscfEntry, ScscfPool
 from ims_core.proxy import ProxyConfig, Send
 from ims_core.sip import Request, Response, parse_message
-from ims_core.transport import Source
+from ims_core.sip.addressing import Source
 
 from .helpers import DOMAIN, ICSCF, IMPU, SCSCF, SERVER_NAME, Harness, Ue
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ims_core.sip import Request, Response, parse_message
-from ims_core.transport import Source
+from ims_core.sip.addressing import Source
 
 from .helpers import DOMAIN, ICSCF, IMPU, MSISDN, Harness, Ue
 

@@ -19,18 +19,14 @@ from ims_core.sip import (
 
 from .corpus import wire
 
-CAPTURE = Path(__file__).resolve().parents[3] / "shared/reference/seeds/ims_registration_capture.md"
+CAPTURE = Path(__file__).resolve().parents[1] / "data" / "ims_registration_capture.sip"
 
 
 def capture_messages() -> list[bytes]:
-    text = CAPTURE.read_text()
-    blocks = re.split(r"^## .*$", text, flags=re.M)
-    out = []
-    for block in blocks:
-        block = block.strip("\n")
-        if block.startswith(("REGISTER", "SIP/2.0")):
-            out.append(block.replace("\n", "\r\n").encode() + b"\r\n\r\n")
-    return out
+    """The four messages of the capture (``=== title`` lines separate them)."""
+    blocks = re.split(r"^=== .*\n", CAPTURE.read_text(), flags=re.M)
+    return [b.rstrip("\n").replace("\n", "\r\n").encode() + b"\r\n\r\n"
+            for b in blocks if b.strip()]
 
 
 def test_capture_register_401_200_round_trip() -> None:

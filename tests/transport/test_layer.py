@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ims_core.sip import Request, Response, SipParseError, make_response, parse_message
-from ims_core.transport import Destination, SipTransport, Source, TransportConfig
+from ims_core.sip.addressing import Destination, Source
+from ims_core.transport import SipTransport, TransportConfig
 
 HOST = "127.0.0.1"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ims_core.sip import parse_uri, parse_via
-from ims_core.transport import (
+from ims_core.sip.addressing import (
     Destination,
     choose_transport,
     mark_received,

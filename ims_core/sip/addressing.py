@@ -13,7 +13,8 @@ import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ims_core.sip import SipUri, Via
+from .fields import Via
+from .uri import SipUri
 
 UDP = "UDP"
 TCP = "TCP"

@@ -1,0 +1,59 @@
+"""The repository stands alone: nothing a user clones refers to files outside it.
+
+A user's ``git clone`` has only this tree, so no file the tests, benchmarks, code or
+configs read may point at a sibling directory (``../shared``) or an absolute path of the
+machine it was written on.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CHECKED = ("tests", "bench", "ims_core", "hss", "ims_lab", "config", "docker", ".ci",
+           "Makefile", "pyproject.toml")
+# What a reference out of the tree looks like: the team's shared folder, a parent-
+# directory path, or a path under the machine's work directory.
+OUTSIDE = re.compile(r"(?<![\w.])(?:\.\./|shared/reference|/work/)")
+ALLOWED = {Path("tests/test_standalone.py")}  # this file names the patterns
+
+
+def tracked_files() -> list[Path]:
+    """Files git tracks (or would track) under the checked paths."""
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard",
+                          "--", *CHECKED], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout
+    return [Path(line) for line in out.splitlines() if line]
+
+
+def offenders() -> list[str]:
+    found = []
+    for rel in tracked_files():
+        path = REPO / rel
+        if rel in ALLOWED or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue  # binary (a capture, a built extension)
+        for n, line in enumerate(text.splitlines(), 1):
+            if OUTSIDE.search(line):
+                found.append(f"{rel}:{n}: {line.strip()}")
+    return found
+
+
+def test_no_file_refers_outside_the_repository() -> None:
+    found = offenders()
+    assert not found, "files refer to paths outside the repository:\n" + "\n".join(found)
+
+
+def test_the_check_sees_such_a_reference(tmp_path: Path) -> None:
+    """The pattern catches the forms a reference takes (so the test above can fail)."""
+    for line in ('CAPTURE = ROOT / "../shared/reference/seeds/x.md"',
+                 "REFERENCE = SHARED / 'shared/reference'",
+                 'open("/work/shared/reference/cx.md")'):
+        assert OUTSIDE.search(line), line
+    for line in ("from ..config import X", "see tests/data/README.md", "a/b/c"):
+        assert not OUTSIDE.search(line), line
