@@ -13,6 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import IntEnum
 from typing import Any
 
+from ims_core.identity import impu_key
+from ims_core.sip import SipParseError
+
 DEFAULT_AMF = bytes.fromhex("8000")
 IMSI_RE = re.compile(r"^[0-9]{6,15}$")
 MSISDN_RE = re.compile(r"^[0-9]{3,15}$")
@@ -172,8 +175,11 @@ class Subscriber:
             raise ValueError("a subscriber needs at least one public identity")
 
     def identity(self, impu: str) -> PublicIdentity | None:
+        """The public identity *impu* names (any form :func:`identity_key` accepts);
+        stored identities are in key form (provisioning writes them so)."""
+        key = identity_key(impu)
         for p in self.impus:
-            if p.impu == impu:
+            if p.impu == key:
                 return p
         return None
 
@@ -186,27 +192,14 @@ class Subscriber:
         return any(i.serves_unregistered for i in self.ifcs)
 
 
-def default_impi(imsi: str, domain: str) -> str:
-    """IMPI ``<imsi>@<domain>`` (TS 23.003 §13.3 with the lab's home domain)."""
-    return f"{imsi}@{domain}"
-
-
-def default_impus(imsi: str, domain: str, msisdn: str | None) -> tuple[str, ...]:
-    """``sip:<imsi>@<domain>``, and with an MSISDN ``sip:+<msisdn>@<domain>``, ``tel:+<msisdn>``."""
-    out = [f"sip:{imsi}@{domain}"]
-    if msisdn:
-        out += [f"sip:+{msisdn}@{domain}", f"tel:+{msisdn}"]
-    return tuple(out)
-
-
-def normalise_impu(value: str) -> str:
-    """Strip name-addr brackets and URI parameters; lower-case the scheme."""
-    v = value.strip()
-    if v.startswith("<") and v.endswith(">"):
-        v = v[1:-1]
-    v = v.split(";", 1)[0]
-    scheme, sep, rest = v.partition(":")
-    return f"{scheme.lower()}{sep}{rest}" if sep else v
+def identity_key(value: str) -> str:
+    """How the HSS stores and looks up an IMPU: :func:`ims_core.identity.impu_key`
+    (parameters dropped, host lower-cased, tel visual separators removed); text that is
+    no URI is kept as it is, so it simply matches nothing."""
+    try:
+        return impu_key(value)
+    except SipParseError:
+        return value.strip()
 
 
 def parse_schemes(text: str | Sequence[str]) -> tuple[str, ...]:

@@ -21,11 +21,11 @@ from hss.model import (
     Ifc,
     PublicIdentity,
     Subscriber,
-    default_impi,
-    default_impus,
+    identity_key,
     parse_schemes,
 )
 from ims_core import auth
+from ims_core.identity import default_impi, default_impus
 
 DEMO_FIRST_IMSI = "001010000000001"
 DEMO_OP = b"ims-core-demo-op"
@@ -105,7 +105,8 @@ def new_subscriber(
             raise ProvisionError(str(exc)) from None
     impi = default_impi(imsi, domain)
     ha1 = auth.ha1(impi, domain, password.encode("utf-8")) if password else None
-    impus = tuple(PublicIdentity(i, barred=barred) for i in default_impus(imsi, domain, msisdn))
+    impus = tuple(PublicIdentity(identity_key(i), barred=barred)
+                  for i in default_impus(imsi, domain, msisdn))
     try:
         return Subscriber(
             imsi=imsi, impi=impi, k=k_b, opc=opc_b, op=op_b, amf=amf_b, sqn=sqn_i,

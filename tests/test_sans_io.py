@@ -29,6 +29,8 @@ SANS_IO_PACKAGES = (
     "ims_core.ue",
     "hss.cx",
 )
+# Single sans-I/O modules outside those packages.
+SANS_IO_MODULES = ("ims_core.identity", "ims_core.config")
 ADAPTERS = frozenset({
     "ims_core.auth.cli",
     "ims_core.diameter.node",
@@ -62,7 +64,7 @@ sys.exit(1 if failed else 0)
 
 
 def sans_io_modules() -> list[str]:
-    out: list[str] = []
+    out: list[str] = list(SANS_IO_MODULES)
     for package in SANS_IO_PACKAGES:
         path = REPO.joinpath(*package.split("."))
         out.append(package)

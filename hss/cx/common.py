@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hss.config import CapabilitiesConfig, CxConfig
-from hss.model import PublicIdentity, Subscriber, normalise_impu
+from hss.model import PublicIdentity, Subscriber, identity_key
 from hss.store.base import Store
 from ims_core.diameter import CxResult, DiameterError, Message, ResultCode, make_answer
 
@@ -76,7 +76,7 @@ def subscriber_for(
     Unknown identity → 5001 DIAMETER_ERROR_USER_UNKNOWN; IMPI and IMPU of different
     subscriptions → 5002 DIAMETER_ERROR_IDENTITIES_DONT_MATCH.
     """
-    impu_n = normalise_impu(impu) if impu else None
+    impu_n = identity_key(impu) if impu else None
     if impi:
         sub = store.by_impi(impi)
         if sub is None:

@@ -12,7 +12,7 @@ import enum
 from hss import userdata
 from hss.cx.common import SUCCESS, CxContext, Outcome, Rejected, answer, base, exp, subscriber_for
 from hss.cx.common import text as text_avp
-from hss.model import PublicIdentity, RegState, Subscriber, normalise_impu
+from hss.model import PublicIdentity, RegState, Subscriber, identity_key
 from ims_core.diameter import CxResult, Message, ResultCode
 
 
@@ -88,9 +88,9 @@ def _resolve(req: SarRequest, ctx: CxContext) -> Subscriber:
         return subscriber_for(ctx.store, req.impi, None)[0]
     sub, _ = subscriber_for(ctx.store, req.impi, req.impus[0])
     for impu in req.impus[1:]:
-        if sub.identity(normalise_impu(impu)) is None:
+        if sub.identity(identity_key(impu)) is None:
             # Another subscription's (or an unknown) identity in the same SAR.
-            other = ctx.store.by_impu(normalise_impu(impu))
+            other = ctx.store.by_impu(identity_key(impu))
             code = CxResult.ERROR_USER_UNKNOWN if other is None else (
                 CxResult.ERROR_IDENTITIES_DONT_MATCH
             )

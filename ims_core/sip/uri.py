@@ -1,7 +1,7 @@
 """SIP, SIPS and tel URIs (RFC 3261 §19.1, §25.1; RFC 3966).
 
 Components are kept as written (escapes included) so that `str(parse_uri(s)) == s`
-for every valid `s`. Comparison rules of §19.1.4 are in `SipUri.same_as`.
+for every valid `s`. When two URIs are equal (§19.1.4) is `ims_core.identity`'s rule.
 """
 
 from __future__ import annotations
@@ -84,32 +84,6 @@ class SipUri(HasParams):
             self.host, self.user, self.password, self.port,
             list(self.params), list(self.headers), self.scheme,
         )
-
-    def same_as(self, other: object) -> bool:
-        """URI equality per §19.1.4 (user/password case-sensitive, host case-insensitive,
-        escapes decoded, transport/user/ttl/method/maddr must match when either has them,
-        other params only when both have them, headers all must match)."""
-        if not isinstance(other, SipUri):
-            return False
-        if self.scheme.lower() != other.scheme.lower():
-            return False
-        if unescape(self.user or "") != unescape(other.user or ""):
-            return False
-        if unescape(self.password or "") != unescape(other.password or ""):
-            return False
-        if self.host.lower() != other.host.lower() or self.port != other.port:
-            return False
-        mine = {n.lower(): unescape(v or "").lower() for n, v in self.params}
-        theirs = {n.lower(): unescape(v or "").lower() for n, v in other.params}
-        for key in ("user", "ttl", "method", "maddr", "transport"):
-            if mine.get(key) != theirs.get(key):
-                return False
-        for key in mine.keys() & theirs.keys():
-            if mine[key] != theirs[key]:
-                return False
-        hmine = {n.lower(): unescape(v) for n, v in self.headers}
-        htheirs = {n.lower(): unescape(v) for n, v in other.headers}
-        return hmine == htheirs
 
 
 @dataclass(slots=True)

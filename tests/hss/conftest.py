@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from hss.model import PublicIdentity, Subscriber, default_impi, default_impus
+from hss.model import PublicIdentity, Subscriber
 from hss.store.base import Store
 from hss.store.sqlite import SqliteStore
+from ims_core.identity import default_impi, default_impus
 
 DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

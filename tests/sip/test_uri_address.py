@@ -59,22 +59,6 @@ def test_uri_components() -> None:
     assert unescape("%61b%20c") == "ab c"
 
 
-def test_uri_comparison() -> None:
-    def same(a: str, b: str) -> bool:
-        x, y = parse_uri(a), parse_uri(b)
-        return isinstance(x, SipUri) and x.same_as(y)
-
-    assert same("sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp")
-    assert same("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5")
-    assert same("sip:alice@atlanta.com;security=on", "sip:alice@atlanta.com")
-    assert not same("SIP:ALICE@AtLanTa.CoM", "sip:alice@atlanta.com")
-    assert not same("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060")
-    assert not same("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp")
-    assert not same("sip:carol@chicago.com;security=on", "sip:carol@chicago.com;security=off")
-    assert not same("sip:a@b?x=1", "sip:a@b")
-    assert not parse_uri("sip:a@b").same_as("sip:a@b")  # type: ignore[union-attr]
-
-
 @pytest.mark.parametrize(
     "text",
     [
