@@ -1,54 +1,96 @@
-"""A proxy core that can consult the HSS without doing I/O.
+"""A proxy core that can consult the HSS without doing I/O, and that answers every
+request waiting on the HSS whatever happens to the question.
 
 A CSCF hook that needs Cx (UAR, MAR, SAR, LIR) calls :meth:`CscfCore.query` with the
-request and a callback, and returns ``None`` from ``route_request`` to defer the decision.
-The adapter (:class:`ims_core.cscf.server.CscfServer`) drains :meth:`queries_to_send`,
-sends each over Diameter, and calls the callback with the answer — or with the
-``DiameterUnavailable``/``DiameterTimeout`` error — and the time; the callback then calls
-``forward()`` or ``respond()``. Tests drive the same core with a fake HSS and a fake clock.
+request, a callback, the SIP request waiting on it and the time, and returns ``None`` from
+``route_request`` to defer the decision. The adapter
+(:class:`ims_core.cscf.server.CscfServer`) drains :meth:`queries_to_send`, sends each over
+Diameter, and hands the answer — or the ``DiameterUnavailable``/``DiameterTimeout`` that
+stood in for one — to :meth:`answer_query`; the callback then calls ``forward()`` or
+``respond()``. Tests drive the same core with a fake HSS and a fake clock.
+
+The guarantees, in one place for every CSCF (RFC 3261 §16.2: a proxy answers what it
+takes on; TS 24.229 §5.3.1.2, §5.4.1.2):
+
+- each query has a deadline (its timeout, else the Diameter client's request timeout):
+  when it passes without an answer the callback gets ``DiameterTimeout`` from the core
+  itself (``get_timer``/``handle_timer``), and an answer arriving later is dropped;
+- each query is answered once;
+- a callback that raises answers its request 500 with a Reason header (RFC 3326);
+- a callback that returns leaving its request with no final response, no branch and no
+  other question pending answers it 500 with a Reason header too;
+- once the request has its final response (a CANCEL, a timeout), the late answer has no
+  one to tell and the callback is not called.
+
+How a failed exchange reads in SIP is :mod:`.cxresult`'s table; :meth:`cx_failure`
+builds that response with its Reason header.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ims_core import log
-from ims_core.diameter import DiameterError, Message, make_request
+from ims_core.diameter import DiameterError, DiameterTimeout, Message, make_request
 from ims_core.proxy import ProxyConfig, ProxyCore, RequestContext
+from ims_core.proxy.core import StateT
+from ims_core.sip import Response, quote
 from ims_core.transaction import TimerConfig
 
 from .config import DiameterClient
+from .cxresult import CxVerdict
 
 _log = log.get("cscf")
 
 # What a Cx callback receives: the answer, or the error that stood in for one.
 CxOutcome = Message | DiameterError | Exception
+DEFAULT_CX_TIMEOUT = 2.0  # seconds, when neither the query nor [diameter] names one
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class DiameterQuery:
-    """A Cx request the core wants sent; ``on_answer(outcome, now)`` gets the result.
-    ``ctx``: the SIP request waiting on it, answered 500 if the callback fails."""
+    """A Cx request the core wants sent. ``on_answer(outcome, now)`` gets the result
+    once; ``ctx`` is the SIP request waiting on it (None for a query nobody waits on,
+    e.g. a SAR after a registration expired). ``timeout`` is how long the adapter should
+    wait; the core gives up itself at ``deadline``."""
 
     request: Message
     on_answer: Callable[[CxOutcome, float], None]
-    timeout: float | None = None
-    ctx: RequestContext | None = None
+    timeout: float
+    deadline: float
+    ctx: RequestContext[Any] | None = None
+    done: bool = field(default=False, compare=False)
 
 
-class CscfCore(ProxyCore):
+def reason_value(status: int, text: str) -> str:
+    """A Reason header value for a response we generate (RFC 3326 §2)."""
+    return f"SIP;cause={status};text={quote(text)}"
+
+
+class CscfCore(ProxyCore[StateT]):
+    """A proxy core with a sans-I/O Cx outbox; see the module docstring."""
+
     def __init__(
         self,
         config: ProxyConfig,
         diameter: DiameterClient | None = None,
         timers: TimerConfig | None = None,
+        *,
+        rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
-        super().__init__(config, timers)
+        super().__init__(config, timers, rng=rng)
         self.diameter = diameter
         self._queries: list[DiameterQuery] = []
+        self._deadlines: list[tuple[float, int, DiameterQuery]] = []  # heap
+        self._query_seq = itertools.count()
+        self._open_queries = 0
 
+    # -- building and asking ------------------------------------------------------------
     def cx_request(
         self,
         command: str,
@@ -62,21 +104,92 @@ class CscfCore(ProxyCore):
         return make_request(command, origin_host=d.origin_host, origin_realm=d.origin_realm,
                             destination_realm=d.origin_realm, avps=avps or None)
 
-    def query(self, request: Message, on_answer: Callable[[CxOutcome, float], None],
-              timeout: float | None = None, *, ctx: RequestContext | None = None) -> None:
-        self._queries.append(DiameterQuery(request, on_answer, timeout, ctx))
+    def query(self, request: Message, on_answer: Callable[[CxOutcome, float], None], *,
+              ctx: RequestContext[Any] | None, now: float,
+              timeout: float | None = None) -> DiameterQuery:
+        """Ask the HSS; ``on_answer`` runs once with the answer or the error (see the
+        module docstring for what happens when it does not answer the request)."""
+        if timeout is None:
+            timeout = self.diameter.request_timeout if self.diameter else DEFAULT_CX_TIMEOUT
+        q = DiameterQuery(request, on_answer, timeout, now + timeout, ctx)
+        self._queries.append(q)
+        heapq.heappush(self._deadlines, (q.deadline, next(self._query_seq), q))
+        self._open_queries += 1
+        if ctx is not None:
+            ctx.waiting += 1
+        return q
 
     def queries_to_send(self) -> list[DiameterQuery]:
         out, self._queries = self._queries, []
         return out
 
+    @property
+    def open_queries(self) -> int:
+        """Queries sent and not yet answered or timed out."""
+        return self._open_queries
+
+    # -- answers ------------------------------------------------------------------------
     def answer_query(self, query: DiameterQuery, outcome: CxOutcome, now: float) -> None:
-        """Deliver a query's outcome (the adapter calls this). A callback that raises is a
-        bug of ours: log it and answer the waiting request 500 rather than leave it open."""
+        """Deliver a query's outcome (the adapter calls this; the core does on timeout).
+        A second delivery — a late answer after the deadline — is dropped."""
+        if query.done:
+            return
+        query.done = True
+        self._open_queries -= 1
+        ctx = query.ctx
+        if ctx is not None:
+            ctx.waiting -= 1
+            if ctx.final_sent:
+                return  # answered meanwhile (CANCEL, a timeout): nobody to tell
         try:
             query.on_answer(outcome, now)
         except Exception:
             _log.exception("cscf.cx_callback_failed", command=query.request.name)
-            ctx = query.ctx
             if ctx is not None and not ctx.final_sent:
-                self.respond(ctx, self.make_response(ctx, 500, "Server Internal Error"), now)
+                self.respond(ctx, self.failure_response(
+                    ctx, 500, f"internal error handling the {query.request.name}"), now)
+            return
+        if (ctx is not None and not ctx.final_sent and not ctx.branches
+                and ctx.waiting == 0):
+            _log.error("cscf.request_left_open", command=query.request.name,
+                       call_id=ctx.request.headers.get("call-id"))
+            self.respond(ctx, self.failure_response(
+                ctx, 500, f"no decision after the {query.request.name}"), now)
+
+    def failure_response(self, ctx: RequestContext[StateT], status: int, text: str,
+                         phrase: str | None = None) -> Response:
+        """``status`` for a request we cannot serve, saying why in a Reason header
+        (RFC 3326) so the cause is visible on the wire."""
+        response = self.make_response(ctx, status, phrase)
+        response.headers.add("Reason", reason_value(status, text))
+        return response
+
+    def cx_failure(self, ctx: RequestContext[StateT], verdict: CxVerdict,
+                   no_answer_status: int) -> Response:
+        """The response for a Cx exchange that did not say yes (:mod:`.cxresult`):
+        the verdict's status, or ``no_answer_status`` when the HSS gave no usable
+        answer (504 gets its "Server Time-out" phrase)."""
+        if verdict.no_answer:
+            phrase = "Server Time-out" if no_answer_status == 504 else None
+            return self.failure_response(ctx, no_answer_status, verdict.text, phrase)
+        return self.failure_response(ctx, verdict.status, verdict.text, verdict.phrase)
+
+    # -- timers -------------------------------------------------------------------------
+    def get_timer(self) -> float | None:
+        deadline = super().get_timer()
+        heap = self._deadlines
+        while heap and heap[0][2].done:
+            heapq.heappop(heap)
+        if heap and (deadline is None or heap[0][0] < deadline):
+            return heap[0][0]
+        return deadline
+
+    def handle_timer(self, now: float) -> None:
+        super().handle_timer(now)
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            _, _, q = heapq.heappop(heap)
+            if not q.done:
+                _log.warning("cscf.cx_timeout", command=q.request.name, seconds=q.timeout)
+                self.answer_query(q, DiameterTimeout(
+                    f"no {q.request.name} answer within {q.timeout:g}s"), now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from ims_core.diameter import DiameterUnavailable
 from ims_core.diameter.node import DiameterNode
@@ -20,7 +21,7 @@ def transport_config(cfg: CscfConfig) -> TransportConfig:
 
 
 class CscfServer(ProxyServer):
-    def __init__(self, core: CscfCore, transport_config: TransportConfig,
+    def __init__(self, core: CscfCore[Any], transport_config: TransportConfig,
                  diameter: DiameterNode | None) -> None:
         super().__init__(core, transport_config)
         self.cscf = core

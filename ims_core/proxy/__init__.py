@@ -6,6 +6,7 @@ from .branch import is_looped, loop_hash, new_branch, stateless_branch
 from .config import ProxyConfig
 from .core import Branch, ProxyCore, RequestContext, Send
 from .routing import (
+    DIALOG_CREATING,
     Target,
     apply_strict_route,
     is_local,
@@ -17,6 +18,7 @@ from .routing import (
 from .selection import best_response
 
 __all__ = [
+    "DIALOG_CREATING",
     "Branch",
     "ProxyConfig",
     "ProxyCore",

@@ -1,27 +1,25 @@
 """Via branch values (RFC 3261 §8.1.1.7, §16.6 step 8, §16.11) and loop detection
 (§16.3 step 4).
 
-A branch we create is `z9hG4bK` + a loop hash of the request as received + `.` + a
-unique counter. When a request comes back carrying one of our branches with its own
+A branch we create is `z9hG4bK-` + a loop hash of the request as received + `.` + the
+proxy's salt and a counter of its own. When a request comes back carrying one of our branches with its own
 loop hash, nothing that matters for routing changed: that is a loop, not a spiral.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
-import os
+from collections.abc import Callable
 
 from ims_core.sip import MAGIC_COOKIE, Request
 
 _PREFIX = MAGIC_COOKIE + "-"
-_counter = itertools.count(1)
 
 
-def new_salt() -> str:
+def new_salt(rng: Callable[[int], bytes]) -> str:
     """Each proxy instance marks its branches with its own salt, so two proxies in one
     process (tests, embedding) never mistake each other's branches for a loop."""
-    return os.urandom(6).hex()
+    return rng(6).hex()
 
 
 def loop_hash(request: Request) -> str:
@@ -41,9 +39,10 @@ def loop_hash(request: Request) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
 
 
-def new_branch(loop: str, salt: str) -> str:
-    """A fresh branch for a stateful forward, unique in space and time (§8.1.1.7)."""
-    return f"{_PREFIX}{loop}.{salt}{next(_counter):x}"
+def new_branch(loop: str, salt: str, seq: int) -> str:
+    """A fresh branch for a stateful forward, unique in space and time (§8.1.1.7): the
+    salt is the proxy's own, `seq` a number it never uses twice."""
+    return f"{_PREFIX}{loop}.{salt}{seq:x}"
 
 
 def stateless_branch(request: Request) -> str:

@@ -16,17 +16,19 @@ Outputs are `Send` items drained with `data_to_send()`; `get_timer()` says when 
 `handle_timer(now)`; a failed `Send` goes back through `send_failed(item, now)`.
 
 Subclasses (the CSCFs) override the hooks: `check_request`, `route_request`,
-`should_record_route`, `on_forward`, `on_response` and `on_final`.
+`should_record_route`, `on_forward`, `on_response`, `on_branch_final` and `on_final`,
+and keep what they learn about a request in a typed per-request state object
+(`RequestContext.state`, made by `new_state`).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import secrets
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Generic, TypeVar, cast
 
 from ims_core import log
 from ims_core.sip import (
@@ -68,6 +70,8 @@ from .selection import best_response
 
 _log = log.get("proxy")
 
+StateT = TypeVar("StateT")
+
 
 @dataclass(frozen=True, slots=True)
 class Send:
@@ -79,13 +83,15 @@ class Send:
 
 
 @dataclass(slots=True, eq=False)
-class Branch:
-    """One forwarded copy of a request (§16.6) and its client transaction."""
+class Branch(Generic[StateT]):
+    """One forwarded copy of a request (§16.6), the target it went to and its client
+    transaction."""
 
-    ctx: RequestContext
+    ctx: RequestContext[StateT]
     tx: ClientTransaction
     request: Request
     dest: Destination
+    target: Target | None = None
     final: Response | None = None
     provisional: bool = False
     cancel_pending: bool = False
@@ -95,28 +101,23 @@ class Branch:
 
 
 @dataclass(slots=True, eq=False)
-class RequestContext:
+class RequestContext(Generic[StateT]):
     """A request being proxied: the request as received (after §16.4), where it came
-    from, its server transaction and branches. `data` is free for subclasses."""
+    from, its server transaction and branches. `state` is the subclass's typed record of
+    the request (what `ProxyCore.new_state` made). `to_tag` is our To tag for the
+    responses we generate (§8.2.6.2), drawn by the core when the context is made."""
 
     request: Request
     source: Source
     server_tx: ServerTransaction | None
     created: float
+    state: StateT
+    to_tag: str
     loop: str = ""
-    branches: list[Branch] = field(default_factory=list)
+    branches: list[Branch[StateT]] = field(default_factory=list)
     final_sent: bool = False
     cancelled: bool = False
-    synthetic: set[int] = field(default_factory=set)  # id() of responses we made up
-    data: dict[str, Any] = field(default_factory=dict)
-    _to_tag: str | None = None
-
-    @property
-    def to_tag(self) -> str:
-        """Our To tag for responses we generate (§8.2.6.2)."""
-        if self._to_tag is None:
-            self._to_tag = secrets.token_hex(6)
-        return self._to_tag
+    waiting: int = 0  # answers from outside (e.g. Cx queries) the decision waits for
 
     @property
     def in_dialog(self) -> bool:
@@ -125,19 +126,23 @@ class RequestContext:
         return ";tag=" in to.replace(" ", "").lower()
 
 
-class ProxyCore:
-    """The stateful proxy engine; see the module docstring."""
+class ProxyCore(Generic[StateT]):
+    """The stateful proxy engine; see the module docstring. `StateT` is the type of the
+    per-request state a subclass keeps (None for the plain proxy)."""
 
     log_transactions = False  # one debug event per transaction (costs ~10 µs each)
 
-    def __init__(self, config: ProxyConfig, timers: TimerConfig | None = None) -> None:
+    def __init__(self, config: ProxyConfig, timers: TimerConfig | None = None, *,
+                 rng: Callable[[int], bytes] = os.urandom) -> None:
         self.config = config
-        self.salt = new_salt()  # marks our branches for loop detection (§16.3 step 4)
+        self.rng = rng  # tags, branch salt: every random choice of this core
+        self.salt = new_salt(rng)  # marks our branches for loop detection (§16.3 step 4)
+        self._branch_seq = itertools.count(1)
         self.table = TransactionTable(timers)
         self._out: list[Send] = []
-        self._contexts: dict[ServerTransaction, RequestContext] = {}
-        self._branches: dict[ClientTransaction, Branch] = {}
-        self._timer_c: list[tuple[float, int, Branch]] = []  # heap; stale entries skipped
+        self._contexts: dict[ServerTransaction, RequestContext[StateT]] = {}
+        self._branches: dict[ClientTransaction, Branch[StateT]] = {}
+        self._timer_c: list[tuple[float, int, Branch[StateT]]] = []  # heap; stale entries skipped
         self._seq = itertools.count()
 
     # -- outputs -------------------------------------------------------------------------
@@ -189,7 +194,11 @@ class ProxyCore:
             self._drain(tx, now)
 
     # -- hooks ---------------------------------------------------------------------------
-    def check_request(self, ctx: RequestContext) -> Response | None:
+    def new_state(self, request: Request) -> StateT:
+        """A fresh per-request state for a new context (the plain proxy keeps none)."""
+        return cast(StateT, None)
+
+    def check_request(self, ctx: RequestContext[StateT]) -> Response | None:
         """§16.3 steps 3-5 (step 1-2 are the parser's); return a response to reject."""
         request = ctx.request
         if request.max_forwards == 0:
@@ -204,7 +213,7 @@ class ProxyCore:
         return None
 
     def route_request(
-        self, ctx: RequestContext
+        self, ctx: RequestContext[StateT]
     ) -> Target | Sequence[Target] | Response | None:
         """§16.5: decide where the request goes. The generic proxy follows the Route
         set if there is one; an out-of-dialog request, or one addressed to us, goes to
@@ -217,19 +226,19 @@ class ProxyCore:
             return Target(next_hop=next_hop)
         return Target()
 
-    def should_record_route(self, ctx: RequestContext) -> bool:
+    def should_record_route(self, ctx: RequestContext[StateT]) -> bool:
         """§16.6 step 4: Record-Route dialog-creating requests when configured."""
         return (
             self.config.record_route and not ctx.in_dialog and ctx.request.method != "REGISTER"
         )
 
-    def on_forward(self, ctx: RequestContext, request: Request, target: Target) -> None:
+    def on_forward(self, ctx: RequestContext[StateT], request: Request, target: Target) -> None:
         """Edit a copy about to be forwarded (after Max-Forwards and Record-Route)."""
 
-    def on_response(self, ctx: RequestContext, response: Response) -> None:
+    def on_response(self, ctx: RequestContext[StateT], response: Response) -> None:
         """Edit a response about to be forwarded upstream (our Via already removed)."""
 
-    def on_branch_final(self, ctx: RequestContext, branch: Branch, response: Response,
+    def on_branch_final(self, ctx: RequestContext[StateT], branch: Branch[StateT], response: Response,
                         now: float) -> bool:
         """A branch got its final response (408/503 when it timed out or failed to send).
         Return True to take it over — e.g. retry elsewhere (an AS with DefaultHandling
@@ -238,7 +247,7 @@ class ProxyCore:
         or cancelled."""
         return False
 
-    def on_final(self, ctx: RequestContext, response: Response, now: float) -> None:
+    def on_final(self, ctx: RequestContext[StateT], response: Response, now: float) -> None:
         """A final response went upstream: one log event per transaction."""
         if self.log_transactions:
             _log.debug(
@@ -251,13 +260,19 @@ class ProxyCore:
     def is_local(self, uri: object) -> bool:
         return isinstance(uri, SipUri) and is_local(uri, self.config.names)
 
-    def make_response(self, ctx: RequestContext, status: int,
+    def make_response(self, ctx: RequestContext[StateT], status: int,
                       reason: str | None = None) -> Response:
+        """A response of our own to the request (marked `generated`, §16.7 step 6)."""
         response = make_response(ctx.request, status, reason, to_tag=ctx.to_tag)
-        ctx.synthetic.add(id(response))
+        response.generated = True
         return response
 
-    def respond(self, ctx: RequestContext, response: Response | int, now: float) -> None:
+    def new_context(self, request: Request, source: Source, server_tx: ServerTransaction | None,
+                    now: float, loop: str = "") -> RequestContext[StateT]:
+        return RequestContext(request, source, server_tx, now, self.new_state(request),
+                              self.rng(6).hex(), loop)
+
+    def respond(self, ctx: RequestContext[StateT], response: Response | int, now: float) -> None:
         """Answer the request ourselves (a final response ends the context)."""
         if isinstance(response, int):
             response = self.make_response(ctx, response)
@@ -267,7 +282,7 @@ class ProxyCore:
             ctx.final_sent = True
         self._send_upstream(ctx, response, now)
 
-    def forward(self, ctx: RequestContext, targets: Target | Sequence[Target],
+    def forward(self, ctx: RequestContext[StateT], targets: Target | Sequence[Target],
                 now: float) -> None:
         """Forward to each target in parallel (§16.6); refuses after a CANCEL."""
         if ctx.cancelled:
@@ -283,7 +298,7 @@ class ProxyCore:
         stx = self.table.create_server(request, reliable=source.reliable, now=now)
         stx.flow = source.reply_to or Destination(source.transport, source.host, source.port,
                                                   source.conn)
-        ctx = RequestContext(request, source, stx, now, loop_hash(request))
+        ctx = self.new_context(request, source, stx, now, loop_hash(request))
         self._contexts[stx] = ctx
         try:
             rejection = self.check_request(ctx)
@@ -303,7 +318,7 @@ class ProxyCore:
                 response = make_response(request, exc.status, exc.reason)
             self.respond(ctx, response, now)
 
-    def _route(self, ctx: RequestContext, now: float) -> None:
+    def _route(self, ctx: RequestContext[StateT], now: float) -> None:
         decision = self.route_request(ctx)
         if decision is None:
             return  # the subclass calls forward() or respond() later
@@ -312,7 +327,7 @@ class ProxyCore:
         else:
             self.forward(ctx, decision, now)
 
-    def _forward_one(self, ctx: RequestContext, target: Target, now: float) -> None:
+    def _forward_one(self, ctx: RequestContext[StateT], target: Target, now: float) -> None:
         request = ctx.request.copy()  # §16.6 step 1
         if target.uri is not None:
             request.uri = target.uri  # step 2
@@ -321,6 +336,8 @@ class ProxyCore:
         if self.should_record_route(ctx):  # step 4
             request.push_address("Record-Route",
                                  record_route_value(self.config.host, self.config.port, inbound))
+        for value in reversed(target.route):  # a Route set the target brings (e.g. Path)
+            request.push_address("Route", value)
         self.on_forward(ctx, request, target)  # step 5
         # Step 7 before step 6: a strict router's address is the top Route either way.
         dest = target.next_hop or request_destination(request, inbound)
@@ -333,7 +350,7 @@ class ProxyCore:
             dest = replace(dest, transport=inbound)
         transport = dest.transport
         cfg = self.config
-        branch = new_branch(ctx.loop, self.salt)
+        branch = new_branch(ctx.loop, self.salt, next(self._branch_seq))
         request.push_via(f"SIP/2.0/{transport} {cfg.host}:{cfg.port};branch={branch}")  # step 8
         data = request.to_bytes()
         bigger = transport if target.flow else choose_transport(  # §18.1.1
@@ -346,7 +363,7 @@ class ProxyCore:
         tx = self.table.create_client(request, reliable=dest.reliable, now=now,
                                       data=data)  # step 10
         tx.flow = dest
-        entry = Branch(ctx, tx, request, dest)
+        entry = Branch(ctx, tx, request, dest, target)
         ctx.branches.append(entry)
         self._branches[tx] = entry
         if request.method == "INVITE":
@@ -366,7 +383,7 @@ class ProxyCore:
         if request.max_forwards == 0:
             return
         preprocess_routes(request, self.config.names)
-        ctx = RequestContext(request, source, None, now)
+        ctx = self.new_context(request, source, None, now)
         decision = self.route_request(ctx)
         if decision is None or isinstance(decision, Response):
             return
@@ -400,7 +417,7 @@ class ProxyCore:
         if ctx is None:
             self._new_request(cancel, source, now)
             return
-        ctx_cancel = RequestContext(cancel, source, None, now)
+        ctx_cancel = self.new_context(cancel, source, None, now)
         cancel_tx = self.table.create_server(cancel, reliable=source.reliable, now=now)
         cancel_tx.flow = source.reply_to
         ctx_cancel.server_tx = cancel_tx
@@ -411,7 +428,7 @@ class ProxyCore:
         for branch in list(ctx.branches):
             self._cancel_branch(branch, now)
 
-    def _cancel_branch(self, branch: Branch, now: float) -> None:
+    def _cancel_branch(self, branch: Branch[StateT], now: float) -> None:
         """CANCEL an INVITE branch whose transaction has no final response (§16.10,
         §9.1). Its transaction then ends within 64*T1 even if nobody answers."""
         invite_tx = branch.tx
@@ -447,7 +464,7 @@ class ProxyCore:
         if "via" in response.headers and response.status // 100 == 2:
             self._out.append(Send(response.to_bytes(), via_destination(response.top_via())))
 
-    def _on_branch_response(self, branch: Branch, response: Response, now: float) -> None:
+    def _on_branch_response(self, branch: Branch[StateT], response: Response, now: float) -> None:
         if branch.is_cancel:
             return  # §16.10: responses to our CANCEL are not forwarded
         response.headers.pop_first_value("via")  # §16.7 step 3
@@ -481,7 +498,7 @@ class ProxyCore:
         else:
             self._on_branch_final(branch, response, now)
 
-    def _on_branch_final(self, branch: Branch, response: Response, now: float) -> None:
+    def _on_branch_final(self, branch: Branch[StateT], response: Response, now: float) -> None:
         ctx = branch.ctx
         branch.timer_c = None
         if branch.final is None:
@@ -498,15 +515,15 @@ class ProxyCore:
             return
         finals = [b.final for b in ctx.branches if b.final is not None]
         best = best_response(finals)
-        if best.status == 503 and id(best) not in ctx.synthetic:
+        if best.status == 503 and not best.generated:
             best = self.make_response(ctx, 500)  # §16.7 step 6
-        elif id(best) not in ctx.synthetic:
+        elif not best.generated:
             self.on_response(ctx, best)
         ctx.final_sent = True
         self._send_upstream(ctx, best, now)
         self.on_final(ctx, best, now)
 
-    def _send_upstream(self, ctx: RequestContext, response: Response, now: float) -> None:
+    def _send_upstream(self, ctx: RequestContext[StateT], response: Response, now: float) -> None:
         stx = ctx.server_tx
         if stx is not None and not stx.terminated:
             try:
@@ -517,11 +534,11 @@ class ProxyCore:
         elif response.status // 100 == 2 and ctx.source.reply_to is not None:
             self._out.append(Send(response.to_bytes(), ctx.source.reply_to))
 
-    def _start_timer_c(self, branch: Branch, duration: float, now: float) -> None:
+    def _start_timer_c(self, branch: Branch[StateT], duration: float, now: float) -> None:
         branch.timer_c = now + duration
         heapq.heappush(self._timer_c, (branch.timer_c, next(self._seq), branch))
 
-    def _timer_c_fired(self, branch: Branch, now: float) -> None:
+    def _timer_c_fired(self, branch: Branch[StateT], now: float) -> None:
         """§16.8: CANCEL a branch that had a provisional response (without a final
         response its transaction times out 64*T1 later: a 408), else treat it as a 408
         at once, and CANCEL it should a provisional response still come."""
@@ -530,7 +547,7 @@ class ProxyCore:
             self._branch_failed(branch, 408, now)
         self._cancel_branch(branch, now)  # now, or when a provisional response comes
 
-    def _branch_failed(self, branch: Branch, status: int, now: float) -> None:
+    def _branch_failed(self, branch: Branch[StateT], status: int, now: float) -> None:
         """§16.7 step 10 (timeout → 408) and §16.9 (transport error → 503)."""
         if branch.is_cancel or branch.final is not None:
             return

@@ -12,6 +12,11 @@ from ims_core.sip import Request, SipUri, Uri, parse_name_addr
 from ims_core.sip.addressing import Destination, uri_destination
 
 
+# Requests that create a dialog, and so are Record-Routed by a proxy that stays in it
+# (RFC 3261 §12.1, §16.6 step 4; RFC 6665 §4.1 SUBSCRIBE; RFC 3515 §2.4.7 REFER).
+DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where to forward a request (§16.5). `uri` replaces the Request-URI (None keeps
@@ -19,11 +24,14 @@ class Target:
     e.g. a configured outbound proxy); its transport "" means "as received".
     `flow`: `next_hop` is a flow a UE registered from (RFC 5626 §5.3, TS 24.229
     §5.2.6.4): use exactly that transport, even past the §18.1.1 size rule — a UE
-    registered over UDP need not be listening on TCP."""
+    registered over UDP need not be listening on TCP. `route`: Route values (top first)
+    put on top of the copy's Route set before it is routed (e.g. a registered contact's
+    Path, RFC 3327 §5.3; an Application Server and our way back, TS 24.229 §5.4.3.2)."""
 
     uri: Uri | None = None
     next_hop: Destination | None = None
     flow: bool = False
+    route: tuple[str, ...] = ()
 
 
 def is_local(uri: Uri, names: frozenset[tuple[str, int]]) -> bool:
@@ -90,8 +98,15 @@ def request_destination(request: Request, default_transport: str) -> Destination
     return uri_destination(uri, default_transport)
 
 
-def record_route_value(host: str, port: int, transport: str) -> str:
-    """Our Record-Route value (§16.6 step 4): always loose (`lr`), with the transport
-    when it is not UDP so the dialog's later requests use the same one."""
-    params = "" if transport == "UDP" else f";transport={transport.lower()}"
-    return f"<sip:{host}:{port}{params};lr>"
+def record_route_value(host: str, port: int, transport: str = "UDP", *,
+                       leg: str | None = None, ifc: int | None = None) -> str:
+    """Our Record-Route value (§16.6 step 4) — and the Route back to us an IMS node puts
+    in front of an Application Server: always loose (`lr`), with the transport when it
+    is not UDP so the dialog's later requests use the same one. `leg`: the IMS leg
+    (``orig``/``term``) in our own ``ims-leg`` parameter, so a request routed by it tells
+    which side of the session it is on (TS 24.229 §5.2.6.3.3, §5.4.3.2); `ifc`: the
+    index of the iFC whose AS the request returns from (TS 23.218 §6.4)."""
+    tp = "" if transport.upper() == "UDP" else f";transport={transport.lower()}"
+    mark = "" if leg is None else f";ims-leg={leg}"
+    back = "" if ifc is None else f";ifc={ifc}"
+    return f"<sip:{host}:{port}{tp};lr{mark}{back}>"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 from ims_core.sip import Request, Response
 from ims_core.sip.addressing import Source
@@ -18,7 +19,7 @@ from .core import ProxyCore, Send
 class ProxyServer:
     """Runs `core` on `transport_config`'s address (UDP and TCP)."""
 
-    def __init__(self, core: ProxyCore, transport_config: TransportConfig) -> None:
+    def __init__(self, core: ProxyCore[Any], transport_config: TransportConfig) -> None:
         self.core = core
         self.transport = SipTransport(transport_config, self._on_message)
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -293,9 +293,10 @@ class Request(Message):
 
 
 class Response(Message):
-    """A SIP response."""
+    """A SIP response. ``generated`` is True for a response this element made itself
+    rather than received (a proxy treats those apart, RFC 3261 §16.7 step 6, §16.9)."""
 
-    __slots__ = ("reason", "status")
+    __slots__ = ("generated", "reason", "status")
 
     def __init__(
         self,
@@ -308,12 +309,15 @@ class Response(Message):
         super().__init__(headers, body, version)
         self.status = status
         self.reason = reason_phrase(status) if reason is None else reason
+        self.generated = False
 
     def start_line(self) -> str:
         return f"{self.version} {self.status} {self.reason}"
 
     def copy(self) -> Response:
-        return Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
+        out = Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
+        out.generated = self.generated
+        return out
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.reason}>"

@@ -37,14 +37,14 @@ def test_unknown_keys_are_reported(tmp_path: Path) -> None:
 
 def test_cx_request_has_our_identity_and_cx_boilerplate() -> None:
     cfg = load_cfg()
-    core = CscfCore(cfg.proxy_config(), cfg.diameter)
+    core: CscfCore[None] = CscfCore(cfg.proxy_config(), cfg.diameter)
     req = core.cx_request("MAR", {"User-Name": "u@" + DOMAIN})
     assert req.origin_host == "cscf.test" and req.origin_realm == DOMAIN
     assert req.get_str("Destination-Realm") == DOMAIN and req.get_str("User-Name")
     assert req.get_int("Auth-Session-State") == 1 and req.session_id
-    core.query(req, lambda outcome, now: None, timeout=1.5)
+    core.query(req, lambda outcome, now: None, ctx=None, now=10.0, timeout=1.5)
     [q] = core.queries_to_send()
-    assert q.request is req and q.timeout == 1.5
+    assert q.request is req and q.timeout == 1.5 and q.deadline == 11.5
     assert core.queries_to_send() == []
 
 

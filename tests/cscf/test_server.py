@@ -42,21 +42,22 @@ CSCF_HOST = f"cscf.{DOMAIN}"
 HSS_HOST = f"hss.{DOMAIN}"
 
 
-class UarCscf(CscfCore):
+class UarCscf(CscfCore[None]):
     """Answers each request with the outcome of one UAR."""
 
     timeout: float | None = None
 
     def route_request(
-        self, ctx: RequestContext
+        self, ctx: RequestContext[None]
     ) -> Target | Sequence[Target] | Response | None:
         uar = self.cx_request("UAR", [("User-Name", "impi@" + DOMAIN),
                                       ("Public-Identity", f"sip:user@{DOMAIN}"),
                                       ("Visited-Network-Identifier", DOMAIN.encode())])
-        self.query(uar, partial(self._done, ctx), self.timeout)
+        self.query(uar, partial(self._done, ctx), ctx=ctx, now=ctx.created,
+                   timeout=self.timeout)
         return None
 
-    def _done(self, ctx: RequestContext, outcome: CxOutcome, now: float) -> None:
+    def _done(self, ctx: RequestContext[None], outcome: CxOutcome, now: float) -> None:
         if isinstance(outcome, Message):
             response = self.make_response(ctx, 200)
             response.headers.add("X-Result", str(outcome.result))
@@ -96,7 +97,7 @@ async def hss() -> AsyncIterator[Hss]:
 
 
 @contextlib.asynccontextmanager
-async def running(cfg: CscfConfig, core: CscfCore) -> AsyncIterator[asyncio.Task[int]]:
+async def running(cfg: CscfConfig, core: CscfCore[None]) -> AsyncIterator[asyncio.Task[int]]:
     ready, stop = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(serve("testcscf", core, cfg, ready=ready, stop=stop))
     await asyncio.wait_for(ready.wait(), 5)
@@ -118,7 +119,7 @@ def make_core(cfg: CscfConfig) -> UarCscf:
     return UarCscf(cfg.proxy_config(), cfg.diameter, cfg.timer_config())
 
 
-async def exchange(core: CscfCore, call_id: str = "c1") -> Response:
+async def exchange(core: CscfCore[None], call_id: str = "c1") -> Response:
     """One REGISTER from a UDP socket to the running core; its final response."""
     loop = asyncio.get_running_loop()
     port = core.config.port
@@ -229,15 +230,15 @@ class BrokenCallbackCscf(UarCscf):
     """Its UAA callback raises for Call-ID "boom": a bug of ours, in a node."""
 
     def route_request(
-        self, ctx: RequestContext
+        self, ctx: RequestContext[None]
     ) -> Target | Sequence[Target] | Response | None:
         uar = self.cx_request("UAR", [("User-Name", "impi@" + DOMAIN),
                                       ("Public-Identity", f"sip:user@{DOMAIN}"),
                                       ("Visited-Network-Identifier", DOMAIN.encode())])
-        self.query(uar, partial(self._maybe_fail, ctx), ctx=ctx)
+        self.query(uar, partial(self._maybe_fail, ctx), ctx=ctx, now=ctx.created)
         return None
 
-    def _maybe_fail(self, ctx: RequestContext, outcome: CxOutcome, now: float) -> None:
+    def _maybe_fail(self, ctx: RequestContext[None], outcome: CxOutcome, now: float) -> None:
         if ctx.request.headers.get("call-id") == "boom":
             raise RuntimeError("bug in a callback")
         self._done(ctx, outcome, now)
@@ -249,5 +250,5 @@ async def test_a_failing_callback_answers_500_and_the_node_keeps_serving(hss: Hs
     async with running(cfg, core):
         failed = await exchange(core, "boom")
         ok = await exchange(core, "fine")
-    assert failed.status == 500
+    assert failed.status == 500 and "cause=500" in (failed.headers.get("reason") or "")
     assert ok.status == 200 and ok.headers.get("x-result") == "2001"

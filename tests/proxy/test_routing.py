@@ -76,14 +76,14 @@ def test_loop_hash_ignores_the_top_via_but_sees_the_request_uri() -> None:
 def test_our_branch_marks_a_loop() -> None:
     req = request()
     lh = loop_hash(req)
-    req.push_via(f"SIP/2.0/UDP 192.0.2.10;branch={new_branch(lh, 'a1')}")
+    req.push_via(f"SIP/2.0/UDP 192.0.2.10;branch={new_branch(lh, 'a1', 1)}")
     assert is_looped(req, lh, "a1")
     assert not is_looped(req, loop_hash(request(uri="sip:x@y")), "a1")
     assert not is_looped(req, lh, "b2")  # another proxy instance's branch
 
 
 def test_branches_have_the_magic_cookie_and_are_unique() -> None:
-    branches = {new_branch("abc", "a1") for _ in range(1000)}
+    branches = {new_branch("abc", "a1", n) for n in range(1000)}
     assert len(branches) == 1000
     assert all(b.startswith("z9hG4bK") for b in branches)
     ack = request("ACK", to_tag="t")
