@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
-from collections.abc import Coroutine
 from typing import Any
 
-from ims_core import log
+from ims_core import log, runtime
 from ims_core.config import LogConfig
 from ims_core.sip.addressing import Destination
 from ims_core.transport import TransportConfig
@@ -60,43 +57,28 @@ def run(args: argparse.Namespace) -> int:
         next_hop=Destination(transport, nh_host, nh_port),
     )
     tconfig = TransportConfig(host=host, port=port, tcp_idle_timeout=args.tcp_idle_timeout)
-    core = ProxyCore(config)
+    core: ProxyCore[None] = ProxyCore(config)
     core.log_transactions = args.log_level.lower() == "debug"
-    return run_loop(serve(ProxyServer(core, tconfig)))
+    return runtime.run(serve(ProxyServer(core, tconfig)))
 
 
-def run_loop(main: Coroutine[Any, Any, int]) -> int:
-    """Run `main` on uvloop when it is installed, else on the default asyncio loop."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    return uvloop.run(main)
-
-
-async def serve(server: ProxyServer) -> int:
-    """Start, log readiness, run until SIGINT/SIGTERM, stop cleanly."""
+async def serve(server: ProxyServer, stop: asyncio.Event | None = None) -> int:
+    """Start, log readiness, run until SIGINT/SIGTERM (or ``stop``), stop cleanly."""
     logger = log.get("proxy")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # before binding: no window without them
-        loop.add_signal_handler(sig, stop.set)
     try:
-        try:
-            await server.start()
-        except OSError as exc:
-            logger.error("proxy.bind_failed", error=str(exc))
-            return 1
-        host, port = server.address
-        nh = server.core.config.next_hop
-        logger.info("proxy.listening", host=host, port=port, transports="udp,tcp",
-                    next_hop=str(nh) if nh else None,
-                    record_route=server.core.config.record_route)
-        await stop.wait()
+        with runtime.stop_on_signals(stop) as stopped:  # before binding: no unguarded window
+            try:
+                await server.start()
+            except OSError as exc:
+                logger.error("proxy.bind_failed", error=str(exc))
+                return 1
+            host, port = server.address
+            nh = server.core.config.next_hop
+            logger.info("proxy.listening", host=host, port=port, transports="udp,tcp",
+                        next_hop=str(nh) if nh else None,
+                        record_route=server.core.config.record_route)
+            await stopped.wait()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(sig)
         await server.close()
         logger.info("proxy.stopped")
     return 0

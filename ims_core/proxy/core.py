@@ -238,8 +238,8 @@ class ProxyCore(Generic[StateT]):
     def on_response(self, ctx: RequestContext[StateT], response: Response) -> None:
         """Edit a response about to be forwarded upstream (our Via already removed)."""
 
-    def on_branch_final(self, ctx: RequestContext[StateT], branch: Branch[StateT], response: Response,
-                        now: float) -> bool:
+    def on_branch_final(self, ctx: RequestContext[StateT], branch: Branch[StateT],
+                        response: Response, now: float) -> bool:
         """A branch got its final response (408/503 when it timed out or failed to send).
         Return True to take it over — e.g. retry elsewhere (an AS with DefaultHandling
         SESSION_CONTINUED): the branch then leaves best-response selection (§16.7) and the

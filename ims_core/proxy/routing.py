@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from ims_core.sip import Request, SipUri, Uri, parse_name_addr
 from ims_core.sip.addressing import Destination, uri_destination
 
-
 # Requests that create a dialog, and so are Record-Routed by a proxy that stays in it
 # (RFC 3261 §12.1, §16.6 step 4; RFC 6665 §4.1 SUBSCRIBE; RFC 3515 §2.4.7 REFER).
 DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
