@@ -3,7 +3,8 @@
 
 A branch we create is `z9hG4bK-` + a loop hash of the request as received + `.` + the
 proxy's salt and a counter of its own. When a request comes back carrying one of our
-branches with its own loop hash, nothing that matters for routing changed: that is a loop, not a spiral.
+branches with its own loop hash, nothing that matters for routing changed: that is a
+loop, not a spiral.
 """
 
 from __future__ import annotations
