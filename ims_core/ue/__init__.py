@@ -6,13 +6,14 @@ UE side, ``registration`` is the sans-I/O state machine, ``client`` the thin asy
 UDP/TCP adapter, ``cli`` the ``ims-core ue`` command.
 """
 
-from .challenge import Answer, ChallengeError, answer_challenge
+from .challenge import Answer, ChallengeError, FirstRegister, answer_challenge
 from .profile import UeProfile, demo_profile
 from .registration import Outcome, Registration, State
 
 __all__ = [
     "Answer",
     "ChallengeError",
+    "FirstRegister",
     "Outcome",
     "Registration",
     "State",

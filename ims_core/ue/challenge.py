@@ -49,9 +49,20 @@ class Answer:
     sqn: bytes | None = None
 
 
-def initial_credentials(profile: UeProfile, uri: str) -> AuthHeader:
+class FirstRegister(Enum):
+    """What credentials the first REGISTER carries."""
+
+    IMS = "ims"  # TS 24.229 §5.1.1.2.1: an Authorization with empty nonce and response
+    SOFTPHONE = "softphone"  # RFC 3261 §22.1: none until challenged
+
+
+def initial_credentials(profile: UeProfile, uri: str,
+                        first: FirstRegister = FirstRegister.IMS) -> AuthHeader | None:
     """The Authorization of an unprotected initial REGISTER (TS 24.229 §5.1.1.2.1):
-    username = IMPI, empty nonce and response, integrity-protected="no"."""
+    username = IMPI, empty nonce and response, integrity-protected="no"; None for a
+    softphone, which sends none."""
+    if first is FirstRegister.SOFTPHONE:
+        return None
     h = AuthHeader("Digest")
     h.set("username", profile.impi)
     h.set("realm", profile.domain)

@@ -4,10 +4,14 @@
     ims-core ue register --pcscf 127.0.0.1:5060 --impi alice@DOMAIN --impu sip:alice@DOMAIN \\
         --password secret
     ims-core ue register --pcscf 127.0.0.1:5060 --imsi 001010000000001 --sqn-ms ffffffffff00
+    ims-core ue register --pcscf 127.0.0.1:5060 --imsi 001010000000001 --auth md5 \\
+        --password ims-core-demo
     ims-core ue deregister --pcscf 127.0.0.1:5060 --imsi 001010000000001
 
-``--imsi`` alone means a demo subscriber (K = "K" + IMSI, OP ims-core-demo-op). Exit
-status 0 on a 2xx, 1 on any other final response or timeout, 2 on bad arguments.
+``--imsi`` alone means a demo subscriber (K = "K" + IMSI, OP ims-core-demo-op).
+``--auth md5`` plays a softphone: no Authorization in the first REGISTER, no USIM keys,
+the MD5 challenge answered with ``--password``. Exit status 0 on a 2xx, 1 on any other
+final response or timeout, 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ import argparse
 import asyncio
 import json
 import sys
+from dataclasses import replace
 from typing import Any
 
 from ims_core import auth
+from ims_core.transaction import TimerConfig
 
-from .client import Flow, run
+from .challenge import FirstRegister
+from .client import Flow, run, timers_for
 from .profile import DEFAULT_DOMAIN, UeProfile, demo_profile
 from .registration import Outcome, Registration
 
@@ -56,8 +63,13 @@ def _common(a: argparse.ArgumentParser) -> None:
     keys.add_argument("--op", help="OP, 32 hex digits")
     keys.add_argument("--opc", help="OPc, 32 hex digits")
     a.add_argument("--password", help="SIP Digest password (MD5)")
+    a.add_argument("--auth", choices=("aka", "md5"),
+                   help="aka: an IMS UE, the empty Authorization first (TS 24.229); md5: a "
+                        "softphone, no Authorization first, MD5 with --password; default: "
+                        "aka with keys, else the empty Authorization with algorithm=MD5")
     a.add_argument("--sqn-ms", help="the USIM's highest accepted SQN, 12 hex digits")
-    a.add_argument("--timeout", type=float, default=32.0, help="per request (Timer F)")
+    a.add_argument("--timeout", type=float, default=32.0,
+                   help="per request: Timer F = 64*T1 (default 32, T1 0.5)")
     a.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
 
@@ -100,24 +112,41 @@ def profile_from_args(args: argparse.Namespace) -> UeProfile:
     return UeProfile(args.impi, impu, args.domain, k, opc, args.password, sqn_ms)
 
 
+def auth_from_args(args: argparse.Namespace, profile: UeProfile
+                   ) -> tuple[UeProfile, FirstRegister]:
+    """``--auth``: the profile to use and what the first REGISTER carries."""
+    if args.auth == "md5":
+        if profile.password is None:
+            raise ValueError("--auth md5 needs --password")
+        # A softphone has no USIM: it cannot answer an AKA challenge.
+        return replace(profile, k=None, opc=None, sqn_ms=None), FirstRegister.SOFTPHONE
+    if args.auth == "aka" and not profile.uses_aka:
+        raise ValueError("--auth aka needs --imsi or --k with --op/--opc")
+    return profile, FirstRegister.IMS
+
+
 async def register_once(profile: UeProfile, pcscf: tuple[str, int], transport: str, *,
                         expires: int, local: tuple[str, int] | None = None,
-                        contact_star: bool = False, timeout: float = 32.0) -> Outcome:
+                        contact_star: bool = False,
+                        first: FirstRegister = FirstRegister.IMS,
+                        timers: TimerConfig | None = None) -> Outcome:
     """Open a flow, run one (de-)registration, close the flow."""
-    flow = await Flow.open(transport, pcscf, local)
+    flow = await Flow.open(transport, pcscf, local, timers)
     try:
         assert flow.local is not None
-        reg = Registration(profile, flow.local, expires=expires, contact_star=contact_star)
-        return await run(reg, flow, timeout)
+        reg = Registration(profile, flow.local, expires=expires, contact_star=contact_star,
+                           first=first)
+        return await run(reg, flow)
     finally:
         await flow.close()
 
 
 def _main(args: argparse.Namespace) -> int:
     try:
-        profile = profile_from_args(args)
+        profile, first = auth_from_args(args, profile_from_args(args))
         pcscf = _hostport(args.pcscf)
         local = _hostport(args.local) if args.local else None
+        timers = timers_for(args.timeout)
     except ValueError as exc:
         print(f"ims-core ue: {exc}", file=sys.stderr)
         return 2
@@ -126,8 +155,8 @@ def _main(args: argparse.Namespace) -> int:
     star = args.ue_deregister and (bool(args.star) or local is None)
     try:
         outcome = asyncio.run(register_once(profile, pcscf, args.transport, expires=expires,
-                                            local=local, contact_star=star,
-                                            timeout=args.timeout))
+                                            local=local, contact_star=star, first=first,
+                                            timers=timers))
     except OSError as exc:
         print(f"ims-core ue: {exc}", file=sys.stderr)
         return 1

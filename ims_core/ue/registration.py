@@ -3,8 +3,12 @@
 Theory of operation: :meth:`Registration.start` gives the first REGISTER; every final
 response goes to :meth:`Registration.receive`, which gives the next REGISTER to send or
 None when the exchange is over (then :attr:`Registration.outcome` says how it ended).
-The adapter owns sockets, retransmissions and the clock; it calls
-:meth:`Registration.timed_out` when no final response came.
+The adapter owns sockets, transactions and the clock; it calls
+:meth:`Registration.timed_out` when no final response came (Timer F) and
+:meth:`Registration.transport_failed` when the flow failed (RFC 3261 §8.1.3.1).
+
+The first REGISTER carries the empty Authorization of an IMS UE (TS 24.229 §5.1.1.2.1),
+or none at all when the UE plays a softphone (``first=FirstRegister.SOFTPHONE``).
 
 Transitions (TS 24.229 §5.1.1.2 and §5.1.1.5, RFC 3310 §3, TS 33.102 §6.3.3):
 
@@ -28,7 +32,14 @@ from enum import Enum
 from ims_core.sip import AuthHeader, NameAddr, Request, Response, SipUri
 
 from . import messages
-from .challenge import Answer, ChallengeError, Kind, answer_challenge, initial_credentials
+from .challenge import (
+    Answer,
+    ChallengeError,
+    FirstRegister,
+    Kind,
+    answer_challenge,
+    initial_credentials,
+)
 from .messages import Dialogless, Local
 from .profile import UeProfile
 
@@ -108,8 +119,10 @@ class Registration:
     (with ``contact_star``: ``Contact: *``, RFC 3261 §10.2.2)."""
 
     def __init__(self, profile: UeProfile, local: Local, *, expires: int = 600,
-                 contact_star: bool = False, ids: Dialogless | None = None) -> None:
+                 contact_star: bool = False, ids: Dialogless | None = None,
+                 first: FirstRegister = FirstRegister.IMS) -> None:
         self.profile = profile
+        self.first = first
         self.local = local
         self.expires = expires
         self.contact_star = contact_star
@@ -130,8 +143,8 @@ class Registration:
         if self.state is not State.IDLE:
             raise RuntimeError("registration already started")
         self.state = State.TRYING
-        creds = str(initial_credentials(self.profile, self.uri))
-        return self._send(creds)
+        creds = initial_credentials(self.profile, self.uri, self.first)
+        return self._send(None if creds is None else str(creds))
 
     def receive(self, response: Response) -> Request | None:
         """Feed a final response to the last REGISTER; returns the next one, or None."""
@@ -175,10 +188,12 @@ class Registration:
         return self._send(str(answer.authorization))
 
     def timed_out(self, error: str = "no final response") -> None:
-        self.state = State.FAILED
-        self.outcome.status = 408
-        self.outcome.reason = "Request Timeout"
-        self.outcome.error = error
+        """Timer F fired: the UE's own 408 (RFC 3261 §8.1.3.1)."""
+        self._local_failure(408, "Request Timeout", error)
+
+    def transport_failed(self, error: str = "transport error") -> None:
+        """The flow failed under the transaction: the UE's own 503 (RFC 3261 §8.1.3.1)."""
+        self._local_failure(503, "Service Unavailable", error)
 
     @property
     def finished(self) -> bool:
@@ -194,7 +209,12 @@ class Registration:
             self.outcome.sqn = answer.sqn
         return answer
 
-    def _send(self, authorization: str) -> Request:
+    def _local_failure(self, status: int, reason: str, error: str) -> None:
+        self.state = State.FAILED
+        o = self.outcome
+        o.status, o.reason, o.error = status, reason, error
+
+    def _send(self, authorization: str | None) -> Request:
         req = messages.register(self.profile, self.local, self.ids, expires=self.expires,
                                 authorization=authorization, contact_star=self.contact_star)
         self.sent.append(req)

@@ -11,7 +11,7 @@ import pytest
 
 from ims_core.sip import Response
 from ims_core.ue import demo_profile
-from ims_core.ue.client import Flow, send_request
+from ims_core.ue.client import Flow, send_request, timers_for
 from ims_core.ue.messages import message
 
 from .conftest import DOMAIN, MD5_IMSI, MD5_PASSWORD, P_HOST, SIP_PORT, UE_HOST, Lab, imsi
@@ -92,12 +92,12 @@ def test_resync_with_auts(lab: Lab) -> None:
 
 
 async def _message_status(port: int, sub: str) -> int:
-    flow = await Flow.open("udp", (P_HOST, SIP_PORT), (UE_HOST, port))
+    flow = await Flow.open("udp", (P_HOST, SIP_PORT), (UE_HOST, port), timers_for(8))
     try:
         assert flow.local is not None
         prof = demo_profile(sub)
         resp: Response | None = await send_request(
-            flow, message(prof, flow.local, f"sip:{imsi(401)}@{DOMAIN}", "ping"), timeout=8)
+            flow, message(prof, flow.local, f"sip:{imsi(401)}@{DOMAIN}", "ping"))
     finally:
         await flow.close()
     assert resp is not None

@@ -1,5 +1,10 @@
 """A fake S-CSCF-like registrar for the UE tests: AKA challenges from a Milenage HSS in
-memory (SQN state, AUTS resync), MD5 challenges, stale nonces, bindings with expiry."""
+memory (SQN state, AUTS resync), MD5 challenges, stale nonces, bindings with expiry.
+
+Like the S-CSCF, a REGISTER without credentials (a softphone's) or naming MD5 gets an
+MD5 challenge when the subscriber has a password. Over UDP it answers through server
+transactions (RFC 3261 §17.2.2), so a retransmitted request gets the same response
+again, and it can lose chosen responses on the way out."""
 
 from __future__ import annotations
 
@@ -11,7 +16,16 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from ims_core import auth
-from ims_core.sip import Request, Response, StreamFramer, make_response, parse_message
+from ims_core.sip import (
+    Request,
+    Response,
+    SipUri,
+    StreamFramer,
+    make_response,
+    parse_message,
+)
+from ims_core.transaction import TransactionTable
+from ims_core.ue.profile import DEMO_OP, demo_k
 
 DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
 AMF = b"\x80\x00"
@@ -41,6 +55,8 @@ class FakeRegistrar:
     bindings: dict[str, int] = field(default_factory=dict)  # IMPU -> expires
     stale_next: bool = False  # answer the next good response with 401 stale=true
     drop_first: int = 0  # datagrams to ignore (retransmission tests)
+    lose: list[int] = field(default_factory=list)  # statuses whose next copy is lost
+    datagrams: int = 0  # requests received over UDP, retransmissions included
     seen: list[Request] = field(default_factory=list)
     resyncs: int = 0
 
@@ -49,16 +65,23 @@ class FakeRegistrar:
 
     def handle(self, req: Request) -> Response:
         self.seen.append(req)
+        if req.method != "REGISTER":
+            return make_response(req, 403, to_tag="t")  # a registrar and nothing else
         creds = [h for h in req.auth_headers("authorization") if h.is_digest]
-        username = creds[0].username if creds else None
+        to_uri = req.to_addr.uri
+        from_to = f"{to_uri.user}@{to_uri.host}" if isinstance(to_uri, SipUri) else ""
+        username = creds[0].username if creds else from_to  # TS 33.203: IMPI from the IMPU
         sub = self.subs.get(username or "")
         if sub is None:
             return make_response(req, 403, to_tag="t")
+        if not creds:
+            return self._challenge(req, sub, md5=sub.password is not None)
         c = creds[0]
         nonce = c.nonce or ""
         pend = self.pending.pop(nonce, None)
         if pend is None:
-            return self._challenge(req, sub)
+            asks_md5 = (c.algorithm or "").upper() == "MD5"
+            return self._challenge(req, sub, md5=asks_md5 and sub.password is not None)
         auts = c.auts
         if auts is not None:  # TS 33.102 §6.3.5: verify MAC-S, reset SQN, challenge again
             sqn_ms = auth.verify_auts(sub.k, sub.opc, pend.rand, base64.b64decode(auts))
@@ -82,12 +105,13 @@ class FakeRegistrar:
             return make_response(req, 403, to_tag="t")
         if self.stale_next:
             self.stale_next = False
-            return self._challenge(req, sub, stale=True)
+            return self._challenge(req, sub, stale=True, md5=pend.ha1 is not None)
         return self._ok(req)
 
-    def _challenge(self, req: Request, sub: Sub, stale: bool = False) -> Response:
+    def _challenge(self, req: Request, sub: Sub, stale: bool = False,
+                   md5: bool = False) -> Response:
         resp = make_response(req, 401, to_tag="t")
-        if sub.md5:
+        if sub.md5 or md5:
             assert sub.password is not None
             nonce = secrets.token_hex(16)
             self.pending[nonce] = Pending(ha1=auth.ha1(sub.impi, DOMAIN, sub.password.encode()))
@@ -124,10 +148,20 @@ class FakeRegistrar:
         return resp
 
 
+def demo_registrar(imsi: str, password: str | None = None) -> FakeRegistrar:
+    """A registrar knowing demo subscriber ``imsi`` (its USIM keys; a SIP Digest password
+    too if given, as the lab's demo subscribers have)."""
+    reg = FakeRegistrar()
+    k = demo_k(imsi)
+    reg.add(Sub(impi=f"{imsi}@{DOMAIN}", k=k, opc=auth.opc(k, DEMO_OP), password=password))
+    return reg
+
+
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self, reg: FakeRegistrar) -> None:
         self.reg = reg
         self.transport: asyncio.DatagramTransport | None = None
+        self.table = TransactionTable()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -136,9 +170,21 @@ class _Udp(asyncio.DatagramProtocol):
         if self.reg.drop_first > 0:
             self.reg.drop_first -= 1
             return
+        self.reg.datagrams += 1
         req = parse_message(data)
         assert isinstance(req, Request) and self.transport is not None
-        self.transport.sendto(self.reg.handle(req).to_bytes(), addr)
+        now = asyncio.get_running_loop().time()
+        stx = self.table.match_request(req)
+        if stx is not None:
+            stx.receive(req, now)  # a retransmission: the same response again
+        else:
+            stx = self.table.create_server(req, reliable=False, now=now)
+            stx.send_response(self.reg.handle(req), now)
+        for out in stx.data_to_send():
+            if stx.last_status in self.reg.lose:
+                self.reg.lose.remove(stx.last_status)  # lost on the way to the UE
+                continue
+            self.transport.sendto(out, addr)
 
 
 async def serve_udp(reg: FakeRegistrar, host: str = "127.0.0.1") -> tuple[

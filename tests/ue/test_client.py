@@ -1,8 +1,9 @@
 """The asyncio UE client and ``ims-core ue`` over loopback UDP and TCP against the fake
-registrar (in-process asyncio servers)."""
+registrar (in-process asyncio servers); retransmissions and timeouts are in test_flow."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import queue
@@ -10,23 +11,21 @@ import threading
 
 import pytest
 
-from ims_core import auth, cli
+from ims_core import auth
 from ims_core.sip import parse_message
+from ims_core.ue import cli as ue_cli
 from ims_core.ue.cli import register_once
-from ims_core.ue.client import Flow, send_request
+from ims_core.ue.client import Flow, send_request, timers_for
 from ims_core.ue.messages import message
 from ims_core.ue.profile import DEMO_OP, UeProfile, demo_k, demo_profile
 
-from .registrar import DOMAIN, FakeRegistrar, Sub, serve_tcp, serve_udp
+from .registrar import DOMAIN, FakeRegistrar, Sub, demo_registrar, serve_tcp, serve_udp
 
 IMSI = "001010000000002"
 
 
 def _registrar() -> FakeRegistrar:
-    reg = FakeRegistrar()
-    k = demo_k(IMSI)
-    reg.add(Sub(impi=f"{IMSI}@{DOMAIN}", k=k, opc=auth.opc(k, DEMO_OP)))
-    return reg
+    return demo_registrar(IMSI)
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -38,7 +37,7 @@ async def test_register_over_transport(transport: str) -> None:
         tcp, port = await serve_tcp(reg)
     try:
         out = await register_once(demo_profile(IMSI), ("127.0.0.1", port), transport,
-                                  expires=120, timeout=5)
+                                  expires=120, timers=timers_for(5))
     finally:
         if transport == "udp":
             udp.close()
@@ -52,42 +51,17 @@ async def test_register_over_transport(transport: str) -> None:
         assert reg.seen[0].contacts()[0].uri.param("transport") == "tcp"  # type: ignore[union-attr]
 
 
-async def test_udp_retransmits_until_answered() -> None:
-    reg = _registrar()
-    reg.drop_first = 2
-    udp, port = await serve_udp(reg)
-    try:
-        out = await register_once(demo_profile(IMSI), ("127.0.0.1", port), "udp",
-                                  expires=60, timeout=5)
-    finally:
-        udp.close()
-    assert out.ok and len(reg.seen) == 2
-
-
-async def test_udp_timeout_is_408() -> None:
-    loop = asyncio.get_running_loop()
-    silent, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
-                                                    local_addr=("127.0.0.1", 0))
-    port = silent.get_extra_info("sockname")[1]
-    try:
-        out = await register_once(demo_profile(IMSI), ("127.0.0.1", port), "udp",
-                                  expires=60, timeout=0.6)
-    finally:
-        silent.close()
-    assert out.status == 408 and not out.ok and "no final response" in out.error
-
-
 async def test_send_message_gets_final_response() -> None:
     reg = _registrar()
     udp, port = await serve_udp(reg)
-    flow = await Flow.open("udp", ("127.0.0.1", port))
+    flow = await Flow.open("udp", ("127.0.0.1", port), timers=timers_for(5))
     try:
         assert flow.local is not None
         req = message(demo_profile(IMSI), flow.local, f"sip:{IMSI}@{DOMAIN}", "hi",
                       route=["<sip:orig@127.0.0.3:5060;lr>"])
         parsed = parse_message(req.to_bytes())
         assert parsed.body == b"hi" and parsed.headers.get("route")
-        resp = await send_request(flow, req, timeout=5)
+        resp = await send_request(flow, req)
     finally:
         await flow.close()
         udp.close()
@@ -95,7 +69,12 @@ async def test_send_message_gets_final_response() -> None:
 
 
 def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    code = cli.main(argv)
+    """``ims-core ue ...`` through the subcommand's own parser."""
+    parser = argparse.ArgumentParser(prog="ims-core")
+    sub = parser.add_subparsers(dest="command")
+    ue_cli.register(sub)
+    args = parser.parse_args(argv)
+    code = args.func(args)
     return code, capsys.readouterr().out
 
 
@@ -170,10 +149,30 @@ def test_cli_md5(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "algorithm=MD5" in out, out
 
 
+def test_cli_softphone_md5_and_aka_for_the_same_subscriber(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    reg = FakeRegistrar()
+    k = demo_k(IMSI)
+    reg.add(Sub(impi=f"{IMSI}@{DOMAIN}", k=k, opc=auth.opc(k, DEMO_OP), password="demo"))
+    code, out = _run_cli_against(reg, [
+        "ue", "register", "--pcscf", "127.0.0.1:PORT", "--imsi", IMSI, "--auth", "md5",
+        "--password", "demo", "--timeout", "5"], capsys)
+    assert code == 0 and "algorithm=MD5" in out, out
+    assert reg.seen[0].auth_headers("authorization") == []
+    code, out = _run_cli_against(reg, [
+        "ue", "register", "--pcscf", "127.0.0.1:PORT", "--imsi", IMSI, "--auth", "aka",
+        "--password", "demo", "--timeout", "5"], capsys)
+    assert code == 0 and "algorithm=AKAv1-MD5" in out, out
+    assert reg.seen[2].auth_headers("authorization")[0].nonce == ""
+
+
 @pytest.mark.parametrize("argv", [
     ["--imsi", IMSI, "--sqn-ms", "zz"],
     ["--impi", "a@b"],
     ["--impi", "a@b", "--k", "00" * 16],
+    ["--imsi", IMSI, "--auth", "md5"],
+    ["--impi", "a@b", "--password", "x", "--auth", "aka"],
+    ["--imsi", IMSI, "--timeout", "0"],
 ])
 def test_cli_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, _ = _cli(["ue", "register", "--pcscf", "127.0.0.1:5060", *argv], capsys)

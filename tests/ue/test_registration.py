@@ -8,23 +8,20 @@ import pytest
 
 from ims_core import auth
 from ims_core.sip import Request, parse_message
-from ims_core.ue import Registration, State, demo_profile
+from ims_core.ue import FirstRegister, Registration, State, demo_profile
 from ims_core.ue.challenge import ChallengeError, Kind, answer_challenge, split_nonce
 from ims_core.ue.messages import Local
-from ims_core.ue.profile import DEMO_OP, UeProfile, demo_k
+from ims_core.ue.profile import UeProfile
 from ims_core.ue.registration import TRANSITIONS, Event
 
-from .registrar import DOMAIN, FakeRegistrar, Sub
+from .registrar import DOMAIN, FakeRegistrar, Sub, demo_registrar
 
 IMSI = "001010000000001"
 LOCAL = Local("udp", "127.0.0.15", 5070)
 
 
-def _registrar(**kw: object) -> FakeRegistrar:
-    reg = FakeRegistrar()
-    k = demo_k(IMSI)
-    reg.add(Sub(impi=f"{IMSI}@{DOMAIN}", k=k, opc=auth.opc(k, DEMO_OP), **kw))  # type: ignore[arg-type]
-    return reg
+def _registrar(password: str | None = None) -> FakeRegistrar:
+    return demo_registrar(IMSI, password)
 
 
 def _wire(req: Request) -> Request:
@@ -125,6 +122,37 @@ def test_md5_registration() -> None:
     assert reg.seen[0].auth_headers("authorization")[0].algorithm == "MD5"
 
 
+def _both_schemes() -> FakeRegistrar:
+    """A subscriber with a USIM and a SIP Digest password, like the lab's demo ones."""
+    return _registrar(password="ims-core-demo")
+
+
+def test_softphone_sends_no_credentials_first_and_answers_md5() -> None:
+    reg = _both_schemes()
+    prof = UeProfile(impi=f"{IMSI}@{DOMAIN}", impu=f"sip:{IMSI}@{DOMAIN}",
+                     password="ims-core-demo")
+    r = drive(reg, Registration(prof, LOCAL, first=FirstRegister.SOFTPHONE))
+    assert r.outcome.ok and r.outcome.algorithm == "MD5" and r.outcome.challenges == 1
+    assert reg.seen[0].auth_headers("authorization") == []  # RFC 3261 §22.1
+    answer = reg.seen[1].auth_headers("authorization")[0]
+    assert answer.algorithm == "MD5" and answer.username == f"{IMSI}@{DOMAIN}"
+
+
+def test_ims_ue_with_the_same_subscriber_gets_aka() -> None:
+    reg = _both_schemes()
+    r = drive(reg, Registration(demo_profile(IMSI), LOCAL))
+    assert r.outcome.ok and r.outcome.algorithm == "AKAv1-MD5"
+    (first,) = reg.seen[0].auth_headers("authorization")
+    assert first.nonce == "" and first.response == "" and first.algorithm is None
+
+
+def test_softphone_cannot_answer_an_aka_challenge() -> None:
+    reg = _registrar()  # no password: the registrar can only challenge with AKA
+    prof = UeProfile(impi=f"{IMSI}@{DOMAIN}", impu=f"sip:{IMSI}@{DOMAIN}", password="pw")
+    r = drive(reg, Registration(prof, LOCAL, first=FirstRegister.SOFTPHONE))
+    assert r.state is State.FAILED and r.outcome.status == 401 and "K/OPc" in r.outcome.error
+
+
 def test_md5_wrong_password_gets_403() -> None:
     reg = FakeRegistrar()
     reg.add(Sub(impi=f"alice@{DOMAIN}", k=b"", opc=b"", password="secret", md5=True))
@@ -188,6 +216,13 @@ def test_timeout() -> None:
     r.start()
     r.timed_out()
     assert r.state is State.FAILED and r.outcome.status == 408
+
+
+def test_transport_failure_is_503() -> None:
+    r = Registration(demo_profile(IMSI), LOCAL)
+    r.start()
+    r.transport_failed("gone")
+    assert r.state is State.FAILED and r.outcome.status == 503 and r.outcome.error == "gone"
 
 
 def test_transition_table_covers_every_active_state() -> None:
