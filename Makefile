@@ -36,8 +36,8 @@ bench: $(STAMP)
 	$(PY) bench/run_all.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check $(wildcard ims_core hss tests bench)
-	$(VENV)/bin/mypy --strict $(wildcard ims_core hss)
+	$(VENV)/bin/ruff check $(wildcard ims_core hss ims_lab tests bench)
+	$(VENV)/bin/mypy --strict $(wildcard ims_core hss ims_lab)
 
 clean:
 	rm -rf $(VENV) build *.egg-info ims_core/auth/*.so

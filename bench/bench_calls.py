@@ -36,18 +36,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-from labrun import running_lab  # noqa: E402  (bench/ is sys.path[0] when run)
-from procs import cpu_seconds, stop  # noqa: E402
+from labrun import running_lab  # bench/ is sys.path[0] when run
+from procs import cpu_seconds
 
-from tests.ims.labconfig import (  # noqa: E402
+from ims_lab.plan import (
     DOMAIN,
     SIP_PORT,
     Addresses,
     imsi,
     split_sipp_csv,
 )
+from ims_lab.procs import stop_process as stop
+
+REPO = Path(__file__).resolve().parent.parent
 
 LAB = Addresses("127.0.0.51", "127.0.0.52", "127.0.0.53", "127.0.0.54")
 CALLEE = ("127.0.0.55", 5070)

@@ -18,11 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from procs import cpu_seconds
+from procs import cpu_seconds  # bench/ is sys.path[0] when run
 
 from ims_core.diameter import make_request
-from tests.interop.hss_process import CLIENT_HOST, DOMAIN, running_hss
+from ims_lab.plan import DOMAIN
+from ims_lab.running import CLIENT_HOST, running_hss
 
 SUBSCRIBERS = 1000
 FIRST_IMSI = 1010000000001

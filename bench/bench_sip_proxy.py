@@ -22,10 +22,9 @@ import timeit
 from collections.abc import Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from procs import stop, wait_listening
-
 from ims_core.sip import parse_message
+from ims_lab.procs import stop_process as stop
+from ims_lab.procs import wait_listening
 
 HERE = Path(__file__).resolve().parent
 PROXY = ("127.0.0.21", 5160)
@@ -82,7 +81,7 @@ def ims_core_proxy(tmp: Path) -> Iterator[subprocess.Popen[bytes]]:
          "--next-hop", f"{UAS[0]}:{UAS[1]}", "--record-route", "--log-level", "warning"],
         stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_listening(*PROXY, proc, 20)
+        wait_listening(*PROXY, timeout=20, proc=proc)
         yield proc
     finally:
         stop(proc)
@@ -105,7 +104,7 @@ def kamailio_proxy(tmp: Path) -> Iterator[subprocess.Popen[bytes]]:
                              "-w", str(tmp), "-P", str(tmp / "kamailio.pid")],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_listening(*PROXY, proc, 20)
+        wait_listening(*PROXY, timeout=20, proc=proc)
         yield proc
     finally:
         stop(proc)

@@ -1,12 +1,17 @@
-"""Process runtime shared by the nodes: run the main coroutine on uvloop when installed."""
+"""Process runtime shared by the nodes: the event loop they run on and how a signal ends
+them. One home for both rules, used by the CSCFs, the HSS, ``ims-core proxy`` and the lab."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import contextlib
+import signal
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
@@ -16,3 +21,39 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(main)
     return uvloop.run(main)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event | None = None, *,
+                    again: Callable[[], None] | None = None) -> Iterator[asyncio.Event]:
+    """The event that ends a serve loop, inside a running loop.
+
+    Without ``stop`` (a process of its own) SIGINT and SIGTERM set a new event, and their
+    handlers are removed on exit; ``again`` runs on a signal that arrives once the event is
+    already set (the impatient second Ctrl-C). An embedding caller (a test) passes its own
+    ``stop`` and keeps its signals: nothing is installed then.
+    """
+    if stop is not None:
+        yield stop
+        return
+    loop = asyncio.get_running_loop()
+    event = asyncio.Event()
+
+    def on_signal() -> None:
+        if event.is_set() and again is not None:
+            again()
+        event.set()
+
+    installed: list[signal.Signals] = []
+    for sig in STOP_SIGNALS:
+        # NotImplementedError: no signal support in this loop; RuntimeError: not the
+        # main thread. Either way the caller still has the event.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal)
+            installed.append(sig)
+    try:
+        yield event
+    finally:
+        for sig in installed:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)

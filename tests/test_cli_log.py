@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from ims_core import cli
+from ims_lab import cli
 
 
 def test_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) -> None:

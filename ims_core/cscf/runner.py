@@ -4,8 +4,7 @@ until SIGINT/SIGTERM; then close SIP, send DPR and exit 0."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
+from typing import Any
 
 from ims_core import log, runtime
 from ims_core.diameter.node import DiameterNode
@@ -15,44 +14,34 @@ from .core import CscfCore
 from .server import CscfServer, transport_config
 
 
-def run_node(name: str, core: CscfCore, cfg: CscfConfig) -> int:
+def run_node(name: str, core: CscfCore[Any], cfg: CscfConfig) -> int:
     log.setup(cfg.log, node=name)
     return runtime.run(serve(name, core, cfg))
 
 
-async def serve(name: str, core: CscfCore, cfg: CscfConfig,
+async def serve(name: str, core: CscfCore[Any], cfg: CscfConfig,
                 ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> int:
     logger = log.get(name)
-    loop = asyncio.get_running_loop()
-    own_signals = stop is None  # an embedding caller (a test) stops us through `stop`
-    stop = stop or asyncio.Event()
-    if own_signals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
     dconf = cfg.diameter_config()
     diameter = DiameterNode(dconf) if dconf is not None else None
     if diameter is not None and cfg.diameter is not None:
         diameter.add_peer(cfg.diameter.hss_host, cfg.diameter.hss_port)  # reconnects itself
     server = CscfServer(core, transport_config(cfg), diameter)
     try:
-        try:
-            await server.start()
-        except OSError as exc:
-            logger.error(f"{name}.bind_failed", error=str(exc))
-            return 1
-        host, port = server.address
-        logger.info(f"{name}.listening", host=host, port=port, transports="udp,tcp",
-                    hss=f"{cfg.diameter.hss_host}:{cfg.diameter.hss_port}"
-                    if cfg.diameter else None)
-        if ready is not None:
-            ready.set()
-        await stop.wait()
+        with runtime.stop_on_signals(stop) as stopped:  # before binding: no unguarded window
+            try:
+                await server.start()
+            except OSError as exc:
+                logger.error(f"{name}.bind_failed", error=str(exc))
+                return 1
+            host, port = server.address
+            logger.info(f"{name}.listening", host=host, port=port, transports="udp,tcp",
+                        hss=f"{cfg.diameter.hss_host}:{cfg.diameter.hss_port}"
+                        if cfg.diameter else None)
+            if ready is not None:
+                ready.set()
+            await stopped.wait()
     finally:
-        if own_signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(Exception):
-                    loop.remove_signal_handler(sig)
         await server.close()
         if diameter is not None:
             await diameter.stop()

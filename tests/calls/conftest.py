@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from ims_lab.plan import DOMAIN, SIP_PORT, Addresses, imsi, split_sipp_csv
 from tests.ims.conftest import SCENARIOS, Lab, _start_lab
-from tests.ims.labconfig import DOMAIN, SIP_PORT, Addresses, imsi, split_sipp_csv
 from tests.integration.conftest import (
     Child,
     Processes,
@@ -39,7 +39,7 @@ UAS_UDP_HOST, UAC_UDP_HOST, UAS_TCP_HOST, UAC_TCP_HOST = (
 UE_HOST = "127.0.0.49"
 ADDRESSES = Addresses(P_HOST, I_HOST, S_HOST, HSS_HOST)
 UAS_PORT = 5070
-# Subscriber numbers (labconfig.imsi): callees, callers, one that registers and
+# Subscriber numbers (ims_lab.plan.imsi): callees, callers, one that registers and
 # de-registers (480), one that never registers (403).
 CALLEE_UDP, CALLER_UDP, CALLEE_TCP, CALLER_TCP, DEREGISTERED, NEVER = 1, 2, 3, 4, 5, 6
 UNKNOWN_IMPU = f"sip:001019999999999@{DOMAIN}"

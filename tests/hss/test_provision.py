@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from hss import provision
-from hss.model import RegState
+from hss.model import Ifc, RegState, Spt
 from hss.store.sqlite import SqliteStore
 from ims_core import auth
-from ims_core.cli import main
+from ims_lab.cli import main
 from tests.hss.conftest import DOMAIN
 
 K = "465b5ce8b199b49faa5f0a2ee238a6bc"
@@ -155,6 +155,56 @@ spts = [{{ method = "MESSAGE" }}, {{ session_case = 2, group = 1 }}]
     unknown = tmp_path / "unknown.csv"
     unknown.write_text(f"imsi,k,op,colour\n001010000000401,{K},{OP},red\n")
     assert cli(cfg, "import", str(unknown)) == 1
+
+
+def test_import_ifcs_in_the_shared_model(cfg: Path, tmp_path: Path) -> None:
+    toml = tmp_path / "ifcs.toml"
+    toml.write_text(f'''
+[[subscriber]]
+imsi = "001010000000211"
+k = "{K}"
+op = "{OP}"
+[[subscriber.ifcs]]
+priority = 5
+server_name = "sip:as.example:5060"
+default_handling = 1
+condition_type_cnf = false
+service_info = "vm"
+spts = [{{ method = "INVITE", groups = [0, 1] }},
+        {{ sdp_line = "m", sdp_content = "^audio", group = 1, negated = true }}]
+''')
+    assert cli(cfg, "import", str(toml)) == 0
+    s = db(cfg).get("001010000000211")
+    assert s is not None
+    [ifc] = s.ifcs
+    assert ifc == Ifc(5, "sip:as.example:5060", 1, False, service_info="vm", spts=(
+        Spt(groups=(0, 1), method="INVITE"),
+        Spt(groups=(1,), negated=True, sdp_line="m", sdp_content="^audio")))
+    assert not s.has_unregistered_services
+
+
+@pytest.mark.parametrize("ifc,msg", [
+    ('{ priority = 1, server_name = "http://as" }', "sip: or sips: URI"),
+    ('{ priority = 1, server_name = "sip:as", colour = "red" }', "unknown field(s) colour"),
+    ('{ priority = 1, server_name = "sip:as", spts = [{ method = "A", header = "B" }] }',
+     "exactly one of"),
+    ('{ priority = 1, server_name = "sip:as", spts = [{ session_case = 9 }] }', "session_case"),
+])  # fmt: skip
+def test_import_refuses_a_bad_ifc_naming_it(tmp_path: Path, ifc: str, msg: str) -> None:
+    toml = tmp_path / "bad.toml"
+    toml.write_text(f'[[subscriber]]\nimsi = "001010000000212"\nk = "{K}"\nop = "{OP}"\n'
+                    f"ifcs = [{ifc}]\n")
+    with pytest.raises(provision.ProvisionError, match=r"subscriber\[0\].*" + re.escape(msg)):
+        provision.read_import(toml, DOMAIN)
+
+
+def test_negated_session_case_2_is_no_unregistered_service() -> None:
+    s = provision.new_subscriber(imsi="001010000000213", k=K, op=OP, domain=DOMAIN, ifcs=(
+        Ifc(1, "sip:as", spts=(Spt(session_case=2, negated=True),)),))
+    assert not s.has_unregistered_services
+    s = provision.new_subscriber(imsi="001010000000213", k=K, op=OP, domain=DOMAIN, ifcs=(
+        Ifc(1, "sip:as", spts=(Spt(method="INVITE"), Spt(session_case=2, groups=(1,)))),))
+    assert s.has_unregistered_services
 
 
 # -- SIPp injection CSV --------------------------------------------------------------------

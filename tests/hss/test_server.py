@@ -160,7 +160,7 @@ async def test_ims_core_hss_process(tmp_path: Path) -> None:
     """`ims-core subscriber seed` then `ims-core hss -c …` as a process; SIGTERM stops it."""
     port = _free_port()
     cfg = _write_config(tmp_path, port)
-    exe = [sys.executable, "-m", "ims_core.cli"]
+    exe = [sys.executable, "-m", "ims_lab.cli"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     subprocess.run([*exe, "subscriber", "-c", str(cfg), "seed", "--count", "3"],
                    check=True, env=env, capture_output=True)  # fmt: skip

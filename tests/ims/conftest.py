@@ -17,29 +17,15 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import (
-    IMS_CORE,
-    Child,
-    Processes,
-    require_tools,
-    wait_for_log,
-    wait_for_tcp,
-)
-
-from .labconfig import (
-    DIAMETER_PORT,
-    DOMAIN,
-    SIP_PORT,
-    Addresses,
-    imsi,
-    node_configs,
-    split_sipp_csv,
-)
+from hss.provision import new_subscriber
+from ims_lab.plan import DIAMETER_PORT, DOMAIN, SIP_PORT, Addresses, imsi, split_sipp_csv
+from ims_lab.running import RunningLab, start_lab
+from tests.integration.conftest import IMS_CORE, require_tools
 
 __all__ = ["DIAMETER_PORT", "DOMAIN", "SIP_PORT", "imsi"]
 
@@ -47,7 +33,7 @@ P_HOST, I_HOST, S_HOST, HSS_HOST = "127.0.0.11", "127.0.0.12", "127.0.0.13", "12
 UE_HOST, SIPP_HOST = "127.0.0.15", "127.0.0.16"
 ADDRESSES = Addresses(P_HOST, I_HOST, S_HOST, HSS_HOST)
 SEED = 450
-SIPP_UDP = range(1, 201)  # subscriber numbers (see labconfig.imsi)
+SIPP_UDP = range(1, 201)  # subscriber numbers (see ims_lab.plan.imsi)
 SIPP_TCP = range(201, 401)
 MD5_IMSI, MD5_PASSWORD = "001010000009001", "softphone-secret"
 SCENARIOS = Path(__file__).resolve().parents[2] / "config" / "sipp"
@@ -66,19 +52,15 @@ class UeResult:
 
 
 @dataclass
-class Lab:
-    workdir: Path
-    configs: dict[str, Path]
-    procs: Processes
-    children: dict[str, Child] = field(default_factory=dict)
-    _ue_port: int = 15060
-    addresses: Addresses = ADDRESSES  # another lab (tests/calls) passes its own
-    ue_host: str = UE_HOST
+class Lab(RunningLab):
+    """The running four nodes (workdir, configs, procs, children, logs()) and our UE."""
 
-    def logs(self, tail: int = 4000) -> str:
-        """The nodes' recent output, for failure messages."""
-        return "\n".join(f"--- {name} ---\n{c.output()[-tail:]}"
-                         for name, c in self.children.items())
+    ue_host: str = UE_HOST
+    _ue_port: int = 15060
+
+    @property
+    def addresses(self) -> Addresses:  # another lab (tests/calls) has its own
+        return self.plan
 
     def ims_core(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*IMS_CORE, *args], capture_output=True, text=True,
@@ -110,33 +92,20 @@ class Lab:
 
 def _start_lab(workdir: Path, addresses: Addresses = ADDRESSES, ue_host: str = UE_HOST
                ) -> Lab:
-    configs = node_configs(workdir, addresses)
-    hss_cfg = str(configs["hss"])
-    seed = subprocess.run([*IMS_CORE, "subscriber", "-c", hss_cfg, "seed", "--count",
-                           str(SEED)], capture_output=True, text=True, timeout=120, check=False)
-    assert seed.returncode == 0, seed.stderr
-    md5 = subprocess.run([*IMS_CORE, "subscriber", "-c", hss_cfg, "add", "--imsi", MD5_IMSI,
-                          "--k", "00112233445566778899aabbccddeeff", "--op",
-                          "00112233445566778899aabbccddeeff", "--password", MD5_PASSWORD,
-                          "--schemes", "md5"], capture_output=True, text=True, timeout=60,
-                         check=False)
-    assert md5.returncode == 0, md5.stderr
-    csv = subprocess.run([*IMS_CORE, "subscriber", "-c", hss_cfg, "sipp-csv", "--count",
-                          str(SEED)], capture_output=True, text=True, timeout=60, check=False)
-    assert csv.returncode == 0, csv.stderr
-    files = split_sipp_csv(csv.stdout, {"sipp_udp.csv": SIPP_UDP, "sipp_tcp.csv": SIPP_TCP})
+    md5 = new_subscriber(imsi=MD5_IMSI, k="00112233445566778899aabbccddeeff",
+                         op="00112233445566778899aabbccddeeff", password=MD5_PASSWORD,
+                         schemes="md5", domain=addresses.domain)
+    try:
+        running = start_lab(workdir, addresses, subscribers=SEED, extra=[md5], min_expires=1)
+    except RuntimeError as exc:
+        pytest.fail(f"the lab did not start: {exc}")
+    files = split_sipp_csv(running.sipp_csv, {"sipp_udp.csv": SIPP_UDP,
+                                              "sipp_tcp.csv": SIPP_TCP})
     for name, text in files.items():
         (workdir / name).write_text(text)
-    lab = Lab(workdir, configs, Processes(workdir), addresses=addresses, ue_host=ue_host)
+    lab = Lab(running.workdir, running.plan, running.configs, running.procs,
+              running.sipp_csv, running.children, ue_host=ue_host)
     try:
-        lab.children["hss"] = lab.procs.start("hss", [*IMS_CORE, "hss", "-c", hss_cfg])
-        wait_for_tcp(addresses.hss, DIAMETER_PORT, timeout=20)
-        for node, host in (("scscf", addresses.scscf), ("icscf", addresses.icscf),
-                           ("pcscf", addresses.pcscf)):
-            child = lab.procs.start(node, [*IMS_CORE, node, "-c", str(configs[node])])
-            lab.children[node] = child
-            wait_for_log(child, f"{node}.listening", timeout=20)
-            wait_for_tcp(host, SIP_PORT, timeout=20)
         _wait_until_registering(lab)
     except BaseException:
         lab.procs.stop_all()

@@ -2,9 +2,9 @@
 
 - `require_tools(...)`: fail with a clear message when sipp/tshark/... are missing,
   or skip when IMS_CORE_SKIP_TOOLS=1.
-- `free_port(host)`: a port free for both UDP and TCP on `host`.
+- `free_port(host)`: a port free for both UDP and TCP on `host` (from `ims_lab.procs`).
 - `processes`: starts child processes with their output in files and stops each one it
-  started, by PID, at teardown.
+  started, by PID, at teardown (`ims_lab.procs.Processes`).
 - `capture`: dumpcap/tshark on `lo` with a BPF filter, stopped and flushed on request.
 - `run_sipp(...)`: one bounded SIPp run; returns exit code and final statistics.
 """
@@ -15,9 +15,7 @@ import csv
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,8 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from ims_lab.procs import IMS_CORE, Child, Processes, free_port, wait_listening
+
+__all__ = ["IMS_CORE", "Child", "Processes", "free_port"]
+
 REPO = Path(__file__).resolve().parents[2]
-IMS_CORE = [sys.executable, "-m", "ims_core.cli"]
 
 
 def require_tools(*names: str) -> None:
@@ -39,67 +40,6 @@ def require_tools(*names: str) -> None:
     if os.environ.get("IMS_CORE_SKIP_TOOLS") == "1":
         pytest.skip(message)
     pytest.fail(message)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free for TCP and UDP on `host` right now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError(f"no free UDP+TCP port on {host}")
-
-
-@dataclass
-class Child:
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
-class Processes:
-    """Children started by one test; each is stopped by its own PID at teardown."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.children: list[Child] = []
-
-    def start(self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None
-              ) -> Child:
-        log = self.workdir / f"{name}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=self.workdir, env={**os.environ, **(env or {})},
-            )
-        child = Child(name, proc, log)
-        self.children.append(child)
-        return child
-
-    def stop(self, child: Child, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        """Signal the child, wait, kill it if it does not exit; returns its exit code."""
-        proc = child.proc
-        if proc.poll() is None:
-            proc.send_signal(sig)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        return int(proc.returncode)
-
-    def stop_all(self) -> None:
-        for child in reversed(self.children):
-            self.stop(child)
 
 
 @pytest.fixture
@@ -123,14 +63,10 @@ def wait_for_log(child: Child, text: str, timeout: float = 15.0) -> None:
 
 def wait_for_tcp(host: str, port: int, timeout: float = 15.0) -> None:
     """Probe until a TCP listener accepts on host:port."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"nothing listening on {host}:{port} after {timeout}s")
+    try:
+        wait_listening(host, port, timeout=timeout)
+    except TimeoutError as exc:
+        pytest.fail(str(exc))
 
 
 def start_proxy(processes: Processes, listen: tuple[str, int], next_hop: tuple[str, int],

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from ims_core import auth
-from tests.interop.hss_process import CLIENT_HOST, DOMAIN, HssProcess, running_hss
+from ims_lab.plan import DOMAIN
+from ims_lab.running import CLIENT_HOST, HssProcess, running_hss
 
 diameter = pytest.importorskip("diameter.message")
 from diameter.message import Message  # noqa: E402

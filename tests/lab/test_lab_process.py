@@ -57,7 +57,7 @@ class Lab:
     def start(self) -> None:
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ims_core.cli", "lab", "-c", "lab.toml"],
+                [sys.executable, "-m", "ims_lab.cli", "lab", "-c", "lab.toml"],
                 cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
@@ -187,6 +187,30 @@ def test_the_printed_sipp_command_registers_the_demo_subscribers(lab: Lab) -> No
     assert lab.wait_exit() == 0, lab.output()
 
 
+def test_an_address_plan_runs_the_four_nodes_from_written_configs(lab: Lab) -> None:
+    if len(lab.nodes) < 4:
+        pytest.skip(f"only {', '.join(lab.nodes)} built so far")
+    p = lab.prefix
+    (lab.workdir / "lab.toml").write_text(
+        f'seed_count = 3\nready_timeout = 30.0\n[addresses]\npcscf = "{p}1"\n'
+        f'icscf = "{p}2"\nscscf = "{p}3"\nhss = "{p}4"\n[sipp]\nlocal_ip = "{p}100"\n')
+    lab.start()
+    lab.wait_for("ims-core lab: ready")
+    lab.read_pids()
+    data = lab.workdir / "data"
+    for node in NODES:
+        assert listening(lab.address(node)), node
+        assert f"{node}: started (pid {lab.pids[node]}, data/{node}.toml)" in lab.output()
+    assert f'host = "{p}3"' in (data / "scscf.toml").read_text()
+    assert not (data / "lab-hss.toml").exists()  # the plan's HSS already avoids 0x00 RES
+    assert len((data / "sipp_subscribers.csv").read_text().splitlines()) == 4
+    assert lab.proc is not None
+    lab.proc.send_signal(signal.SIGINT)
+    assert lab.wait_exit() == 0, lab.output()
+    for node, pid in lab.pids.items():
+        assert not alive(pid), node
+
+
 def test_second_run_does_not_reseed_and_sigterm_also_stops(lab: Lab) -> None:
     lab.start()
     lab.wait_for("ims-core lab: ready")
@@ -224,7 +248,7 @@ def test_missing_node_config_fails_before_starting_anything(tmp_path: Path) -> N
     (tmp_path / "lab.toml").write_text(
         f'[nodes]\nhss = "{REPO}/config/hss.toml"\nscscf = ""\npcscf = ""\n'
         'icscf = "nowhere/icscf.toml"\n')
-    proc = subprocess.run([sys.executable, "-m", "ims_core.cli", "lab", "-c", "lab.toml"],
+    proc = subprocess.run([sys.executable, "-m", "ims_lab.cli", "lab", "-c", "lab.toml"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2
     assert "nowhere/icscf.toml not found" in proc.stdout

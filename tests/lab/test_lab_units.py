@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,18 +12,20 @@ from hss.config import HssConfig, StoreConfig
 from ims_core.config import ConfigError, load
 from ims_core.icscf import IcscfConfig
 from ims_core.icscf.app import load_config as load_icscf
-from ims_core.lab import (
+from ims_lab.addresses import Addresses
+from ims_lab.lab import (
     LabConfig,
     LabError,
     NodeFiles,
     SippHints,
     cscf_probe,
-    plan,
+    node_files,
+    node_plans,
     prepare_hss,
     seed_and_export,
     sipp_command,
-    toml_text,
 )
+from ims_lab.tomlwrite import toml_text
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,11 +94,50 @@ def test_sipp_command_uses_pcscf_and_the_tests_scenario() -> None:
 def test_plan_orders_nodes_and_reads_sip_probes(tmp_path: Path) -> None:
     (tmp_path / "i.toml").write_text('[sip]\nhost = "0.0.0.0"\nport = 5099\n')
     (tmp_path / "h.toml").write_text("")
-    nodes, pcscf = plan(LabConfig(nodes=NodeFiles(
-        hss=str(tmp_path / "h.toml"), icscf=str(tmp_path / "i.toml"), scscf="", pcscf="")))
+    nodes, pcscf = node_plans(NodeFiles(
+        hss=str(tmp_path / "h.toml"), icscf=str(tmp_path / "i.toml"), scscf="", pcscf=""))
     assert [n.name for n in nodes] == ["hss", "icscf"]
     assert nodes[1].probe == ("127.0.0.1", 5099) and pcscf is None
     assert nodes[1].argv()[-3:] == ["icscf", "-c", str(tmp_path / "i.toml")]
     assert cscf_probe(tmp_path / "h.toml") == ("127.0.0.1", 5060)
     with pytest.raises(LabError, match="no nodes"):
-        plan(LabConfig(nodes=NodeFiles("", "", "", "")))
+        node_plans(NodeFiles("", "", "", ""))
+
+
+def test_an_address_plan_replaces_the_node_files(tmp_path: Path) -> None:
+    (tmp_path / "lab.toml").write_text(
+        f'data_dir = "{tmp_path / "data"}"\n[addresses]\npcscf = "127.9.8.1"\n'
+        'icscf = "127.9.8.2"\nscscf = "127.9.8.3"\nhss = "127.9.8.4"\n')
+    lab = load(LabConfig, tmp_path / "lab.toml")
+    assert lab.addresses == Addresses("127.9.8.1", "127.9.8.2", "127.9.8.3", "127.9.8.4")
+    files = node_files(lab)
+    assert files.icscf == str(tmp_path / "data" / "icscf.toml")
+    nodes, pcscf = node_plans(files)
+    assert [n.name for n in nodes] == ["hss", "scscf", "icscf", "pcscf"]
+    assert [n.probe for n in nodes[1:]] == [("127.9.8.3", 5060), ("127.9.8.2", 5060),
+                                            ("127.9.8.1", 5060)]
+    assert pcscf == ("127.9.8.1", 5060)
+    # The plan's HSS already avoids RES 0x00 octets: no lab copy is needed.
+    path, probe, cfg = prepare_hss(lab, Path(nodes[0].config))
+    assert path == tmp_path / "data" / "hss.toml" and probe == ("127.9.8.4", 3868)
+    assert cfg.cx.avoid_res_zero_octet and cfg.data_dir == str(tmp_path / "data")
+    assert node_files(LabConfig()) == NodeFiles()
+
+
+def test_addresses_and_nodes_together_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "lab.toml").write_text('[addresses]\nhss = "127.0.0.9"\n'
+                                       '[nodes]\nhss = "elsewhere.toml"\n')
+    with pytest.raises(ConfigError, match=r"\[addresses\] or \[nodes\]"):
+        load(LabConfig, tmp_path / "lab.toml")
+    (tmp_path / "lab.toml").write_text('[addresses]\nhss = "hss.example"\n')
+    with pytest.raises(ConfigError, match="not an IP address"):
+        load(LabConfig, tmp_path / "lab.toml")
+
+
+def test_the_command_loads_no_cscf_package_until_one_is_needed() -> None:
+    # `ims-core hss` and friends must not depend on the CSCF packages importing.
+    code = ("import sys, ims_lab.cli; print(sorted(m for m in sys.modules if m.split('.')[:2] "
+            "in (['ims_core', 'pcscf'], ['ims_core', 'icscf'], ['ims_core', 'scscf'])))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60, cwd=REPO)
+    assert out.stdout.strip() == "[]"

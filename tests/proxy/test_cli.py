@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from ims_core.cli import build_parser
 from ims_core.proxy.cli import host_port
+from ims_lab.cli import build_parser
 
 
 def test_host_port() -> None:

@@ -2,24 +2,33 @@
 
 Each subcommand lives in its own module exposing ``register(subparsers)``, which adds an
 ``argparse`` parser whose ``func`` default takes the parsed namespace and returns an exit
-status. Modules are listed here so ``ims-core --help`` shows them all.
+status. This is the composition root: the only place that puts the CSCFs' and the HSS's
+commands side by side.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-# Subcommand modules, in the order --help lists them.
-SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "ims_core.lab",
-    "ims_core.cscf.cli",
-    "ims_core.auth.cli",
-    "hss.cli",
-    "ims_core.proxy.cli",
-    "ims_core.ue.cli",
+from hss import cli as hss_cli
+from ims_core.auth import cli as auth_cli
+from ims_core.cscf import cli as cscf_cli
+from ims_core.proxy import cli as proxy_cli
+from ims_core.ue import cli as ue_cli
+
+from . import lab
+
+# In the order --help lists them.
+SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
+    lab.register,
+    cscf_cli.register,
+    auth_cli.register,
+    hss_cli.register,
+    proxy_cli.register,
+    ue_cli.register,
 )
 
 
@@ -27,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ims-core", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for register in SUBCOMMANDS:
+        register(sub)
     return parser
 
 

@@ -1,0 +1,118 @@
+"""The address plan of a four-node lab and the node configs it implies.
+
+One plan (four IPs, the SIP and Diameter ports, the home domain) gives the HSS, S-CSCF,
+I-CSCF and P-CSCF configs as the nodes' own dataclasses, written with
+:func:`ims_lab.tomlwrite.toml_text`, so what :func:`ims_core.config.load` reads back is
+exactly what was built here. Used by ``ims-core lab`` (its ``[addresses]`` table), the
+end-to-end tests and the benchmarks. Also: demo subscriber numbers and per-range SIPp
+injection files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hss.config import CapabilitiesConfig, CxConfig, HssConfig, StoreConfig
+from hss.config import DiameterConfig as HssDiameter
+from hss.provision import DEMO_FIRST_IMSI
+from ims_core.config import LogConfig
+from ims_core.cscf import DiameterClient, SipListen
+from ims_core.icscf import IcscfConfig, ScscfEntry
+from ims_core.pcscf.config import PcscfConfig
+from ims_core.scscf.config import RegistrarSettings, ScscfConfig
+
+from .addresses import DIAMETER_PORT, DOMAIN, NODES, SIP_PORT, Addresses
+from .tomlwrite import write_toml
+
+__all__ = [
+    "DIAMETER_PORT", "DOMAIN", "NODES", "SIP_PORT", "Addresses", "hss_config", "icscf_config",
+    "imsi", "pcscf_config", "scscf_config", "split_sipp_csv", "write_node_configs",
+]
+
+
+def imsi(n: int) -> str:
+    """Demo subscriber number ``n`` (1-based): the n-th IMSI from the first demo one."""
+    return str(int(DEMO_FIRST_IMSI) + n - 1).zfill(len(DEMO_FIRST_IMSI))
+
+
+# -- one builder per node ----------------------------------------------------------------
+
+
+def hss_config(plan: Addresses, data_dir: Path, *, avoid_res_zero_octet: bool = True,
+               workers: int = 4, log_level: str = "warning",
+               extra_peers: tuple[str, ...] = ()) -> HssConfig:
+    """The HSS: SQLite under ``data_dir``; the CSCFs (and ``extra_peers``) may connect.
+    ``avoid_res_zero_octet``: SIPp compatibility (see ``config/lab.toml``)."""
+    return HssConfig(
+        data_dir=str(data_dir.resolve()), workers=workers,
+        diameter=HssDiameter(listen_host=plan.hss, listen_port=plan.diameter_port,
+                             origin_host=plan.identity("hss"), origin_realm=plan.domain,
+                             peers=(plan.identity("icscf"), plan.identity("scscf"),
+                                    *extra_peers)),
+        store=StoreConfig(backend="sqlite", path="hss.sqlite"),
+        cx=CxConfig(domain=plan.domain, avoid_res_zero_octet=avoid_res_zero_octet,
+                    capabilities=CapabilitiesConfig(server_names=(plan.server_name,))),
+        log=LogConfig(level=log_level),
+    )
+
+
+def _cx_client(plan: Addresses, node: str) -> DiameterClient:
+    return DiameterClient(origin_host=plan.identity(node), origin_realm=plan.domain,
+                          hss_host=plan.hss, hss_port=plan.diameter_port)
+
+
+def scscf_config(plan: Addresses, *, min_expires: int = 60,
+                 log_level: str = "info") -> ScscfConfig:
+    """The S-CSCF: a Service-Route through itself (RFC 3608); requests for home users go
+    on to the plan's I-CSCF (TS 24.229 §5.4.3.2)."""
+    return ScscfConfig(
+        domain=plan.domain, sip=SipListen(host=plan.scscf, port=plan.sip_port),
+        diameter=_cx_client(plan, "scscf"), server_name=plan.server_name,
+        service_route=f"<sip:orig@{plan.sip('scscf')};lr>", icscf=plan.sip("icscf"),
+        registrar=RegistrarSettings(min_expires=min_expires, default_expires=600),
+        log=LogConfig(level=log_level),
+    )
+
+
+def icscf_config(plan: Addresses, *, log_level: str = "info") -> IcscfConfig:
+    """The I-CSCF with a pool of one: the plan's S-CSCF."""
+    return IcscfConfig(
+        domain=plan.domain, sip=SipListen(host=plan.icscf, port=plan.sip_port),
+        diameter=_cx_client(plan, "icscf"),
+        scscf=(ScscfEntry(name=plan.server_name, address=plan.sip("scscf")),),
+        log=LogConfig(level=log_level),
+    )
+
+
+def pcscf_config(plan: Addresses, *, log_level: str = "info") -> PcscfConfig:
+    """The P-CSCF: the home domain's REGISTERs go to the plan's I-CSCF."""
+    return PcscfConfig(
+        domain=plan.domain, visited_network_id=plan.domain,
+        sip=SipListen(host=plan.pcscf, port=plan.sip_port, advertise=plan.pcscf),
+        home_networks={plan.domain: plan.sip("icscf")}, log=LogConfig(level=log_level),
+    )
+
+
+def write_node_configs(directory: Path, plan: Addresses, *, log_level: str = "info",
+                       hss_log_level: str = "warning", min_expires: int = 60,
+                       avoid_res_zero_octet: bool = True) -> dict[str, Path]:
+    """``directory``/{hss,scscf,icscf,pcscf}.toml for ``plan`` (the HSS database in
+    ``directory`` too); node → path, in start order."""
+    comment = "Written from an address plan by ims_lab.plan; rewritten on every use."
+    configs = {
+        "hss": hss_config(plan, directory, avoid_res_zero_octet=avoid_res_zero_octet,
+                          log_level=hss_log_level),
+        "scscf": scscf_config(plan, min_expires=min_expires, log_level=log_level),
+        "icscf": icscf_config(plan, log_level=log_level),
+        "pcscf": pcscf_config(plan, log_level=log_level),
+    }
+    return {node: write_toml(directory / f"{node}.toml", configs[node], comment)
+            for node in NODES}
+
+
+def split_sipp_csv(text: str, ranges: dict[str, range]) -> dict[str, str]:
+    """Cut ``ims-core subscriber sipp-csv`` output into one SEQUENTIAL file text per range
+    of subscriber numbers (:func:`imsi`)."""
+    rows = {r.split(";", 1)[0]: r for r in text.splitlines()[1:] if r.strip()}
+    return {name: "\n".join(["SEQUENTIAL", *(rows[imsi(n)] for n in numbers)]) + "\n"
+            for name, numbers in ranges.items()}
