@@ -23,6 +23,10 @@ class DiameterConfig:
     peers: tuple[str, ...] = (f"icscf.{DOMAIN}", f"scscf.{DOMAIN}")
     watchdog_seconds: float = 30.0
     request_timeout: float = 5.0
+    # RFC 6733 §5.3.1 makes Host-IP-Address mandatory in CER. false: a CER without it is
+    # accepted with a warning (the connection's address stands in; Kamailio 5.6's cdp
+    # leaves it out in many of its starts); true: it is answered 5005 MISSING_AVP.
+    require_host_ip_address: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ def diameter_config(cfg: HssConfig) -> DiameterConfig:
         host_ip_addresses=(d.listen_host,),
         product_name="ims-core-hss",
         allowed_peers=d.peers,
+        require_host_ip_address=d.require_host_ip_address,
         watchdog_interval=d.watchdog_seconds,
         request_timeout=d.request_timeout,
     )
@@ -108,27 +107,20 @@ class HssServer:
         self._log.info("hss_stopped")
 
 
-async def serve(cfg: HssConfig) -> None:
-    server = HssServer(cfg)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = 0
+async def serve(cfg: HssConfig, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (a second one exits at once) or, embedded, ``stop``."""
 
-    def on_signal() -> None:
-        nonlocal signals
-        signals += 1
-        if signals > 1:
-            raise SystemExit(1)  # second signal: no graceful shutdown
-        stop.set()
+    def impatient() -> None:
+        raise SystemExit(1)  # second signal: no graceful shutdown
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, on_signal)
-    try:
-        await server.start()
-        await stop.wait()
-    finally:
-        await server.stop()
+    # The handlers stay through server.stop(): that is when a second signal matters.
+    with runtime.stop_on_signals(stop, again=impatient) as stopped:
+        server = HssServer(cfg)
+        try:
+            await server.start()
+            await stopped.wait()
+        finally:
+            await server.stop()
 
 
 def run(cfg: HssConfig) -> int:

@@ -48,13 +48,19 @@ class MarAnswer:
     digest: DigestItem | None = None
 
 
-def _scheme(req_scheme: str, sub: Subscriber) -> str | None:
-    """The stored scheme keyword for the requested name, or None (→ 5006)."""
+def _scheme(req_scheme: str, sub: Subscriber) -> tuple[str, str] | None:
+    """The stored scheme keyword for the requested SIP-Authentication-Scheme and the name
+    to answer with, or None (→ 5006 DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED).
+
+    TS 29.228 §6.3.1: "Unknown" (or nothing) lets the HSS choose: the subscriber's
+    first scheme, answered under its own name; a named scheme the subscriber does not
+    have (e.g. "SIP Digest" without md5) is refused; a known one is echoed as sent."""
     name = req_scheme.strip().lower()
     if name == UNKNOWN_SCHEME or not name:
-        return sub.schemes[0]
+        default = sub.schemes[0]
+        return default, SCHEME_WIRE_NAME[default]
     scheme = SCHEME_BY_NAME.get(name)
-    return scheme if scheme in sub.schemes else None
+    return (scheme, req_scheme) if scheme in sub.schemes else None
 
 
 def decide(req: MarRequest, ctx: CxContext) -> MarAnswer:
@@ -62,10 +68,10 @@ def decide(req: MarRequest, ctx: CxContext) -> MarAnswer:
         sub, _ = subscriber_for(ctx.store, req.impi, req.impu)
     except Rejected as r:
         return MarAnswer(r.outcome, req.impi, req.impu)
-    scheme = _scheme(req.scheme, sub)
-    if scheme is None:
+    chosen = _scheme(req.scheme, sub)
+    if chosen is None:
         return MarAnswer(exp(CxResult.ERROR_AUTH_SCHEME_NOT_SUPPORTED), req.impi, req.impu)
-    wire = SCHEME_WIRE_NAME[scheme] if req.scheme.lower() in ("", UNKNOWN_SCHEME) else req.scheme
+    scheme, wire = chosen
     resync = req.authorization is not None and scheme != "md5"
     if resync:
         assert req.authorization is not None

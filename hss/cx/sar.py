@@ -155,7 +155,11 @@ def decide(req: SarRequest, ctx: CxContext) -> SarAnswer:
         return SarAnswer(SUCCESS, sub.impi)
 
     if t in _AUTH_FAILED:
-        # Release the S-CSCF a MAR assigned if the user is not otherwise registered.
+        # §6.1.2.1: the registration state stays as it is; for a Not Registered user the
+        # S-CSCF name the MAR stored (§6.3.1) is cleared, so the next UAR lets the
+        # I-CSCF select afresh. A registered (or unregistered) user keeps its S-CSCF: a
+        # failed re-authentication ends nothing. A name another S-CSCF's MAR stored
+        # since is that S-CSCF's to release.
         if not _active(sub) and sub.scscf_name == name:
             store.update_registration(sub.imsi, {}, scscf_name=None)
         return SarAnswer(SUCCESS, sub.impi)

@@ -2,16 +2,19 @@
 
 Builders for our CER/CEA/DWR/DWA/DPR/DPA, and :func:`read_capabilities` for the peer's CER or
 CEA. Pure functions over :class:`DiameterConfig`; the state machine in :mod:`.peer` calls them.
+:func:`decode_cer_without_host_ip` reads a CER that lacks Host-IP-Address (see there).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
 
+from .codec import check_required, decode
 from .config import DiameterConfig
 from .dictionary import BASE_APPLICATION_ID, DEFAULT, RELAY_APPLICATION_ID, Dictionary
-from .errors import ResultCode
-from .header import FLAG_R
+from .errors import DiameterError, ResultCode
+from .header import FLAG_R, parse_header
 from .message import Message, make_answer
 
 CER = 257
@@ -29,6 +32,9 @@ class Capabilities:
     supported_vendor_ids: frozenset[int]
     product_name: str
     origin_state_id: int | None
+    # Host-IP-Address values (RFC 6733 §5.3.1); for a CER that had none, the address the
+    # connection came from (see DiameterConfig.require_host_ip_address).
+    host_ip_addresses: tuple[str, ...] = ()
 
 
 def _add_identity(msg: Message, cfg: DiameterConfig) -> None:
@@ -115,7 +121,29 @@ def read_capabilities(msg: Message) -> Capabilities:
         supported_vendor_ids=frozenset(msg.get_all("Supported-Vendor-Id")),
         product_name=msg.get_str("Product-Name") or "",
         origin_state_id=msg.get_int("Origin-State-Id"),
+        host_ip_addresses=tuple(
+            str(ip) for ip in msg.get_all("Host-IP-Address")
+            if isinstance(ip, IPv4Address | IPv6Address)
+        ),
     )
+
+
+HOST_IP_ADDRESS = "Host-IP-Address"
+
+
+def decode_cer_without_host_ip(frame: bytes, dictionary: Dictionary = DEFAULT) -> Message:
+    """A CER held to every required AVP of RFC 6733 §5.3.1 except Host-IP-Address, for
+    peers that leave it out (Kamailio 5.6's cdp does in many of its starts). Raises
+    :class:`DiameterError` with ``header`` set, as :func:`decode` does."""
+    msg = decode(frame, dictionary, check_rules=False)
+    cer = dictionary.command(CER)
+    rules = cer.request_rules if cer is not None else ()
+    try:
+        check_required(msg, tuple(r for r in rules if r != HOST_IP_ADDRESS))
+    except DiameterError as err:
+        err.header = parse_header(frame)
+        raise
+    return msg
 
 
 def common_applications(local: frozenset[int], remote: frozenset[int]) -> frozenset[int]:

@@ -18,6 +18,11 @@ class DiameterConfig:
     ``allowed_peers``: Origin-Host values accepted in CER (empty: any peer). ``watchdog_jitter``
     spreads Tw by up to ± that many seconds (RFC 3539 §3.4.1 wants jitter; tests set 0).
     ``reconnect_min``/``reconnect_max`` bound the initiator's exponential backoff (Tc).
+    ``require_host_ip_address``: answer a CER without Host-IP-Address 5005
+    DIAMETER_MISSING_AVP and close, as RFC 6733 §5.3.1 allows. Off by default: such a CER
+    (Kamailio 5.6's cdp sends one in a third to a half of its starts) is accepted with a
+    warning, the connection's address standing in for the missing AVP; refusing it makes
+    that peer wait 30 s before it tries again.
     """
 
     origin_host: str
@@ -32,6 +37,7 @@ class DiameterConfig:
     auth_application_ids: tuple[int, ...] = ()
     supported_vendor_ids: tuple[int, ...] = (VENDOR_3GPP,)
     allowed_peers: tuple[str, ...] = ()
+    require_host_ip_address: bool = False
     # Timers.
     watchdog_interval: float = 30.0  # Tw (RFC 3539 §3.4.1: default 30 s, minimum 6 s)
     watchdog_jitter: float = 2.0

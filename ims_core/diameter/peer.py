@@ -5,8 +5,9 @@ Theory of operation
 One :class:`Peer` is one Diameter peer seen from this node, for the life of the node
 (initiator) or of one accepted connection (responder). The adapter feeds it:
 
-* ``start(now)`` (initiator) and ``connection_made(now)`` / ``connection_failed(now)`` /
-  ``connection_lost(now)`` for the transport;
+* ``start(now)`` (initiator) and ``connection_made(now, remote_host)`` /
+  ``connection_failed(now)`` / ``connection_lost(now)`` for the transport (``remote_host``:
+  the peer's IP address as the socket sees it, when known);
 * ``receive_data(data, now)`` for bytes read;
 * ``handle_timer(now)`` when ``get_timer()`` is reached;
 * ``send_request(msg, now)`` / ``send_answer(msg)`` / ``stop(now)`` from the application;
@@ -20,6 +21,9 @@ Closed, Wait-Conn-Ack, Wait-I-CEA, Wait-CER (responder), Open, Closing. Each
 override the next state (e.g. a CEA with an error sends us to Closed). Pairs not in the table
 are ignored. Inside Open the RFC 3539 watchdog runs OKAY → SUSPECT → DOWN on the single
 state timer; Closed with a timer armed means "reconnect after backoff" (initiator only).
+
+A CER without Host-IP-Address is accepted, with a warning, the connection's address standing
+in for it, unless ``DiameterConfig.require_host_ip_address`` asks for the strict 5005.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ import heapq
 import random
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from enum import Enum, auto
 
+from .. import log
 from . import capabilities as caps
 from .codec import Framer, decode
 from .config import DiameterConfig
@@ -105,6 +111,8 @@ _BASE_INPUT = {
 
 _Action = Callable[["Peer", Message | None, float], "State | None"]
 
+_log = log.get("diameter")
+
 
 class Peer:
     """One Diameter peer connection's state machine (see the module docstring)."""
@@ -126,6 +134,8 @@ class Peer:
         self.state = State.CLOSED
         self.watchdog = Watchdog.OKAY
         self.capabilities: caps.Capabilities | None = None
+        self.remote_host: str | None = None  # the connection's peer address, when known
+        self.assumed_host_ip: str | None = None  # stood in for a CER's missing Host-IP-Address
         self.applications: frozenset[int] = frozenset()
         self.stopped = False
         self._rng = rng or random.Random()
@@ -147,7 +157,9 @@ class Peer:
         """Initiator: begin connecting (RFC 6733 §5.6 Start)."""
         self._input(Input.START, None, now)
 
-    def connection_made(self, now: float) -> None:
+    def connection_made(self, now: float, remote_host: str | None = None) -> None:
+        """The transport is up; ``remote_host`` is the peer's IP address on it."""
+        self.remote_host = remote_host
         self._input(Input.CONN_ACK, None, now)
 
     def connection_failed(self, now: float) -> None:
@@ -270,8 +282,11 @@ class Peer:
         try:
             msg = decode(frame, self.dictionary)
         except DiameterError as err:
-            self._decode_failed(err, now)
-            return
+            lenient = self._lenient_cer(frame, err)
+            if isinstance(lenient, DiameterError):
+                self._decode_failed(lenient, now)
+                return
+            msg = lenient
         self._last_rx = now
         if self.watchdog is Watchdog.SUSPECT and self.state is State.OPEN:
             self.watchdog = Watchdog.OKAY
@@ -283,6 +298,18 @@ class Peer:
             else Input.RCV_MSG
         )
         self._input(inp, msg, now)
+
+    def _lenient_cer(self, frame: bytes, err: DiameterError) -> Message | DiameterError:
+        """A CER refused only for a missing AVP, read again without requiring
+        Host-IP-Address (unless configured strict): the message, or the error to answer."""
+        h = err.header
+        if (self.config.require_host_ip_address or err.result_code != ResultCode.MISSING_AVP
+                or h is None or not h.is_request or h.command_code != caps.CER):
+            return err
+        try:
+            return caps.decode_cer_without_host_ip(frame, self.dictionary)
+        except DiameterError as again:
+            return again
 
     def _decode_failed(self, err: DiameterError, now: float) -> None:
         h = err.header
@@ -400,7 +427,7 @@ class Peer:
         if rc != ResultCode.SUCCESS:
             self._close(f"CEA Result-Code {rc}", now)
             return State.CLOSED
-        return self._capabilities_done(msg, now)
+        return self._capabilities_done(caps.read_capabilities(msg), now)
 
     def _a_process_cer(self, msg: Message | None, now: float) -> State | None:
         assert msg is not None
@@ -414,10 +441,21 @@ class Peer:
             self._close("no common application", now)
             return State.CLOSED
         self._send(caps.build_cea(self.config, msg, ResultCode.SUCCESS))
-        return self._capabilities_done(msg, now)
+        return self._capabilities_done(self._with_host_ip(msg, peer), now)
 
-    def _capabilities_done(self, msg: Message, now: float) -> State | None:
-        peer = caps.read_capabilities(msg)
+    def _with_host_ip(self, msg: Message, peer: caps.Capabilities) -> caps.Capabilities:
+        """An accepted CER without Host-IP-Address (only a lenient read lets one through):
+        the connection's address stands in for it, with a warning."""
+        if msg.get(caps.HOST_IP_ADDRESS) is not None:
+            return peer
+        self.assumed_host_ip = self.remote_host
+        _log.warning("diameter_cer_without_host_ip", peer=peer.origin_host,
+                     assumed_address=self.remote_host or "unknown")
+        if self.remote_host is None:
+            return peer
+        return replace(peer, host_ip_addresses=(self.remote_host,))
+
+    def _capabilities_done(self, peer: caps.Capabilities, now: float) -> State | None:
         if not self.config.allows(peer.origin_host):
             self._close(f"unknown peer {peer.origin_host}", now)
             return State.CLOSED

@@ -4,7 +4,7 @@ forwards the REGISTER there; keeps no registration state. Initial requests to a 
 get a Location-Info query (LIR, TS 29.228 §6.1.4) and go to the S-CSCF it names."""
 
 from .config import IcscfConfig, ScscfEntry
-from .core import IcscfCore
+from .core import IcscfCore, IcscfRequest
 from .pool import Capabilities, ScscfPool
 from .uar import AuthType, ForwardTo, Reject, SelectBy, UarFields, decide, uar_fields
 
@@ -14,6 +14,7 @@ __all__ = [
     "ForwardTo",
     "IcscfConfig",
     "IcscfCore",
+    "IcscfRequest",
     "Reject",
     "ScscfEntry",
     "ScscfPool",

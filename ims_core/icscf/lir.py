@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ims_core.diameter import VENDOR_3GPP, CxResult, Message, ResultCode
+from ims_core.cscf import CxOutcome, CxVerdict, Procedure, verdict
+from ims_core.diameter import Message
+from ims_core.identity import plain_identity
 from ims_core.sip import SipUri, TelUri, Uri
 
 from .uar import Reject, UaaDecision, server_decision
@@ -20,19 +22,15 @@ class NotRoutable(ValueError):
 
 
 def public_identity(uri: Uri, domain: str) -> str:
-    """The Public-Identity of an LIR: the Request-URI (TS 24.229 §5.3.2.1). A SIP URI
-    loses its parameters and headers (``sip:+n@domain;user=phone`` → ``sip:+n@domain``,
-    as the HSS stores the IMPU); a tel: URI goes as it is, without parameters."""
-    if isinstance(uri, TelUri):
-        return f"tel:{uri.number}"
+    """The Public-Identity of an LIR: the Request-URI as Cx carries it (TS 24.229
+    §5.3.2.1): ``sip:+n@domain;user=phone`` → ``sip:+n@domain``, as the HSS stores the
+    IMPU; a tel: URI without parameters. Only users of our domain are asked about."""
     if isinstance(uri, SipUri):
         if uri.user is None or uri.host.lower() != domain.lower():
             raise NotRoutable(f"{uri} is not a user of {domain}")
-        plain = uri.copy()
-        plain.params = []
-        plain.headers = []
-        plain.password = None
-        return str(plain)
+        return plain_identity(uri)
+    if isinstance(uri, TelUri):
+        return plain_identity(uri)
     raise NotRoutable(f"{uri} is neither sip: nor tel:")
 
 
@@ -42,42 +40,22 @@ def lir_avps(impu: str) -> list[tuple[str, Any]]:
     return [("Public-Identity", impu)]
 
 
-# TS 24.229 §5.3.2.1: the negative answers to a location query.
-_EXPERIMENTAL_REJECT: dict[int, tuple[int, str]] = {
-    CxResult.ERROR_USER_UNKNOWN: (404, "Not Found"),
-    CxResult.ERROR_IDENTITY_NOT_REGISTERED: (480, "Temporarily Unavailable"),
-}
+# TS 24.229 §5.3.2.1: the HSS says yes but names no S-CSCF and gives no capabilities
+# (e.g. 2003 without unregistered services to run) → the user cannot be reached now.
+NO_SCSCF_IN_LIA = CxVerdict(False, 480, "LIA names no S-CSCF and no capabilities",
+                            "Temporarily Unavailable")
 
 
-def decide(answer: Message) -> UaaDecision:
-    """What to do with an LIA.
+def decide(outcome: CxOutcome) -> UaaDecision:
+    """What to do with an LIA, or the error that stood in for one.
 
     2001/2002/2003 (2003: the user is not registered but has unregistered services)
     with Server-Name → forward there; with Server-Capabilities → select from the pool;
-    with neither → 480. 5001 → 404, 5003 → 480, other Cx errors → 500. Base 3xxx/4xxx
-    (the query could not be completed) → the HSS-failure status; other codes → 500.
+    with neither → 480. Every failure is judged by the shared table
+    (:mod:`ims_core.cscf.cxresult`: 5001 → 404, 5003 → 480, no usable answer → the
+    node's LIR failure status…).
     """
-    experimental = answer.experimental_result
-    if experimental is not None and answer.result_code is None:
-        vendor, code = experimental
-        if vendor not in (VENDOR_3GPP, 0):
-            return Reject(500, "Server Internal Error - Unexpected LIA Result", code)
-        if 2000 <= code < 3000:
-            return _success(answer, code)
-        status, reason = _EXPERIMENTAL_REJECT.get(
-            code, (500, f"Server Internal Error - HSS Experimental-Result {code}"))
-        return Reject(status, reason, code)
-    rc = answer.result_code
-    if rc is None:
-        return Reject(500, "Server Internal Error - LIA Without Result", None)
-    if 2000 <= rc < 3000:
-        return _success(answer, rc)
-    if rc == ResultCode.AUTHORIZATION_REJECTED:
-        return Reject(404, "Not Found", rc)
-    if 3000 <= rc < 5000:
-        return Reject(480, f"HSS error {rc}", rc, hss_failure=True)
-    return Reject(500, f"Server Internal Error - HSS Result-Code {rc}", rc)
-
-
-def _success(answer: Message, code: int) -> UaaDecision:
-    return server_decision(answer, code, Reject(480, "Temporarily Unavailable", code))
+    judged = verdict(outcome, Procedure.LIR)
+    if not judged.ok or not isinstance(outcome, Message):
+        return Reject(judged)
+    return server_decision(outcome, judged.code, NO_SCSCF_IN_LIA)

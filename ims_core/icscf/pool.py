@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ims_core.identity import impu_key
 from ims_core.sip import SipParseError, SipUri, parse_uri
-from ims_core.sip.addressing import Destination, is_ip
+from ims_core.sip.addressing import Destination, is_ip, uri_destination
 
 from .config import ScscfEntry
 
@@ -26,34 +27,47 @@ class Capabilities:
     server_names: tuple[str, ...] = ()
 
 
-def name_key(name: str) -> tuple[str, str, int] | None:
-    """How two Server-Names compare: scheme, host (case-insensitive) and port (5060 or
-    5061 by default); URI parameters are ignored. None when *name* is no SIP URI."""
+def _sip_uri(name: str) -> SipUri | None:
     try:
         uri = parse_uri(name.strip())
     except SipParseError:
         return None
-    if not isinstance(uri, SipUri):
-        return None
-    return (uri.scheme.lower(), uri.host.lower(), uri.port or (5061 if uri.secure else 5060))
+    return uri if isinstance(uri, SipUri) else None
 
 
-def uri_destination(name: str, transport: str = "") -> Destination | None:
-    """The next hop named by a Server-Name whose host is an IP literal (no DNS here)."""
-    try:
-        uri = parse_uri(name.strip())
-    except SipParseError:
+def name_key(name: str) -> str | None:
+    """How two Server-Names compare: the identity key (:func:`ims_core.identity.impu_key`:
+    scheme, user, host case-insensitively, no parameters) with an absent port read as
+    5060 (5061 for sips). None when *name* is no SIP URI.
+
+    The port default departs from RFC 3261 §19.1.4 on purpose: a Server-Name names a
+    server to route to, not a dialog party, and the HSS, the pool and peer S-CSCFs
+    write the same server as ``sip:scscf.domain`` or ``sip:scscf.domain:5060`` (both
+    reach port 5060, RFC 3263 §4.2 without SRV)."""
+    uri = _sip_uri(name)
+    if uri is None:
         return None
-    if not isinstance(uri, SipUri) or not is_ip(uri.host):
+    if uri.port is None:
+        uri = uri.copy()
+        uri.port = 5061 if uri.secure else 5060
+    return impu_key(uri)
+
+
+def server_destination(name: str, transport: str = "") -> Destination | None:
+    """The next hop named by a Server-Name (RFC 3263 rules of
+    :func:`ims_core.sip.addressing.uri_destination`) when that is an IP literal: the
+    I-CSCF does no DNS. ``transport``: the default when the URI names none."""
+    uri = _sip_uri(name)
+    if uri is None:
         return None
-    transport = (uri.transport or transport).upper()
-    return Destination(transport, uri.host, uri.port or (5061 if uri.secure else 5060))
+    dest = uri_destination(uri, transport.upper())
+    return dest if is_ip(dest.host) else None
 
 
 def _address(entry: ScscfEntry) -> Destination | None:
     transport = entry.transport.upper()
     if not entry.address:
-        return uri_destination(entry.name, transport)
+        return server_destination(entry.name, transport)
     host, sep, port = entry.address.rpartition(":")
     if not sep or not port.isdigit():
         return Destination(transport, entry.address, 5060)
@@ -66,7 +80,7 @@ class ScscfPool:
 
     def __init__(self, entries: Iterable[ScscfEntry]) -> None:
         self.entries = tuple(entries)
-        self._by_key: dict[tuple[str, str, int], tuple[ScscfEntry, Destination]] = {}
+        self._by_key: dict[str, tuple[ScscfEntry, Destination]] = {}
         for entry in self.entries:
             key = name_key(entry.name)
             dest = _address(entry)
@@ -86,7 +100,7 @@ class ScscfPool:
         found = self._by_key.get(key) if key is not None else None
         if found is not None:
             return found[1]
-        return uri_destination(name)
+        return server_destination(name)
 
     def select(self, caps: Capabilities) -> str | None:
         """The Server-Name to use for *caps*, or None when nothing fits.

@@ -8,11 +8,13 @@ to, capabilities to select by, or a SIP rejection).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any
 
-from ims_core.diameter import VENDOR_3GPP, CxResult, Message, ResultCode
+from ims_core.cscf import CxOutcome, CxVerdict, Procedure, verdict
+from ims_core.diameter import Message
+from ims_core.identity import impi_from_impu, plain_identity
 from ims_core.sip import Request, SipParseError, SipUri, TelUri, split_values, unquote
 
 from .pool import Capabilities
@@ -49,22 +51,20 @@ class BadRegister(ValueError):
 
 
 def public_identity(request: Request) -> str:
-    """The IMPU: the To URI without URI parameters or headers (TS 24.229 §5.3.1.2)."""
+    """The IMPU: the To URI as Cx carries it, without parameters or headers
+    (TS 24.229 §5.3.1.2)."""
     uri = request.to_addr.uri
-    if isinstance(uri, SipUri):
-        plain = uri.copy()
-        plain.params = []
-        plain.headers = []
-        return str(plain)
-    if isinstance(uri, TelUri):
-        return str(uri)
-    raise BadRegister(f"To URI {uri} is neither sip: nor tel:")
+    if not isinstance(uri, SipUri | TelUri):
+        raise BadRegister(f"To URI {uri} is neither sip: nor tel:")
+    return plain_identity(uri)
 
 
 def private_identity(request: Request, domain: str) -> str:
     """The IMPI: the username of the Authorization header for our realm (any Digest
     one with a username otherwise); without one, derived from the To URI as
-    ``user@host`` (TS 24.229 §5.4.1.2.1, TS 23.003 §13.3)."""
+    ``user@host`` (TS 24.229 §5.4.1.2.1, TS 23.003 §13.3). A tel: URI gives the number
+    without its ``+``: there is no IMPI to derive, and the HSS answers that it does not
+    know the user."""
     fallback = None
     for auth in request.auth_headers("authorization"):
         if not auth.is_digest or not auth.username:
@@ -75,8 +75,9 @@ def private_identity(request: Request, domain: str) -> str:
     if fallback:
         return fallback
     uri = request.to_addr.uri
-    if isinstance(uri, SipUri) and uri.user:
-        return f"{uri.user}@{uri.host}"
+    impi = impi_from_impu(uri)
+    if impi is not None:
+        return impi
     if isinstance(uri, TelUri):
         return uri.number.lstrip("+")
     raise BadRegister("no Authorization username and no user part in the To URI")
@@ -144,7 +145,7 @@ class ForwardTo:
     """Route to the S-CSCF named ``server_name`` (2001/2002 with Server-Name)."""
 
     server_name: str
-    code: int
+    code: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,74 +153,44 @@ class SelectBy:
     """Pick an S-CSCF from the pool (2001 with Server-Capabilities)."""
 
     capabilities: Capabilities
-    code: int
+    code: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class Reject:
-    """Answer the REGISTER with ``status reason``. ``hss_failure``: the HSS could not
-    give an answer (the configured 480/504 applies instead of ``status``)."""
+    """Answer the request as ``verdict`` says (:mod:`ims_core.cscf.cxresult`, or a
+    refusal of the I-CSCF's own such as "no S-CSCF fits")."""
 
-    status: int
-    reason: str
-    code: int | None = None
-    hss_failure: bool = False
+    verdict: CxVerdict
 
 
 UaaDecision = ForwardTo | SelectBy | Reject
 
-# TS 24.229 §5.3.1.2: a negative answer to the registration status query → 403.
-_EXPERIMENTAL_REJECT: dict[int, str] = {
-    CxResult.ERROR_USER_UNKNOWN: "Forbidden - User Unknown",
-    CxResult.ERROR_IDENTITIES_DONT_MATCH: "Forbidden - Identities Don't Match",
-    CxResult.ERROR_IDENTITY_NOT_REGISTERED: "Forbidden - Not Registered",
-    CxResult.ERROR_ROAMING_NOT_ALLOWED: "Forbidden - Roaming Not Allowed",
-}
-_BASE_REJECT: dict[int, str] = {
-    ResultCode.AUTHORIZATION_REJECTED: "Forbidden - Authorization Rejected",  # barred
-}
+# A UAA that says yes but names neither a Server-Name nor Server-Capabilities.
+NO_SCSCF_IN_UAA = CxVerdict(False, 500, "UAA names no S-CSCF and no capabilities",
+                            "Server Internal Error - No S-CSCF In UAA")
 
 
-def decide(answer: Message) -> UaaDecision:
-    """What to do with a UAA (TS 29.228 §6.1.1.1 results, TS 24.229 §5.3.1.2)."""
-    experimental = answer.experimental_result
-    if experimental is not None and answer.result_code is None:
-        vendor, code = experimental
-        if vendor not in (VENDOR_3GPP, 0):
-            return Reject(500, "Server Internal Error - Unexpected UAA Result", code)
-        if 2000 <= code < 3000:
-            return _success(answer, code)
-        reason = _EXPERIMENTAL_REJECT.get(code)
-        if reason is not None:
-            return Reject(403, reason, code)
-        return Reject(403, f"Forbidden - HSS Experimental-Result {code}", code)
-    rc = answer.result_code
-    if rc is None:
-        return Reject(500, "Server Internal Error - UAA Without Result", None)
-    if 2000 <= rc < 3000:
-        return _success(answer, rc)
-    if rc in _BASE_REJECT:
-        return Reject(403, _BASE_REJECT[rc], rc)
-    if 3000 <= rc < 5000:  # protocol error / transient failure: query not completed
-        return Reject(480, f"HSS error {_name(rc)}", rc, hss_failure=True)
-    return Reject(500, f"Server Internal Error - HSS {_name(rc)}", rc)
+def decide(outcome: CxOutcome) -> UaaDecision:
+    """What to do with a UAA, or the error that stood in for one (TS 29.228 §6.1.1.1,
+    TS 24.229 §5.3.1.2): the shared table judges every failure; a success names the
+    S-CSCF or the capabilities to select one by."""
+    judged = verdict(outcome, Procedure.UAR)
+    if not judged.ok or not isinstance(outcome, Message):
+        return Reject(judged)
+    return server_decision(outcome, judged.code, NO_SCSCF_IN_UAA)
 
 
-def server_decision(answer: Message, code: int, missing: Reject) -> UaaDecision:
+def server_decision(answer: Message, code: int | None, missing: CxVerdict) -> UaaDecision:
     """A successful UAA or LIA: forward to its Server-Name, else select by its
-    Server-Capabilities, else `missing` (TS 29.228 §6.1.1.1, §6.1.4.1)."""
+    Server-Capabilities, else reject as `missing` says (TS 29.228 §6.1.1.1, §6.1.4.1)."""
     name = answer.get_str("Server-Name")
     if name:
         return ForwardTo(name, code)
     caps = capabilities_of(answer)
     if caps is not None:
         return SelectBy(caps, code)
-    return missing
-
-
-def _success(answer: Message, code: int) -> UaaDecision:
-    return server_decision(
-        answer, code, Reject(500, "Server Internal Error - No S-CSCF In UAA", code))
+    return Reject(replace(missing, code=code))
 
 
 def capabilities_of(answer: Message) -> Capabilities | None:
@@ -232,10 +203,3 @@ def capabilities_of(answer: Message) -> Capabilities | None:
         optional=tuple(int(v) for v in caps.get_all("Optional-Capability")),
         server_names=tuple(str(v) for v in caps.get_all("Server-Name")),
     )
-
-
-def _name(code: int) -> str:
-    try:
-        return f"{ResultCode(code).name} ({code})"
-    except ValueError:
-        return str(code)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from hss import sqn as sqnmod
 from hss.model import RegState
 from hss.store.base import Store
@@ -104,6 +106,38 @@ def test_scheme_not_allowed_or_unknown(store: Store) -> None:
         assert result(ans) == ("exp", CxResult.ERROR_AUTH_SCHEME_NOT_SUPPORTED)
         assert ans.get_str("User-Name") == IMPI
         assert ans.get("SIP-Auth-Data-Item") is None
+
+
+@pytest.mark.parametrize("scheme", ["SIP Digest", "sip digest", " SIP Digest ", "Digest-MD5"])
+def test_sip_digest_without_md5_is_5006_and_assigns_nothing(store: Store, scheme: str) -> None:
+    # The S-CSCF falls back on this answer (TS 29.228 §6.3.1, TS 29.229 §6.2.2.1).
+    s = subscriber(schemes=("akav1", "akav2"))
+    store.add([s])
+    ans = run(context(store), mar(scheme=scheme))
+    assert result(ans) == ("exp", CxResult.ERROR_AUTH_SCHEME_NOT_SUPPORTED)
+    assert ans.get("SIP-Number-Auth-Items") is None and ans.get("SIP-Auth-Data-Item") is None
+    assert store.get(s.imsi).scscf_name is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("schemes", "wire"), [
+    (("md5", "akav1"), "SIP Digest"),
+    (("akav1", "md5"), "Digest-AKAv1-MD5"),
+    (("akav2",), "Digest-AKAv2-MD5"),
+])
+@pytest.mark.parametrize("asked", ["Unknown", "unknown", " Unknown ", ""])
+def test_unknown_gives_the_default_scheme_under_its_own_name(
+    store: Store, schemes: tuple[str, ...], wire: str, asked: str,
+) -> None:
+    store.add([subscriber(schemes=schemes, ha1=HA1)])
+    ans = run(context(store), mar(scheme=asked, n=2))
+    assert result(ans) == ("base", ResultCode.SUCCESS)
+    items = ans.get_all("SIP-Auth-Data-Item")
+    assert {i.get_str("SIP-Authentication-Scheme") for i in items} == {wire}
+    if wire == "SIP Digest":
+        assert len(items) == 1
+        assert items[0].get_grouped("SIP-Digest-Authenticate").get_str("Digest-HA1") == HA1
+    else:
+        assert len(items) == 2 and all(i.get_bytes("SIP-Authenticate") for i in items)
 
 
 def test_unknown_and_mismatch(store: Store) -> None:

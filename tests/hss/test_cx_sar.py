@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from lxml import etree
 
+from hss.cx.sar import AssignmentType
 from hss.model import Ifc, RegState, Spt
 from hss.store.base import Store
-from ims_core.diameter import CxResult, Message, ResultCode
+from ims_core.diameter import DEFAULT, CxResult, Message, ResultCode
 from tests.hss.conftest import DOMAIN, subscriber
 from tests.hss.cxutil import IMPI, IMPU, SCSCF, SCSCF2, TEL, context, request, result, run
 
@@ -26,6 +28,11 @@ def sar(t: int, impus: list[str] | None = None, impi: str | None = IMPI,
     if impus:
         avps["Public_Identity"] = impus
     return request("SAR", **avps)
+
+
+def uar() -> Message:
+    return request("UAR", User_Name=IMPI, Public_Identity=IMPU,
+                   Visited_Network_Identifier=DOMAIN.encode(), User_Authorization_Type=0)
 
 
 def states(store: Store) -> list[RegState]:
@@ -143,6 +150,60 @@ def test_authentication_failure_releases_mar_assignment(store: Store) -> None:
     run(context(store), sar(1))
     run(context(store), sar(9))
     assert name(store) == SCSCF and states(store) == [R, R, R]
+
+
+def test_assignment_types_are_the_dictionary_values() -> None:
+    # TS 29.229 §6.3.15: 9 and 10 are the authentication ones; 8 is
+    # ADMINISTRATIVE_DEREGISTRATION.
+    wire = DEFAULT.avp("Server-Assignment-Type").enum
+    assert {t.name: int(t) for t in AssignmentType} == dict(wire)
+    assert (AssignmentType.AUTHENTICATION_FAILURE, AssignmentType.AUTHENTICATION_TIMEOUT) == (
+        9, 10)
+    assert AssignmentType(8) is AssignmentType.ADMINISTRATIVE_DEREGISTRATION
+
+
+@pytest.mark.parametrize("t", [AssignmentType.AUTHENTICATION_FAILURE,
+                               AssignmentType.AUTHENTICATION_TIMEOUT])
+def test_failed_first_authentication_clears_the_name_and_answers_success(
+    store: Store, t: AssignmentType,
+) -> None:
+    # TS 29.228 §6.1.2.1: Not Registered stays Not Registered, the S-CSCF name goes.
+    store.add([subscriber()])
+    ctx = context(store)
+    ans = run(ctx, request("MAR", User_Name=IMPI, Public_Identity=IMPU, Server_Name=SCSCF,
+                           SIP_Number_Auth_Items=1, SIP_Auth_Data_Item=[
+                               [("SIP-Authentication-Scheme", "Digest-AKAv1-MD5")]]))
+    assert result(ans) == ("base", ResultCode.SUCCESS)
+    assert name(store) == SCSCF and states(store) == [N, N, N]
+    uaa = run(ctx, uar())
+    assert uaa.get_str("Server-Name") == SCSCF  # while authentication is pending
+    ans = run(ctx, sar(int(t)))
+    assert result(ans) == ("base", ResultCode.SUCCESS)
+    assert ans.get_str("User-Name") == IMPI and ans.get("User-Data") is None
+    assert name(store) is None and states(store) == [N, N, N]
+    # The next REGISTER's UAR lets the I-CSCF choose again (2001 + capabilities).
+    uaa = run(ctx, uar())
+    assert result(uaa) == ("exp", CxResult.FIRST_REGISTRATION)
+    assert uaa.get("Server-Name") is None and uaa.get("Server-Capabilities") is not None
+    # Nothing stored: answered success all the same.
+    assert result(run(ctx, sar(int(t)))) == ("base", ResultCode.SUCCESS)
+    assert name(store) is None
+
+
+@pytest.mark.parametrize("t", [9, 10])
+def test_failed_authentication_keeps_what_is_not_its_to_release(store: Store, t: int) -> None:
+    store.add([subscriber()])
+    ctx = context(store)
+    # A user with unregistered services keeps its S-CSCF and its state.
+    run(ctx, sar(3, impi=None))
+    assert result(run(ctx, sar(t))) == ("base", ResultCode.SUCCESS)
+    assert name(store) == SCSCF and states(store) == [U, U, U]
+    # Another S-CSCF's MAR stored its name since: a late failure from the first one
+    # leaves it alone.
+    run(ctx, sar(5))
+    store.update_registration(IMSI, {}, scscf_name=SCSCF2)
+    assert result(run(ctx, sar(t))) == ("base", ResultCode.SUCCESS)
+    assert name(store) == SCSCF2 and states(store) == [N, N, N]
 
 
 def test_no_assignment(store: Store) -> None:

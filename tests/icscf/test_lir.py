@@ -78,6 +78,9 @@ def lir_of(h: Harness, req: Request) -> Message:
     (f"sip:+15550000001@{DOMAIN};user=phone", f"sip:+15550000001@{DOMAIN}"),
     ("tel:+15550000001", "tel:+15550000001"),
     ("tel:+15550000001;foo=bar", "tel:+15550000001"),
+    # A local number means nothing without its context (RFC 3966 §5.1.5).
+    ("tel:5550001;foo=bar;phone-context=example.net", "tel:5550001;phone-context=example.net"),
+    (f"sip:alice:secret@{DOMAIN}", f"sip:alice@{DOMAIN}"),  # no password to the HSS
     (f"sip:001010000000001@{DOMAIN.upper()}:5060;transport=udp?x=y",
      f"sip:001010000000001@{DOMAIN.upper()}:5060"),
 ])

@@ -151,14 +151,22 @@ def reject(h: Harness, outcome_kwargs: dict[str, object] | Exception) -> Respons
     ({"experimental": CxResult.ERROR_IDENTITY_NOT_REGISTERED}, "Forbidden - Not Registered"),
     ({"experimental": CxResult.ERROR_ROAMING_NOT_ALLOWED}, "Forbidden - Roaming Not Allowed"),
     ({"result_code": ResultCode.AUTHORIZATION_REJECTED}, "Forbidden - Authorization Rejected"),
-    ({"experimental": CxResult.ERROR_IN_ASSIGNMENT_TYPE},
-     "Forbidden - HSS Experimental-Result 5007"),
+    # The shared Cx table names these (the I-CSCF's own table said "HSS
+    # Experimental-Result 5007" and answered 4001 with the HSS-failure 480).
+    ({"experimental": CxResult.ERROR_IN_ASSIGNMENT_TYPE}, "Forbidden - Error In Assignment Type"),
+    ({"experimental": CxResult.ERROR_AUTH_SCHEME_NOT_SUPPORTED},
+     "Forbidden - Authentication Scheme Not Supported"),
+    ({"result_code": ResultCode.AUTHENTICATION_REJECTED}, "Forbidden - Authentication Rejected"),
+    # Any other negative UAA is a refusal too (TS 24.229 §5.3.1.2).
+    ({"experimental": CxResult.ERROR_IDENTITY_ALREADY_REGISTERED},
+     f"Forbidden - HSS Experimental-Result {CxResult.ERROR_IDENTITY_ALREADY_REGISTERED}"),
 ])
-def test_negative_uaa_is_403(kwargs: dict[str, object], reason: str) -> None:
+def test_negative_uaa_is_403_with_reason(kwargs: dict[str, object], reason: str) -> None:
     r = reject(Harness(), kwargs)
     assert (r.status, r.reason) == (403, reason)
     assert r.to_tag is not None
-    assert "reason" not in r.headers
+    # Every Cx-caused failure says why on the wire (RFC 3326).
+    assert (r.headers.get("reason") or "").startswith("SIP;cause=403;text=")
 
 
 @pytest.mark.parametrize(("kwargs", "status"), [

@@ -73,11 +73,12 @@ class Harness:
     """An IcscfCore with a fake clock; ``rx`` feeds a request and collects UARs."""
 
     def __init__(self, pool: tuple[ScscfEntry, ...] = POOL, *, hss_failure_status: int = 480,
-                 diameter: bool = True) -> None:
+                 diameter: bool = True, uar_timeout: float | None = None) -> None:
         client = DiameterClient(origin_host=f"icscf.{DOMAIN}") if diameter else None
         self.core = IcscfCore(
             ProxyConfig(host=ICSCF[0], port=ICSCF[1]), client, domain=DOMAIN,
             pool=ScscfPool(pool), hss_failure_status=hss_failure_status,
+            uar_timeout=uar_timeout, rng=lambda n: bytes(range(n)),
         )
         self.now = 10.0
 
@@ -86,8 +87,9 @@ class Harness:
         return self.core.queries_to_send(), self.core.data_to_send()
 
     def answer(self, query: DiameterQuery, outcome: Message | Exception) -> list[Send]:
+        """Deliver *outcome* as the adapter does (a second delivery is dropped)."""
         self.now += 0.01
-        query.on_answer(outcome, self.now)
+        self.core.answer_query(query, outcome, self.now)
         return self.core.data_to_send()
 
     def register_and_answer(self, req: Request, outcome: Message | Exception) -> list[Send]:
