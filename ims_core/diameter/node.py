@@ -91,7 +91,9 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         self.slot.conn = self
-        self.slot.peer.connection_made(self.node._loop.time())
+        peername = transport.get_extra_info("peername")
+        self.slot.peer.connection_made(self.node._loop.time(),
+                                       str(peername[0]) if peername else None)
         self.node._process(self.slot)
 
     def data_received(self, data: bytes) -> None:

@@ -70,6 +70,8 @@ async def test_a_cer_without_host_ip_address(hss: tuple[int, bool]) -> None:
             cea = await read_message(reader)
         warnings = [e for e in logs if e["event"] == "diameter_cer_without_host_ip"]
         assert [e["peer"] for e in warnings] == ([] if strict else [ICSCF])
+        if not strict:  # the address comes from the connection
+            assert warnings[0]["assumed_address"] == "127.0.0.1"
         assert cea.name == "CEA" and cea.hop_by_hop == 1
         if strict:
             assert cea.result_code == ResultCode.MISSING_AVP
