@@ -3,6 +3,10 @@
 Uses the C extension ``_akacore`` when it imports, the pure-Python twin ``akacore_py``
 otherwise; ``BACKEND`` says which (``"c"`` or ``"python"``). Setting the environment
 variable ``IMS_CORE_PURE_AUTH=1`` forces the twin.
+
+The module's AES path is chosen once at import (``IMS_CORE_AES=portable`` picks the
+portable one) and never changes; ``with_aes(name)`` returns an immutable ``AkaCore``
+with the same functions bound to a given path (``"aesni"`` or ``"portable"``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ else:
 
 BACKEND: str = "python" if _impl.__name__.endswith("akacore_py") else "c"
 
+AkaCore = _impl.AkaCore
 ArgumentTypeError = _impl.ArgumentTypeError
 aes_impl = _impl.aes_impl
 akav2_password = _impl.akav2_password
@@ -36,9 +41,11 @@ make_auts = _impl.make_auts
 opc = _impl.opc
 verify_auts = _impl.verify_auts
 verify_response = _impl.verify_response
+with_aes = _impl.with_aes
 
 __all__ = [
     "BACKEND",
+    "AkaCore",
     "ArgumentTypeError",
     "aes_impl",
     "akav2_password",
@@ -55,4 +62,5 @@ __all__ = [
     "opc",
     "verify_auts",
     "verify_response",
+    "with_aes",
 ]

@@ -15,6 +15,10 @@
  * No build-time dependency beyond a C compiler and the Python headers: AES, MD5,
  * HMAC and base64 are implemented here.
  *
+ * No global state changes after import (tables, the CPU check and the module's AES
+ * path are set up once); with_aes(name) returns an immutable AkaCore whose functions
+ * use a path of the caller's choosing.
+ *
  * Argument conventions (mirroring the twin):
  *   - bytes parameters accept bytes, bytearray or memoryview (and subclasses);
  *     anything else raises ArgumentTypeError (a TypeError *and* a ValueError);
@@ -370,24 +374,28 @@ mil_outs_aesni(const mil_ctx *m, const uint8_t *in1, unsigned mask, uint8_t out[
 }
 #endif /* AKA_HAVE_AESNI */
 
-static int cpu_has_aesni;   /* set once at import */
-static int use_aesni;       /* current selection (IMS_CORE_AES, _force_portable_aes) */
+/* Whether the CPU has AES-NI: a fact about the machine, found once at import. */
+static int cpu_has_aesni;
+
+/* One AES path. Both are constant tables; which one a call uses is carried by the
+ * object the function is bound to (see AkaCore below), never by a global switch. */
 struct mil_impl {
+    const char *name; /* what aes_impl() answers */
     mil_setup_fn setup;
     mil_outs_fn outs;
 };
-static const struct mil_impl MIL_PORTABLE = {mil_setup_portable, mil_outs_portable};
+static const struct mil_impl MIL_PORTABLE = {"portable", mil_setup_portable, mil_outs_portable};
 #if AKA_HAVE_AESNI
-static const struct mil_impl MIL_AESNI = {mil_setup_aesni, mil_outs_aesni};
+static const struct mil_impl MIL_AESNI = {"aesni", mil_setup_aesni, mil_outs_aesni};
 #endif
-/* Read once per call (by mil_setup), so a call never mixes the two paths. */
-static const struct mil_impl *mil_impl_current = &MIL_PORTABLE;
 
+/* The path is fixed in m by setup, so a call never mixes the two paths. */
 static inline void
-mil_setup(mil_ctx *m, const uint8_t *k, const uint8_t *opc, const uint8_t *rand)
+mil_setup(mil_ctx *m, const struct mil_impl *impl, const uint8_t *k, const uint8_t *opc,
+          const uint8_t *rand)
 {
-    m->impl = mil_impl_current;
-    m->impl->setup(m, k, opc, rand);
+    m->impl = impl;
+    impl->setup(m, k, opc, rand);
 }
 
 static inline void
@@ -396,20 +404,47 @@ mil_outs(const mil_ctx *m, const uint8_t *in1, unsigned mask, uint8_t out[5][16]
     m->impl->outs(m, in1, mask, out);
 }
 
-static void
-select_aes(int aesni)
+/* The AES path called name ("aesni" or "portable"), or NULL if this build or CPU has
+ * no such path. */
+static const struct mil_impl *
+find_aes(const char *name)
 {
+    if (strcmp(name, "portable") == 0)
+        return &MIL_PORTABLE;
 #if AKA_HAVE_AESNI
-    if (aesni && cpu_has_aesni) {
-        use_aesni = 1;
-        mil_impl_current = &MIL_AESNI;
-        return;
-    }
-#else
-    (void)aesni;
+    if (strcmp(name, "aesni") == 0 && cpu_has_aesni)
+        return &MIL_AESNI;
 #endif
-    use_aesni = 0;
-    mil_impl_current = &MIL_PORTABLE;
+    return NULL;
+}
+
+/*
+ * AkaCore: the module's functions bound to one AES path. Immutable (no setter, no
+ * __dict__), so instances can be shared between threads. Every function below takes
+ * an AkaCore as self; the module's own functions are bound to one made at import
+ * (IMS_CORE_AES=portable, else AES-NI when the CPU has it), and with_aes() makes
+ * others.
+ */
+typedef struct {
+    PyObject_HEAD
+    const struct mil_impl *impl;
+} AkaCore;
+
+static PyTypeObject AkaCore_Type;
+
+static inline const struct mil_impl *
+impl_of(PyObject *self)
+{
+    return ((AkaCore *)self)->impl;
+}
+
+static PyObject *
+akacore_new(const struct mil_impl *impl)
+{
+    AkaCore *o = PyObject_New(AkaCore, &AkaCore_Type);
+    if (o != NULL)
+        o->impl = impl;
+    return (PyObject *)o;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -857,12 +892,12 @@ static fn_spec SPEC_DIGEST_HA1 = {"digest_response_ha1", 8, 7,
                                    "body"},
                                   {0}};
 static fn_spec SPEC_VERIFY_RESPONSE = {"verify_response", 2, 2, {"received", "expected"}, {0}};
-static fn_spec SPEC_FORCE = {"_force_portable_aes", 1, 1, {"flag"}, {0}};
+static fn_spec SPEC_WITH_AES = {"with_aes", 1, 1, {"name"}, {0}};
 
 static fn_spec *ALL_SPECS[] = {
     &SPEC_OPC, &SPEC_F1, &SPEC_F1STAR, &SPEC_F2345, &SPEC_F5STAR,
     &SPEC_GV, &SPEC_CHECK_AUTN, &SPEC_MAKE_AUTS, &SPEC_VERIFY_AUTS, &SPEC_AKAV2,
-    &SPEC_HA1, &SPEC_DIGEST, &SPEC_DIGEST_HA1, &SPEC_VERIFY_RESPONSE, &SPEC_FORCE,
+    &SPEC_HA1, &SPEC_DIGEST, &SPEC_DIGEST_HA1, &SPEC_VERIFY_RESPONSE, &SPEC_WITH_AES,
 };
 
 /* Build bytes; returns NULL with an exception set on failure. */
@@ -905,7 +940,7 @@ fail:
 /* k, opc, rand: the common prefix of every Milenage function (checked in this order,
  * as the twin does), then key expansion and TEMP. */
 static int
-setup_kor(PyObject **a, mil_ctx *m)
+setup_kor(PyObject *self, PyObject **a, mil_ctx *m)
 {
     uint8_t k[16], opc[16], rand[16];
     if (get_fixed(a[0], "k", 16, k) < 0 || get_fixed(a[1], "opc", 16, opc) < 0 ||
@@ -913,7 +948,7 @@ setup_kor(PyObject **a, mil_ctx *m)
         secure_wipe(k, sizeof k);
         return -1;
     }
-    mil_setup(m, k, opc, rand);
+    mil_setup(m, impl_of(self), k, opc, rand);
     secure_wipe(k, sizeof k);
     return 0;
 }
@@ -927,12 +962,11 @@ make_in1(uint8_t in1[16], const uint8_t sqn[6], const uint8_t amf[2])
     memcpy(in1 + 8, in1, 8);
 }
 
-PyDoc_STRVAR(opc_doc, "opc($module, /, k, op)\n--\n\nOPc = E_K(OP) xor OP (TS 35.206 §4.1).");
+PyDoc_STRVAR(opc_doc, "opc($self, /, k, op)\n--\n\nOPc = E_K(OP) xor OP (TS 35.206 §4.1).");
 
 static PyObject *
 aka_opc(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    (void)self;
     PyObject *a[2];
     uint8_t k[16], op[16], r[16];
     static const uint8_t zero[16];
@@ -943,7 +977,7 @@ aka_opc(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         return NULL;
     }
     /* setup with OPc = 0 and RAND = OP gives TEMP = E_K(OP) */
-    mil_setup(&m, k, zero, op);
+    mil_setup(&m, impl_of(self), k, zero, op);
     for (int i = 0; i < 16; i++)
         r[i] = m.temp[i] ^ op[i];
     secure_wipe(k, sizeof k);
@@ -952,13 +986,13 @@ aka_opc(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
 }
 
 static PyObject *
-f1_common(fn_spec *spec, int star, PyObject *const *args, Py_ssize_t nargs,
+f1_common(PyObject *self, fn_spec *spec, int star, PyObject *const *args, Py_ssize_t nargs,
           PyObject *kwnames)
 {
     PyObject *a[5];
     mil_ctx m;
     uint8_t sqn[6], amf[2], in1[16], out[5][16];
-    if (parse_args(spec, args, nargs, kwnames, a) < 0 || setup_kor(a, &m) < 0)
+    if (parse_args(spec, args, nargs, kwnames, a) < 0 || setup_kor(self, a, &m) < 0)
         return NULL;
     PyObject *r = NULL;
     if (get_fixed(a[3], "sqn", 6, sqn) == 0 && get_fixed(a[4], "amf", 2, amf) == 0) {
@@ -971,37 +1005,34 @@ f1_common(fn_spec *spec, int star, PyObject *const *args, Py_ssize_t nargs,
     return r;
 }
 
-PyDoc_STRVAR(f1_doc, "f1($module, /, k, opc, rand, sqn, amf)\n--\n\n"
+PyDoc_STRVAR(f1_doc, "f1($self, /, k, opc, rand, sqn, amf)\n--\n\n"
                      "MAC-A, the network authentication code (8 octets).");
 
 static PyObject *
 aka_f1(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    (void)self;
-    return f1_common(&SPEC_F1, 0, args, nargs, kwnames);
+    return f1_common(self, &SPEC_F1, 0, args, nargs, kwnames);
 }
 
-PyDoc_STRVAR(f1star_doc, "f1star($module, /, k, opc, rand, sqn, amf)\n--\n\n"
+PyDoc_STRVAR(f1star_doc, "f1star($self, /, k, opc, rand, sqn, amf)\n--\n\n"
                          "MAC-S, the resynchronisation authentication code (8 octets).");
 
 static PyObject *
 aka_f1star(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    (void)self;
-    return f1_common(&SPEC_F1STAR, 1, args, nargs, kwnames);
+    return f1_common(self, &SPEC_F1STAR, 1, args, nargs, kwnames);
 }
 
-PyDoc_STRVAR(f2345_doc, "f2345($module, /, k, opc, rand)\n--\n\n(RES 8, CK 16, IK 16, AK 6).");
+PyDoc_STRVAR(f2345_doc, "f2345($self, /, k, opc, rand)\n--\n\n(RES 8, CK 16, IK 16, AK 6).");
 
 static PyObject *
 aka_f2345(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    (void)self;
     PyObject *a[3];
     mil_ctx m;
     uint8_t out[5][16];
     PARSE(SPEC_F2345, a);
-    if (setup_kor(a, &m) < 0)
+    if (setup_kor(self, a, &m) < 0)
         return NULL;
     mil_outs(&m, NULL, OUT2 | OUT3 | OUT4, out);
     PyObject *r = mktuple4(out[1] + 8, 8, out[2], 16, out[3], 16, out[1], 6);
@@ -1010,18 +1041,17 @@ aka_f2345(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
     return r;
 }
 
-PyDoc_STRVAR(f5star_doc, "f5star($module, /, k, opc, rand)\n--\n\n"
+PyDoc_STRVAR(f5star_doc, "f5star($self, /, k, opc, rand)\n--\n\n"
                          "AK* for resynchronisation (6 octets).");
 
 static PyObject *
 aka_f5star(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    (void)self;
     PyObject *a[3];
     mil_ctx m;
     uint8_t out[5][16];
     PARSE(SPEC_F5STAR, a);
-    if (setup_kor(a, &m) < 0)
+    if (setup_kor(self, a, &m) < 0)
         return NULL;
     mil_outs(&m, NULL, OUT5, out);
     PyObject *r = mkbytes(out[4], 6);
@@ -1030,7 +1060,7 @@ aka_f5star(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
     return r;
 }
 
-PyDoc_STRVAR(gv_doc, "generate_vector($module, /, k, opc, rand, sqn, amf)\n--\n\n"
+PyDoc_STRVAR(gv_doc, "generate_vector($self, /, k, opc, rand, sqn, amf)\n--\n\n"
                      "(AUTN 16, XRES 8, CK 16, IK 16); AUTN = SQN xor AK || AMF || MAC-A\n"
                      "(TS 33.102 §6.3.2). The HSS hot path: one call per vector.");
 
@@ -1038,12 +1068,11 @@ static PyObject *
 aka_generate_vector(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                     PyObject *kwnames)
 {
-    (void)self;
     PyObject *a[5];
     mil_ctx m;
     uint8_t sqn[6], amf[2], in1[16], out[5][16], autn[16];
     PARSE(SPEC_GV, a);
-    if (setup_kor(a, &m) < 0)
+    if (setup_kor(self, a, &m) < 0)
         return NULL;
     PyObject *r = NULL;
     if (get_fixed(a[3], "sqn", 6, sqn) == 0 && get_fixed(a[4], "amf", 2, amf) == 0) {
@@ -1062,19 +1091,18 @@ aka_generate_vector(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 }
 
 PyDoc_STRVAR(check_autn_doc,
-             "check_autn($module, /, k, opc, rand, autn)\n--\n\n"
+             "check_autn($self, /, k, opc, rand, autn)\n--\n\n"
              "UE side of TS 33.102 §6.3.3: (SQN 6, RES 8, CK 16, IK 16) if MAC-A\n"
              "verifies, else None. The SQN freshness check is the caller's.");
 
 static PyObject *
 aka_check_autn(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    (void)self;
     PyObject *a[4];
     mil_ctx m;
     uint8_t autn[16], sqn[6], in1[16], out[5][16], mac[5][16];
     PARSE(SPEC_CHECK_AUTN, a);
-    if (setup_kor(a, &m) < 0)
+    if (setup_kor(self, a, &m) < 0)
         return NULL;
     PyObject *r = NULL;
     if (get_fixed(a[3], "autn", 16, autn) == 0) {
@@ -1096,7 +1124,7 @@ aka_check_autn(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject
 }
 
 PyDoc_STRVAR(make_auts_doc,
-             "make_auts($module, /, k, opc, rand, sqn_ms)\n--\n\n"
+             "make_auts($self, /, k, opc, rand, sqn_ms)\n--\n\n"
              "UE side: AUTS = SQN_MS xor AK* || MAC-S, MAC-S with AMF 0000\n"
              "(TS 33.102 §6.3.3).");
 
@@ -1109,7 +1137,7 @@ aka_make_auts(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
     static const uint8_t amf_resync[2] = {0, 0}; /* TS 33.102 §6.3.3: dummy AMF */
     uint8_t sqn[6], in1[16], out[5][16], auts[14];
     PARSE(SPEC_MAKE_AUTS, a);
-    if (setup_kor(a, &m) < 0)
+    if (setup_kor(self, a, &m) < 0)
         return NULL;
     PyObject *r = NULL;
     if (get_fixed(a[3], "sqn_ms", 6, sqn) == 0) {
@@ -1126,20 +1154,19 @@ aka_make_auts(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
 }
 
 PyDoc_STRVAR(verify_auts_doc,
-             "verify_auts($module, /, k, opc, rand, auts)\n--\n\n"
+             "verify_auts($self, /, k, opc, rand, auts)\n--\n\n"
              "HSS side of resynchronisation (TS 33.102 §6.3.5): SQN_MS if MAC-S\n"
              "verifies, else None.");
 
 static PyObject *
 aka_verify_auts(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    (void)self;
     PyObject *a[4];
     mil_ctx m;
     static const uint8_t amf_resync[2] = {0, 0}; /* TS 33.102 §6.3.3: dummy AMF */
     uint8_t auts[14], sqn[6], in1[16], ak[5][16], mac[5][16];
     PARSE(SPEC_VERIFY_AUTS, a);
-    if (setup_kor(a, &m) < 0)
+    if (setup_kor(self, a, &m) < 0)
         return NULL;
     PyObject *r = NULL;
     if (get_fixed(a[3], "auts", 14, auts) == 0) {
@@ -1176,7 +1203,7 @@ akav2_derive(const uint8_t *res, size_t nres, const uint8_t *ik, const uint8_t *
     secure_wipe(mac, sizeof mac);
 }
 
-PyDoc_STRVAR(akav2_doc, "akav2_password($module, /, res, ik, ck)\n--\n\n"
+PyDoc_STRVAR(akav2_doc, "akav2_password($self, /, res, ik, ck)\n--\n\n"
                         "The AKAv2-MD5 password: base64(HMAC-MD5(RES||IK||CK, label))\n"
                         "(RFC 4169 §7).");
 
@@ -1246,7 +1273,7 @@ ha1_hex(const char *u, Py_ssize_t nu, const char *r, Py_ssize_t nr, const uint8_
     secure_wipe(&c, sizeof c);
 }
 
-PyDoc_STRVAR(ha1_doc, "ha1($module, /, username, realm, password)\n--\n\n"
+PyDoc_STRVAR(ha1_doc, "ha1($self, /, username, realm, password)\n--\n\n"
                       "HA1 = MD5(username \":\" realm \":\" password) as 32 lowercase hex "
                       "characters.");
 
@@ -1419,7 +1446,7 @@ response_common(const char ha1[32], PyObject **a)
 }
 
 PyDoc_STRVAR(digest_doc,
-             "digest_response($module, /, algorithm, username, realm, password, method,\n"
+             "digest_response($self, /, algorithm, username, realm, password, method,\n"
              "                uri, nonce, nc, cnonce, qop, body=b'')\n--\n\n"
              "The digest response value as 32 lowercase hex characters.\n\n"
              "algorithm is MD5 (or empty), AKAv1-MD5 (password = RES, RFC 3310) or\n"
@@ -1487,7 +1514,7 @@ aka_digest_response(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 }
 
 PyDoc_STRVAR(digest_ha1_doc,
-             "digest_response_ha1($module, /, ha1, method, uri, nonce, nc, cnonce, qop,\n"
+             "digest_response_ha1($self, /, ha1, method, uri, nonce, nc, cnonce, qop,\n"
              "                    body=b'')\n--\n\n"
              "The digest response from a stored HA1 (Digest-HA1 from the HSS).");
 
@@ -1522,7 +1549,7 @@ ct_lower(unsigned char c)
 }
 
 PyDoc_STRVAR(verify_response_doc,
-             "verify_response($module, /, received, expected)\n--\n\n"
+             "verify_response($self, /, received, expected)\n--\n\n"
              "Constant-time comparison of a received digest response with the expected\n"
              "one; hex case is ignored.");
 
@@ -1547,35 +1574,43 @@ aka_verify_response(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 }
 
 /* ------------------------------------------------------------------------- */
-/* AES selection                                                              */
+/* AES paths: aes_impl, with_aes                                              */
 /* ------------------------------------------------------------------------- */
-PyDoc_STRVAR(aes_impl_doc, "aes_impl($module, /)\n--\n\n"
-                           "Which AES the module uses: \"aesni\" or \"portable\".");
+PyDoc_STRVAR(aes_impl_doc, "aes_impl($self, /)\n--\n\n"
+                           "Which AES these functions use: \"aesni\" or \"portable\".");
 
 static PyObject *
 aka_aes_impl(PyObject *self, PyObject *unused)
 {
-    (void)self;
     (void)unused;
-    return PyUnicode_FromString(use_aesni ? "aesni" : "portable");
+    return PyUnicode_FromString(impl_of(self)->name);
 }
 
-PyDoc_STRVAR(force_doc, "_force_portable_aes($module, /, flag)\n--\n\n"
-                        "Use the portable AES when flag is true, AES-NI (if the CPU has it)\n"
-                        "otherwise. For tests.");
+PyDoc_STRVAR(with_aes_doc,
+             "with_aes($module, /, name)\n--\n\n"
+             "The module's functions bound to one AES path, name \"aesni\" or \"portable\".\n"
+             "ValueError for \"aesni\" on a CPU without AES-NI. The module's own choice,\n"
+             "made at import, never changes.");
 
 static PyObject *
-aka_force_portable_aes(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-                       PyObject *kwnames)
+aka_with_aes(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    (void)self;
+    (void)module;
     PyObject *a[1];
-    PARSE(SPEC_FORCE, a);
-    int flag = PyObject_IsTrue(a[0]);
-    if (flag < 0)
+    const char *name;
+    Py_ssize_t n;
+    PARSE(SPEC_WITH_AES, a);
+    if (get_str(a[0], "name", &name, &n) < 0)
         return NULL;
-    select_aes(!flag);
-    Py_RETURN_NONE;
+    int whole = (size_t)n == strlen(name); /* no NUL inside */
+    const struct mil_impl *impl = whole ? find_aes(name) : NULL;
+    if (impl != NULL)
+        return akacore_new(impl);
+    if (whole && strcmp(name, "aesni") == 0)
+        PyErr_SetString(PyExc_ValueError, "this CPU has no AES-NI");
+    else
+        PyErr_Format(PyExc_ValueError, "unknown AES path %R (\"aesni\" or \"portable\")", a[0]);
+    return NULL;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -1584,6 +1619,7 @@ aka_force_portable_aes(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 #define FASTKW(name, fn, doc) \
     {name, (PyCFunction)(void (*)(void))(fn), METH_FASTCALL | METH_KEYWORDS, doc}
 
+/* The functions of an AkaCore; the module exposes the same ones bound to its own. */
 static PyMethodDef aka_methods[] = {
     FASTKW("opc", aka_opc, opc_doc),
     FASTKW("f1", aka_f1, f1_doc),
@@ -1600,8 +1636,33 @@ static PyMethodDef aka_methods[] = {
     FASTKW("digest_response_ha1", aka_digest_response_ha1, digest_ha1_doc),
     FASTKW("verify_response", aka_verify_response, verify_response_doc),
     {"aes_impl", aka_aes_impl, METH_NOARGS, aes_impl_doc},
-    FASTKW("_force_portable_aes", aka_force_portable_aes, force_doc),
     {NULL, NULL, 0, NULL},
+};
+
+static PyMethodDef module_methods[] = {
+    FASTKW("with_aes", aka_with_aes, with_aes_doc),
+    {NULL, NULL, 0, NULL},
+};
+
+static PyObject *
+akacore_repr(PyObject *self)
+{
+    return PyUnicode_FromFormat("<AkaCore aes='%s'>", impl_of(self)->name);
+}
+
+PyDoc_STRVAR(akacore_doc,
+             "The auth core's functions bound to one AES path (from with_aes()).\n"
+             "Immutable; safe to share between threads.");
+
+static PyTypeObject AkaCore_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ims_core.auth._akacore.AkaCore",
+    .tp_basicsize = sizeof(AkaCore),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE |
+                Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .tp_doc = akacore_doc,
+    .tp_repr = akacore_repr,
+    .tp_methods = aka_methods,
 };
 
 PyDoc_STRVAR(module_doc,
@@ -1610,51 +1671,100 @@ PyDoc_STRVAR(module_doc,
              "ims_core.auth.akacore_py.");
 
 static struct PyModuleDef aka_module = {
-    PyModuleDef_HEAD_INIT, "_akacore", module_doc, -1, aka_methods,
+    PyModuleDef_HEAD_INIT, "_akacore", module_doc, -1, module_methods,
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC
-PyInit__akacore(void)
+/* Once per process: tables, interned keyword names, the CPU check, the exception and
+ * the AkaCore type (its class dict carries ArgumentTypeError, as the module does). */
+static int
+init_once(void)
 {
     static int initialised;
-    if (!initialised) {
-        aes_sbox_init();
-        for (size_t s = 0; s < sizeof ALL_SPECS / sizeof ALL_SPECS[0]; s++)
-            for (int i = 0; i < ALL_SPECS[s]->nparams; i++) {
-                PyObject *o = PyUnicode_InternFromString(ALL_SPECS[s]->names[i]);
-                if (o == NULL)
-                    return NULL; /* already-interned names stay: harmless, reused */
-                Py_XSETREF(ALL_SPECS[s]->interned[i], o);
-            }
+    if (initialised)
+        return 0;
+    aes_sbox_init();
+    for (size_t s = 0; s < sizeof ALL_SPECS / sizeof ALL_SPECS[0]; s++)
+        for (int i = 0; i < ALL_SPECS[s]->nparams; i++) {
+            PyObject *o = PyUnicode_InternFromString(ALL_SPECS[s]->names[i]);
+            if (o == NULL)
+                return -1; /* already-interned names stay: harmless, reused */
+            Py_XSETREF(ALL_SPECS[s]->interned[i], o);
+        }
 #if AKA_HAVE_AESNI
-        __builtin_cpu_init();
-        cpu_has_aesni = __builtin_cpu_supports("aes") ? 1 : 0;
+    __builtin_cpu_init();
+    cpu_has_aesni = __builtin_cpu_supports("aes") ? 1 : 0;
 #endif
-        initialised = 1;
-    }
-    const char *env = getenv("IMS_CORE_AES");
-    select_aes(!(env != NULL && strcmp(env, "portable") == 0));
-
-    PyObject *m = PyModule_Create(&aka_module);
-    if (m == NULL)
-        return NULL;
     if (ArgumentTypeError == NULL) {
         PyObject *bases = PyTuple_Pack(2, PyExc_TypeError, PyExc_ValueError);
         if (bases == NULL)
-            goto fail;
+            return -1;
         ArgumentTypeError = PyErr_NewExceptionWithDoc(
             "ims_core.auth._akacore.ArgumentTypeError",
             "An argument of the wrong type (both a TypeError and a ValueError).", bases,
             NULL);
         Py_DECREF(bases);
         if (ArgumentTypeError == NULL)
+            return -1;
+    }
+    /* PyType_Ready keeps a dict that is already there */
+    if (AkaCore_Type.tp_dict == NULL) {
+        PyObject *d = PyDict_New();
+        if (d == NULL)
+            return -1;
+        if (PyDict_SetItemString(d, "ArgumentTypeError", ArgumentTypeError) < 0) {
+            Py_DECREF(d);
+            return -1;
+        }
+        AkaCore_Type.tp_dict = d;
+    }
+    if (PyType_Ready(&AkaCore_Type) < 0)
+        return -1;
+    initialised = 1;
+    return 0;
+}
+
+PyMODINIT_FUNC
+PyInit__akacore(void)
+{
+    if (init_once() < 0)
+        return NULL;
+    /* The module's AES path, chosen here once: IMS_CORE_AES=portable, else AES-NI
+     * when the CPU has it. Nothing can change it afterwards; with_aes() gives other
+     * paths to whoever asks, without touching this one. */
+    const char *env = getenv("IMS_CORE_AES");
+    const struct mil_impl *impl = NULL;
+    if (env == NULL || strcmp(env, "portable") != 0)
+        impl = find_aes("aesni");
+    if (impl == NULL)
+        impl = &MIL_PORTABLE;
+
+    PyObject *m = PyModule_Create(&aka_module);
+    if (m == NULL)
+        return NULL;
+    PyObject *core = NULL, *modname = PyModule_GetNameObject(m);
+    if (modname == NULL)
+        goto fail;
+    if ((core = akacore_new(impl)) == NULL)
+        goto fail;
+    for (PyMethodDef *ml = aka_methods; ml->ml_name != NULL; ml++) {
+        PyObject *f = PyCFunction_NewEx(ml, core, modname);
+        if (f == NULL)
+            goto fail;
+        int rc = PyModule_AddObjectRef(m, ml->ml_name, f);
+        Py_DECREF(f);
+        if (rc < 0)
             goto fail;
     }
-    if (PyModule_AddObjectRef(m, "ArgumentTypeError", ArgumentTypeError) < 0)
+    if (PyModule_AddObjectRef(m, "ArgumentTypeError", ArgumentTypeError) < 0 ||
+        PyModule_AddObjectRef(m, "AkaCore", (PyObject *)&AkaCore_Type) < 0)
         goto fail;
+    Py_DECREF(core);
+    Py_DECREF(modname);
     return m;
 fail:
+    Py_XDECREF(core);
+    Py_XDECREF(modname);
     Py_DECREF(m);
     return NULL;
 }

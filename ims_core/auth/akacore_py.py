@@ -22,6 +22,7 @@ import hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 __all__ = [
+    "AkaCore",
     "ArgumentTypeError",
     "aes_impl",
     "akav2_password",
@@ -38,6 +39,7 @@ __all__ = [
     "opc",
     "verify_auts",
     "verify_response",
+    "with_aes",
 ]
 
 AKAV2_LABEL = b"http-digest-akav2-password"
@@ -295,3 +297,50 @@ def verify_response(received: str, expected: str) -> bool:
     """
     r, e = _s("received", received), _s("expected", expected)
     return hmac.compare_digest(r.lower(), e.lower())
+
+
+# --- AES paths ------------------------------------------------------------------------
+
+_AES_PATHS = ("aesni", "portable")
+
+
+class AkaCore:
+    """The module's functions bound to one AES path, as :func:`with_aes` returns them.
+
+    The twin has a single AES (the ``cryptography`` package picks its own), so every
+    path carries the module's functions themselves. Immutable and stateless.
+    """
+
+    __slots__ = ()
+    ArgumentTypeError = ArgumentTypeError
+    aes_impl = staticmethod(aes_impl)
+    opc = staticmethod(opc)
+    f1 = staticmethod(f1)
+    f1star = staticmethod(f1star)
+    f2345 = staticmethod(f2345)
+    f5star = staticmethod(f5star)
+    generate_vector = staticmethod(generate_vector)
+    check_autn = staticmethod(check_autn)
+    make_auts = staticmethod(make_auts)
+    verify_auts = staticmethod(verify_auts)
+    akav2_password = staticmethod(akav2_password)
+    ha1 = staticmethod(ha1)
+    digest_response = staticmethod(digest_response)
+    digest_response_ha1 = staticmethod(digest_response_ha1)
+    verify_response = staticmethod(verify_response)
+
+    def __repr__(self) -> str:
+        return "<AkaCore aes='cryptography'>"
+
+
+def with_aes(name: str) -> AkaCore:
+    """The module's functions for the AES path ``name``, ``"aesni"`` or ``"portable"``.
+
+    Mirrors the C module's ``with_aes``. The twin has one AES whatever the name, so its
+    ``aes_impl()`` stays ``"cryptography"``, and it cannot tell whether the CPU has
+    AES-NI: ``"aesni"`` is accepted everywhere.
+    """
+    _s("name", name)
+    if name not in _AES_PATHS:
+        raise ValueError(f'unknown AES path {name!r} ("aesni" or "portable")')
+    return AkaCore()

@@ -5,7 +5,9 @@ The sans-I/O parts (everything but :mod:`.node`) import neither asyncio nor sock
 
 Messages::
 
-    req = make_request("MAR", origin_host=..., origin_realm=..., destination_realm=...)
+    session_ids = SessionIds(rng)                    # one per node: new Session-Ids (§8.8)
+    req = make_request("MAR", origin_host=..., origin_realm=..., destination_realm=...,
+                       session_ids=session_ids)
     req.add("User-Name", impi)                       # values by AVP name, checked at once
     req.add("SIP-Auth-Data-Item", {"SIP-Authentication-Scheme": "Digest-AKAv1-MD5"})
     msg = decode(wire)                               # DiameterError(result_code, failed_avp, e_bit)
@@ -37,6 +39,7 @@ from .dictionary import (
     AVP_FLAG_V,
     BASE_APPLICATION_ID,
     CX_APPLICATION_ID,
+    CX_VSAI,
     DEFAULT,
     VENDOR_3GPP,
     Application,
@@ -53,7 +56,8 @@ from .errors import (
     is_protocol_error,
 )
 from .header import FLAG_E, FLAG_P, FLAG_R, FLAG_T, Header, parse_header
-from .message import CX_VSAI, Message, error_answer, make_answer, make_request, new_session_id
+from .ids import SessionIds
+from .message import Message, error_answer, make_answer, make_request, new_session_id
 from .peer import Peer, Role, State, Watchdog
 
 if TYPE_CHECKING:
@@ -133,6 +137,7 @@ __all__ = [
     "Peer",
     "ResultCode",
     "Role",
+    "SessionIds",
     "State",
     "Watchdog",
     "check_required",

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from .datatypes import DECODERS, ENCODERS, AvpType, Decoder, Encoder
+
+if TYPE_CHECKING:
+    from .avp import Avp
 
 AVP_FLAG_V = 0x80
 AVP_FLAG_M = 0x40
@@ -22,6 +28,10 @@ VENDOR_3GPP = 10415
 CX_APPLICATION_ID = 16777216
 BASE_APPLICATION_ID = 0
 RELAY_APPLICATION_ID = 0xFFFFFFFF
+# Vendor-Specific-Application-Id of every Cx message (TS 29.229 §6.1)
+CX_VSAI: Mapping[str, int] = MappingProxyType(
+    {"Vendor-Id": VENDOR_3GPP, "Auth-Application-Id": CX_APPLICATION_ID}
+)
 
 
 _TEXT_TYPES = frozenset(
@@ -157,6 +167,20 @@ class Dictionary:
         for c in self.commands.values():
             self.rule_keys[(c.code, True)] = self.keys_of(c.request_rules)
             self.rule_keys[(c.code, False)] = self.keys_of(c.answer_rules)
+        self.__dict__.pop("cx_request_avps", None)  # new definitions: encode it anew
+
+    @cached_property
+    def cx_request_avps(self) -> tuple[Avp, ...]:
+        """``Vendor-Specific-Application-Id {10415, Cx}`` and ``Auth-Session-State
+        NO_STATE_MAINTAINED``, which every Cx request carries after its Session-Id
+        (TS 29.229 §6.1), encoded by this dictionary once. Templates: messages get
+        copies (``make_request`` makes them), never these objects."""
+        from .avp import Avp  # avp imports this module
+
+        return (
+            Avp.of("Vendor-Specific-Application-Id", CX_VSAI, self),
+            Avp.of("Auth-Session-State", 1, self),
+        )
 
     def keys_of(self, rules: Iterable[Rule]) -> tuple[KeyRule, ...]:
         """Rules by name -> rules by (code, vendor); unknown names are an error."""

@@ -9,20 +9,21 @@
     ans = make_answer(req, experimental=CxResult.ERROR_USER_UNKNOWN)
 
 Hop-by-Hop and End-to-End identifiers are left at 0 by :func:`make_request`; the peer fills
-them when it sends the request.
+them when it sends the request. A node that builds requests holds a :class:`.SessionIds`
+and passes it as ``session_ids`` (this module keeps no state of its own).
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .avp import Avp, AvpList, Grouped
 from .dictionary import CX_APPLICATION_ID, DEFAULT, VENDOR_3GPP, CommandDef, Dictionary
 from .errors import DiameterError, is_protocol_error
 from .header import FLAG_E, FLAG_P, FLAG_R, FLAG_T, HEADER_LENGTH, Header, pack_header
+from .ids import SessionIds
 
 
 class Message(AvpList):
@@ -125,15 +126,14 @@ class Message(AvpList):
         return f"<{self.name} hbh={self.hop_by_hop:#x} e2e={self.end_to_end:#x} {avps}>"
 
 
-_session_counter = itertools.count(int.from_bytes(os.urandom(4), "big") & 0x7FFFFFFF)
-_session_high = int.from_bytes(os.urandom(4), "big")
-
-
-def new_session_id(origin_host: str, optional: str | None = None) -> str:
-    """``<DiameterIdentity>;<high 32 bits>;<low 32 bits>[;<optional>]`` (RFC 6733 §8.8)."""
-    low = next(_session_counter) & 0xFFFFFFFF
-    sid = f"{origin_host};{_session_high};{low}"
-    return f"{sid};{optional}" if optional else sid
+def new_session_id(
+    origin_host: str, optional: str | None = None, *, rng: Callable[[int], bytes] = os.urandom
+) -> str:
+    """One Session-Id from a generator used once (RFC 6733 §8.8 layout, see
+    :class:`.SessionIds`): 63 random bits from *rng*, no state kept anywhere. Unique with
+    overwhelming probability; a node sending many requests holds a :class:`.SessionIds`,
+    whose ids are unique by construction."""
+    return SessionIds(rng)(origin_host, optional)
 
 
 def make_request(
@@ -146,12 +146,15 @@ def make_request(
     session_id: str | bool | None = None,
     avps: Mapping[str, Any] | Sequence[tuple[str, Any] | Avp] | None = None,
     dictionary: Dictionary = DEFAULT,
+    session_ids: SessionIds | None = None,
 ) -> Message:
     """A request for *command* (``"MAR"`` or a code) with R and P set per the dictionary.
 
     For a Cx command the Session-Id (``session_id=True`` or omitted: a new one; a string: that
     one), ``Vendor-Specific-Application-Id {10415, 16777216}`` and
     ``Auth-Session-State NO_STATE_MAINTAINED`` are added first, as TS 29.229 §6.1 requires.
+    A new Session-Id comes from *session_ids*, the sending node's generator; without one it
+    is :func:`new_session_id`'s (random from ``os.urandom``, nothing remembered).
     Origin-Host/Realm may be left out: the node adds its own when sending.
     """
     cmd = (
@@ -172,10 +175,11 @@ def make_request(
         if session_id is True:
             if origin_host is None:
                 raise ValueError("a new Session-Id needs origin_host")
-            session_id = new_session_id(origin_host)
+            new_id = new_session_id if session_ids is None else session_ids
+            session_id = new_id(origin_host)
         msg.add("Session-Id", session_id)
     if cx:
-        msg.avps += [a.copy() for a in _cx_boilerplate(dictionary)]
+        msg.avps += [_fresh(a) for a in dictionary.cx_request_avps]
     for name, value in (
         ("Origin-Host", origin_host),
         ("Origin-Realm", origin_realm),
@@ -189,20 +193,13 @@ def make_request(
     return msg
 
 
-CX_VSAI = {"Vendor-Id": VENDOR_3GPP, "Auth-Application-Id": CX_APPLICATION_ID}
-_CX_CACHE: dict[Dictionary, tuple[Avp, Avp]] = {}
-
-
-def _cx_boilerplate(dictionary: Dictionary) -> tuple[Avp, Avp]:
-    """Vendor-Specific-Application-Id and Auth-Session-State NO_STATE_MAINTAINED, encoded once."""
-    cached = _CX_CACHE.get(dictionary)
-    if cached is None:
-        cached = (
-            Avp.of("Vendor-Specific-Application-Id", CX_VSAI, dictionary),
-            Avp.of("Auth-Session-State", 1, dictionary),
-        )
-        _CX_CACHE[dictionary] = cached
-    return cached
+def _fresh(avp: Avp) -> Avp:
+    """A copy of *avp* sharing nothing mutable with it (Grouped values are copied too)
+    and keeping its encoding."""
+    value = avp.value
+    if isinstance(value, Grouped):
+        value = Grouped([_fresh(a) for a in value.avps], value.dictionary)
+    return Avp(avp.code, avp.vendor, avp.flags, value, avp.defn, avp.encode())
 
 
 # Copied from request to answer by make_answer (Cx answers echo them, TS 29.229 §6.1).

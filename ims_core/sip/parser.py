@@ -10,10 +10,12 @@ everything else waits for a typed view (message.py) or `Message.validate()`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from .errors import SipParseError
-from .grammar import SIP_VERSION_RE, TOKEN_RE, header_key
+from .grammar import COMPACT_FORMS, SIP_VERSION_RE, TOKEN_RE, header_key
 from .headers import Field, Headers
 from .message import Request, Response
 from .uri import AbsoluteUri, SipUri, parse_uri
@@ -46,33 +48,75 @@ def _fold(lines: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-# Header names seen before, mapped to their lookup keys (a bounded memo: most traffic
-# repeats a few dozen spellings, so validation and lower-casing happen once per name).
-_KEYS: dict[str, str] = {}
-_KEYS_MAX = 4096
+# The header names the parser knows, in their usual spelling: RFC 3261 §20, the
+# extensions behind the compact forms (grammar.COMPACT_FORMS) and those IMS uses
+# (TS 24.229 §7.2, RFC 3329).
+_KNOWN_NAMES = (
+    "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info",
+    "Allow", "Allow-Events", "Authentication-Info", "Authorization", "Call-ID",
+    "Call-Info", "Contact", "Content-Disposition", "Content-Encoding", "Content-Language",
+    "Content-Length", "Content-Type", "CSeq", "Date", "Error-Info", "Event", "Expires",
+    "Feature-Caps", "From", "Identity", "Identity-Info", "In-Reply-To", "Max-Forwards",
+    "MIME-Version", "Min-Expires", "Min-SE", "Organization", "P-Access-Network-Info",
+    "P-Asserted-Identity", "P-Associated-URI", "P-Called-Party-ID",
+    "P-Charging-Function-Addresses", "P-Charging-Vector", "P-Preferred-Identity",
+    "P-Preferred-Service", "P-Asserted-Service", "P-Visited-Network-ID", "Path",
+    "Priority", "Privacy", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Require",
+    "RAck", "Reason", "Record-Route", "Refer-To", "Referred-By", "Reject-Contact",
+    "Reply-To", "Request-Disposition", "Require", "Retry-After", "Route", "RSeq",
+    "Security-Client", "Security-Server", "Security-Verify", "Server", "Service-Route",
+    "Session-Expires", "Subject", "Subscription-State", "Supported", "Timestamp", "To",
+    "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
+)
+
+
+def _known_keys() -> Mapping[str, str]:
+    keys: dict[str, str] = {}
+    for name in (*_KNOWN_NAMES, *COMPACT_FORMS):
+        key = header_key(name)
+        titled = "-".join(part.capitalize() for part in name.split("-"))  # "Call-Id"
+        keys.update(dict.fromkeys((name, name.lower(), name.upper(), titled), key))
+    return MappingProxyType(keys)
+
+
+# Spelling -> lookup key for the usual, lower-case, upper-case and title-case spellings
+# of every known name (compact forms included): read-only, built once. Any other
+# spelling is validated and computed each time (_other_key).
+_KEYS: Mapping[str, str] = _known_keys()
+
+
+def _other_key(name: str, line: str, colon: str) -> tuple[str, str]:
+    """(key, name without trailing blanks) for a header name not in _KEYS as spelled:
+    blanks before the colon, an odd case ("ViA") or a name the parser does not know."""
+    if not colon:
+        raise SipParseError(
+            "Header line without a colon" if line else "Empty line in the header block"
+        )
+    name = name.rstrip(" \t")
+    # ASCII lower-casing maps tokens to tokens and non-tokens to non-tokens, so a
+    # known lower-case form needs no further validation
+    key = _KEYS.get(name.lower() if name.isascii() else name)
+    if key is None:
+        if TOKEN_RE.fullmatch(name) is None:
+            raise SipParseError("Bad header name")
+        key = header_key(name)
+    return key, name
 
 
 def _parse_fields(lines: list[str], has_fold: bool) -> list[Field]:
     fields: list[Field] = []
     append = fields.append
-    keys = _KEYS
-    if has_fold:
-        pairs: list[tuple[str, str]] = _fold(lines)
-    else:
-        pairs = [(line, line) for line in lines]
+    known = _KEYS
+    # (raw, unfolded) per field; without folding both are the line itself
+    pairs: Iterable[tuple[str, str]] = _fold(lines) if has_fold else zip(lines, lines, strict=True)
     for raw, line in pairs:
         name, colon, value = line.partition(":")
-        key = keys.get(name)
+        try:  # indexing the read-only mapping is faster than its get()
+            key: str | None = known[name]
+        except KeyError:
+            key = None
         if key is None:
-            if not colon:
-                what = "Header line without a colon" if line else "Empty line in the header block"
-                raise SipParseError(what)
-            name = name.rstrip(" \t")
-            if TOKEN_RE.fullmatch(name) is None:
-                raise SipParseError("Bad header name")
-            key = header_key(name)
-            if len(keys) < _KEYS_MAX and name == line[: len(name)] and line[len(name)] == ":":
-                keys[name] = key
+            key, name = _other_key(name, line, colon)
         elif not colon:
             raise SipParseError("Header line without a colon")
         append((key, name, value.strip(" \t"), raw))

@@ -11,6 +11,8 @@ from types import ModuleType
 
 import pytest
 
+from ims_core.auth import AkaCore
+
 
 def _backend(env: dict[str, str]) -> str:
     out = subprocess.run(
@@ -42,7 +44,7 @@ def test_facade_exports_the_same_api(c_mod: ModuleType) -> None:
             assert hasattr(akacore_py, name), name
 
 
-def _exercise(c: ModuleType) -> None:
+def _exercise(c: AkaCore | ModuleType) -> None:
     k, opc, rand = b"k" * 16, b"o" * 16, b"r" * 16
     autn, xres, ck, ik = c.generate_vector(k, opc, rand, b"\0" * 6, b"\x80\0")
     c.check_autn(k, opc, rand, autn)
@@ -64,24 +66,24 @@ def _exercise(c: ModuleType) -> None:
 
 @pytest.mark.parametrize("portable", [False, True])
 def test_no_leak_under_tracemalloc(c_mod: ModuleType, portable: bool) -> None:
-    c_mod._force_portable_aes(portable)
+    # a fresh AkaCore each round, so its creation and deallocation are covered too
+    def core() -> AkaCore | ModuleType:
+        return c_mod.with_aes("portable") if portable else c_mod
+
+    for _ in range(200):
+        _exercise(core())
+    gc.collect()
+    tracemalloc.start()
     try:
-        for _ in range(200):
-            _exercise(c_mod)
+        _exercise(core())
         gc.collect()
-        tracemalloc.start()
-        try:
-            _exercise(c_mod)
-            gc.collect()
-            before = tracemalloc.get_traced_memory()[0]
-            for _ in range(5000):
-                _exercise(c_mod)
-            gc.collect()
-            grown = tracemalloc.get_traced_memory()[0] - before
-        finally:
-            tracemalloc.stop()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(5000):
+            _exercise(core())
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
     finally:
-        c_mod._force_portable_aes(False)
+        tracemalloc.stop()
     # 5000 rounds of ~20 calls: a leak of even one small object per call would be >1 MB.
     assert grown < 64 * 1024, f"memory grew by {grown} bytes"
 

@@ -8,6 +8,7 @@ import pytest
 
 from ims_core.diameter import (
     CX_APPLICATION_ID,
+    CX_VSAI,
     DEFAULT,
     FLAG_E,
     FLAG_P,
@@ -15,9 +16,11 @@ from ims_core.diameter import (
     Avp,
     CxResult,
     DiameterError,
+    Dictionary,
     Grouped,
     Message,
     ResultCode,
+    SessionIds,
     decode,
     make_answer,
     make_request,
@@ -49,6 +52,61 @@ def test_session_ids_are_unique() -> None:
     ids = {new_session_id("h") for _ in range(1000)}
     assert len(ids) == 1000
     assert new_session_id("h", "opt").endswith(";opt")
+
+
+def test_make_request_takes_session_ids_from_the_generator() -> None:
+    gen = SessionIds(lambda n: bytes(n))
+    sids = [make_request(cmd, origin_host="scscf.ims", session_ids=gen).session_id
+            for cmd in ("MAR", "SAR")]
+    assert sids == ["scscf.ims;0;0", "scscf.ims;0;1"]
+    # an explicit Session-Id, or none at all, leaves the generator alone
+    assert make_request("LIR", origin_host="i", session_id="x;1", session_ids=gen).session_id == (
+        "x;1"
+    )
+    assert make_request(280, session_id=False, session_ids=gen).session_id is None
+    assert gen("scscf.ims") == "scscf.ims;0;2"
+
+
+def test_make_request_without_generator_needs_origin_host() -> None:
+    with pytest.raises(ValueError, match="origin_host"):
+        make_request("MAR")
+    a = make_request("MAR", origin_host="h").session_id
+    b = make_request("MAR", origin_host="h").session_id
+    assert a is not None and b is not None and a != b and a.startswith("h;")
+
+
+def test_cx_boilerplate_is_per_dictionary_and_never_shared() -> None:
+    templates = DEFAULT.cx_request_avps
+    assert DEFAULT.cx_request_avps is templates  # encoded once
+    assert [a.encode() for a in templates] == [
+        Avp.of("Vendor-Specific-Application-Id", CX_VSAI).encode(),
+        Avp.of("Auth-Session-State", 1).encode(),
+    ]
+    m1 = make_request("MAR", origin_host="h")
+    m2 = make_request("MAR", origin_host="h")
+    v1 = m1.find("Vendor-Specific-Application-Id")
+    assert v1 is not None and all(v1 is not t for t in templates)
+    v1.value.add("Vendor-Id", 1)  # editing one message's copy...
+    m1.find("Auth-Session-State").value = 0  # type: ignore[union-attr]
+    v2 = m2.get_grouped("Vendor-Specific-Application-Id")
+    assert v2 is not None and v2.get_all("Vendor-Id") == [VENDOR_3GPP]  # ...changes no other
+    assert m2.get("Auth-Session-State") == 1
+    assert DEFAULT.cx_request_avps[0].value.get_all("Vendor-Id") == [VENDOR_3GPP]
+    assert m2.encode() == make_request("MAR", origin_host="h", session_id=m2.session_id).encode()
+    with pytest.raises(TypeError):
+        CX_VSAI["Vendor-Id"] = 0  # type: ignore[index]
+
+
+def test_cx_boilerplate_follows_the_dictionary() -> None:
+    from ims_core.diameter import dict_base, dict_cx
+
+    d = Dictionary([*dict_base.AVPS, *dict_cx.AVPS], [*dict_base.COMMANDS, *dict_cx.COMMANDS],
+                   [*dict_base.APPLICATIONS, *dict_cx.APPLICATIONS])
+    first = d.cx_request_avps
+    assert first is not DEFAULT.cx_request_avps and first == DEFAULT.cx_request_avps
+    assert make_request("UAR", origin_host="h", dictionary=d).dictionary is d
+    d.extend()  # new definitions could change the encoding: computed again
+    assert d.cx_request_avps is not first and d.cx_request_avps == first
 
 
 def test_enumerated_by_name_and_number() -> None:

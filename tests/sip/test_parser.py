@@ -190,3 +190,51 @@ def test_lower_case_version_and_non_utf8_bytes_round_trip() -> None:
     data = b"OPTIONS sip:a@b sip/2.0\r\nX-Bin: \xff\xfe\x80\r\n\r\n"
     msg = parse_message(data)
     assert msg.to_bytes() == data
+
+
+def _fields(data: bytes) -> list[tuple[str, str, str]]:
+    return [(key, name, value) for key, name, value, _ in parse_message(data).headers._fields]
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("Via", "via"), ("VIA", "via"), ("ViA", "via"), ("via", "via"), ("Via \t", "via"),
+        ("Call-ID", "call-id"), ("Call-Id", "call-id"), ("cALL-iD", "call-id"),
+        ("i", "call-id"), ("I", "call-id"), ("K ", "supported"),
+        ("P-Visited-Network-Id", "p-visited-network-id"), ("X-Foo", "x-foo"),
+        ("x-FOO", "x-foo"), ("extensionHeader-!.%*+_`'~", "extensionheader-!.%*+_`'~"),
+    ],
+)
+def test_header_name_spellings(name: str, key: str) -> None:
+    data = f"OPTIONS sip:a@b SIP/2.0\r\n{name}: v\r\n\r\n".encode()
+    assert _fields(data) == [(key, name.rstrip(" \t"), "v")]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "\u212a: v",  # KELVIN SIGN lower-cases to "k" (Supported) but is no token
+        "Vi\u212a: v", "Via@: v", "Via", "VIA", "Via\u00e0: v", ": v",
+    ],
+)
+def test_bad_header_names_rejected(line: str) -> None:
+    with pytest.raises(SipParseError) as info:
+        parse_message(f"OPTIONS sip:a@b SIP/2.0\r\n{line}\r\n\r\n".encode())
+    assert info.value.status == 400
+
+
+def test_header_key_table_is_read_only_and_fixed() -> None:
+    """The parser keeps no state between messages: its table of known header names is
+    read-only and does not grow with the names it meets."""
+    from ims_core.sip import parser
+
+    table = parser._KEYS
+    before = dict(table)
+    with pytest.raises(TypeError):
+        table["X-New"] = "x-new"  # type: ignore[index]
+    for i in range(50):
+        parse_message(f"OPTIONS sip:a@b SIP/2.0\r\nX-Seen-{i}: v\r\nvIa: x\r\n\r\n".encode())
+    assert parser._KEYS is table and dict(table) == before
+    assert all(key == header_key(spelling) for spelling, key in table.items())
+    assert {table[letter] for letter in COMPACT_FORMS} == set(COMPACT_FORMS.values())
