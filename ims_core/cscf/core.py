@@ -36,7 +36,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ims_core import log
-from ims_core.diameter import DiameterError, DiameterTimeout, Message, make_request
+from ims_core.diameter import (
+    DiameterError,
+    DiameterTimeout,
+    Message,
+    SessionIds,
+    make_request,
+)
 from ims_core.proxy import ProxyConfig, ProxyCore, RequestContext
 from ims_core.proxy.core import StateT
 from ims_core.sip import Response, quote
@@ -85,6 +91,7 @@ class CscfCore(ProxyCore[StateT]):
     ) -> None:
         super().__init__(config, timers, rng=rng)
         self.diameter = diameter
+        self._session_ids = SessionIds(rng)
         self._queries: list[DiameterQuery] = []
         self._deadlines: list[tuple[float, int, DiameterQuery]] = []  # heap
         self._query_seq = itertools.count()
@@ -102,7 +109,8 @@ class CscfCore(ProxyCore[StateT]):
         if d is None:
             raise RuntimeError("this node has no [diameter] configuration")
         return make_request(command, origin_host=d.origin_host, origin_realm=d.origin_realm,
-                            destination_realm=d.origin_realm, avps=avps or None)
+                            destination_realm=d.origin_realm, avps=avps or None,
+                            session_ids=self._session_ids)
 
     def query(self, request: Message, on_answer: Callable[[CxOutcome, float], None], *,
               ctx: RequestContext[Any] | None, now: float,

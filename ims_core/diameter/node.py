@@ -44,7 +44,7 @@ from .events import (
     RequestReceived,
 )
 from .header import FLAG_T
-from .ids import EndToEnd
+from .ids import EndToEnd, SessionIds
 from .message import Message, error_answer, make_request
 from .peer import Peer, Role, State
 
@@ -141,6 +141,7 @@ class DiameterNode:
         self.max_inflight = max_inflight
         self._loop = asyncio.get_running_loop()
         self._e2e = EndToEnd(time.time())
+        self._session_ids = SessionIds()
         self._handlers: dict[int, Handler] = {}
         self._slots: set[_Slot] = set()
         self._open: dict[str, _Slot] = {}  # Origin-Host (lower case) -> open slot
