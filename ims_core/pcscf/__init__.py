@@ -11,20 +11,19 @@ from .registrations import (
     MemoryRegistrationStore,
     Registration,
     RegistrationStore,
-    contact_key,
-    impu_key,
 )
+from .state import Leg, PcscfRequest
 
 __all__ = [
     "Binding",
     "FlowKey",
+    "Leg",
     "MemoryRegistrationStore",
     "PcscfConfig",
     "PcscfCore",
+    "PcscfRequest",
     "Registration",
     "RegistrationStore",
-    "contact_key",
     "flow_key",
-    "impu_key",
     "parse_next_hop",
 ]

@@ -17,7 +17,10 @@ A request from a UE that is not registered is answered 403 (§5.2.6.3.1), and so
 from any other peer that is not a core node (an I-CSCF, or an S-CSCF of a Service-Route).
 Originating requests lose the UE's P-Asserted-Identity and gain the asserted registered
 identity and a P-Charging-Vector; requests towards a UE lose the charging headers (and
-P-Asserted-Identity on `Privacy: id`); sec-agree headers from UEs stop here (session.py).
+P-Asserted-Identity on `Privacy: id`); sec-agree headers and Proxy-Authorization from UEs
+stop here (session.py). Responses from a UE lose the identity headers it put in them,
+and those to an initial request get the identity we assert for it (`on_response`).
+What is learnt about a request lives in its `PcscfRequest` (state.py).
 Dialog-creating requests are Record-Routed with `ims-leg=orig|term` (our own parameter),
 so in-dialog requests are routed by loose routing alone: our Route entries are removed
 (RFC 3261 §16.4) and what remains, if anything, is the next hop towards the core; with
@@ -27,17 +30,26 @@ that contact was registered on (the UE's own address otherwise).
 The registrar's answers pass through `on_response` (a 401 loses ck/ik, §5.2.2.1) and
 `on_final` (a 2xx records, refreshes or removes the registration). Registrations lapse
 by themselves: `get_timer` includes the store's next expiry and `handle_timer` removes
-what is due. Other responses pass untouched (100rel provisionals, SDP).
+what is due. Other responses from the core pass untouched (100rel provisionals, SDP).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import ClassVar
 
 from ims_core import log
 from ims_core.cscf import CscfCore
-from ims_core.proxy import RequestContext, Target, top_route
+from ims_core.identity import uri_key
+from ims_core.proxy import (
+    DIALOG_CREATING,
+    RequestContext,
+    Target,
+    record_route_value,
+    top_route,
+)
 from ims_core.sip import (
     Request,
     Response,
@@ -59,42 +71,42 @@ from .pheaders import (
     strip_aka_keys,
 )
 from .register import RegisterRejected, build_registration, home_network_of
-from .registrations import (
-    FlowKey,
-    MemoryRegistrationStore,
-    Registration,
-    RegistrationStore,
-    contact_key_text,
-)
+from .registrations import FlowKey, MemoryRegistrationStore, Registration, RegistrationStore
 from .session import (
     assert_identity,
-    preferred_identities,
+    drop_ue_identity,
     prepare_for_ue,
-    record_route,
+    served_identities,
+    strip_proxy_credentials,
     strip_sec_agree,
 )
+from .state import Leg, PcscfRequest
 
 _log = log.get("pcscf")
 
-LEG = "pcscf.leg"
-REGISTER, ORIG, TERM, DIALOG = "register", "orig", "term", "dialog"
-VIA_PATH = "pcscf.via_path"  # the top Route was our Path URI
-RECORD_ROUTE = "pcscf.record_route"  # (leg, UE-side transport) for our Record-Route
-# Requests that create a dialog: the P-CSCF stays on its path (TS 24.229 §5.2.6.3.3,
-# §5.2.6.4.3; RFC 3261 §16.6 step 4).
-DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
+Ctx = RequestContext[PcscfRequest]
 
 
 def flow_key(source: Source) -> FlowKey:
     return (source.transport, source.host, source.port)
 
 
-class PcscfCore(CscfCore):
-    """See the module docstring. `store` defaults to memory."""
+class PcscfCore(CscfCore[PcscfRequest]):
+    """See the module docstring. `store` defaults to memory; `rng` is the source of every
+    random value (tags, branches, icids)."""
+
+    # What an OPTIONS to the P-CSCF itself is answered with (RFC 3261 §11.2; the proxy
+    # core answers it): the methods we relay and the extensions we implement. Not
+    # `sec-agree`: there is no IPsec yet (TS 33.203 §7), so we must not offer it.
+    allow: ClassVar[str] = ("INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, INFO, MESSAGE, "
+                            "OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, PUBLISH")
+    supported: ClassVar[str] = "path"
 
     def __init__(self, config: PcscfConfig, store: RegistrationStore | None = None,
-                 timers: TimerConfig | None = None) -> None:
-        super().__init__(config.proxy_config(), None, timers or config.timer_config())
+                 timers: TimerConfig | None = None, *,
+                 rng: Callable[[int], bytes] = os.urandom) -> None:
+        super().__init__(config.proxy_config(), None, timers or config.timer_config(),
+                         rng=rng)
         self.settings = config
         self.store: RegistrationStore = store if store is not None else MemoryRegistrationStore()
         self.i_cscfs = config.i_cscfs()
@@ -125,7 +137,10 @@ class PcscfCore(CscfCore):
             _log.info("pcscf.expired", impu=reg.registered_impu, flow=_flow_text(reg.flow))
 
     # -- proxy hooks -----------------------------------------------------------------
-    def check_request(self, ctx: RequestContext) -> Response | None:
+    def new_state(self, request: Request) -> PcscfRequest:
+        return PcscfRequest()
+
+    def check_request(self, ctx: Ctx) -> Response | None:
         request = ctx.request
         if not self.from_core(ctx.source):
             # RFC 3329 §2.6: we are the UE's sec-agree peer, so its Proxy-Require tag is
@@ -133,10 +148,10 @@ class PcscfCore(CscfCore):
             strip_sec_agree(request)
         rejection = super().check_request(ctx)
         if rejection is None and self.is_our_path(top_route(request)):
-            ctx.data[VIA_PATH] = True  # RFC 3327 §5.3: the registrar routed it via our Path
+            ctx.state.via_path = True  # RFC 3327 §5.3: the registrar routed it via our Path
         return rejection
 
-    def route_request(self, ctx: RequestContext) -> Target | Sequence[Target] | Response | None:
+    def route_request(self, ctx: Ctx) -> Target | Sequence[Target] | Response | None:
         request = ctx.request
         if request.method == "REGISTER":
             return self.route_register(ctx)
@@ -146,28 +161,31 @@ class PcscfCore(CscfCore):
             return self.route_in_dialog(ctx, reg, core)
         if reg is not None:
             return self.route_originating(ctx, reg)
-        if core and (ctx.data.get(VIA_PATH) or self._to_registered_contact(ctx)):
+        if core and (ctx.state.via_path or self._to_registered_contact(ctx)):
             return self.route_terminating(ctx)
         _log.info("pcscf.unregistered", method=request.method, peer=str(ctx.source),
                   call_id=request.headers.get("call-id"))
         return self.make_response(ctx, 403, "Forbidden - Not Registered")  # §5.2.6.3.1
 
-    def should_record_route(self, ctx: RequestContext) -> bool:
-        return False  # on_forward adds our own, with its ims-leg (see RECORD_ROUTE)
+    def should_record_route(self, ctx: Ctx) -> bool:
+        return False  # on_forward adds our own, with its ims-leg (record_route_leg)
 
-    def on_forward(self, ctx: RequestContext, request: Request, target: Target) -> None:
-        leg = ctx.data.get(LEG)
-        if leg == REGISTER:
+    def on_forward(self, ctx: Ctx, request: Request, target: Target) -> None:
+        state = ctx.state
+        if state.from_ue:
+            strip_proxy_credentials(request)
+        if state.leg is Leg.REGISTER:
             # TS 24.229 §5.2.2.1: Path (+ Require/Supported), P-Visited-Network-ID, icid.
             add_path(request, self.path)
             set_visited_network_id(request, self.settings.visited_network_id)
-            ensure_charging_vector(request, self.config.host, self.settings.visited_network_id)
-        rr = ctx.data.get(RECORD_ROUTE)
-        if rr is not None:  # RFC 3261 §16.6 step 4; TS 24.229 §5.2.6.3.3, §5.2.6.4.3
-            request.push_address("Record-Route", record_route(
-                self.config.host, self.config.port, rr[0], rr[1]))
+            ensure_charging_vector(request, self.config.host,
+                                   self.settings.visited_network_id, self.rng)
+        leg = state.record_route_leg
+        if leg is not None:  # RFC 3261 §16.6 step 4; TS 24.229 §5.2.6.3.3, §5.2.6.4.3
+            request.push_address("Record-Route", record_route_value(
+                self.config.host, self.config.port, state.ue_transport, leg=leg.value))
 
-    def on_response(self, ctx: RequestContext, response: Response) -> None:
+    def on_response(self, ctx: Ctx, response: Response) -> None:
         if ctx.request.method == "REGISTER" and response.status == 401:
             try:
                 strip_aka_keys(response)
@@ -175,15 +193,32 @@ class PcscfCore(CscfCore):
                 # Keys we cannot find must not reach the UE: drop the challenge instead.
                 response.headers.remove("www-authenticate")
                 _log.warning("pcscf.bad_challenge", call_id=ctx.request.headers.get("call-id"))
+        if ctx.state.to_ue:
+            self.assert_responder(ctx, response)
 
-    def on_final(self, ctx: RequestContext, response: Response, now: float) -> None:
+    def on_final(self, ctx: Ctx, response: Response, now: float) -> None:
         super().on_final(ctx, response, now)
         if ctx.request.method == "REGISTER" and 200 <= response.status < 300 \
-                and ctx.data.get(LEG) == REGISTER:
+                and ctx.state.leg is Leg.REGISTER:
             self.record_registration(ctx, response, now)
 
+    def assert_responder(self, ctx: Ctx, response: Response) -> None:
+        """A response from a UE we delivered a request to. Whatever identity it claims
+        is not believed (RFC 3325 §5; TS 24.229 §5.2.6.4: the UE is outside the trust
+        domain). To a 1xx/2xx for an initial request — §5.2.6.4.4 for one that creates a
+        dialog, §5.2.6.4.8 for a standalone transaction — we assert the UE's identity: a
+        P-Preferred-Identity from its implicit set (which then goes), else its default
+        public identity. Responses within a dialog (§5.2.6.4.6, §5.2.6.4.10) and final
+        failures get none."""
+        reg = ctx.state.registration
+        if ctx.state.leg is Leg.TERM and reg is not None and 100 < response.status < 300:
+            assert_identity(response, served_identities(response, reg.impus,
+                                                         reg.default_impu))
+        else:
+            drop_ue_identity(response)
+
     # -- the legs --------------------------------------------------------------------
-    def route_register(self, ctx: RequestContext) -> Target | Response:
+    def route_register(self, ctx: Ctx) -> Target | Response:
         """TS 24.229 §5.2.2.1: check, then forward to the I-CSCF of the home network."""
         request = ctx.request
         try:
@@ -193,23 +228,27 @@ class PcscfCore(CscfCore):
         # Our own Route is already gone (RFC 3261 §16.4); a UE has no say in where its
         # REGISTER goes beyond us, so any other preloaded Route goes too.
         request.headers.remove("route")
-        ctx.data[LEG] = REGISTER
+        ctx.state.leg = Leg.REGISTER
+        ctx.state.from_ue = True
         return Target(next_hop=dest)
 
-    def route_originating(self, ctx: RequestContext, reg: Registration) -> Target | Response:
+    def route_originating(self, ctx: Ctx, reg: Registration) -> Target | Response:
         """§5.2.6.3: an initial request from a registered UE. Its P-Asserted-Identity is
         replaced by the identity we assert, it gets an icid (§5.2.6.3.3, RFC 3455 §4.6)
         and is sent along the Service-Route, which replaces whatever Route the UE
         preloaded (RFC 3608 §6; §5.2.6.3: only us, or a wrong route, alike)."""
-        request = ctx.request
-        ctx.data[LEG] = ORIG
-        ctx.data["registration"] = reg
-        identities = preferred_identities(request, reg.impus) or [reg.default_impu]
-        ctx.data["served_identity"] = identities[0]
+        request, state = ctx.request, ctx.state
+        state.leg = Leg.ORIG
+        state.from_ue = True
+        state.registration = reg
+        identities = served_identities(request, reg.impus, reg.default_impu)
+        state.served_identity = identities[0]
         assert_identity(request, identities)
-        ensure_charging_vector(request, self.config.host, self.settings.visited_network_id)
-        if request.method in DIALOG_METHODS:
-            ctx.data[RECORD_ROUTE] = (ORIG, ctx.source.transport)
+        ensure_charging_vector(request, self.config.host, self.settings.visited_network_id,
+                               self.rng)
+        if request.method in DIALOG_CREATING:
+            state.record_route_leg = Leg.ORIG
+            state.ue_transport = ctx.source.transport
         request.headers.remove("route")
         if not reg.service_route:
             dest = self._home_i_cscf(reg)
@@ -220,12 +259,12 @@ class PcscfCore(CscfCore):
             request.push_address("Route", value)
         return Target()
 
-    def route_terminating(self, ctx: RequestContext) -> Target | Response:
+    def route_terminating(self, ctx: Ctx) -> Target | Response:
         """§5.2.6.4: an initial request from the core towards a UE goes to the contact in
         its Request-URI over the flow that contact was registered on; P-Asserted-Identity
         passes (trusted domain) unless the caller asked for `Privacy: id`."""
-        ctx.data[LEG] = TERM
-        request = ctx.request
+        request, state = ctx.request, ctx.state
+        state.leg = Leg.TERM
         reg = self.store.by_contact(request.uri_text) if isinstance(request.uri, SipUri) \
             else None
         if reg is None or reg.expires <= ctx.created:
@@ -234,24 +273,29 @@ class PcscfCore(CscfCore):
         if binding is None or binding.expires <= ctx.created:
             return self.make_response(ctx, 404, "Not Found - Contact Not Registered")
         prepare_for_ue(request)
-        if request.method in DIALOG_METHODS:
-            ctx.data[RECORD_ROUTE] = (TERM, reg.flow[0])
+        state.to_ue = True
+        state.registration = reg
+        if request.method in DIALOG_CREATING:
+            state.record_route_leg = Leg.TERM
+            state.ue_transport = reg.flow[0]
         return Target(next_hop=_flow_destination(reg), flow=True)
 
-    def route_in_dialog(self, ctx: RequestContext, reg: Registration | None,
+    def route_in_dialog(self, ctx: Ctx, reg: Registration | None,
                         core: bool) -> Target | Response:
         """§5.2.7 (RFC 3261 §16.12): a request within a dialog we Record-Routed. Our
         Route entries are gone (§16.4); a remaining Route is the next hop towards the
         core (a UE's request: the S-CSCF). Nothing left means the Request-URI is the
         UE's contact: over its registered flow when it is one, else to the URI itself.
         Only registered UEs and core nodes may send, and a UE only towards the core."""
-        request = ctx.request
-        ctx.data[LEG] = DIALOG
+        request, state = ctx.request, ctx.state
+        state.leg = Leg.DIALOG
         if reg is None and not core:
             _log.info("pcscf.unknown_peer", method=request.method, peer=str(ctx.source),
                       call_id=request.headers.get("call-id"))
             return self.make_response(ctx, 403, "Forbidden - Not Registered")
         if reg is not None:
+            state.from_ue = True
+            state.registration = reg
             request.headers.remove("p-asserted-identity")  # RFC 3325 §5: not trusted
             strip_sec_agree(request)  # again: a 2xx ACK skips check_request (§16.11)
             if "route" not in request.headers:
@@ -260,6 +304,7 @@ class PcscfCore(CscfCore):
         if "route" in request.headers:
             return Target()
         prepare_for_ue(request)
+        state.to_ue = True
         dest = self.ue_destination(request.uri, ctx.created)
         return Target(next_hop=dest, flow=dest is not None)
 
@@ -279,7 +324,7 @@ class PcscfCore(CscfCore):
         return _flow_destination(reg) if reg is not None else None
 
     # -- registrations ---------------------------------------------------------------
-    def registration_of(self, ctx: RequestContext) -> Registration | None:
+    def registration_of(self, ctx: Ctx) -> Registration | None:
         """The UE's registration, found by the flow the request came in on (§5.2.6.3.1).
         Only the flow counts: claimed identities (P-Preferred-Identity, From) select the
         served identity within it (`served_identity`) but never admit a request — behind
@@ -289,11 +334,11 @@ class PcscfCore(CscfCore):
             return reg
         return None
 
-    def served_identity(self, request: Request, reg: Registration) -> str:
-        """The identity to assert for an originating request (TS 24.229 §5.2.6.3.3): a
-        P-Preferred-Identity in the UE's implicit set, else the default public identity
-        (the first P-Associated-URI)."""
-        return (preferred_identities(request, reg.impus) or [reg.default_impu])[0]
+    def served_identity(self, message: Request | Response, reg: Registration) -> str:
+        """The identity to assert for a UE's request (TS 24.229 §5.2.6.3.3) or response
+        (§5.2.6.4.4): a P-Preferred-Identity in the UE's implicit set, else the default
+        public identity (the first P-Associated-URI)."""
+        return served_identities(message, reg.impus, reg.default_impu)[0]
 
     def from_core(self, source: Source) -> bool:
         """A request from a core node we know (an I-CSCF, or an S-CSCF named in a
@@ -304,7 +349,7 @@ class PcscfCore(CscfCore):
             return True
         return source.reliable and any(h == source.host for h, _ in addresses)
 
-    def record_registration(self, ctx: RequestContext, response: Response, now: float) -> None:
+    def record_registration(self, ctx: Ctx, response: Response, now: float) -> None:
         """TS 24.229 §5.2.2.1: keep what the 2xx says about this UE, or forget it."""
         flow = flow_key(ctx.source)
         previous = self.store.by_flow(flow)
@@ -329,14 +374,14 @@ class PcscfCore(CscfCore):
         _log.debug("pcscf.registered", impu=reg.registered_impu, flow=_flow_text(flow),
                    expires=round(reg.expires - now))
 
-    def _to_registered_contact(self, ctx: RequestContext) -> bool:
+    def _to_registered_contact(self, ctx: Ctx) -> bool:
         request = ctx.request
         return isinstance(request.uri, SipUri) and \
             self.store.by_contact(request.uri_text) is not None
 
     def _drop_binding(self, reg: Registration, contact: str) -> None:
-        key = contact_key_text(contact)
-        rest = tuple(b for b in reg.bindings if contact_key_text(b.uri) != key)
+        key = uri_key(contact)
+        rest = tuple(b for b in reg.bindings if uri_key(b.uri) != key)
         if rest:
             self.store.save(replace(reg, bindings=rest))
         else:

@@ -11,7 +11,7 @@ and auth parameters are cut out of the header text rather than re-serialised.
 from __future__ import annotations
 
 import re
-import secrets
+from collections.abc import Callable
 
 from ims_core.sip import Message, Request, parse_auth
 from ims_core.sip.grammar import LWS, QUOTED_STRING, TOKEN
@@ -57,9 +57,10 @@ def set_visited_network_id(request: Request, network_id: str) -> None:
     request.headers.add("P-Visited-Network-ID", f'"{network_id}"')
 
 
-def new_icid() -> str:
-    """A globally unique IMS Charging Identifier (RFC 3455 §4.6: icid-value)."""
-    return secrets.token_hex(16)
+def new_icid(rng: Callable[[int], bytes]) -> str:
+    """A globally unique IMS Charging Identifier (RFC 3455 §4.6: icid-value): 128 bits
+    from the core's `rng`."""
+    return rng(16).hex()
 
 
 def charging_vector(icid: str, generated_at: str, orig_ioi: str | None = None) -> str:
@@ -81,14 +82,14 @@ def icid_of(request: Request) -> str | None:
     return None
 
 
-def ensure_charging_vector(request: Request, generated_at: str,
-                           orig_ioi: str | None = None) -> str:
+def ensure_charging_vector(request: Request, generated_at: str, orig_ioi: str | None,
+                           rng: Callable[[int], bytes]) -> str:
     """RFC 3455 §4.6: keep a P-Charging-Vector that already has an icid-value, else add
-    one with a fresh icid. Returns the icid."""
+    one with a fresh icid drawn from `rng`. Returns the icid."""
     icid = icid_of(request)
     if icid is not None:
         return icid
-    icid = new_icid()
+    icid = new_icid(rng)
     request.headers.set("P-Charging-Vector", charging_vector(icid, generated_at, orig_ioi))
     return icid
 

@@ -11,17 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from ims_core.identity import same_identity, uri_key
 from ims_core.sip import NameAddr, Request, Response, SipParseError, SipUri
 from ims_core.sip.addressing import Destination
 
-from .registrations import (
-    Binding,
-    FlowKey,
-    Registration,
-    contact_key,
-    contact_key_text,
-    impu_key,
-)
+from .registrations import Binding, FlowKey, Registration
 
 
 class RegisterRejected(Exception):
@@ -72,15 +66,16 @@ def registered_bindings(
     default_expires: int,
 ) -> tuple[Binding, ...]:
     """The UE's bindings after this 200: its own contacts (and earlier ones on the flow)
-    that the 200 still lists with a non-zero expiry."""
+    that the 200 still lists with a non-zero expiry. Contacts compare as URIs (RFC 3261
+    §10.3 step 7 / §19.1.4)."""
     listed: dict[str, tuple[str, int]] = {}
     for c in response.contacts():
-        listed[contact_key(c.uri)] = (str(c.uri), _expires_of(c, response, default_expires))
+        listed[uri_key(c.uri)] = (str(c.uri), _expires_of(c, response, default_expires))
     mine: dict[str, str] = {}
     for b in previous:
-        mine[contact_key_text(b.uri)] = b.uri
+        mine[uri_key(b.uri)] = b.uri
     for c in register.contacts():
-        mine[contact_key(c.uri)] = str(c.uri)
+        mine[uri_key(c.uri)] = str(c.uri)
     out: list[Binding] = []
     for key, uri in mine.items():
         hit = listed.get(key)
@@ -103,7 +98,7 @@ def build_registration(
         return None
     registered = str(register.to_addr.uri)
     impus = [str(a.uri) for a in response.addresses("p-associated-uri")]
-    if impu_key(registered) not in {impu_key(i) for i in impus}:
+    if not any(same_identity(registered, i) for i in impus):
         impus.append(registered)
     return Registration(
         flow=flow,

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ims_core.sip import SipUri, TelUri, Uri, parse_uri, unescape
+from ims_core.identity import impu_key, uri_key
 
 FlowKey = tuple[str, str, int]  # (transport, host, port) of the UE's registered flow
 
@@ -57,9 +57,9 @@ class Registration:
         return self.impus[0] if self.impus else self.registered_impu
 
     def binding_for(self, contact: str) -> Binding | None:
-        key = contact_key_text(contact)
+        key = uri_key(contact)
         for b in self.bindings:
-            if contact_key_text(b.uri) == key:
+            if uri_key(b.uri) == key:
                 return b
         return None
 
@@ -75,11 +75,14 @@ class RegistrationStore(Protocol):
     def by_flow(self, flow: FlowKey) -> Registration | None: ...
 
     def by_impu(self, impu: str) -> list[Registration]:
-        """Every UE registered with public identity `impu` (any form `impu_key` accepts)."""
+        """Every UE registered with public identity `impu` (compared by
+        `ims_core.identity.impu_key`)."""
         ...
 
     def by_contact(self, contact: str) -> Registration | None:
-        """The UE that registered contact URI `contact`."""
+        """The UE that registered contact URI `contact`, compared as URIs (RFC 3261
+        §19.1.4, `ims_core.identity.uri_key`): a request the S-CSCF sends to the contact
+        as registered finds it; an absent port is not 5060."""
         ...
 
     def next_expiry(self) -> float | None: ...
@@ -89,36 +92,6 @@ class RegistrationStore(Protocol):
         ...
 
     def __len__(self) -> int: ...
-
-
-# -- identity keys ---------------------------------------------------------------------
-def impu_key(uri: Uri | str) -> str:
-    """Compare public identities as URIs (RFC 3261 §19.1.4, RFC 3966 §4): scheme, user
-    and host, without parameters; host case-insensitive; tel numbers without
-    visual separators."""
-    if isinstance(uri, str):
-        uri = parse_uri(uri.strip().strip("<>"))
-    if isinstance(uri, SipUri):
-        user = unescape(uri.user or "")
-        return f"{uri.scheme.lower()}:{user}@{uri.host.lower()}"
-    if isinstance(uri, TelUri):
-        number = "".join(c for c in uri.number if c not in "-.()")
-        return f"tel:{number.lower()}"
-    return str(uri).lower()
-
-
-def contact_key(uri: Uri) -> str:
-    """Contacts match on scheme, user, host and port (5060 when absent): what a request
-    towards the UE carries in its Request-URI (TS 24.229 §5.2.6.4, RFC 3261 §10.3)."""
-    if isinstance(uri, SipUri):
-        port = uri.port or (5061 if uri.secure else 5060)
-        user = unescape(uri.user or "")
-        return f"{uri.scheme.lower()}:{user}@{uri.host.lower()}:{port}"
-    return impu_key(uri)
-
-
-def contact_key_text(text: str) -> str:
-    return contact_key(parse_uri(text))
 
 
 # -- the in-memory store ---------------------------------------------------------------
@@ -144,7 +117,7 @@ class MemoryRegistrationStore:
         for key in _impu_keys(registration):
             self._by_impu.setdefault(key, {})[flow] = None
         for b in registration.bindings:
-            self._by_contact[contact_key_text(b.uri)] = flow
+            self._by_contact[uri_key(b.uri)] = flow
         heapq.heappush(self._heap, (registration.expires, next(self._seq), flow))
         if len(self._heap) > 2 * len(self._by_flow) + 64:
             self._compact()
@@ -163,7 +136,7 @@ class MemoryRegistrationStore:
         return [self._by_flow[f] for f in flows]
 
     def by_contact(self, contact: str) -> Registration | None:
-        flow = self._by_contact.get(contact_key_text(contact))
+        flow = self._by_contact.get(uri_key(contact))
         return None if flow is None else self._by_flow.get(flow)
 
     def next_expiry(self) -> float | None:
@@ -200,7 +173,7 @@ class MemoryRegistrationStore:
                 if not flows:
                     del self._by_impu[key]
         for b in registration.bindings:
-            key = contact_key_text(b.uri)
+            key = uri_key(b.uri)
             if self._by_contact.get(key) == flow:
                 del self._by_contact[key]
 

@@ -9,17 +9,16 @@
   Security-Verify, the `sec-agree` option tag in Require/Proxy-Require, TS 24.229 §5.2.6.3);
 - charging: P-Charging-Vector / P-Charging-Function-Addresses never reach the UE
   (RFC 3455 §4.5-§4.6: trust-domain headers);
-- Record-Route with our `ims-leg` parameter (RFC 3261 §16.6 step 4: the leg travels in
-  our own URI parameter, so in-dialog requests say which side they belong to).
+- credentials: Proxy-Authorization is for the UE's first hop (RFC 3261 §22.3) and names
+  the caller's private identity, so it does not enter the core (TS 24.229 §5.2.6.3).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ims_core.identity import impu_key
 from ims_core.sip import Message, Request, SipParseError
-
-from .registrations import impu_key
 
 SEC_AGREE = "sec-agree"
 SEC_AGREE_HEADERS = ("security-client", "security-verify")
@@ -52,14 +51,14 @@ def strip_sec_agree(request: Request) -> bool:
     return changed
 
 
-def preferred_identities(request: Request, impus: Sequence[str]) -> list[str]:
+def preferred_identities(message: Message, impus: Sequence[str]) -> list[str]:
     """The P-Preferred-Identity values that are in the UE's implicit set `impus`, as
     registered; at most one SIP(S) and one tel URI (RFC 3325 §9.1). A malformed
     P-Preferred-Identity counts as absent."""
     keys = {impu_key(i): i for i in impus}
     chosen: dict[str, str] = {}
     try:
-        addresses = request.addresses("p-preferred-identity")
+        addresses = message.addresses("p-preferred-identity")
         for addr in addresses:
             hit = keys.get(impu_key(addr.uri))
             if hit is not None:
@@ -69,13 +68,34 @@ def preferred_identities(request: Request, impus: Sequence[str]) -> list[str]:
     return list(chosen.values())
 
 
-def assert_identity(request: Request, identities: Sequence[str]) -> None:
+def served_identities(message: Message, impus: Sequence[str], default: str) -> list[str]:
+    """The identities to assert for a UE's message (TS 24.229 §5.2.6.3.3 for its
+    requests, §5.2.6.4.4 / §5.2.6.4.8 for its responses): its P-Preferred-Identity
+    values that are in its implicit set `impus`, else its default public identity."""
+    return preferred_identities(message, impus) or [default]
+
+
+def drop_ue_identity(message: Message) -> None:
+    """RFC 3325 §5: identity headers from outside the trust domain are not believed, and
+    a P-Preferred-Identity stops at the first trusted proxy (§9.2)."""
+    message.headers.remove("p-asserted-identity")
+    message.headers.remove("p-preferred-identity")
+
+
+def assert_identity(message: Message, identities: Sequence[str]) -> None:
     """RFC 3325 §6 / TS 24.229 §5.2.6.3.3: replace whatever P-Asserted-Identity and
     P-Preferred-Identity the UE sent with the identities we vouch for."""
-    request.headers.remove("p-asserted-identity")
-    request.headers.remove("p-preferred-identity")
+    drop_ue_identity(message)
     for identity in identities:
-        request.headers.add("P-Asserted-Identity", f"<{identity}>")
+        message.headers.add("P-Asserted-Identity", f"<{identity}>")
+
+
+def strip_proxy_credentials(request: Request) -> bool:
+    """Proxy-Authorization from a UE is meant for its first hop, us (RFC 3261 §22.3:
+    proxy credentials are consumed hop by hop), and carries the private identity, which
+    stays out of the core (TS 24.229 §5.2.6.3). Authorization stays: the registrar needs
+    it on REGISTER (§5.2.2.1). True if any went."""
+    return request.headers.remove("proxy-authorization") > 0
 
 
 def privacy_values(message: Message) -> set[str]:
@@ -98,10 +118,3 @@ def prepare_for_ue(request: Request) -> None:
     for name in CHARGING_HEADERS:
         request.headers.remove(name)
 
-
-def record_route(host: str, port: int, leg: str, transport: str = "UDP") -> str:
-    """Our Record-Route on leg `leg` ("orig"/"term"). Loose (`lr`); the transport of the
-    UE's flow when it is not UDP, so the UE sends its in-dialog requests over it too
-    (RFC 3261 §16.6 step 4)."""
-    params = "" if transport.upper() == "UDP" else f";transport={transport.lower()}"
-    return f"<sip:{host}:{port}{params};lr;ims-leg={leg}>"

@@ -19,6 +19,12 @@ IMPU = f"sip:001010000000001@{DOMAIN}"
 TEL = "tel:+15550000001"
 IMPI = f"001010000000001@{DOMAIN}"
 SERVICE_ROUTE = f"<sip:orig@{SCSCF[0]}:{SCSCF[1]};lr>"
+CONTACT = f"sip:001010000000001@{UE[0]}:{UE[1]}"  # the UE's registered contact
+ALICE = f"sip:alice@{DOMAIN}"  # a caller in the core
+OUR_ROUTE = f"<sip:{PCSCF[0]}:{PCSCF[1]};lr>"
+PATH_ROUTE = f"Route: <sip:term@{PCSCF[0]}:{PCSCF[1]};lr>\r\n"  # the S-CSCF's way to the UE
+RR_ORIG = f"<sip:{PCSCF[0]}:{PCSCF[1]};lr;ims-leg=orig>"
+RR_TERM = f"<sip:{PCSCF[0]}:{PCSCF[1]};lr;ims-leg=term>"
 CHALLENGE = (
     f'Digest realm="{DOMAIN}", nonce="bm9uY2UtcmFuZC1hdXRu", algorithm=AKAv1-MD5, '
     'qop="auth", ck="00112233445566778899aabbccddeeff", '

@@ -9,10 +9,17 @@ from ims_core.sip import Request, Response, make_cancel, parse_message
 from ims_core.sip.addressing import Destination, Source
 
 from .messages import (
+    ALICE,
+    CONTACT,
     DOMAIN,
     IMPU,
+    OUR_ROUTE,
+    PATH_ROUTE,
     PCSCF,
+    RR_ORIG,
+    RR_TERM,
     SCSCF,
+    SERVICE_ROUTE,
     TEL,
     UE,
     Harness,
@@ -24,15 +31,8 @@ from .messages import (
     source_for,
 )
 
-CONTACT = f"sip:001010000000001@{UE[0]}:{UE[1]}"
-SERVICE_ROUTE = f"<sip:orig@{SCSCF[0]}:{SCSCF[1]};lr>"
-OUR_ROUTE = f"<sip:{PCSCF[0]}:{PCSCF[1]};lr>"
-RR_ORIG = f"<sip:{PCSCF[0]}:{PCSCF[1]};lr;ims-leg=orig>"
-RR_TERM = f"<sip:{PCSCF[0]}:{PCSCF[1]};lr;ims-leg=term>"
-PATH_ROUTE = f"Route: <sip:term@{PCSCF[0]}:{PCSCF[1]};lr>\r\n"
 SDP = (b"v=0\r\no=- 1 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\n"
        b"m=audio 49170 RTP/AVP 0\r\na=curr:qos local none\r\n")
-ALICE = f"sip:alice@{DOMAIN}"
 BOB_CONTACT = "sip:bob@192.0.2.77:5099"
 
 

@@ -61,6 +61,13 @@ def test_each_register_gets_its_own_icid_and_an_existing_one_is_kept() -> None:
     assert c.headers.get_all("p-charging-vector") == [kept]
 
 
+def test_the_icid_comes_from_the_core_s_rng() -> None:
+    h = Harness(PcscfCore(config(), rng=lambda n: bytes(range(n))))
+    fwd, _ = forwarded(h, register())
+    icid = bytes(range(16)).hex()
+    assert (fwd.headers.get("p-charging-vector") or "").startswith(f"icid-value={icid};")
+
+
 def test_existing_supported_path_is_not_duplicated_and_ue_pvni_is_replaced() -> None:
     h = Harness()
     fwd, _ = forwarded(h, register(

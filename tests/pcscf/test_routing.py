@@ -7,6 +7,7 @@ from ims_core.sip import Request, parse_message
 from ims_core.sip.addressing import Destination
 
 from .messages import (
+    CONTACT,
     DOMAIN,
     ICSCF,
     IMPU,
@@ -20,8 +21,6 @@ from .messages import (
     responses,
     source_for,
 )
-
-CONTACT = f"sip:001010000000001@{UE[0]}:{UE[1]}"
 
 
 def statuses(h: Harness, req: Request, **src: object) -> list[int]:

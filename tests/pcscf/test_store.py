@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ims_core.pcscf import Binding, MemoryRegistrationStore, Registration, contact_key, impu_key
+from ims_core.pcscf import Binding, MemoryRegistrationStore, Registration
 from ims_core.pcscf.registrations import RegistrationStore
-from ims_core.sip import parse_uri
 
 
 def reg(port: int, expires: float, impus: tuple[str, ...] = ("sip:alice@d",)) -> Registration:
@@ -29,8 +28,8 @@ def test_lookups_by_flow_impu_and_contact() -> None:
     assert s.by_flow(("UDP", "10.0.0.1", 5060)) == a
     assert s.by_impu("sip:alice@D;user=phone") == [a, b]
     assert s.by_impu("tel:+1555") == [b]
-    assert s.by_contact("sip:alice@10.0.0.1:5062;transport=udp") == b
-    assert s.by_contact("sip:alice@10.0.0.1") == a  # port 5060 by default
+    assert s.by_contact("sip:alice@10.0.0.1:5062") == b
+    assert s.by_contact("sip:alice@10.0.0.1:5060") == a
     assert s.remove(a.flow) == a
     assert s.by_impu("sip:alice@d") == [b]
     assert s.by_contact("sip:alice@10.0.0.1:5060") is None
@@ -65,8 +64,33 @@ def test_heap_stays_bounded_under_refreshes() -> None:
     assert s.next_expiry() == 100.0 + 9_999
 
 
-def test_identity_keys() -> None:
-    assert impu_key("sip:Alice@EXAMPLE.com;user=phone") == "sip:Alice@example.com"
-    assert impu_key("<tel:+1-555-0100;phone-context=x>") == "tel:+15550100"
-    assert contact_key(parse_uri("sip:ue@[2001:db8::1]")) == "sip:ue@[2001:db8::1]:5060"
-    assert contact_key(parse_uri("sips:ue@h")) == "sips:ue@h:5061"
+def test_contacts_match_as_uris() -> None:
+    """RFC 3261 §19.1.4: what the S-CSCF sends to a contact as registered finds it (host
+    case, escapes and other parameters aside); an absent port is not 5060 and a
+    transport parameter on one side only makes another URI."""
+    s = MemoryRegistrationStore()
+    a = reg(5060, 100.0)
+    s.save(a)
+    assert s.by_contact("sip:alice@10.0.0.1:5060") == a
+    assert s.by_contact("sip:%61lice@10.0.0.1:5060;ob") == a
+    assert s.by_contact("sip:alice@10.0.0.1") is None
+    assert s.by_contact("sip:alice@10.0.0.1:5060;transport=tcp") is None
+    assert s.by_contact("sip:Alice@10.0.0.1:5060") is None  # the user part is case-sensitive
+    assert a.binding_for("sip:alice@10.0.0.1:5060;ob") == a.bindings[0]
+    assert a.binding_for("sip:alice@10.0.0.1") is None
+    portless = Registration(
+        flow=("UDP", "10.0.0.2", 5060), bindings=(Binding("sip:bob@EXAMPLE.net", 100.0),),
+        impus=("sip:bob@d",), service_route=(), path="<sip:term@p;lr>",
+        registered_impu="sip:bob@d")
+    s.save(portless)
+    assert s.by_contact("sip:bob@example.net") == portless
+    assert s.by_contact("sip:bob@example.net:5060") is None
+
+
+def test_identities_match_as_public_identities() -> None:
+    s = MemoryRegistrationStore()
+    b = reg(5062, 200.0, ("sip:alice@d", "tel:+1-555"))
+    s.save(b)
+    assert s.by_impu("<sip:alice@D;user=phone>") == [b]
+    assert s.by_impu("tel:+1.555") == [b]
+    assert s.by_impu("sip:alice@d:5070") == []  # an explicit port names another identity
