@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from enum import IntEnum
-from typing import Any
 
 from ims_core.identity import impu_key
 from ims_core.sip import SipParseError
+from ims_core.userdata import Ifc as Ifc
+from ims_core.userdata import SessionCase as SessionCase
+from ims_core.userdata import Spt as Spt
 
 DEFAULT_AMF = bytes.fromhex("8000")
 IMSI_RE = re.compile(r"^[0-9]{6,15}$")
@@ -51,71 +53,8 @@ SCHEME_BY_NAME: dict[str, str] = {
 SCHEME_WIRE_NAME = {"akav1": "Digest-AKAv1-MD5", "akav2": "Digest-AKAv2-MD5", "md5": "SIP Digest"}
 
 
-class SessionCase(IntEnum):
-    """SPT SessionCase values (TS 29.228 Annex B)."""
-
-    ORIGINATING = 0
-    TERMINATING_REGISTERED = 1
-    TERMINATING_UNREGISTERED = 2
-    ORIGINATING_UNREGISTERED = 3
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Spt:
-    """One Service Point Trigger; exactly one of the condition fields is set."""
-
-    group: int = 0
-    negated: bool = False
-    method: str | None = None
-    request_uri: str | None = None
-    header: str | None = None
-    header_content: str | None = None
-    session_case: int | None = None
-
-    def __post_init__(self) -> None:
-        kinds = [self.method, self.request_uri, self.header, self.session_case]
-        if sum(k is not None for k in kinds) != 1:
-            raise ValueError("an SPT needs one of method, request_uri, header, session_case")
-        if self.session_case is not None and self.session_case not in range(4):
-            raise ValueError(f"SPT session_case must be 0..3, not {self.session_case}")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Ifc:
-    """An Initial Filter Criteria (TS 29.228 Annex B.2.2)."""
-
-    priority: int
-    server_name: str
-    default_handling: int = 0  # 0 SESSION_CONTINUED, 1 SESSION_TERMINATED
-    condition_type_cnf: bool = True
-    spts: tuple[Spt, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.priority < 0:
-            raise ValueError("iFC priority must be >= 0")
-        if self.default_handling not in (0, 1):
-            raise ValueError("iFC default_handling must be 0 or 1")
-        if not self.server_name.startswith(("sip:", "sips:")):
-            raise ValueError(f"iFC server_name must be a SIP URI, not {self.server_name!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["spts"] = [{k: v for k, v in s.items() if v is not None} for s in d["spts"]]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Ifc:
-        spts = tuple(Spt(**dict(s)) for s in d.get("spts", ()))
-        fields = {k: v for k, v in d.items() if k != "spts"}
-        return cls(**fields, spts=spts)
-
-    @property
-    def serves_unregistered(self) -> bool:
-        """True if it triggers for the terminating-unregistered session case."""
-        return any(s.session_case == SessionCase.TERMINATING_UNREGISTERED for s in self.spts)
-
-
 def ifcs_to_json(ifcs: Iterable[Ifc]) -> str:
+    """iFCs as the store keeps them (:meth:`ims_core.userdata.Ifc.to_dict`)."""
     return json.dumps([i.to_dict() for i in ifcs], separators=(",", ":"))
 
 
@@ -189,7 +128,10 @@ class Subscriber:
 
     @property
     def has_unregistered_services(self) -> bool:
-        return any(i.serves_unregistered for i in self.ifcs)
+        """An iFC triggers for the terminating-unregistered session case (TS 29.228
+        §6.2.1: the HSS then has an S-CSCF serve the unregistered user)."""
+        return any(s.session_case == SessionCase.TERMINATING_UNREGISTERED and not s.negated
+                   for i in self.ifcs for s in i.spts)
 
 
 def identity_key(value: str) -> str:

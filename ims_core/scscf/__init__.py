@@ -7,6 +7,7 @@ iFC evaluation towards Application Servers, forking through the stored Path.
 
 from .config import RegistrarSettings, ScscfConfig
 from .core import ScscfCore
+from .state import ScscfRequest
 from .store import Binding, Challenge, MemoryStore, Registration, RegistrationStore
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "RegistrationStore",
     "ScscfConfig",
     "ScscfCore",
+    "ScscfRequest",
 ]

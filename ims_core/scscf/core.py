@@ -13,7 +13,9 @@ Cx step returns ``None`` from ``route_request`` and finishes in the answer callb
     received          known nonce, past stale_at          → 401 stale=true (fresh MAR)
                                                             if the response is right,
                                                             else 403
-    received          known nonce, response empty/wrong   → 403 (nonce discarded, no SAR)
+    received          known nonce, response empty/wrong   → 403 (nonce discarded); SAR
+                                                            AUTHENTICATION_FAILURE when
+                                                            no registration exists
     received          known nonce, response right         → AUTHENTICATED (nonce used)
     AUTHENTICATED     contacts to add/refresh             → SAR REGISTRATION or
                                                             RE_REGISTRATION → 200
@@ -21,11 +23,21 @@ Cx step returns ``None`` from ``route_request`` and finishes in the answer callb
                                                             SAR USER_DEREGISTRATION when
                                                             the last one goes
     AUTHENTICATED     no Contact                          → 200 listing the bindings
+    CHALLENGED        never answered (purged)             → SAR AUTHENTICATION_TIMEOUT
+                                                            when no registration exists
+
+Which scheme the MAR asks for comes from the first REGISTER (:func:`.cx.scheme_for`): a
+softphone's (no Authorization) gets SIP Digest, asked again as Unknown in the same
+REGISTER when the HSS answers 5006 (the subscriber has no MD5); a 3GPP UE's empty
+Authorization gets the subscriber's own scheme. The two authentication SARs release the
+S-CSCF the MAR assigned (TS 29.228 §6.1.2, TS 24.229 §5.4.1.2.3).
 
 A registration refresh always sends SAR RE_REGISTRATION (with
 User-Data-Already-Available = 1): the HSS stays in step with every refresh at the cost
 of one Cx round trip. When a binding's last contact expires, ``handle_timer`` sends SAR
-TIMEOUT_DEREGISTRATION.
+TIMEOUT_DEREGISTRATION. Every Cx failure is answered through ``ims_core.cscf.cxresult``
+with a Reason header; an HSS that does not answer gets the REGISTER a 504 at the Diameter
+request timeout.
 
 Other requests: in-dialog ones follow their route set; initial ones are routed per leg
 (originating or terminating, iFCs, Record-Route) by :class:`~.session.SessionCore`.
@@ -33,43 +45,45 @@ Other requests: in-dialog ones follow their route set; initial ones are routed p
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import ClassVar
 
 from ims_core import log
-from ims_core.cscf import CxOutcome
-from ims_core.diameter import DiameterUnavailable, Message
+from ims_core.cscf import CxOutcome, CxVerdict, Procedure, verdict
+from ims_core.diameter import CxResult, DiameterUnavailable, Message
+from ims_core.identity import impi_from_impu, impu_key
 from ims_core.proxy import RequestContext, Target, top_route
 from ims_core.sip import AuthHeader, Response, SipUri
+from ims_core.userdata import UserDataError
+from ims_core.userdata import parse as parse_user_data
 
-from . import cx, digest, registrar, userdata
+from . import cx, digest, registrar
 from .config import ScscfConfig
 from .cx import AssignmentType
 from .legs import leg_of
 from .registrar import ContactUpdate, RegisterError
 from .session import SessionCore
+from .state import Registering, ScscfRequest
 from .store import Challenge, MemoryStore, Registration, RegistrationStore
 
 _log = log.get("scscf")
 _Route = Target | Sequence[Target] | Response | None
+_Ctx = RequestContext[ScscfRequest]
+_OnAnswer = Callable[[CxOutcome, float], None]
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE, MESSAGE, INFO"
-
-
-@dataclass(slots=True)
-class _Register:
-    """What the REGISTER being handled is about (kept in ``ctx.data``)."""
-
-    impi: str
-    impu: str
-    update: ContactUpdate
-    cred: AuthHeader | None
 
 
 class ScscfCore(SessionCore):
     """The S-CSCF; see the module docstring."""
 
-    def __init__(self, config: ScscfConfig, store: RegistrationStore | None = None) -> None:
-        super().__init__(config.scscf_proxy_config(), config.diameter, config.timer_config())
+    allow: ClassVar[str] = ALLOW  # OPTIONS to us (RFC 3261 §11.2)
+    supported: ClassVar[str] = "path"  # RFC 3327
+
+    def __init__(self, config: ScscfConfig, store: RegistrationStore | None = None, *,
+                 rng: Callable[[int], bytes] = os.urandom) -> None:
+        super().__init__(config.scscf_proxy_config(), config.diameter, config.timer_config(),
+                         rng=rng)
         self.cfg = config
         self.settings = config.registrar
         self.realm = config.domain
@@ -86,7 +100,7 @@ class ScscfCore(SessionCore):
 
     def handle_timer(self, now: float) -> None:
         super().handle_timer(now)
-        self.store.purge(now)
+        self._auth_timeouts(self.store.purge(now), now)
         for reg in self.store.due(now):
             reg.drop_expired(now)
             if reg.bindings:
@@ -96,16 +110,29 @@ class ScscfCore(SessionCore):
             self.store.remove(reg)
             _log.info("scscf.expired", impu=reg.impu, impi=reg.impi)
             self._sar(reg.impi, reg.impu, AssignmentType.TIMEOUT_DEREGISTRATION, True,
-                      self._log_sar(reg.impu, "timeout"), now)
+                      self._log_sar(reg.impu, "timeout"), None, now)
+
+    def _auth_timeouts(self, forgotten: list[Challenge], now: float) -> None:
+        """TS 24.229 §5.4.1.2.3 / TS 29.228 §6.1.2: challenges never answered. For a user
+        with no registration here and no newer challenge pending, SAR
+        AUTHENTICATION_TIMEOUT releases the S-CSCF name the MAR stored."""
+        done: set[tuple[str, str]] = set()
+        for ch in forgotten:
+            who = (ch.impi, ch.impu)
+            if who in done or self.store.get(ch.impu) is not None or any(
+                    c.impu == ch.impu for c in self.store.challenges_for(ch.impi)):
+                continue
+            done.add(who)
+            _log.info("scscf.auth_timeout", impi=ch.impi, impu=ch.impu)
+            self._sar(ch.impi, ch.impu, AssignmentType.AUTHENTICATION_TIMEOUT, True,
+                      self._log_sar(ch.impu, "auth_timeout"), None, now)
 
     # -- proxy hooks ----------------------------------------------------------------------
-    def check_request(self, ctx: RequestContext) -> Response | None:
+    def check_request(self, ctx: _Ctx) -> Response | None:
         request = ctx.request
         top = top_route(request)  # before §16.4 removes it: which leg names us
         if top is not None and self.is_local(top):
-            leg = leg_of(top)
-            if leg is not None:
-                ctx.data["leg"] = leg
+            ctx.state.leg = leg_of(top)
         rejection = super().check_request(ctx)
         if rejection is not None or request.method != "REGISTER":
             return rejection
@@ -116,24 +143,20 @@ class ScscfCore(SessionCore):
             return response
         return None
 
-    def route_request(self, ctx: RequestContext) -> _Route:
+    def route_request(self, ctx: _Ctx) -> _Route:
         if ctx.request.method == "REGISTER":
             return self._register(ctx)
         if ctx.in_dialog:
             return Target()  # follow the route set (RFC 3261 §16.12)
-        if ctx.request.method == "OPTIONS" and self.is_local(ctx.request.uri):
-            response = self.make_response(ctx, 200)  # RFC 3261 §11.2: a keep-alive probe
-            response.headers.add("Allow", ALLOW)
-            return response
-        return self.route_session(ctx)
+        return self.route_session(ctx, ctx.created)
 
     # -- REGISTER -------------------------------------------------------------------------
-    def _register(self, ctx: RequestContext) -> Response | None:
+    def _register(self, ctx: _Ctx) -> Response | None:
         request = ctx.request
         uri = request.uri
         if not isinstance(uri, SipUri) or (
                 uri.host.lower() != self.realm.lower() and not self.is_local(uri)):
-            return self._reply(ctx, 403, "Domain not served here")  # RFC 3261 §10.3 step 1
+            return self.failure_response(ctx, 403, "domain not served here")  # §10.3 step 1
         try:
             update = registrar.contact_update(request, self.settings)
         except RegisterError as exc:
@@ -142,63 +165,74 @@ class ScscfCore(SessionCore):
                 response.headers.add(name, value)
             return response
         cred = digest.credentials(request, self.realm)
-        impi = (cred.username if cred is not None else None) or registrar.impi_from_to(request)
+        to_uri = request.to_addr.uri
+        impi = (cred.username if cred is not None else None) or impi_from_impu(to_uri)
         if not impi:
-            return self._reply(ctx, 403, "No private identity")
-        impu = registrar.impu_key(request.to_addr.uri)
-        reg = _Register(impi, impu, update, cred)
-        ctx.data["register"] = reg
+            return self.failure_response(ctx, 403, "no private identity")
+        impu = impu_key(to_uri)
+        reg = Registering(impi, impu, update, cred)
+        ctx.state.register = reg
         now = ctx.created
         nonce = cred.nonce if cred is not None else None
         if cred is None or not nonce:
-            self._challenge(ctx, reg, cx.scheme_for(cred.algorithm if cred else None), None)
+            self._challenge(ctx, reg, cx.scheme_for(cred), None, now)
             return None
         if cred.auts is not None:
-            return self._resync(ctx, reg, cred, nonce)
+            return self._resync(ctx, reg, cred, nonce, now)
         ch = self.store.get_challenge(impi, nonce)
         if ch is None or ch.impu != impu:  # unknown, used, forgotten, or for another IMPU
-            self._challenge(ctx, reg, cx.scheme_for(cred.algorithm), None)
+            self._challenge(ctx, reg, cx.scheme_for(cred), None, now)
             return None
         self.store.take_challenge(impi, nonce)  # a nonce is used once
         ok = bool(cred.response) and digest.verify(ch, cred, request.method, request.body)
         if not ok:
             # Wrong response, or an empty one after an AKA challenge (MAC failure at the
-            # UE, TS 33.203 §6.1.2.1-2): 403, no SAR (TS 24.229 §5.4.1.2.3).
+            # UE, TS 33.203 §6.1.2.1-2): 403 (TS 24.229 §5.4.1.2.3).
             _log.info("scscf.auth_failed", impi=impi, impu=impu, empty=not cred.response)
-            return self._reply(ctx, 403, "Authentication failed")
+            if self.store.get(impu) is None:  # an initial registration: release us
+                self._sar(impi, impu, AssignmentType.AUTHENTICATION_FAILURE, True,
+                          self._log_sar(impu, "auth_failed"), None, now)
+            return self.failure_response(ctx, 403, "authentication failed")
         if now >= ch.stale_at:  # RFC 2617 §3.2.1: right answer to a stale nonce
-            self._challenge(ctx, reg, ch.scheme, None, stale=True)
+            self._challenge(ctx, reg, ch.scheme, None, now, stale=True)
             return None
         return self._authenticated(ctx, reg, now)
 
-    def _resync(self, ctx: RequestContext, reg: _Register, cred: AuthHeader,
-                nonce: str) -> Response | None:
+    def _resync(self, ctx: _Ctx, reg: Registering, cred: AuthHeader, nonce: str,
+                now: float) -> Response | None:
         """TS 33.203 §6.1.2.3 / TS 33.102 §6.3.5: MAR with SIP-Authorization = RAND‖AUTS,
         RAND taken from the nonce we sent; then challenge again."""
         ch = self.store.take_challenge(reg.impi, nonce)
         auts = digest.decode_auts(cred.auts or "")
         rand = digest.rand_from_nonce(nonce)
         if auts is None or rand is None:
-            return self._reply(ctx, 403, "Bad AUTS")
-        scheme = ch.scheme if ch is not None else cx.scheme_for(cred.algorithm or "AKAv1-MD5")
-        self._challenge(ctx, reg, scheme, rand + auts)
+            return self.failure_response(ctx, 403, "bad AUTS")
+        scheme = ch.scheme if ch is not None else cx.scheme_of(cred.algorithm or "AKAv1-MD5")
+        self._challenge(ctx, reg, scheme, rand + auts, now)
         return None
 
-    def _challenge(self, ctx: RequestContext, reg: _Register, scheme: str,
-                   authorization: bytes | None, *, stale: bool = False) -> None:
+    def _challenge(self, ctx: _Ctx, reg: Registering, scheme: str,
+                   authorization: bytes | None, now: float, *, stale: bool = False) -> None:
         """MAR, then 401 with the vector (TS 24.229 §5.4.1.2.1)."""
 
         def on_maa(outcome: CxOutcome, now: float) -> None:
-            fail = cx.failure(outcome)
-            if fail is not None:
-                self._fail(ctx, fail, now, "MAA")
+            v = verdict(outcome, Procedure.MAR)
+            if (not v.ok and v.code == CxResult.ERROR_AUTH_SCHEME_NOT_SUPPORTED
+                    and scheme == cx.SIP_DIGEST):
+                # No MD5 for this subscriber: its own scheme (TS 29.228 §6.3.1).
+                self._challenge(ctx, reg, cx.UNKNOWN_SCHEME, authorization, now, stale=stale)
+                return
+            if not v.ok:
+                self._fail(ctx, v, now)
                 return
             assert isinstance(outcome, Message)
             item = cx.auth_item(outcome)
             if item is None:
-                self._fail(ctx, cx.CxFailure(500, "no usable authentication vector"), now, "MAA")
+                self.respond(ctx, self.failure_response(
+                    ctx, 500, "no usable authentication vector from the HSS"), now)
                 return
-            nonce = digest.aka_nonce(item.rand_autn) if item.rand_autn else digest.md5_nonce()
+            nonce = (digest.aka_nonce(item.rand_autn) if item.rand_autn
+                     else digest.md5_nonce(self.rng))
             lifetime = self.settings.nonce_lifetime
             ch = Challenge(
                 impi=reg.impi, impu=reg.impu, nonce=nonce, algorithm=item.algorithm,
@@ -212,9 +246,9 @@ class ScscfCore(SessionCore):
             self.respond(ctx, response, now)
 
         self._ask("MAR", cx.mar_avps(reg.impi, reg.impu, scheme, self.cfg.server_name,
-                                     authorization), on_maa, ctx.created)
+                                     authorization), on_maa, ctx, now)
 
-    def _authenticated(self, ctx: RequestContext, reg: _Register, now: float) -> Response | None:
+    def _authenticated(self, ctx: _Ctx, reg: Registering, now: float) -> Response | None:
         record = self.store.get(reg.impu)
         update = reg.update
         if update.is_query:  # RFC 3261 §10.2.3: list the bindings
@@ -222,7 +256,7 @@ class ScscfCore(SessionCore):
         try:
             registrar.check_order(record, update, ctx.request)
         except RegisterError as exc:
-            return self._reply(ctx, exc.status, exc.reason or "")
+            return self.failure_response(ctx, exc.status, exc.reason or "")
         if update.removes_all or (record is not None and not self._adds(update)):
             return self._deregister(ctx, reg, record, now)
         registered = record is not None
@@ -231,44 +265,45 @@ class ScscfCore(SessionCore):
         have_data = record is not None and record.profile is not None
 
         def on_saa(outcome: CxOutcome, now: float) -> None:
-            fail = cx.failure(outcome)
-            if fail is not None:  # no binding is saved
-                self._fail(ctx, fail, now, "SAA")
+            v = verdict(outcome, Procedure.SAR)
+            if not v.ok:  # no binding is saved
+                self._fail(ctx, v, now)
                 return
             assert isinstance(outcome, Message)
             self._save(ctx, reg, outcome, now)
 
-        self._sar(reg.impi, reg.impu, assignment, have_data, on_saa, now)
+        self._sar(reg.impi, reg.impu, assignment, have_data, on_saa, ctx, now)
         return None
 
     @staticmethod
     def _adds(update: ContactUpdate) -> bool:
         return any(expires > 0 for _, expires in update.contacts)
 
-    def _save(self, ctx: RequestContext, reg: _Register, saa: Message, now: float) -> None:
+    def _save(self, ctx: _Ctx, reg: Registering, saa: Message, now: float) -> None:
         """TS 24.229 §5.4.1.2.2: store the implicit set and the bindings, answer 200."""
         record = self.store.get(reg.impu)
         profile = record.profile if record is not None else None
         data = saa.get("User-Data")
         if isinstance(data, bytes | str):
             try:
-                profile = userdata.parse(data)
-            except userdata.UserDataError as exc:
+                profile = parse_user_data(data)
+            except UserDataError as exc:
                 _log.warning("scscf.bad_user_data", impu=reg.impu, error=str(exc))
                 self._undo(reg, now)
-                self._fail(ctx, cx.CxFailure(500, "bad User-Data from HSS"), now, "SAA")
+                self.respond(ctx, self.failure_response(ctx, 500, "bad User-Data from the HSS"),
+                             now)
                 return
         identities, barred = [reg.impu], set()
         if profile is not None:
             for p in profile.identities:
-                key = registrar.identity_key(p.identity)
+                key = p.key
                 if key not in identities:
                     identities.append(key)
                 if p.barred:
                     barred.add(key)
         if reg.impu in barred:  # TS 24.229 §5.4.1.2.1: a barred IMPU cannot register
             self._undo(reg, now)
-            self.respond(ctx, self._reply(ctx, 403, "Public identity barred"), now)
+            self.respond(ctx, self.failure_response(ctx, 403, "public identity barred"), now)
             return
         if record is None:
             record = Registration(reg.impu, reg.impi, tuple(identities))
@@ -285,7 +320,7 @@ class ScscfCore(SessionCore):
                   contacts=len(record.bindings))
         self.respond(ctx, self._ok(ctx, record, reg.impu, now), now)
 
-    def _deregister(self, ctx: RequestContext, reg: _Register, record: Registration | None,
+    def _deregister(self, ctx: _Ctx, reg: Registering, record: Registration | None,
                     now: float) -> Response:
         """TS 24.229 §5.4.1.4: remove the bindings; the last one gone → SAR
         USER_DEREGISTRATION (answered at once; the SAA is only logged)."""
@@ -298,52 +333,48 @@ class ScscfCore(SessionCore):
         self.store.remove(record)
         _log.info("scscf.deregistered", impi=reg.impi, impu=reg.impu)
         self._sar(reg.impi, record.impu, AssignmentType.USER_DEREGISTRATION, True,
-                  self._log_sar(record.impu, "user"), now)
+                  self._log_sar(record.impu, "user"), None, now)
         return self._ok(ctx, None, reg.impu, now)
 
-    def _undo(self, reg: _Register, now: float) -> None:
+    def _undo(self, reg: Registering, now: float) -> None:
         if self.store.get(reg.impu) is None:
             self._sar(reg.impi, reg.impu, AssignmentType.USER_DEREGISTRATION, True,
-                      self._log_sar(reg.impu, "undo"), now)
+                      self._log_sar(reg.impu, "undo"), None, now)
 
     # -- helpers --------------------------------------------------------------------------
-    def _ok(self, ctx: RequestContext, record: Registration | None, impu: str,
-            now: float) -> Response:
+    def _ok(self, ctx: _Ctx, record: Registration | None, impu: str, now: float) -> Response:
         response = self.make_response(ctx, 200)
         registrar.add_ok_headers(response, ctx.request, record, impu, self.cfg.service_route,
                                  now)
         return response
 
-    def _reply(self, ctx: RequestContext, status: int, warning: str) -> Response:
-        response = self.make_response(ctx, status)
-        response.headers.add("Warning", f'399 {self.config.host} "{warning}"')
-        return response
-
-    def _fail(self, ctx: RequestContext, fail: cx.CxFailure, now: float, what: str) -> None:
-        reg = ctx.data.get("register")
-        _log.info("scscf.cx_failed", answer=what, status=fail.status, warning=fail.warning,
-                  impi=getattr(reg, "impi", None))
-        self.respond(ctx, self._reply(ctx, fail.status, fail.warning), now)
+    def _fail(self, ctx: _Ctx, v: CxVerdict, now: float) -> None:
+        """A REGISTER whose MAR or SAR did not succeed (:mod:`ims_core.cscf.cxresult`)."""
+        reg = ctx.state.register
+        _log.info("scscf.cx_failed", status=v.status, why=v.text, code=v.code,
+                  impi=reg.impi if reg is not None else None)
+        self.respond(ctx, self.cx_failure(ctx, v, 504), now)
 
     def _sar(self, impi: str, impu: str, assignment: AssignmentType, have_data: bool,
-             on_answer: Callable[[CxOutcome, float], None], now: float) -> None:
+             on_answer: _OnAnswer, ctx: _Ctx | None, now: float) -> None:
         self._ask("SAR", cx.sar_avps(impi, [impu], self.cfg.server_name, assignment,
-                                     have_data), on_answer, now)
+                                     have_data), on_answer, ctx, now)
 
-    def _ask(self, command: str, avps: list[tuple[str, object]],
-             on_answer: Callable[[CxOutcome, float], None], now: float) -> None:
+    def _ask(self, command: str, avps: list[tuple[str, object]], on_answer: _OnAnswer,
+             ctx: _Ctx | None, now: float) -> None:
+        """Ask the HSS on behalf of *ctx* (None: nobody waits on the answer)."""
         try:
             request = self.cx_request(command, avps)
         except RuntimeError as exc:  # no [diameter] section
             on_answer(DiameterUnavailable(str(exc)), now)
             return
-        self.query(request, on_answer)
+        self.query(request, on_answer, ctx=ctx, now=now)
 
     @staticmethod
-    def _log_sar(impu: str, why: str) -> Callable[[CxOutcome, float], None]:
+    def _log_sar(impu: str, why: str) -> _OnAnswer:
         def done(outcome: CxOutcome, now: float) -> None:
-            fail = cx.failure(outcome)
-            if fail is not None:
-                _log.warning("scscf.sar_failed", impu=impu, why=why, warning=fail.warning)
+            v = verdict(outcome, Procedure.SAR)
+            if not v.ok:
+                _log.warning("scscf.sar_failed", impu=impu, why=why, error=v.text)
 
         return done

@@ -1,7 +1,8 @@
 """The S-CSCF's side of Cx (TS 29.228 §6.1.2 SAR, §6.3 MAR; TS 29.229 §6.1.3, §6.1.7):
-request contents, answer parsing, and the SIP status a failed exchange turns into.
+which authentication scheme to ask for, request contents and answer parsing.
 
-Nothing here sends anything: the core hands the AVPs to ``CscfCore.cx_request``.
+Nothing here sends anything: the core hands the AVPs to ``CscfCore.cx_request``; what a
+failed exchange means in SIP is ``ims_core.cscf.cxresult``'s.
 """
 
 from __future__ import annotations
@@ -10,13 +11,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from ims_core.diameter import (
-    CxResult,
-    DiameterTimeout,
-    DiameterUnavailable,
-    Message,
-    ResultCode,
-)
+from ims_core.diameter import Message
+from ims_core.sip import AuthHeader
 
 # RFC 3310 / RFC 4169 / RFC 2617 algorithm → SIP-Authentication-Scheme (TS 29.229 §6.3.2).
 SCHEME_FOR_ALGORITHM = {
@@ -25,6 +21,7 @@ SCHEME_FOR_ALGORITHM = {
     "md5": "SIP Digest",
 }
 UNKNOWN_SCHEME = "Unknown"  # TS 29.228 §6.3.1: the HSS picks the subscriber's scheme
+SIP_DIGEST = SCHEME_FOR_ALGORITHM["md5"]
 # The HSS's scheme name → the algorithm we challenge with.
 ALGORITHM_FOR_SCHEME = {
     "digest-akav1-md5": "AKAv1-MD5",
@@ -45,12 +42,27 @@ class AssignmentType(enum.IntEnum):
     TIMEOUT_DEREGISTRATION = 4
     USER_DEREGISTRATION = 5
     AUTHENTICATION_FAILURE = 9
+    AUTHENTICATION_TIMEOUT = 10
 
 
-def scheme_for(algorithm: str | None) -> str:
-    """The SIP-Authentication-Scheme for the Authorization's algorithm (absent: Unknown)."""
-    if not algorithm:
-        return UNKNOWN_SCHEME
+def scheme_for(cred: AuthHeader | None) -> str:
+    """The SIP-Authentication-Scheme to ask the HSS for, from the REGISTER's
+    Authorization (TS 24.229 §5.4.1.2.1):
+
+    - none at all: a softphone (RFC 3261 §22), so SIP Digest;
+    - one naming an algorithm: that algorithm's scheme (MD5 → SIP Digest);
+    - one without (the empty Authorization of a 3GPP UE, TS 24.229 §5.1.1.2.1): Unknown,
+      the subscriber's own scheme (TS 29.228 §6.3.1).
+
+    A SIP Digest request the HSS refuses with 5006 (the subscriber has no MD5) is asked
+    again with Unknown by the core."""
+    if cred is None:
+        return SIP_DIGEST
+    return scheme_of(cred.algorithm) if cred.algorithm else UNKNOWN_SCHEME
+
+
+def scheme_of(algorithm: str) -> str:
+    """The SIP-Authentication-Scheme of a digest algorithm (unknown ones: Unknown)."""
     return SCHEME_FOR_ALGORITHM.get(algorithm.lower(), UNKNOWN_SCHEME)
 
 
@@ -128,56 +140,3 @@ def auth_item(maa: Message) -> AuthItem | None:
             continue
         return AuthItem(scheme, algorithm, rand_autn, xres, ck, ik)
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class CxFailure:
-    """How a failed Cx exchange is answered in SIP; ``warning`` goes into a Warning
-    header (RFC 3261 §20.43, code 399) so the cause is visible on the wire."""
-
-    status: int
-    warning: str
-
-
-_FORBIDDEN = {
-    CxResult.ERROR_USER_UNKNOWN: "user unknown",
-    CxResult.ERROR_IDENTITIES_DONT_MATCH: "identities don't match",
-    CxResult.ERROR_IDENTITY_NOT_REGISTERED: "identity not registered",
-    CxResult.ERROR_ROAMING_NOT_ALLOWED: "roaming not allowed",
-    CxResult.ERROR_AUTH_SCHEME_NOT_SUPPORTED: "authentication scheme not supported",
-    CxResult.ERROR_IN_ASSIGNMENT_TYPE: "error in assignment type",
-}
-
-
-def failure(outcome: object) -> CxFailure | None:
-    """None for a successful answer (2xxx), else the SIP answer to give.
-
-    No answer (DiameterUnavailable, DiameterTimeout, anything else raised) → 504;
-    Cx experimental errors 5001-5007 → 403 (TS 24.229 §5.4.1.2.1); base 4001
-    AUTHENTICATION_REJECTED (e.g. a failed resynchronisation) → 403; 3xxx (the request
-    could not be delivered) → 504; anything else → 500.
-    """
-    if isinstance(outcome, DiameterTimeout):
-        return CxFailure(504, "HSS timeout")
-    if isinstance(outcome, DiameterUnavailable):
-        return CxFailure(504, "HSS unreachable")
-    if not isinstance(outcome, Message):
-        return CxFailure(504, f"HSS error: {type(outcome).__name__}")
-    er = outcome.experimental_result
-    rc = outcome.result_code
-    code = rc if rc is not None else (er[1] if er is not None else None)
-    if code is None:
-        return CxFailure(500, "HSS answer without a result")
-    if 2000 <= code < 3000:
-        return None
-    if rc is None:
-        try:
-            text = _FORBIDDEN[CxResult(code)]
-        except (KeyError, ValueError):
-            return CxFailure(500, f"HSS experimental result {code}")
-        return CxFailure(403, text)
-    if code == ResultCode.AUTHENTICATION_REJECTED:
-        return CxFailure(403, "authentication rejected")
-    if 3000 <= code < 4000:
-        return CxFailure(504, f"HSS not reachable (Result-Code {code})")
-    return CxFailure(500, f"HSS Result-Code {code}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
+from collections.abc import Callable
 
 from ims_core import auth
 from ims_core.sip import AuthHeader, Request, SipParseError
@@ -25,9 +25,10 @@ def aka_nonce(rand_autn: bytes) -> str:
     return base64.b64encode(rand_autn).decode("ascii")
 
 
-def md5_nonce() -> str:
-    """An unguessable nonce of our own for MD5 digest (RFC 2617 §3.2.1)."""
-    return base64.b64encode(os.urandom(18)).decode("ascii")
+def md5_nonce(rng: Callable[[int], bytes]) -> str:
+    """An unguessable nonce of our own for MD5 digest (RFC 2617 §3.2.1), from the core's
+    random source."""
+    return base64.b64encode(rng(18)).decode("ascii")
 
 
 def _b64(text: str) -> bytes | None:

@@ -25,28 +25,17 @@ SPT conditions (Annex B.2.2 tSePoTri):
   ``Content`` (any line of that type when ``Content`` is absent).
 
 A regular expression that does not compile never matches (and a negated one then
-matches): the HSS's data is not ours to crash on.
+matches): the HSS's data is not ours to crash on. The model is ``ims_core.userdata``'s.
 """
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Sequence
 from functools import lru_cache
 
 from ims_core.sip import Request
-
-from .userdata import Ifc, Spt
-
-
-class SessionCase(enum.IntEnum):
-    """SPT SessionCase values (TS 29.228 Annex B.2.2)."""
-
-    ORIGINATING = 0
-    TERMINATING_REGISTERED = 1
-    TERMINATING_UNREGISTERED = 2
-    ORIGINATING_UNREGISTERED = 3
+from ims_core.userdata import Ifc, Spt
 
 
 @lru_cache(maxsize=512)
@@ -72,24 +61,24 @@ def _sdp_lines(request: Request, kind: str) -> list[str]:
     return [line[len(prefix):] for line in text.splitlines() if line.startswith(prefix)]
 
 
+def _any(values: Sequence[str], content: str | None) -> bool:
+    """Present (content None), or *content* found in one of *values*."""
+    return bool(values) if content is None else any(_search(content, v) for v in values)
+
+
 def spt_matches(spt: Spt, request: Request, session_case: int) -> bool:
     """One SPT against *request* in *session_case*, negation applied."""
-    kind = spt.kind
-    if kind == "Method":
-        hit = request.method.upper() == spt.value.strip().upper()
-    elif kind == "RequestURI":
-        hit = _search(spt.value, request.uri_text)
-    elif kind == "SIPHeader":
-        values = request.headers.get_all(spt.value.strip()) if spt.value.strip() else []
-        hit = bool(values) if spt.content is None else any(_search(spt.content, v) for v in values)
-    elif kind == "SessionCase":
-        hit = spt.value.strip().isdigit() and int(spt.value) == session_case
-    elif kind == "SessionDescription":
-        lines = _sdp_lines(request, spt.value)
-        hit = bool(lines) if spt.content is None else any(
-            _search(spt.content, v) for v in lines)
+    if spt.method is not None:
+        hit = request.method.upper() == spt.method.strip().upper()
+    elif spt.request_uri is not None:
+        hit = _search(spt.request_uri, request.uri_text)
+    elif spt.header is not None:
+        name = spt.header.strip()
+        hit = _any(request.headers.get_all(name) if name else [], spt.header_content)
+    elif spt.session_case is not None:
+        hit = spt.session_case == session_case
     else:
-        hit = False  # an unknown condition type cannot be satisfied
+        hit = _any(_sdp_lines(request, spt.sdp_line or ""), spt.sdp_content)
     return hit != spt.negated
 
 
@@ -114,6 +103,6 @@ def next_match(ifcs: Sequence[Ifc], request: Request, session_case: int,
     with the next iFC after each AS the request came back from)."""
     for index in range(max(start, 0), len(ifcs)):
         ifc = ifcs[index]
-        if ifc.server_name and trigger_matches(ifc, request, session_case):
+        if trigger_matches(ifc, request, session_case):
             return index, ifc
     return None

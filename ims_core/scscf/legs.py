@@ -3,24 +3,21 @@
 on, how far iFC evaluation got (the ``ifc`` parameter of our own Route coming back from
 an AS), the served user's identities, and where the Request-URI lives.
 
-Our Route and Record-Route values carry ``ims-leg=orig|term`` (our own URI parameter,
-RFC 3261 §19.1.1 other-param) so an in-dialog request or a request coming back from an
-AS tells its leg from the Route that names us, not from where it came from.
+Our Route and Record-Route values (``ims_core.proxy.record_route_value``) carry
+``ims-leg=orig|term`` (our own URI parameter, RFC 3261 §19.1.1 other-param) so an
+in-dialog request or a request coming back from an AS tells its leg from the Route that
+names us, not from where it came from.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ims_core.sip import Request, SipParseError, SipUri, TelUri, Uri, parse_name_addr
-
-from .registrar import impu_key
+from ims_core.identity import impu_key
+from ims_core.sip import Request, SipParseError, SipUri, TelUri, Uri
 
 ORIG = "orig"
 TERM = "term"
-# Requests that create a dialog and so are Record-Routed (RFC 3261 §12.1, RFC 6665,
-# RFC 3515); MESSAGE and other out-of-dialog requests are not (TS 24.229 §5.4.3.2).
-DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,45 +43,16 @@ def leg_of(route: Uri) -> Leg | None:
     return Leg(leg, int(raw) if raw is not None and raw.isdigit() else None)
 
 
-def route_value(host: str, port: int, leg: str, ifc: int | None = None,
-                transport: str = "UDP") -> str:
-    """Our Record-Route (``ifc`` None) or AS-return Route value for *leg*; the
-    transport parameter when not UDP, as the proxy core's own (RFC 3261 §16.6 step 4)."""
-    tp = "" if transport.upper() == "UDP" else f";transport={transport.lower()}"
-    back = "" if ifc is None else f";ifc={ifc}"
-    return f"<sip:{host}:{port}{tp};lr;ims-leg={leg}{back}>"
-
-
 def asserted_identities(request: Request) -> list[str]:
     """The P-Asserted-Identity URIs as identity keys (RFC 3325 §9.1; TS 24.229
     §5.4.3.2: the served user of an originating request), malformed values skipped."""
     out = []
     for value in request.headers.values("p-asserted-identity"):
         try:
-            out.append(impu_key(parse_name_addr(value).uri))
-        except (SipParseError, ValueError):
+            out.append(impu_key(value))
+        except SipParseError:
             continue
     return out
-
-
-def is_phone(uri: SipUri) -> bool:
-    return (uri.param("user") or "").lower() == "phone"
-
-
-def identity_keys(uri: Uri, domain: str) -> list[str]:
-    """The keys an IMPU may be stored under for a Request-URI (TS 23.003 §13.4):
-    the URI itself, and for a global number its tel: and ``sip:+n@domain`` forms."""
-    keys = [impu_key(uri)]
-    number = None
-    if isinstance(uri, TelUri) and uri.is_global:
-        number = uri.number
-    elif isinstance(uri, SipUri) and uri.user and uri.user.startswith("+") and is_phone(uri):
-        number = uri.user.split(";", 1)[0]
-    if number is not None:
-        for key in (f"tel:{number}", f"sip:{number}@{domain.lower()}"):
-            if key not in keys:
-                keys.append(key)
-    return keys
 
 
 def is_home(uri: Uri, domain: str) -> bool:

@@ -1,12 +1,17 @@
-"""REGISTER processing that needs no Cx: identities, the Contact/Expires rules of
-RFC 3261 §10.3, bindings (RFC 3327 Path), and the 200 OK headers (TS 24.229 §5.4.1.2.2).
+"""REGISTER processing that needs no Cx: the Contact/Expires rules of RFC 3261 §10.3,
+bindings (RFC 3327 Path), and the 200 OK headers (TS 24.229 §5.4.1.2.2).
+
+Bindings are found by URI equality (§10.3 step 7 compares contacts with the §19.1.4
+rules): keyed by :func:`ims_core.identity.uri_key` of the contact, each keeping the
+contact as the UE last wrote it, for the 200's Contact and for routing to it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ims_core.sip import NameAddr, Request, Response, SipUri, TelUri, Uri, parse_name_addr
+from ims_core.identity import uri_key
+from ims_core.sip import NameAddr, Request, Response, parse_name_addr
 from ims_core.sip.addressing import Source
 
 from .config import RegistrarSettings
@@ -26,35 +31,6 @@ class RegisterError(Exception):
         self.status = status
         self.reason = reason
         self.headers = headers
-
-
-def impu_key(uri: Uri) -> str:
-    """A public identity without parameters, as the S-CSCF indexes it: ``sip:user@host``
-    (host lower-cased, port kept) or ``tel:+number`` (TS 23.003 §13.4)."""
-    if isinstance(uri, SipUri):
-        user = f"{uri.user}@" if uri.user is not None else ""
-        port = f":{uri.port}" if uri.port is not None else ""
-        return f"{uri.scheme.lower()}:{user}{uri.host.lower()}{port}"
-    if isinstance(uri, TelUri):
-        return f"tel:{uri.number}"
-    return str(uri)
-
-
-def identity_key(text: str) -> str:
-    """:func:`impu_key` for an identity written as text (e.g. from User-Data)."""
-    try:
-        return impu_key(parse_name_addr(text).uri)
-    except ValueError:
-        return text.strip()
-
-
-def impi_from_to(request: Request) -> str | None:
-    """TS 33.203 §7.2 / TS 23.003 §13.3: without an Authorization the private identity is
-    derived from the public one, ``user@domain``."""
-    uri = request.to_addr.uri
-    if isinstance(uri, SipUri) and uri.user:
-        return f"{uri.user}@{uri.host.lower()}"
-    return None
 
 
 def unsupported_options(request: Request) -> list[str]:
@@ -117,7 +93,7 @@ def check_order(reg: Registration | None, update: ContactUpdate, request: Reques
         return
     call_id, cseq = request.call_id, request.cseq.seq
     for contact, _ in update.contacts:
-        b = reg.bindings.get(str(contact.uri))
+        b = reg.bindings.get(uri_key(contact.uri))
         if b is not None and b.call_id == call_id and cseq <= b.cseq:
             raise RegisterError(500, "Out of order REGISTER")
 
@@ -131,13 +107,13 @@ def apply(reg: Registration, update: ContactUpdate, request: Request, source: So
     path = tuple(request.headers.values("path"))
     call_id, cseq = request.call_id, request.cseq.seq
     for contact, expires in update.contacts:
-        key = str(contact.uri)
+        key = uri_key(contact.uri)
         if expires == 0:
             reg.bindings.pop(key, None)
             continue
         params = tuple(p for p in contact.params if p[0].lower() not in ("expires", "q"))
         reg.bindings[key] = Binding(
-            uri=key, expires_at=now + expires, impi=impi, call_id=call_id, cseq=cseq,
+            uri=str(contact.uri), expires_at=now + expires, impi=impi, call_id=call_id, cseq=cseq,
             q=contact.param("q"), params=params, path=path, received=str(source),
         )
 

@@ -33,60 +33,34 @@ proxy core's). MESSAGE is routed the same way but never Record-Routed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ims_core import log
-from ims_core.cscf import CscfCore, CxOutcome
+from ims_core.cscf import CscfCore, CxOutcome, Procedure, verdict
 from ims_core.diameter import Message
-from ims_core.proxy import Branch, RequestContext, Target
+from ims_core.identity import impu_aliases, impu_key
+from ims_core.proxy import DIALOG_CREATING, Branch, RequestContext, Target, record_route_value
 from ims_core.sip import Request, Response, SipUri, TelUri, parse_uri
+from ims_core.userdata import DefaultHandling, Ifc, SessionCase, UserDataError
+from ims_core.userdata import parse as parse_user_data
 
-from . import cx, userdata
+from . import cx
 from . import ifc as ifcs
 from .config import ScscfConfig
-from .legs import (
-    DIALOG_CREATING,
-    ORIG,
-    TERM,
-    Leg,
-    asserted_identities,
-    identity_keys,
-    is_home,
-    route_value,
-)
-from .registrar import identity_key, impu_key
+from .legs import ORIG, TERM, asserted_identities, is_home
+from .state import AsHop, ScscfRequest
 from .store import Registration, RegistrationStore
-from .userdata import Ifc, Profile
 
 _log = log.get("scscf")
 _Route = Target | Sequence[Target] | Response | None
-
-SESSION_TERMINATED = 1  # DefaultHandling (TS 29.228 Annex B.2.2)
-
-
-@dataclass(slots=True)
-class _AsHop:
-    """The forward to an AS that is pending (kept in ``ctx.data["as"]``)."""
-
-    leg: str
-    index: int
-    ifc: Ifc
-    target: Target
-    request: Request | None = None  # the copy sent, to recognise its branch
+_Ctx = RequestContext[ScscfRequest]
 
 
-def profile_ifcs(profile: Profile | None, key: str) -> tuple[Ifc, ...]:
-    """The iFCs (by priority) of the service profile holding identity *key*."""
-    if profile is None:
-        return ()
-    for sp in profile.service_profiles:
-        if any(identity_key(p.identity) == key for p in sp.identities):
-            return tuple(sorted(sp.ifcs, key=lambda i: i.priority))
-    return ()
-
-
-def barred_in(profile: Profile, key: str) -> bool:
-    return any(p.barred for p in profile.identities if identity_key(p.identity) == key)
+def as_route(server_name: str) -> str:
+    """The Route value towards an AS (its Server-Name, made loose: RFC 3261 §16.12)."""
+    uri = parse_uri(server_name)
+    if isinstance(uri, SipUri) and not uri.lr:
+        uri.set_param("lr")
+    return f"<{uri}>"
 
 
 def _q(value: str | None) -> float:
@@ -97,24 +71,27 @@ def _q(value: str | None) -> float:
         return 1.0
 
 
-class SessionCore(CscfCore):
+class SessionCore(CscfCore[ScscfRequest]):
     """The call-routing half of the S-CSCF; :class:`ScscfCore` adds the registrar."""
 
     cfg: ScscfConfig
     store: RegistrationStore
     realm: str
 
+    def new_state(self, request: Request) -> ScscfRequest:
+        return ScscfRequest()
+
     # -- the legs -------------------------------------------------------------------------
-    def route_session(self, ctx: RequestContext) -> _Route:
-        """An initial non-REGISTER request (called after the in-dialog/OPTIONS cases)."""
-        leg: Leg | None = ctx.data.get("leg")
+    def route_session(self, ctx: _Ctx, now: float) -> _Route:
+        """An initial non-REGISTER request (called after the in-dialog case)."""
+        leg = ctx.state.leg
         if leg is not None and leg.leg == ORIG:
             return self.route_originating(ctx)
         if leg is None and "route" in ctx.request.headers:
             return Target()  # loose-routed through us, on no leg of ours
-        return self.route_terminating(ctx)
+        return self.route_terminating(ctx, now)
 
-    def route_originating(self, ctx: RequestContext) -> _Route:
+    def route_originating(self, ctx: _Ctx) -> _Route:
         """TS 24.229 §5.4.3.2: served user from P-Asserted-Identity, originating iFCs,
         then towards the callee."""
         request = ctx.request
@@ -127,13 +104,13 @@ class SessionCore(CscfCore):
         if key in reg.barred:
             return self._warn(ctx, 403, "Forbidden - Served User Barred")
         self._first_pass(ctx, ORIG)
-        hop = self._match_ifc(ctx, ORIG, profile_ifcs(reg.profile, key),
-                              ifcs.SessionCase.ORIGINATING)
+        ifc_list = reg.profile.ifcs_for(key) if reg.profile is not None else ()
+        hop = self._match_ifc(ctx, ORIG, ifc_list, SessionCase.ORIGINATING)
         if hop is not None:
             return hop
         return self._onwards(ctx)
 
-    def route_terminating(self, ctx: RequestContext) -> _Route:
+    def route_terminating(self, ctx: _Ctx, now: float) -> _Route:
         """TS 24.229 §5.4.3.3: served user = the Request-URI; terminating iFCs; then
         every registered contact in parallel, each through its stored Path."""
         uri = ctx.request.uri
@@ -141,23 +118,18 @@ class SessionCore(CscfCore):
         if found is None:
             if not is_home(uri, self.realm):
                 return self._warn(ctx, 404, "Not Found")
-            return self._unregistered(ctx)
+            return self._unregistered(ctx, now)
         key, reg = found
         if key in reg.barred:
             return self._warn(ctx, 404, "Not Found - Barred")
         self._first_pass(ctx, TERM)
-        hop = self._match_ifc(ctx, TERM, profile_ifcs(reg.profile, key),
-                              ifcs.SessionCase.TERMINATING_REGISTERED)
+        ifc_list = reg.profile.ifcs_for(key) if reg.profile is not None else ()
+        hop = self._match_ifc(ctx, TERM, ifc_list, SessionCase.TERMINATING_REGISTERED)
         if hop is not None:
             return hop
-        paths: dict[int, tuple[str, ...]] = ctx.data.setdefault("paths", {})
-        targets = []
-        for b in sorted(reg.bindings.values(), key=lambda b: -_q(b.q)):
-            target = Target(uri=parse_uri(b.uri))
-            paths[id(target)] = b.path
-            targets.append(target)
-        ctx.data["targets"] = targets  # keeps the ids above valid
-        return targets
+        # RFC 3327 §5.3: each contact's Path becomes the Route set of its copy.
+        return [Target(uri=parse_uri(b.uri), route=b.path)
+                for b in sorted(reg.bindings.values(), key=lambda b: -_q(b.q))]
 
     # -- steps ----------------------------------------------------------------------------
     def _served_originating(self, request: Request) -> tuple[str, Registration] | None:
@@ -170,22 +142,22 @@ class SessionCore(CscfCore):
     def _lookup(self, uri: object) -> tuple[str, Registration] | None:
         if not isinstance(uri, SipUri | TelUri):
             return None
-        for key in identity_keys(uri, self.realm):
+        for key in impu_aliases(uri, self.realm):
             reg = self.store.get(key)
             if reg is not None and reg.bindings:
                 return key, reg
         return None
 
-    def _first_pass(self, ctx: RequestContext, leg: str) -> None:
+    def _first_pass(self, ctx: _Ctx, leg: str) -> None:
         """Record-Route once per leg (on the pass that did not come back from an AS),
         dialog-creating requests only (RFC 3261 §16.6 step 4; TS 24.229 §5.4.3.2)."""
-        marker: Leg | None = ctx.data.get("leg")
+        marker = ctx.state.leg
         returning = marker is not None and marker.ifc is not None
         if self.config.record_route and not returning and (
                 ctx.request.method in DIALOG_CREATING):
-            ctx.data["rr"] = leg
+            ctx.state.record_route = leg
 
-    def _unregistered(self, ctx: RequestContext) -> _Route:
+    def _unregistered(self, ctx: _Ctx, now: float) -> _Route:
         """TS 24.229 §5.4.3.3 / TS 29.228 §6.1.2: a home user not registered here. SAR
         UNREGISTERED_USER fetches the profile; a terminating-unregistered iFC (session
         case 2) sends the request to its AS; otherwise 480."""
@@ -196,64 +168,56 @@ class SessionCore(CscfCore):
                            cx.AssignmentType.UNREGISTERED_USER, False)
 
         def on_saa(outcome: CxOutcome, now: float) -> None:
-            if ctx.final_sent:
-                return  # CANCELled meanwhile
             decision = self._after_unregistered_saa(ctx, key, outcome)
             if isinstance(decision, Response):
                 self.respond(ctx, decision, now)
             elif decision is not None:
                 self.forward(ctx, decision, now)
 
-        self.query(self.cx_request("SAR", avps), on_saa, ctx=ctx)
+        self.query(self.cx_request("SAR", avps), on_saa, ctx=ctx, now=now)
         return None
 
-    def _after_unregistered_saa(self, ctx: RequestContext, key: str,
-                                outcome: CxOutcome) -> _Route:
-        fail = cx.failure(outcome)
+    def _after_unregistered_saa(self, ctx: _Ctx, key: str, outcome: CxOutcome) -> _Route:
+        v = verdict(outcome, Procedure.SAR)
         data = outcome.get("User-Data") if isinstance(outcome, Message) else None
-        if fail is not None or not isinstance(data, bytes | str):
+        if not v.ok or not isinstance(data, bytes | str):
             _log.info("scscf.unregistered_no_profile", impu=key,
-                      warning=fail.warning if fail is not None else "no User-Data")
+                      why=v.text if not v.ok else "no User-Data")
             return self.make_response(ctx, 480)
         try:
-            profile = userdata.parse(data)
-        except userdata.UserDataError as exc:
+            profile = parse_user_data(data)
+        except UserDataError as exc:
             _log.warning("scscf.bad_user_data", impu=key, error=str(exc))
             return self.make_response(ctx, 480)
-        if barred_in(profile, key):
+        if profile.is_barred(key):
             return self._warn(ctx, 404, "Not Found - Barred")
         self._first_pass(ctx, TERM)
-        hop = self._match_ifc(ctx, TERM, profile_ifcs(profile, key),
-                              ifcs.SessionCase.TERMINATING_UNREGISTERED)
+        hop = self._match_ifc(ctx, TERM, profile.ifcs_for(key),
+                              SessionCase.TERMINATING_UNREGISTERED)
         return hop if hop is not None else self.make_response(ctx, 480)
 
-    def _match_ifc(self, ctx: RequestContext, leg: str, profile: Sequence[Ifc],
-                   case: ifcs.SessionCase) -> Target | None:
+    def _match_ifc(self, ctx: _Ctx, leg: str, profile: Sequence[Ifc],
+                   case: SessionCase) -> Target | None:
         """The next matching iFC after the one the request came back from, as a Target
-        towards its AS (TS 23.218 §6.4, TS 24.229 §5.4.3.2 step 4)."""
-        marker: Leg | None = ctx.data.get("leg")
-        done = ctx.data.get("ifc_done")
+        towards its AS with our own Route behind it to come back on (TS 23.218 §6.4,
+        TS 24.229 §5.4.3.2 step 4)."""
+        marker = ctx.state.leg
+        done = ctx.state.ifc_done
         if done is None:
             done = marker.ifc if marker is not None and marker.ifc is not None else -1
         found = ifcs.next_match(profile, ctx.request, case, done + 1)
         if found is None:
             return None
         index, ifc = found
-        try:
-            as_uri = parse_uri(ifc.server_name)
-        except ValueError:
-            as_uri = None
-        if not isinstance(as_uri, SipUri):
-            _log.warning("scscf.bad_as", server_name=ifc.server_name)
-            ctx.data["ifc_done"] = index
-            return self._match_ifc(ctx, leg, profile, case)
-        target = Target()
-        ctx.data["as"] = _AsHop(leg, index, ifc, target)
+        cfg = self.config
+        back = record_route_value(cfg.host, cfg.port, leg=leg, ifc=index)
+        target = Target(route=(as_route(ifc.server_name), back))
+        ctx.state.as_hop = AsHop(leg, index, ifc, target)
         _log.debug("scscf.to_as", leg=leg, ifc=index, server=ifc.server_name,
                    call_id=ctx.request.headers.get("call-id"))
         return target
 
-    def _onwards(self, ctx: RequestContext) -> _Route:
+    def _onwards(self, ctx: _Ctx) -> _Route:
         """Originating, after the iFCs: a remaining Route set is followed; otherwise the
         Request-URI decides — home users via the I-CSCF (TS 24.229 §5.4.3.2 step 10),
         other domains by static route (no DNS here), else 404."""
@@ -276,45 +240,32 @@ class SessionCore(CscfCore):
         return self._warn(ctx, 416, "Unsupported URI Scheme")
 
     # -- proxy hooks ----------------------------------------------------------------------
-    def should_record_route(self, ctx: RequestContext) -> bool:
+    def should_record_route(self, ctx: _Ctx) -> bool:
         return False  # our own Record-Route, with ims-leg, goes in on_forward
 
-    def on_forward(self, ctx: RequestContext, request: Request, target: Target) -> None:
-        cfg = self.config
-        leg = ctx.data.get("rr")
+    def on_forward(self, ctx: _Ctx, request: Request, target: Target) -> None:
+        leg = ctx.state.record_route
         if leg is not None and ctx.server_tx is not None:  # never on a stateless ACK
-            request.push_address("Record-Route", route_value(
-                cfg.host, cfg.port, leg, transport=ctx.source.transport))
-        hop: _AsHop | None = ctx.data.get("as")
-        if hop is not None and hop.target is target:
-            # TS 24.229 §5.4.3.2 step 4: the AS first, then us again to carry on.
-            request.push_address("Route", route_value(cfg.host, cfg.port, hop.leg, hop.index))
-            request.push_address("Route", f"<{hop.ifc.server_name};lr>"
-                                 if ";lr" not in hop.ifc.server_name else
-                                 f"<{hop.ifc.server_name}>")
-            hop.request = request
-            return
-        path = ctx.data.get("paths", {}).get(id(target))
-        if path:
-            for value in reversed(path):  # RFC 3327 §5.3: Path becomes the Route set
-                request.push_address("Route", value)
+            cfg = self.config
+            request.push_address("Record-Route", record_route_value(
+                cfg.host, cfg.port, ctx.source.transport, leg=leg))
 
-    def on_branch_final(self, ctx: RequestContext, branch: Branch, response: Response,
+    def on_branch_final(self, ctx: _Ctx, branch: Branch[ScscfRequest], response: Response,
                         now: float) -> bool:
         """TS 24.229 §5.4.3.2/§5.4.3.3 and TS 29.228 Annex B.2.2 DefaultHandling: an AS
         that fails (408, 5xx, or no answer — the proxy core reports that as 408/503) is
         skipped with SESSION_CONTINUED; SESSION_TERMINATED relays the failure."""
-        hop: _AsHop | None = ctx.data.get("as")
+        hop = ctx.state.as_hop
         failed = response.status == 408 or 500 <= response.status < 600
-        if (hop is None or branch.request is not hop.request or not failed
-                or hop.ifc.default_handling == SESSION_TERMINATED):
+        if (hop is None or branch.target is not hop.target or not failed
+                or hop.ifc.default_handling == DefaultHandling.SESSION_TERMINATED):
             return False
         _log.info("scscf.as_failed", server=hop.ifc.server_name, status=response.status,
                   ifc=hop.index, call_id=ctx.request.headers.get("call-id"))
-        ctx.data.pop("as", None)
-        ctx.data["ifc_done"] = hop.index
+        ctx.state.as_hop = None
+        ctx.state.ifc_done = hop.index
         decision = (self.route_originating(ctx) if hop.leg == ORIG
-                    else self.route_terminating(ctx))
+                    else self.route_terminating(ctx, now))
         if isinstance(decision, Response):
             self.respond(ctx, decision, now)
         elif decision is not None:
@@ -322,5 +273,5 @@ class SessionCore(CscfCore):
         return True
 
     # -- helpers --------------------------------------------------------------------------
-    def _warn(self, ctx: RequestContext, status: int, reason: str) -> Response:
+    def _warn(self, ctx: _Ctx, status: int, reason: str) -> Response:
         return self.make_response(ctx, status, reason)

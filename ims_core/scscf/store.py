@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ims_core.sip import Param
-
-from .userdata import Profile
+from ims_core.userdata import Profile
 
 
 @dataclass(slots=True)
 class Binding:
-    """One registered contact (RFC 3261 §10.3 step 7; RFC 3327 §5.3 Path)."""
+    """One registered contact (RFC 3261 §10.3 step 7; RFC 3327 §5.3 Path); ``uri`` is
+    the contact as the UE last wrote it."""
 
     uri: str
     expires_at: float
@@ -44,12 +44,15 @@ class Binding:
     received: str = ""  # the flow the REGISTER came in on, "udp:host:port"
 
     def remaining(self, now: float) -> int:
-        return max(0, math.ceil(self.expires_at - now))
+        """Whole seconds left, rounded up; (now + 600) - now may come out a hair above
+        600 in floating point, which must still read 600."""
+        return max(0, math.ceil(round(self.expires_at - now, 6)))
 
 
 @dataclass(slots=True)
 class Registration:
-    """An implicit registration set and its bindings (keyed by contact URI)."""
+    """An implicit registration set and its bindings, keyed by
+    :func:`ims_core.identity.uri_key` of the contact (equal URIs, one binding)."""
 
     impu: str  # the IMPU first registered: the record's key
     impi: str
@@ -63,10 +66,8 @@ class Registration:
         return min((b.expires_at for b in self.bindings.values()), default=None)
 
     def drop_expired(self, now: float) -> list[Binding]:
-        gone = [b for b in self.bindings.values() if b.expires_at <= now]
-        for b in gone:
-            del self.bindings[b.uri]
-        return gone
+        gone = [key for key, b in self.bindings.items() if b.expires_at <= now]
+        return [self.bindings.pop(key) for key in gone]
 
 
 @dataclass(slots=True)
@@ -99,7 +100,8 @@ class RegistrationStore(Protocol):
     """What the S-CSCF core needs from a registration store."""
 
     def get(self, impu: str) -> Registration | None:
-        """The registration an IMPU (normalised, see :func:`impu_key`) belongs to."""
+        """The registration an IMPU (as :func:`ims_core.identity.impu_key` writes it)
+        belongs to."""
 
     def save(self, reg: Registration) -> None:
         """Store *reg* under each of its identities and schedule its next expiry."""
@@ -116,8 +118,11 @@ class RegistrationStore(Protocol):
     def take_challenge(self, impi: str, nonce: str) -> Challenge | None:
         """Remove and return a challenge (a nonce is used once)."""
 
-    def purge(self, now: float) -> int:
-        """Forget challenges past ``forget_at``; returns how many."""
+    def challenges_for(self, impi: str) -> list[Challenge]:
+        """The challenges pending for *impi*, oldest first."""
+
+    def purge(self, now: float) -> list[Challenge]:
+        """Forget challenges past ``forget_at`` (never answered); returns them."""
 
     def next_deadline(self) -> float | None:
         """The earliest expiry or purge time (may be early; never late)."""
@@ -201,8 +206,12 @@ class MemoryStore:
         if not nonces:
             del self._per_user[impi]
 
-    def purge(self, now: float) -> int:
-        n = 0
+    def challenges_for(self, impi: str) -> list[Challenge]:
+        nonces = self._per_user.get(impi, ())
+        return [ch for n in nonces if (ch := self._challenges.get((impi, n))) is not None]
+
+    def purge(self, now: float) -> list[Challenge]:
+        gone = []
         heap = self._purge
         while heap and heap[0][0] <= now:
             _, _, key = heapq.heappop(heap)
@@ -210,8 +219,8 @@ class MemoryStore:
             if ch is not None and ch.forget_at <= now:
                 del self._challenges[key]
                 self._forget_nonce(*key)
-                n += 1
-        return n
+                gone.append(ch)
+        return gone
 
     @property
     def pending_challenges(self) -> int:

@@ -10,6 +10,7 @@ from lxml import etree
 import hss
 from hss import userdata
 from hss.model import Ifc, PublicIdentity, Spt
+from ims_core import userdata as shared
 from tests.hss.conftest import subscriber
 
 XSD = Path(hss.__file__).parent / "CxDataType.xsd"
@@ -39,24 +40,31 @@ def test_minimal_profile(schema: etree.XMLSchema) -> None:
 def test_ifcs_every_spt_kind_sorted_by_priority(schema: etree.XMLSchema) -> None:
     ifcs = (
         Ifc(20, "sip:as2.example:5060", default_handling=1, condition_type_cnf=False, spts=(
-            Spt(group=0, method="INVITE"),
-            Spt(group=0, negated=True, session_case=2),
-            Spt(group=1, header="Accept-Contact", header_content=".*video.*"),
-            Spt(group=1, header="P-Asserted-Identity"),
-            Spt(group=2, request_uri="sip:conf@example"),
-        )),
+            Spt(groups=(0, 2), method="INVITE"),
+            Spt(negated=True, session_case=2),
+            Spt(groups=(1,), header="Accept-Contact", header_content=".*video.*"),
+            Spt(groups=(1,), header="P-Asserted-Identity"),
+            Spt(groups=(2,), request_uri="sip:conf@example"),
+        ), service_info="<voicemail/>"),
         Ifc(10, "sip:as.example:5060", spts=(Spt(method="MESSAGE"),)),
         Ifc(30, "sip:always.example"),  # no trigger point: always
     )  # fmt: skip
-    doc = _valid(schema, userdata.build(subscriber(ifcs=ifcs)))
+    sub = subscriber(ifcs=ifcs)
+    data = userdata.build(sub)
+    doc = _valid(schema, data)
     prios = [e.text for e in doc.iterfind("ServiceProfile/InitialFilterCriteria/Priority")]
     assert prios == ["10", "20", "30"]
     ifc20 = doc.findall("ServiceProfile/InitialFilterCriteria")[1]
     assert ifc20.findtext("TriggerPoint/ConditionTypeCNF") == "0"
     assert ifc20.findtext("ApplicationServer/DefaultHandling") == "1"
+    assert ifc20.findtext("ApplicationServer/ServiceInfo") == "<voicemail/>"
     assert len(ifc20.findall("TriggerPoint/SPT")) == 5
+    assert [g.text for g in ifc20.findall("TriggerPoint/SPT[1]/Group")] == ["0", "2"]
     assert ifc20.findtext("TriggerPoint/SPT[2]/SessionCase") == "2"
     assert ifc20.findtext("TriggerPoint/SPT[3]/SIPHeader/Content") == ".*video.*"
+    # What the S-CSCF reads back is the subscriber's profile, iFCs by priority.
+    assert shared.parse(data) == userdata.profile(sub)
+    assert [i.priority for i in shared.parse(data).service_profiles[0].ifcs] == [10, 20, 30]
 
 
 def test_barring_and_escaping(schema: etree.XMLSchema) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import itertools
+import random
 from pathlib import Path
 
 from hss.config import CxConfig
@@ -63,6 +64,15 @@ class FakeHss:
     def names(self) -> list[str]:
         return [m.name for m in self.requests]
 
+    def mar_schemes(self) -> list[str]:
+        return [m.get("SIP-Auth-Data-Item").get("SIP-Authentication-Scheme")
+                for m in self.requests if m.name == "MAR"]
+
+    def scscf_name(self, imsi: str) -> str | None:
+        sub = self.store.get(imsi)
+        assert sub is not None
+        return sub.scscf_name
+
     def sar_types(self) -> list[int]:
         return [int(m.get("Server-Assignment-Type")) for m in self.requests if m.name == "SAR"]
 
@@ -71,7 +81,8 @@ class Harness:
     def __init__(self, tmp_path: Path, subs: list[Subscriber] | None = None,
                  **registrar: object) -> None:
         self.hss = FakeHss(tmp_path, subs)
-        self.core = ScscfCore(config(**registrar))
+        self.rng = random.Random(7)
+        self.core = ScscfCore(config(**registrar), rng=self.rng.randbytes)
         self.now = 1000.0
         self.held: list[DiameterQuery] = []
         self.hold = False  # keep queries unanswered (to test timing)
@@ -90,14 +101,14 @@ class Harness:
                 if self.hold:
                     self.held.append(q)
                 else:
-                    q.on_answer(self.hss.answer(q.request), self.now)
+                    self.core.answer_query(q, self.hss.answer(q.request), self.now)
 
     def release(self, outcome: Message | Exception | None = None) -> list[Response]:
         """Answer the held queries (with *outcome* instead of the HSS's, if given)."""
         held, self.held = self.held, []
         for q in held:
-            q.on_answer(outcome if outcome is not None else self.hss.answer(q.request),
-                        self.now)
+            self.core.answer_query(
+                q, outcome if outcome is not None else self.hss.answer(q.request), self.now)
         return responses(self._pump())
 
     def rx(self, msg: Request) -> list[Response]:
@@ -223,3 +234,16 @@ def challenge_of(response: Response) -> AuthHeader:
 def md5_subscriber(imsi: str = "001010000000009") -> Subscriber:
     return new_subscriber(imsi=imsi, k=demo_k(imsi), op=DEMO_OP, domain=DOMAIN,
                           msisdn="15550000009", password=DEMO_PASSWORD, schemes="md5")
+
+
+def aka_subscriber(imsi: str = "001010000000008") -> Subscriber:
+    """A subscriber without a password: IMS-AKA only (no SIP Digest)."""
+    return new_subscriber(imsi=imsi, k=demo_k(imsi), op=DEMO_OP, domain=DOMAIN,
+                          msisdn="15550000008")
+
+
+def reason(response: Response) -> str:
+    """The Reason header of a response we generated (RFC 3326)."""
+    value = response.headers.get("reason")
+    assert value is not None, response
+    return value

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from hss.model import Ifc, Spt
 from hss.provision import demo_subscribers
 from ims_core.proxy import Send
 from ims_core.sip import Request, Response, parse_message
 from ims_core.sip.addressing import Source
+from ims_core.userdata import Ifc, Spt
 
 from .helpers import DOMAIN, ICSCF, IMPU, MSISDN, Harness, Ue
 
@@ -107,7 +107,7 @@ def as_returns(fwd: Request) -> Request:
 def invite_ifc(priority: int = 0, default_handling: int = 0, case: int = 0,
                server: str = AS_URI) -> Ifc:
     return Ifc(priority=priority, server_name=server, default_handling=default_handling,
-               spts=(Spt(method="INVITE"), Spt(session_case=case, group=1)))
+               spts=(Spt(method="INVITE"), Spt(session_case=case, groups=(1,))))
 
 
 # -- originating -------------------------------------------------------------------------

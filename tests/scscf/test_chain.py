@@ -76,7 +76,7 @@ class Chain:
             return self.s._pump()
         out = self.i.data_to_send()
         for q in self.i.queries_to_send():
-            q.on_answer(self.s.hss.answer(q.request), self.s.now)
+            self.i.answer_query(q, self.s.hss.answer(q.request), self.s.now)
             out += self.i.data_to_send()
         return out
 

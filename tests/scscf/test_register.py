@@ -11,20 +11,24 @@ import pytest
 from hss import sqn as sqnmod
 from hss.provision import DEMO_OP, DEMO_PASSWORD, demo_k, new_subscriber
 from ims_core import auth
-from ims_core.diameter import DiameterTimeout, ResultCode, make_answer
+from ims_core.diameter import DiameterTimeout, DiameterUnavailable, ResultCode, make_answer
 from ims_core.sip import parse_name_addr
 
 from .helpers import (
     DOMAIN,
     IMPI,
     IMPU,
+    IMSI,
     MSISDN,
     PCSCF_PATH,
     SERVER_NAME,
     Harness,
     Ue,
+    aka_subscriber,
     challenge_of,
     md5_subscriber,
+    reason,
+    responses,
 )
 
 SERVICE_ROUTE = "<sip:orig@127.0.0.3:5060;lr>"
@@ -83,6 +87,8 @@ def test_first_register_without_authorization_derives_impi_from_to(h: Harness) -
     r401 = h.send(ue.register())
     assert r401.status == 401
     assert h.hss.requests[0].get("User-Name") == IMPI
+    assert h.hss.mar_schemes() == ["SIP Digest"]  # a softphone: MD5 digest
+    assert challenge_of(r401).algorithm == "MD5"
     assert h.send(ue.register(authorization=ue.answer(challenge_of(r401)))).status == 200
 
 
@@ -163,31 +169,59 @@ def test_expiry_sends_timeout_deregistration(h: Harness) -> None:
     assert h.core.store.get(IMPU) is None
 
 
-def test_wrong_response_is_403_without_sar_and_the_vector_is_gone(h: Harness) -> None:
+def test_wrong_response_is_403_with_sar_authentication_failure(h: Harness) -> None:
     ue = Ue()
     r401 = h.send(ue.register(authorization=ue.empty_authorization()))
+    assert h.hss.scscf_name(IMSI) == SERVER_NAME  # the MAR assigned us
     ch = challenge_of(r401)
     bad = h.send(ue.register(authorization=ue.answer(ch, password=b"\x00" * 8)))
-    assert bad.status == 403 and "warning" in bad.headers
-    assert h.hss.names() == ["MAR"]
+    assert bad.status == 403 and "authentication failed" in reason(bad)
+    # TS 24.229 §5.4.1.2.3: an initial registration failed, the HSS lets us go.
+    assert h.hss.names() == ["MAR", "SAR"]
+    assert h.hss.sar_types() == [9]  # AUTHENTICATION_FAILURE
+    assert h.hss.requests[1].get("User-Name") == IMPI
+    assert h.hss.requests[1].get_all("Public-Identity") == [IMPU]
+    assert h.hss.scscf_name(IMSI) is None
     # The nonce is gone: even the right answer now gets a fresh challenge.
     again = h.send(ue.register(authorization=ue.answer(ch)))
     assert again.status == 401 and challenge_of(again).nonce != ch.nonce
-    assert h.hss.names() == ["MAR", "MAR"]
+    assert h.hss.names() == ["MAR", "SAR", "MAR"]
+
+
+def test_authentication_failure_sar_is_waited_on_by_nobody(h: Harness) -> None:
+    ue = Ue()
+    ch = challenge_of(h.send(ue.register(authorization=ue.empty_authorization())))
+    h.hold = True
+    [r] = h.rx(ue.register(authorization=ue.answer(ch, response="0" * 32)))
+    assert r.status == 403  # at once, not after the SAA
+    [q] = h.held
+    assert q.request.name == "SAR" and q.ctx is None
+    assert h.release(DiameterUnavailable("no open peer")) == []  # a failure is only logged
+    assert h.core.open_queries == 0
+
+
+def test_wrong_response_on_a_refresh_keeps_the_registration(h: Harness) -> None:
+    ue = Ue()
+    assert ue.register_fully(h).status == 200
+    ch = challenge_of(h.send(ue.register(authorization=ue.empty_authorization())))
+    bad = h.send(ue.register(authorization=ue.answer(ch, response="0" * 32)))
+    assert bad.status == 403
+    assert h.hss.sar_types() == [1]  # no AUTHENTICATION_FAILURE: still registered
+    assert h.core.store.get(IMPU) is not None and h.hss.scscf_name(IMSI) == SERVER_NAME
 
 
 def test_wrong_key_is_403(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     try:
         ue = Ue()
-        r401 = h.send(ue.register())
+        r401 = h.send(ue.register(authorization=ue.empty_authorization()))
         ch = challenge_of(r401)
         # A UE with another K computes another RES (its AUTN check would fail too).
         raw = base64.b64decode(ch.nonce or "")
         wrong_k = b"X" * 16
         res, *_ = auth.f2345(wrong_k, auth.opc(wrong_k, DEMO_OP), raw[:16])
         assert h.send(ue.register(authorization=ue.answer(ch, password=res))).status == 403
-        assert "SAR" not in h.hss.names()
+        assert h.hss.sar_types() == [9]
     finally:
         h.close()
 
@@ -195,9 +229,11 @@ def test_wrong_key_is_403(tmp_path: Path) -> None:
 def test_empty_response_after_aka_challenge_is_403(h: Harness) -> None:
     """MAC failure at the UE: it answers with an empty response (TS 33.203 §6.1.2.2)."""
     ue = Ue()
-    ch = challenge_of(h.send(ue.register()))
+    ch = challenge_of(h.send(ue.register(authorization=ue.empty_authorization())))
+    assert ch.algorithm == "AKAv1-MD5"
     assert h.send(ue.register(authorization=ue.answer(ch, response=""))).status == 403
-    assert "SAR" not in h.hss.names()
+    assert h.hss.sar_types() == [9]
+    assert h.hss.scscf_name(IMSI) is None
 
 
 def test_nonce_replay_gets_a_fresh_challenge(h: Harness) -> None:
@@ -227,6 +263,7 @@ def test_stale_nonce_with_a_wrong_response_is_403(h: Harness) -> None:
     ch = challenge_of(h.send(ue.register()))
     h.tick(61)
     assert h.send(ue.register(authorization=ue.answer(ch, response="0" * 32))).status == 403
+    assert h.hss.sar_types() == [9]
 
 
 def test_forgotten_nonce_is_unknown(h: Harness) -> None:
@@ -238,9 +275,45 @@ def test_forgotten_nonce_is_unknown(h: Harness) -> None:
     assert again.status == 401 and challenge_of(again).stale is None
 
 
+def test_unanswered_challenge_sends_sar_authentication_timeout(h: Harness) -> None:
+    ue = Ue()
+    h.send(ue.register(authorization=ue.empty_authorization()))
+    assert h.hss.scscf_name(IMSI) == SERVER_NAME
+    h.tick(60 + 300 - 1)
+    assert h.hss.names() == ["MAR"]  # still remembered: the UE may yet answer
+    h.tick(2)
+    assert h.hss.names() == ["MAR", "SAR"]
+    sar = h.hss.requests[1]
+    assert sar.get("Server-Assignment-Type") == 10  # AUTHENTICATION_TIMEOUT
+    assert sar.get("User-Name") == IMPI and sar.get_all("Public-Identity") == [IMPU]
+    assert h.hss.scscf_name(IMSI) is None
+    h.tick(1000)
+    assert h.hss.sar_types() == [10]  # once
+
+
+def test_unanswered_challenge_of_a_registered_user_sends_no_sar(h: Harness) -> None:
+    ue = Ue()
+    ue.register_fully(h, expires=3600)
+    h.send(ue.register(authorization=ue.empty_authorization()))  # a refresh, unanswered
+    h.tick(60 + 300 + 1)
+    assert h.hss.sar_types() == [1]
+    assert h.hss.scscf_name(IMSI) == SERVER_NAME
+
+
+def test_challenge_forgotten_behind_a_newer_one_sends_no_sar(h: Harness) -> None:
+    ue = Ue()
+    h.send(ue.register(authorization=ue.empty_authorization()))
+    h.tick(200)
+    h.send(ue.register(authorization=ue.empty_authorization()))  # the UE starts over
+    h.tick(161 + 1)  # the first one is forgotten, the second still pending
+    assert h.hss.names() == ["MAR", "MAR"]
+    h.tick(200)  # now the second one goes too
+    assert h.hss.sar_types() == [10]
+
+
 def test_resync_with_auts(h: Harness) -> None:
     ue = Ue()
-    ch = challenge_of(h.send(ue.register()))
+    ch = challenge_of(h.send(ue.register(authorization=ue.empty_authorization())))
     sqn_hss, _, _, _ = ue.aka(ch)
     # The USIM's SQN is far ahead of the HSS's: it answers with AUTS (TS 33.102 §6.3.5).
     sqn_ms = sqnmod.to_bytes(sqnmod.from_bytes(sqn_hss) + 10_000)
@@ -260,7 +333,7 @@ def test_resync_with_auts(h: Harness) -> None:
 
 def test_bad_auts_is_403(h: Harness) -> None:
     ue = Ue()
-    ch = challenge_of(h.send(ue.register()))
+    ch = challenge_of(h.send(ue.register(authorization=ue.empty_authorization())))
     r = h.send(ue.register(authorization=ue.answer(ch, auts=b"\x01" * 14)))
     assert r.status == 403  # the HSS rejects MAC-S (4001)
     assert h.hss.names() == ["MAR", "MAR"]
@@ -280,6 +353,7 @@ def test_md5_registration(tmp_path: Path) -> None:
         bad = challenge_of(h.send(ue.register()))
         wrong = h.send(ue.register(authorization=ue.answer(bad, password=b"guess")))
         assert wrong.status == 403
+        assert h.hss.sar_types() == [1]  # a refresh failed: still registered
     finally:
         h.close()
 
@@ -299,7 +373,8 @@ def test_md5_by_algorithm_for_a_subscriber_with_several_schemes(h: Harness) -> N
 def test_unknown_user_is_403(h: Harness) -> None:
     ue = Ue(impi=f"001019999999999@{DOMAIN}", impu=f"sip:001019999999999@{DOMAIN}")
     r = h.send(ue.register())
-    assert r.status == 403 and "user unknown" in (r.headers.get("warning") or "")
+    assert r.status == 403 and "user unknown" in reason(r)
+    assert r.reason == "Forbidden - User Unknown"
 
 
 def test_scheme_not_supported_is_403(tmp_path: Path) -> None:
@@ -312,11 +387,12 @@ def test_scheme_not_supported_is_403(tmp_path: Path) -> None:
         h.close()
 
 
-def test_hss_down_is_504_with_warning(h: Harness) -> None:
+def test_hss_down_is_504_with_reason(h: Harness) -> None:
     h.hss.down = True
     r = h.send(Ue().register())
-    assert r.status == 504
-    assert "HSS unreachable" in (r.headers.get("warning") or "")
+    assert r.status == 504 and r.reason == "Server Time-out"
+    assert reason(r).startswith("SIP;cause=504;") and "HSS unreachable" in reason(r)
+    assert "warning" not in r.headers
 
 
 def test_sar_failure_saves_no_binding(h: Harness) -> None:
@@ -397,7 +473,7 @@ def test_a_nonce_only_answers_for_the_identity_it_was_issued_for(h: Harness) -> 
 def test_identities_of_another_subscriber_is_403(h: Harness) -> None:
     ue = Ue(impu=f"sip:001010000000002@{DOMAIN}")  # IMPI of the first, IMPU of the second
     r = h.send(ue.register(authorization=ue.empty_authorization()))
-    assert r.status == 403 and "don't match" in (r.headers.get("warning") or "")
+    assert r.status == 403 and "don't match" in reason(r)
 
 
 def test_retransmission_while_the_mar_is_pending_is_absorbed(h: Harness) -> None:
@@ -416,7 +492,20 @@ def test_hss_timeout_is_504(h: Harness) -> None:
     h.hold = True
     h.rx(Ue().register())
     [r] = h.release(DiameterTimeout("no answer"))
-    assert r.status == 504 and "HSS timeout" in (r.headers.get("warning") or "")
+    assert r.status == 504 and "HSS timeout" in reason(r)
+
+
+def test_silent_hss_gets_the_register_504_at_the_diameter_timeout(h: Harness) -> None:
+    """The core's own deadline answers the REGISTER (no adapter timeout needed)."""
+    h.hold = True
+    assert h.rx(Ue().register()) == []
+    timeout = h.core.cfg.diameter.request_timeout if h.core.cfg.diameter else 0.0
+    assert h.core.get_timer() == pytest.approx(h.now + timeout)
+    assert responses(h.tick(timeout - 0.01)) == []
+    [r] = responses(h.tick(0.02))
+    assert r.status == 504 and "HSS timeout" in reason(r)
+    assert h.core.open_queries == 0
+    assert h.release(make_answer(h.held[0].request, ResultCode.SUCCESS)) == []  # late: dropped
 
 
 def test_maa_without_a_usable_vector_is_500(h: Harness) -> None:
@@ -425,7 +514,7 @@ def test_maa_without_a_usable_vector_is_500(h: Harness) -> None:
     [q] = h.held
     answer = make_answer(q.request, ResultCode.SUCCESS)
     [r] = h.release(answer)
-    assert r.status == 500
+    assert r.status == 500 and "no usable authentication vector" in reason(r)
 
 
 def test_saa_without_user_data_registers_the_impu_alone(h: Harness) -> None:
@@ -437,3 +526,96 @@ def test_saa_without_user_data_registers_the_impu_alone(h: Harness) -> None:
     [ok] = h.release(make_answer(q.request, ResultCode.SUCCESS))
     assert ok.status == 200
     assert [str(a.uri) for a in ok.addresses("p-associated-uri")] == [IMPU]
+
+
+# -- one subscriber, both kinds of client --------------------------------------------------
+
+
+def test_same_subscriber_md5_without_authorization_and_aka_with_the_empty_one(
+        h: Harness) -> None:
+    softphone = Ue(contact="sip:soft@192.0.2.70:5060", call_id="soft@ue")
+    ch = challenge_of(h.send(softphone.register()))
+    assert ch.algorithm == "MD5" and ch.ck is None
+    assert h.send(softphone.register(authorization=softphone.answer(ch))).status == 200
+    ue = Ue()
+    ch = challenge_of(h.send(ue.register(authorization=ue.empty_authorization())))
+    assert ch.algorithm == "AKAv1-MD5" and ch.ck and ch.ik
+    ok = h.send(ue.register(authorization=ue.answer(ch)))
+    assert ok.status == 200 and len(ok.contacts()) == 2
+    assert h.hss.mar_schemes() == ["SIP Digest", "Unknown"]
+
+
+def test_aka_only_subscriber_without_authorization_gets_aka_after_5006(
+        tmp_path: Path) -> None:
+    imsi = "001010000000008"
+    h = Harness(tmp_path, subs=[aka_subscriber(imsi)])
+    try:
+        k = demo_k(imsi)
+        ue = Ue(impi=f"{imsi}@{DOMAIN}", impu=f"sip:{imsi}@{DOMAIN}", k=k,
+                opc=auth.opc(k, DEMO_OP))
+        r401 = h.send(ue.register())  # one REGISTER, two MARs
+        assert h.hss.mar_schemes() == ["SIP Digest", "Unknown"]
+        ch = challenge_of(r401)
+        assert r401.status == 401 and ch.algorithm == "AKAv1-MD5"
+        assert h.send(ue.register(authorization=ue.answer(ch))).status == 200
+    finally:
+        h.close()
+
+
+def test_an_explicit_aka_algorithm_is_not_retried(tmp_path: Path) -> None:
+    """5006 for an AKA request is the answer: only SIP Digest falls back to Unknown."""
+    h = Harness(tmp_path, subs=[md5_subscriber()])
+    try:
+        ue = Ue(impi=f"001010000000009@{DOMAIN}", impu=f"sip:001010000000009@{DOMAIN}")
+        r = h.send(ue.register(authorization=ue.empty_authorization("AKAv2-MD5")))
+        assert r.status == 403 and "scheme not supported" in reason(r)
+        assert h.hss.mar_schemes() == ["Digest-AKAv2-MD5"]
+    finally:
+        h.close()
+
+
+def test_md5_nonce_comes_from_the_core_rng(h: Harness) -> None:
+    h.core.rng = lambda n: bytes(range(n))
+    ch = challenge_of(h.send(Ue().register()))
+    assert ch.algorithm == "MD5"
+    assert base64.b64decode(ch.nonce or "") == bytes(range(18))
+
+
+# -- bindings compared as URIs (RFC 3261 §10.3 step 7, §19.1.4) ----------------------------
+
+
+@pytest.mark.parametrize("written", [
+    "sip:ue1@192.0.2.50:5060",                      # as registered
+    "sip:ue1@EXAMPLE.net:5060;transport=udp;ob",     # host case
+    "sip:%75e1@example.net:5060;ob;transport=UDP",   # escaping, parameter order
+])
+def test_a_refresh_written_differently_updates_the_same_binding(
+        h: Harness, written: str) -> None:
+    first = "sip:ue1@192.0.2.50:5060" if written.startswith("sip:ue1@192") else (
+        "sip:ue1@example.net:5060;transport=UDP;ob")
+    ue = Ue(contact=first)
+    assert ue.register_fully(h, expires=600).status == 200
+    h.now += 100
+    ue.contact = written
+    ok = ue.register_fully(h, expires=1200)
+    [contact] = ok.contacts()  # one binding, refreshed
+    assert contact.param("expires") == "1200"
+    reg = h.core.store.get(IMPU)
+    assert reg is not None and len(reg.bindings) == 1
+    [binding] = reg.bindings.values()
+    assert binding.uri == written  # kept as the UE last wrote it
+    # De-registering it as first written removes it: the last binding, so the registration.
+    ue.contact = first
+    ch = challenge_of(h.send(ue.register(expires=0)))
+    gone = h.send(ue.register(expires=0, authorization=ue.answer(ch)))
+    assert gone.status == 200 and gone.contacts() == []
+    assert h.core.store.get(IMPU) is None
+
+
+def test_out_of_order_check_uses_uri_equality(h: Harness) -> None:
+    ue = Ue(contact="sip:ue1@example.net:5060")
+    ue.register_fully(h)
+    ch = challenge_of(h.send(ue.register()))
+    ue.cseq = 1
+    ue.contact = "sip:ue1@EXAMPLE.NET:5060"
+    assert h.send(ue.register(authorization=ue.answer(ch))).status == 500

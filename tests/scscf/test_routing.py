@@ -96,3 +96,5 @@ def test_options_to_us_is_answered(h: Harness) -> None:
     assert isinstance(req, Request)
     _, [r] = rx(h, req)
     assert r.status == 200 and "REGISTER" in (r.headers.get("allow") or "")
+    assert r.headers.get("supported") == "path"  # RFC 3327
+    assert h.hss.requests == []  # answered by the proxy core, no SAR for "a user"

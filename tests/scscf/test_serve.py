@@ -72,7 +72,8 @@ async def test_register_over_udp_with_the_real_hss(tmp_path: Path) -> None:
         ue = Ue()
         r401 = None
         for _ in range(50):  # the Diameter connection may still be coming up
-            transport.sendto(_as_sent_by_ue(ue.register(), ue_port), (HOST, port))
+            first = ue.register(authorization=ue.empty_authorization())  # a 3GPP UE
+            transport.sendto(_as_sent_by_ue(first, ue_port), (HOST, port))
             r401 = await _final(proto)
             if r401.status == 401:
                 break

@@ -50,5 +50,15 @@ def test_challenges_are_bounded_per_user_taken_once_and_purged() -> None:
     assert s.take_challenge("a@x", "n2") is not None
     assert s.take_challenge("a@x", "n2") is None
     assert s.pending_challenges == 1
-    assert s.purge(19.0) == 0 and s.purge(20.0) == 1
+    assert s.challenges_for("a@x") == [challenge("n3")]
+    assert s.purge(19.0) == [] and s.purge(20.0) == [challenge("n3")]
     assert s.pending_challenges == 0 and s.next_deadline() is None
+    assert s.challenges_for("a@x") == []
+
+
+def test_remaining_is_not_rounded_up_by_floating_point_noise() -> None:
+    now = 15959.12444201375
+    b = Binding("sip:c@h", now + 600, "a@x", "cid", 1)
+    assert b.expires_at - now != 600  # the noise is real
+    assert b.remaining(now) == 600 and b.remaining(now + 0.5) == 600
+    assert b.remaining(now + 599.5) == 1 and b.remaining(now + 601) == 0

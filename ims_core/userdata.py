@@ -1,0 +1,519 @@
+"""The IMS subscription profile (TS 29.228 Annex B, the IMSSubscription document Cx carries
+in User-Data, §6.1.2): the one model of Initial Filter Criteria and service profiles, the
+builder the HSS answers SAR with, the defensive parser the S-CSCF reads it with, and the
+dict form the HSS stores iFCs in and imports them from. Sans-I/O, pure data.
+
+The model:
+
+- :class:`Spt` — a Service Point Trigger (Annex B.2.2 tSePoTri): the groups it belongs
+  to (one SPT may be in several), negation, and exactly one condition: Method,
+  RequestURI, SIPHeader (header, optional content), SessionCase or SessionDescription
+  (SDP line type, optional content);
+- :class:`Ifc` — an Initial Filter Criteria: priority, the AS (server name, default
+  handling, service info) and the trigger point (CNF or DNF over its SPTs; none at all is
+  an unconditional iFC);
+- :class:`PublicIdentity`, :class:`ServiceProfile`, :class:`Profile` — the public
+  identities (with barring) and the iFCs they share; the whole subscription.
+
+Every value is checked when it is made (``__post_init__`` raises ValueError), so what is
+built is valid against the schema and what is parsed is usable. :func:`build` writes the
+elements in the order of the Annex B schema sequences; :func:`parse` refuses documents
+with a DOCTYPE (and so any entity declaration, internal or external) before the XML
+parser sees them, and caps the size, so neither entity expansion nor an external fetch
+can happen.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ims_core.identity import impu_key
+from ims_core.sip import SipParseError, SipUri, TelUri, parse_uri
+
+MAX_USER_DATA = 256 * 1024
+_XS_INT_MAX = 2**31 - 1  # tPriority and tGroupID are xs:int
+# XML 1.0 §2.2 characters, less the C0 controls other than TAB: a CR or LF in a value would
+# not survive the parser's line-end normalisation, and no condition needs one.
+_BAD_CHAR_RE = re.compile("[\x00-\x08\x0a-\x1f\ud800-\udfff\ufffe\uffff]")
+_DIGITS_RE = re.compile(r"[0-9]+")
+
+
+class UserDataError(ValueError):
+    """User-Data that is not a usable IMSSubscription."""
+
+
+class SessionCase(enum.IntEnum):
+    """SPT SessionCase values (Annex B.2.2 tDirectionOfRequest)."""
+
+    ORIGINATING = 0
+    TERMINATING_REGISTERED = 1
+    TERMINATING_UNREGISTERED = 2
+    ORIGINATING_UNREGISTERED = 3
+
+
+class DefaultHandling(enum.IntEnum):
+    """What the S-CSCF does when the AS does not answer (Annex B.2.2 tDefaultHandling)."""
+
+    SESSION_CONTINUED = 0
+    SESSION_TERMINATED = 1
+
+
+class IdentityType(enum.IntEnum):
+    """tIdentityType (Annex B.2.1)."""
+
+    PUBLIC_USER_IDENTITY = 0
+    DISTINCT_PSI = 1
+    WILDCARDED_PSI = 2
+
+
+def _text(what: str, value: object, *, empty: bool = False) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text, not {type(value).__name__}")
+    if not value and not empty:
+        raise ValueError(f"{what} must not be empty")
+    if _BAD_CHAR_RE.search(value):
+        raise ValueError(f"{what} contains a control character")
+
+
+def _number(what: str, value: object, top: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+        raise ValueError(f"{what} must be an integer 0..{top}, not {value!r}")
+    return value
+
+
+def _sip_uri(what: str, value: object) -> None:
+    _text(what, value)
+    try:
+        uri = parse_uri(str(value))
+    except SipParseError as exc:
+        raise ValueError(f"{what} {value!r} is not a SIP URI: {exc}") from None
+    if not isinstance(uri, SipUri) or str(value) != str(value).strip():
+        raise ValueError(f"{what} must be a sip: or sips: URI, not {value!r}")
+
+
+# -- the model ------------------------------------------------------------------------
+
+_CONDITIONS = ("method", "request_uri", "header", "session_case", "sdp_line")
+
+
+@dataclass(frozen=True, slots=True)
+class Spt:
+    """One Service Point Trigger; exactly one of ``method``, ``request_uri``, ``header``
+    (with ``header_content``), ``session_case`` and ``sdp_line`` (with ``sdp_content``)
+    is set. ``groups``: the groups it belongs to (Annex B.2.2 Group, 1..n)."""
+
+    groups: tuple[int, ...] = (0,)
+    negated: bool = False
+    method: str | None = None
+    request_uri: str | None = None
+    header: str | None = None
+    header_content: str | None = None
+    session_case: int | None = None
+    sdp_line: str | None = None
+    sdp_content: str | None = None
+
+    def __post_init__(self) -> None:
+        groups = tuple(self.groups) if isinstance(self.groups, Sequence) else ()
+        if not groups:
+            raise ValueError("an SPT needs at least one group")
+        for g in groups:
+            _number("SPT group", g, _XS_INT_MAX)
+        object.__setattr__(self, "groups", groups)
+        if not isinstance(self.negated, bool):
+            raise ValueError("SPT negated must be true or false")
+        if sum(getattr(self, name) is not None for name in _CONDITIONS) != 1:
+            raise ValueError("an SPT needs exactly one of method, request_uri, header, "
+                             "session_case, sdp_line")
+        for name in ("method", "request_uri", "header", "sdp_line"):
+            if getattr(self, name) is not None:
+                _text(f"SPT {name}", getattr(self, name))
+        for name, owner in (("header_content", "header"), ("sdp_content", "sdp_line")):
+            if getattr(self, name) is not None:
+                if getattr(self, owner) is None:
+                    raise ValueError(f"SPT {name} needs {owner}")
+                _text(f"SPT {name}", getattr(self, name), empty=True)
+        if self.session_case is not None:
+            case = _number("SPT session_case", self.session_case, int(max(SessionCase)))
+            object.__setattr__(self, "session_case", SessionCase(case))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored / imported form: ``groups``, ``negated`` and the set condition."""
+        out: dict[str, Any] = {"groups": list(self.groups), "negated": self.negated}
+        for name in ("method", "request_uri", "header", "header_content", "session_case",
+                     "sdp_line", "sdp_content"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = int(value) if name == "session_case" else value
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Spt:
+        """An SPT from its dict form; ``group: N`` (one group) is accepted for
+        ``groups: [N]``. Raises ValueError naming what is wrong."""
+        fields = {"group", "groups", "negated", "method", "request_uri", "header",
+                  "header_content", "session_case", "sdp_line", "sdp_content"}
+        _no_unknown("SPT", d, fields)
+        if "group" in d and "groups" in d:
+            raise ValueError("SPT: give group or groups, not both")
+        groups = d["groups"] if "groups" in d else [d.get("group", 0)]
+        if not isinstance(groups, list | tuple):
+            raise ValueError("SPT groups must be a list of integers")
+        kwargs = {k: v for k, v in d.items() if k not in ("group", "groups")}
+        return cls(groups=tuple(groups), **kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class Ifc:
+    """An Initial Filter Criteria (Annex B.2.2). Without SPTs it has no TriggerPoint and
+    always matches; ``condition_type_cnf`` is then moot and kept True."""
+
+    priority: int
+    server_name: str
+    default_handling: int = DefaultHandling.SESSION_CONTINUED
+    condition_type_cnf: bool = True
+    spts: tuple[Spt, ...] = ()
+    service_info: str | None = None
+
+    def __post_init__(self) -> None:
+        _number("iFC priority", self.priority, _XS_INT_MAX)
+        _sip_uri("iFC server_name", self.server_name)
+        handling = _number("iFC default_handling", self.default_handling, 1)
+        object.__setattr__(self, "default_handling", DefaultHandling(handling))
+        if not isinstance(self.condition_type_cnf, bool):
+            raise ValueError("iFC condition_type_cnf must be true or false")
+        spts = tuple(self.spts) if isinstance(self.spts, Sequence) else None
+        if spts is None or not all(isinstance(s, Spt) for s in spts):
+            raise ValueError("iFC spts must be a list of SPTs")
+        object.__setattr__(self, "spts", spts)
+        if not spts:
+            object.__setattr__(self, "condition_type_cnf", True)
+        if self.service_info is not None:
+            _text("iFC service_info", self.service_info, empty=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "priority": self.priority, "server_name": self.server_name,
+            "default_handling": int(self.default_handling),
+            "condition_type_cnf": self.condition_type_cnf,
+            "spts": [s.to_dict() for s in self.spts],
+        }
+        if self.service_info is not None:
+            out["service_info"] = self.service_info
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Ifc:
+        """An iFC from its dict form (``spts`` a list of SPT dicts). Raises ValueError."""
+        _no_unknown("iFC", d, {"priority", "server_name", "default_handling",
+                               "condition_type_cnf", "spts", "service_info"})
+        for key in ("priority", "server_name"):
+            if key not in d:
+                raise ValueError(f"iFC: {key} is required")
+        spts = d.get("spts", ())
+        if not isinstance(spts, list | tuple) or not all(isinstance(s, Mapping) for s in spts):
+            raise ValueError("iFC spts must be a list of tables")
+        fields = {k: v for k, v in d.items() if k != "spts"}
+        return cls(**fields, spts=tuple(Spt.from_dict(s) for s in spts))
+
+
+def _no_unknown(what: str, d: Mapping[str, Any], known: set[str]) -> None:
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"{what}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+
+
+@dataclass(frozen=True, slots=True)
+class PublicIdentity:
+    """A public identity of a service profile (Annex B.2.1 tPublicIdentity)."""
+
+    identity: str
+    barred: bool = False
+    identity_type: int = IdentityType.PUBLIC_USER_IDENTITY
+
+    def __post_init__(self) -> None:
+        _text("identity", self.identity)
+        try:
+            uri = parse_uri(self.identity)
+        except SipParseError as exc:
+            raise ValueError(f"identity {self.identity!r} is not a URI: {exc}") from None
+        if not isinstance(uri, SipUri | TelUri) or self.identity != self.identity.strip():
+            raise ValueError(f"identity must be a sip:, sips: or tel: URI: {self.identity!r}")
+        if not isinstance(self.barred, bool):
+            raise ValueError("barred must be true or false")
+        kind = _number("identity_type", self.identity_type, int(max(IdentityType)))
+        object.__setattr__(self, "identity_type", IdentityType(kind))
+
+    @property
+    def key(self) -> str:
+        """The identity as :func:`ims_core.identity.impu_key` indexes it."""
+        return impu_key(self.identity)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceProfile:
+    """Identities that share one set of iFCs (Annex B.2 tServiceProfile)."""
+
+    identities: tuple[PublicIdentity, ...]
+    ifcs: tuple[Ifc, ...] = ()
+
+    def __post_init__(self) -> None:
+        identities, ifcs = tuple(self.identities), tuple(self.ifcs)
+        if not identities or not all(isinstance(p, PublicIdentity) for p in identities):
+            raise ValueError("a service profile needs at least one public identity")
+        if not all(isinstance(i, Ifc) for i in ifcs):
+            raise ValueError("a service profile's ifcs must be iFCs")
+        object.__setattr__(self, "identities", identities)
+        object.__setattr__(self, "ifcs", ifcs)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """The IMS subscription: one private identity, its service profiles."""
+
+    private_id: str
+    service_profiles: tuple[ServiceProfile, ...]
+
+    def __post_init__(self) -> None:
+        _text("private_id", self.private_id)
+        if any(c.isspace() for c in self.private_id):
+            raise ValueError(f"private_id must not contain spaces: {self.private_id!r}")
+        profiles = tuple(self.service_profiles)
+        if not profiles or not all(isinstance(sp, ServiceProfile) for sp in profiles):
+            raise ValueError("a subscription needs at least one service profile")
+        object.__setattr__(self, "service_profiles", profiles)
+
+    @property
+    def identities(self) -> tuple[PublicIdentity, ...]:
+        """Every public identity: together the implicit registration set."""
+        return tuple(p for sp in self.service_profiles for p in sp.identities)
+
+    def find(self, identity: str) -> tuple[ServiceProfile, PublicIdentity] | None:
+        """The service profile and entry of *identity* (compared as public identities)."""
+        try:
+            key = impu_key(identity)
+        except SipParseError:
+            return None
+        for sp in self.service_profiles:
+            for p in sp.identities:
+                if p.key == key:
+                    return sp, p
+        return None
+
+    def ifcs_for(self, identity: str) -> tuple[Ifc, ...]:
+        """The iFCs of the service profile holding *identity*, by priority."""
+        found = self.find(identity)
+        return tuple(sorted(found[0].ifcs, key=lambda i: i.priority)) if found else ()
+
+    def is_barred(self, identity: str) -> bool:
+        found = self.find(identity)
+        return found is not None and found[1].barred
+
+
+# -- IMSSubscription XML ----------------------------------------------------------------
+
+
+def _sub(parent: ET.Element, tag: str, text: object | None = None) -> ET.Element:
+    el = ET.SubElement(parent, tag)
+    if text is not None:
+        el.text = str(text)
+    return el
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def _build_spt(parent: ET.Element, s: Spt) -> None:
+    # tSePoTri: ConditionNegated?, Group+, (RequestURI | Method | SIPHeader | SessionCase
+    # | SessionDescription)
+    el = _sub(parent, "SPT")
+    _sub(el, "ConditionNegated", _flag(s.negated))
+    for g in s.groups:
+        _sub(el, "Group", g)
+    if s.request_uri is not None:
+        _sub(el, "RequestURI", s.request_uri)
+    elif s.method is not None:
+        _sub(el, "Method", s.method)
+    elif s.header is not None:
+        hdr = _sub(el, "SIPHeader")  # tHeader: Header, Content?
+        _sub(hdr, "Header", s.header)
+        if s.header_content is not None:
+            _sub(hdr, "Content", s.header_content)
+    elif s.session_case is not None:
+        _sub(el, "SessionCase", int(s.session_case))
+    else:
+        sdp = _sub(el, "SessionDescription")  # tSessionDescription: Line, Content?
+        _sub(sdp, "Line", s.sdp_line)
+        if s.sdp_content is not None:
+            _sub(sdp, "Content", s.sdp_content)
+
+
+def _build_ifc(parent: ET.Element, ifc: Ifc) -> None:
+    # tInitialFilterCriteria: Priority, TriggerPoint?, ApplicationServer
+    el = _sub(parent, "InitialFilterCriteria")
+    _sub(el, "Priority", ifc.priority)
+    if ifc.spts:
+        tp = _sub(el, "TriggerPoint")  # tTrigger: ConditionTypeCNF, SPT+
+        _sub(tp, "ConditionTypeCNF", _flag(ifc.condition_type_cnf))
+        for s in ifc.spts:
+            _build_spt(tp, s)
+    app = _sub(el, "ApplicationServer")  # ServerName, DefaultHandling?, ServiceInfo?
+    _sub(app, "ServerName", ifc.server_name)
+    _sub(app, "DefaultHandling", int(ifc.default_handling))
+    if ifc.service_info is not None:
+        _sub(app, "ServiceInfo", ifc.service_info)
+
+
+def build(profile: Profile) -> bytes:
+    """The IMSSubscription document for *profile* (UTF-8, with an XML declaration)."""
+    root = ET.Element("IMSSubscription")  # tIMSSubscription: PrivateID, ServiceProfile+
+    _sub(root, "PrivateID", profile.private_id)
+    for sp in profile.service_profiles:
+        el = _sub(root, "ServiceProfile")  # PublicIdentity+, InitialFilterCriteria*
+        for p in sp.identities:
+            # tPublicIdentity: BarringIndication?, Identity, Extension{IdentityType}
+            pi = _sub(el, "PublicIdentity")
+            _sub(pi, "BarringIndication", _flag(p.barred))
+            _sub(pi, "Identity", p.identity)
+            _sub(_sub(pi, "Extension"), "IdentityType", int(p.identity_type))
+        for ifc in sp.ifcs:
+            _build_ifc(el, ifc)
+    body = ET.tostring(root, encoding="unicode")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body.encode("utf-8")
+
+
+def _local(tag: object) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _children(el: ET.Element, name: str) -> list[ET.Element]:
+    return [c for c in el if _local(c.tag) == name]
+
+
+def _child(el: ET.Element, name: str) -> ET.Element | None:
+    found = _children(el, name)
+    return found[0] if found else None
+
+
+def _value(el: ET.Element, name: str, *, required: bool = False) -> str | None:
+    """The text of child *name* as written ("" when empty), None when absent."""
+    c = _child(el, name)
+    if c is None:
+        if required:
+            raise UserDataError(f"{_local(el.tag)} without {name}")
+        return None
+    return c.text or ""
+
+
+def _token(el: ET.Element, name: str, *, required: bool = False) -> str | None:
+    """A collapsed value (xs:anyURI, numbers, booleans): surrounding space dropped."""
+    raw = _value(el, name, required=required)
+    return raw.strip() if raw is not None else None
+
+
+def _int(el: ET.Element, name: str, default: int | None = None) -> int:
+    raw = _token(el, name, required=default is None)
+    if raw is None:
+        assert default is not None
+        return default
+    if not _DIGITS_RE.fullmatch(raw):
+        raise UserDataError(f"{name} is not a number: {raw!r}")
+    return int(raw)
+
+
+def _bool(el: ET.Element, name: str, default: bool) -> bool:
+    raw = _token(el, name)
+    if raw is None:
+        return default
+    if raw in ("1", "true"):
+        return True
+    if raw in ("0", "false"):
+        return False
+    raise UserDataError(f"{name} is not a boolean: {raw!r}")
+
+
+def _parse_spt(el: ET.Element) -> Spt:
+    groups = []
+    for g in _children(el, "Group"):
+        text = (g.text or "").strip()
+        if not _DIGITS_RE.fullmatch(text):
+            raise UserDataError(f"Group is not a number: {text!r}")
+        groups.append(int(text))
+    common: dict[str, Any] = {"groups": tuple(groups), "negated": _bool(el, "ConditionNegated",
+                                                                        False)}
+    for c in el:
+        kind = _local(c.tag)
+        if kind == "Method":
+            return Spt(method=c.text or "", **common)
+        if kind == "RequestURI":
+            return Spt(request_uri=c.text or "", **common)
+        if kind == "SessionCase":
+            return Spt(session_case=_int(el, "SessionCase"), **common)
+        if kind == "SIPHeader":
+            return Spt(header=_value(c, "Header", required=True),
+                       header_content=_value(c, "Content"), **common)
+        if kind == "SessionDescription":
+            return Spt(sdp_line=_value(c, "Line", required=True),
+                       sdp_content=_value(c, "Content"), **common)
+    raise UserDataError("SPT without a condition")
+
+
+def _parse_ifc(el: ET.Element) -> Ifc:
+    app = _child(el, "ApplicationServer")
+    if app is None:
+        raise UserDataError("InitialFilterCriteria without ApplicationServer")
+    tp = _child(el, "TriggerPoint")
+    cnf, spts = True, tuple[Spt, ...]()
+    if tp is not None:
+        if _token(tp, "ConditionTypeCNF") is None:
+            raise UserDataError("TriggerPoint without ConditionTypeCNF")
+        cnf = _bool(tp, "ConditionTypeCNF", True)
+        spts = tuple(_parse_spt(s) for s in _children(tp, "SPT"))
+        if not spts:
+            raise UserDataError("TriggerPoint without SPT")
+    return Ifc(
+        priority=_int(el, "Priority"),
+        server_name=_token(app, "ServerName", required=True) or "",
+        default_handling=_int(app, "DefaultHandling", DefaultHandling.SESSION_CONTINUED),
+        condition_type_cnf=cnf,
+        spts=spts,
+        service_info=_value(app, "ServiceInfo"),
+    )
+
+
+def _parse_identity(el: ET.Element) -> PublicIdentity:
+    ext = _child(el, "Extension")
+    kind = _int(ext, "IdentityType", 0) if ext is not None else 0
+    return PublicIdentity(_token(el, "Identity", required=True) or "",
+                          _bool(el, "BarringIndication", False), kind)
+
+
+def parse(data: bytes | str) -> Profile:
+    """Parse an IMSSubscription (namespaces ignored, unknown elements skipped); raises
+    :class:`UserDataError` for anything that is not a valid one."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if len(raw) > MAX_USER_DATA:
+        raise UserDataError("User-Data too large")
+    if b"<!DOCTYPE" in raw.upper() or b"<!ENTITY" in raw.upper():
+        raise UserDataError("User-Data with a DOCTYPE or entity declaration")
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError as exc:
+        raise UserDataError(f"User-Data is not XML: {exc}") from None
+    if _local(root.tag) != "IMSSubscription":
+        raise UserDataError("User-Data is not an IMSSubscription")
+    try:
+        profiles = tuple(
+            ServiceProfile(tuple(_parse_identity(p) for p in _children(sp, "PublicIdentity")),
+                           tuple(_parse_ifc(i) for i in _children(sp, "InitialFilterCriteria")))
+            for sp in _children(root, "ServiceProfile"))
+        return Profile(_token(root, "PrivateID", required=True) or "", profiles)
+    except UserDataError:
+        raise
+    except ValueError as exc:
+        raise UserDataError(f"invalid IMSSubscription: {exc}") from None
