@@ -14,6 +14,7 @@ from enum import IntEnum
 
 from ims_core.identity import impu_key
 from ims_core.sip import SipParseError
+from ims_core.userdata import IdentityType as IdentityType
 from ims_core.userdata import Ifc as Ifc
 from ims_core.userdata import SessionCase as SessionCase
 from ims_core.userdata import Spt as Spt
@@ -29,14 +30,6 @@ class RegState(IntEnum):
     NOT_REGISTERED = 0
     REGISTERED = 1
     UNREGISTERED = 2  # S-CSCF assigned for unregistered services
-
-
-class IdentityType(IntEnum):
-    """tIdentityType of CxDataType (TS 29.228 Annex B)."""
-
-    PUBLIC_USER_IDENTITY = 0
-    DISTINCT_PSI = 1
-    WILDCARDED_PSI = 2
 
 
 # Scheme keywords stored per subscriber, and the SIP-Authentication-Scheme values

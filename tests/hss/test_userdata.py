@@ -45,6 +45,7 @@ def test_ifcs_every_spt_kind_sorted_by_priority(schema: etree.XMLSchema) -> None
             Spt(groups=(1,), header="Accept-Contact", header_content=".*video.*"),
             Spt(groups=(1,), header="P-Asserted-Identity"),
             Spt(groups=(2,), request_uri="sip:conf@example"),
+            Spt(groups=(1,), sdp_line="m", sdp_content="video"),
         ), service_info="<voicemail/>"),
         Ifc(10, "sip:as.example:5060", spts=(Spt(method="MESSAGE"),)),
         Ifc(30, "sip:always.example"),  # no trigger point: always
@@ -58,10 +59,11 @@ def test_ifcs_every_spt_kind_sorted_by_priority(schema: etree.XMLSchema) -> None
     assert ifc20.findtext("TriggerPoint/ConditionTypeCNF") == "0"
     assert ifc20.findtext("ApplicationServer/DefaultHandling") == "1"
     assert ifc20.findtext("ApplicationServer/ServiceInfo") == "<voicemail/>"
-    assert len(ifc20.findall("TriggerPoint/SPT")) == 5
+    assert len(ifc20.findall("TriggerPoint/SPT")) == 6
     assert [g.text for g in ifc20.findall("TriggerPoint/SPT[1]/Group")] == ["0", "2"]
     assert ifc20.findtext("TriggerPoint/SPT[2]/SessionCase") == "2"
     assert ifc20.findtext("TriggerPoint/SPT[3]/SIPHeader/Content") == ".*video.*"
+    assert ifc20.findtext("TriggerPoint/SPT[6]/SessionDescription/Line") == "m"
     # What the S-CSCF reads back is the subscriber's profile, iFCs by priority.
     assert shared.parse(data) == userdata.profile(sub)
     assert [i.priority for i in shared.parse(data).service_profiles[0].ifcs] == [10, 20, 30]
