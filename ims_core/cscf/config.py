@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ims_core.config import LogConfig
+from ims_core.config import ConfigError, LogConfig
 from ims_core.diameter import DiameterConfig
 from ims_core.proxy import ProxyConfig
 from ims_core.transaction import TimerConfig
@@ -49,8 +49,13 @@ class CscfConfig:
     sip: SipListen = field(default_factory=SipListen)
     diameter: DiameterClient | None = None
     t1: float = 0.5  # RFC 3261 T1; T2/T4 keep their defaults
-    timer_c: float = 180.0
+    timer_c: float = 185.0  # RFC 3261 §16.6 step 11: Timer C MUST be over 3 minutes
     log: LogConfig = field(default_factory=LogConfig)
+
+    def __post_init__(self) -> None:
+        if not self.timer_c > 180:
+            raise ConfigError(f"timer_c must be more than 180 seconds (RFC 3261 §16.6 "
+                              f"step 11), not {self.timer_c:g}")
 
     def proxy_config(self, *, record_route: bool = False) -> ProxyConfig:
         host = self.sip.public_host

@@ -55,6 +55,11 @@ def stateless_branch(request: Request) -> str:
     return f"{_PREFIX}s{digest.hexdigest()}"
 
 
+def is_own_branch(branch: str, salt: str) -> bool:
+    """True for a branch this proxy instance (`salt`) made for a stateful forward."""
+    return branch.startswith(_PREFIX) and f".{salt}" in branch
+
+
 def is_looped(request: Request, loop: str, salt: str) -> bool:
     """True when a Via of `request` carries one of our branches (`salt`) with hash `loop`."""
     marker = f"{_PREFIX}{loop}.{salt}"

@@ -14,7 +14,8 @@ class ProxyConfig:
     `aliases`: further `host` or `host:port` names that mean this proxy (§16.4).
     `next_hop`: where out-of-dialog requests go (transport "" = the one they came in on).
     `record_route`: insert Record-Route (§16.6 step 4). `udp_size_limit`: §18.1.1.
-    `timer_c`: seconds an INVITE branch may stay without a final response (§16.8)."""
+    `timer_c`: seconds an INVITE branch may stay without a final response (§16.8); more
+    than 3 minutes says §16.6 step 11 (node configs enforce it; tests use less)."""
 
     host: str = "127.0.0.1"
     port: int = 5060
@@ -22,7 +23,7 @@ class ProxyConfig:
     next_hop: Destination | None = None
     record_route: bool = False
     udp_size_limit: int = UDP_SIZE_LIMIT
-    timer_c: float = 180.0
+    timer_c: float = 185.0
     names: frozenset[tuple[str, int]] = field(init=False)
 
     def __post_init__(self) -> None:

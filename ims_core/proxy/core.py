@@ -8,9 +8,14 @@ with its own client transaction and a unique branch), to a local response, or to
 `None` when the decision comes later (the subclass then calls `forward()` or
 `respond()`). Responses from the client transactions are forwarded upstream as §16.7
 says: provisional at once (not 100), every 2xx at once, otherwise the best final
-response once every branch has one. CANCEL is answered and propagated hop by hop
-(§16.10). ACK for a 2xx and responses that match no transaction are forwarded
-statelessly (§16.11, §16.7).
+response once every branch has one (a 503 goes up as 500). CANCEL is answered and
+propagated hop by hop (§16.10); a CANCEL matching nothing, an ACK for a 2xx and
+responses that match no transaction are forwarded statelessly (§16.11, §16.7). An
+OPTIONS addressed to us is answered here (§11).
+
+Every request gets a final response: a non-INVITE one within its server transaction's
+guard (64*T1), an INVITE one within Timer C (§16.8) of its last branch ending, else a
+500. Deadlines of finished work leave the heaps at once (`DeadlineHeap`).
 
 Outputs are `Send` items drained with `data_to_send()`; `get_timer()` says when to call
 `handle_timer(now)`; a failed `Send` goes back through `send_failed(item, now)`.
@@ -23,14 +28,14 @@ and keep what they learn about a request in a typed per-request state object
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Generic, TypeVar, cast
+from dataclasses import replace
+from typing import ClassVar, Generic, cast
 
 from ims_core import log
+from ims_core.deadlines import DeadlineHeap
 from ims_core.sip import (
     Request,
     Response,
@@ -39,7 +44,7 @@ from ims_core.sip import (
     make_cancel,
     make_response,
 )
-from ims_core.sip.addressing import Destination, Source, choose_transport, via_destination
+from ims_core.sip.addressing import Destination, Source, choose_transport
 from ims_core.transaction import (
     AckReceived,
     ClientTransaction,
@@ -58,6 +63,7 @@ from ims_core.transaction import (
 
 from .branch import is_looped, loop_hash, new_branch, new_salt, stateless_branch
 from .config import ProxyConfig
+from .context import Branch, RequestContext, Send, StateT
 from .routing import (
     Target,
     apply_strict_route,
@@ -65,65 +71,13 @@ from .routing import (
     preprocess_routes,
     record_route_value,
     request_destination,
+    stateless_response_destination,
 )
 from .selection import best_response
 
 _log = log.get("proxy")
 
-StateT = TypeVar("StateT")
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Bytes for the transport. `tx` is the transaction to tell if sending fails."""
-
-    data: bytes
-    dest: Destination
-    tx: Transaction | None = None
-
-
-@dataclass(slots=True, eq=False)
-class Branch(Generic[StateT]):
-    """One forwarded copy of a request (§16.6), the target it went to and its client
-    transaction."""
-
-    ctx: RequestContext[StateT]
-    tx: ClientTransaction
-    request: Request
-    dest: Destination
-    target: Target | None = None
-    final: Response | None = None
-    provisional: bool = False
-    cancel_pending: bool = False
-    cancelled: bool = False
-    is_cancel: bool = False  # our own CANCEL (§16.10): its responses stop here
-    timer_c: float | None = None  # §16.6 step 11 / §16.8 deadline (INVITE only)
-
-
-@dataclass(slots=True, eq=False)
-class RequestContext(Generic[StateT]):
-    """A request being proxied: the request as received (after §16.4), where it came
-    from, its server transaction and branches. `state` is the subclass's typed record of
-    the request (what `ProxyCore.new_state` made). `to_tag` is our To tag for the
-    responses we generate (§8.2.6.2), drawn by the core when the context is made."""
-
-    request: Request
-    source: Source
-    server_tx: ServerTransaction | None
-    created: float
-    state: StateT
-    to_tag: str
-    loop: str = ""
-    branches: list[Branch[StateT]] = field(default_factory=list)
-    final_sent: bool = False
-    cancelled: bool = False
-    waiting: int = 0  # answers from outside (e.g. Cx queries) the decision waits for
-
-    @property
-    def in_dialog(self) -> bool:
-        """§12.2: a request with a To tag belongs to a dialog."""
-        to = self.request.headers.get("to") or ""
-        return ";tag=" in to.replace(" ", "").lower()
+__all__ = ["Branch", "ProxyCore", "RequestContext", "Send", "StateT"]
 
 
 class ProxyCore(Generic[StateT]):
@@ -131,6 +85,9 @@ class ProxyCore(Generic[StateT]):
     per-request state a subclass keeps (None for the plain proxy)."""
 
     log_transactions = False  # one debug event per transaction (costs ~10 µs each)
+    # §11.2: the Allow and Supported values of our 200 to an OPTIONS addressed to us.
+    allow: ClassVar[str] = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+    supported: ClassVar[str] = ""
 
     def __init__(self, config: ProxyConfig, timers: TimerConfig | None = None, *,
                  rng: Callable[[int], bytes] = os.urandom) -> None:
@@ -142,8 +99,8 @@ class ProxyCore(Generic[StateT]):
         self._out: list[Send] = []
         self._contexts: dict[ServerTransaction, RequestContext[StateT]] = {}
         self._branches: dict[ClientTransaction, Branch[StateT]] = {}
-        self._timer_c: list[tuple[float, int, Branch[StateT]]] = []  # heap; stale entries skipped
-        self._seq = itertools.count()
+        # Timer C of INVITE branches (§16.6 step 11) and the bound on INVITE contexts.
+        self._proxy_timers: DeadlineHeap[Branch[StateT] | RequestContext[StateT]] = DeadlineHeap()
 
     # -- outputs -------------------------------------------------------------------------
     def data_to_send(self) -> list[Send]:
@@ -151,13 +108,9 @@ class ProxyCore(Generic[StateT]):
         return out
 
     def get_timer(self) -> float | None:
-        deadline = self.table.get_timer()
-        heap = self._timer_c
-        while heap and heap[0][2].timer_c != heap[0][0]:
-            heapq.heappop(heap)
-        if heap and (deadline is None or heap[0][0] < deadline):
-            return heap[0][0]
-        return deadline
+        earliest = self.table.timers.peek()
+        ours = self._proxy_timers.peek()
+        return ours if earliest is None or (ours is not None and ours < earliest) else earliest
 
     # -- inputs --------------------------------------------------------------------------
     def receive(self, message: Request | Response, source: Source, now: float) -> None:
@@ -180,11 +133,13 @@ class ProxyCore(Generic[StateT]):
     def handle_timer(self, now: float) -> None:
         for tx in self.table.handle_timer(now):
             self._drain(tx, now)
-        heap = self._timer_c
-        while heap and heap[0][0] <= now:
-            deadline, _, branch = heapq.heappop(heap)
-            if branch.timer_c == deadline and branch.final is None:
-                self._timer_c_fired(branch, now)
+        for item in self._proxy_timers.pop_due(now):
+            if isinstance(item, Branch):
+                item.timer_c = None
+                if item.final is None:
+                    self._timer_c_fired(item, now)
+            elif not self._answer_if_abandoned(item, now):  # a branch still bounds it
+                self._proxy_timers.set(item, now + self.config.timer_c)
 
     def send_failed(self, item: Send, now: float) -> None:
         """The transport could not send `item` (§18.4 → §17.1.4 → §16.9: a 503)."""
@@ -201,7 +156,9 @@ class ProxyCore(Generic[StateT]):
     def check_request(self, ctx: RequestContext[StateT]) -> Response | None:
         """§16.3 steps 3-5 (step 1-2 are the parser's); return a response to reject."""
         request = ctx.request
-        if request.max_forwards == 0:
+        if request.max_forwards == 0:  # step 3: an OPTIONS ends here, answered (§11)
+            if request.method == "OPTIONS":
+                return self.options_response(ctx)
             return self.make_response(ctx, 483)
         if is_looped(request, ctx.loop, self.salt):
             return self.make_response(ctx, 482)
@@ -267,6 +224,15 @@ class ProxyCore(Generic[StateT]):
         response.generated = True
         return response
 
+    def options_response(self, ctx: RequestContext[StateT]) -> Response:
+        """§11.2: the 200 to an OPTIONS we are the final recipient of, saying what we
+        allow (`allow`) and support (`supported`)."""
+        response = self.make_response(ctx, 200)
+        response.headers.add("Allow", self.allow)
+        if self.supported:
+            response.headers.add("Supported", self.supported)
+        return response
+
     def new_context(self, request: Request, source: Source, server_tx: ServerTransaction | None,
                     now: float, loop: str = "") -> RequestContext[StateT]:
         return RequestContext(request, source, server_tx, now, self.new_state(request),
@@ -300,6 +266,8 @@ class ProxyCore(Generic[StateT]):
                                                   source.conn)
         ctx = self.new_context(request, source, stx, now, loop_hash(request))
         self._contexts[stx] = ctx
+        if request.method == "INVITE":  # no transaction timer bounds an INVITE context
+            self._proxy_timers.set(ctx, now + self.config.timer_c)
         try:
             rejection = self.check_request(ctx)
             if rejection is not None:
@@ -308,6 +276,10 @@ class ProxyCore(Generic[StateT]):
             if request.method == "INVITE":  # §16.2: 100 Trying at once
                 self._send_upstream(ctx, make_response(request, 100), now)
             preprocess_routes(request, self.config.names)
+            if (request.method == "OPTIONS" and "route" not in request.headers
+                    and self.is_local(request.uri)):  # §11: addressed to us, answered here
+                self.respond(ctx, self.options_response(ctx), now)
+                return
             self._route(ctx, now)
         except SipParseError as exc:  # a header we needed is malformed (§16.3 step 1)
             if ctx.final_sent:
@@ -327,29 +299,37 @@ class ProxyCore(Generic[StateT]):
         else:
             self.forward(ctx, decision, now)
 
-    def _forward_one(self, ctx: RequestContext[StateT], target: Target, now: float) -> None:
-        request = ctx.request.copy()  # §16.6 step 1
+    def _prepare(self, request: Request, target: Target, inbound: str,
+                 ctx: RequestContext[StateT] | None, *,
+                 record_route: bool = False) -> tuple[Request, Destination | None]:
+        """§16.6 steps 1-7: the copy for `target` and where it goes (None: nowhere)."""
+        out = request.copy()  # step 1
         if target.uri is not None:
-            request.uri = target.uri  # step 2
-        request.decrement_max_forwards()  # step 3
-        inbound = ctx.source.transport
-        if self.should_record_route(ctx):  # step 4
-            request.push_address("Record-Route",
-                                 record_route_value(self.config.host, self.config.port, inbound))
+            out.uri = target.uri  # step 2
+        out.decrement_max_forwards()  # step 3
+        if record_route:  # step 4
+            out.push_address("Record-Route",
+                             record_route_value(self.config.host, self.config.port, inbound))
         for value in reversed(target.route):  # a Route set the target brings (e.g. Path)
-            request.push_address("Route", value)
-        self.on_forward(ctx, request, target)  # step 5
+            out.push_address("Route", value)
+        if ctx is not None:
+            self.on_forward(ctx, out, target)  # step 5
         # Step 7 before step 6: a strict router's address is the top Route either way.
-        dest = target.next_hop or request_destination(request, inbound)
-        apply_strict_route(request)  # step 6
+        dest = target.next_hop or request_destination(out, inbound)
+        apply_strict_route(out)  # step 6
+        if dest is not None and not dest.transport:
+            dest = replace(dest, transport=inbound)
+        return out, dest
+
+    def _forward_one(self, ctx: RequestContext[StateT], target: Target, now: float) -> None:
+        cfg = self.config
+        request, dest = self._prepare(ctx.request, target, ctx.source.transport, ctx,
+                                      record_route=self.should_record_route(ctx))
         if dest is None:
             if not ctx.final_sent and not ctx.branches:
                 self.respond(ctx, 416, now)
             return
-        if not dest.transport:
-            dest = replace(dest, transport=inbound)
         transport = dest.transport
-        cfg = self.config
         branch = new_branch(ctx.loop, self.salt, next(self._branch_seq))
         request.push_via(f"SIP/2.0/{transport} {cfg.host}:{cfg.port};branch={branch}")  # step 8
         data = request.to_bytes()
@@ -367,7 +347,7 @@ class ProxyCore(Generic[StateT]):
         ctx.branches.append(entry)
         self._branches[tx] = entry
         if request.method == "INVITE":
-            self._start_timer_c(entry, cfg.timer_c, now)  # §16.6 step 11
+            self._start_timer_c(entry, now)  # §16.6 step 11
         self._drain(tx, now)
 
     def _receive_ack(self, ack: Request, source: Source, now: float) -> None:
@@ -376,37 +356,43 @@ class ProxyCore(Generic[StateT]):
             stx.receive(ack, now)
             self._drain(stx, now)
         else:
-            self._forward_stateless(ack, source, now)
+            self._forward_ack(ack, source, now)
 
-    def _forward_stateless(self, request: Request, source: Source, now: float) -> None:
-        """§16.11: forward an ACK for a 2xx without a transaction."""
-        if request.max_forwards == 0:
+    def _forward_ack(self, ack: Request, source: Source, now: float) -> None:
+        """§16.11: an ACK for a 2xx goes on statelessly, routed by the hooks."""
+        if ack.max_forwards == 0:
             return
-        preprocess_routes(request, self.config.names)
-        ctx = self.new_context(request, source, None, now)
+        preprocess_routes(ack, self.config.names)
+        ctx = self.new_context(ack, source, None, now)
         decision = self.route_request(ctx)
         if decision is None or isinstance(decision, Response):
             return
-        target = decision if isinstance(decision, Target) else decision[0]
-        out = request.copy()
-        if target.uri is not None:
-            out.uri = target.uri
-        out.decrement_max_forwards()
-        self.on_forward(ctx, out, target)
-        dest = target.next_hop or request_destination(out, source.transport)
-        apply_strict_route(out)
+        targets = [decision] if isinstance(decision, Target) else decision
+        if targets:
+            self._relay(ack, source, targets[0], ctx)
+
+    def _relay(self, request: Request, source: Source, target: Target,
+               ctx: RequestContext[StateT] | None) -> bool:
+        """§16.11: forward `request` to `target` without a transaction, under the same
+        branch each time. False when it has nowhere to go but back to us."""
+        out, dest = self._prepare(request, target, source.transport, ctx)
         if dest is None or (dest.host.lower(), dest.port) in self.config.names:
-            return  # nowhere to go, or back to ourselves: no state to catch a loop
-        if not dest.transport:
-            dest = replace(dest, transport=source.transport)
+            return False
         cfg = self.config
         out.push_via(f"SIP/2.0/{dest.transport} {cfg.host}:{cfg.port};"
                      f"branch={stateless_branch(request)}")
         self._out.append(Send(out.to_bytes(), dest))
+        return True
+
+    def _reply_stateless(self, request: Request, source: Source, status: int) -> None:
+        """Answer a request we keep no transaction for (§16.11, §8.2.7)."""
+        response = make_response(request, status, to_tag=self.rng(6).hex())
+        if source.reply_to is not None:
+            self._out.append(Send(response.to_bytes(), source.reply_to))
 
     def _receive_cancel(self, cancel: Request, source: Source, now: float) -> None:
         """§16.10: answer a CANCEL that matches an INVITE we are proxying and cancel its
-        branches; any other CANCEL is proxied like a normal request."""
+        branches; any other CANCEL is forwarded statelessly."""
         stx = self.table.match_request(cancel)
         if stx is not None:
             stx.receive(cancel, now)
@@ -415,7 +401,7 @@ class ProxyCore(Generic[StateT]):
         invite_tx = self.table.match_cancel(cancel)
         ctx = self._contexts.get(invite_tx) if invite_tx is not None else None
         if ctx is None:
-            self._new_request(cancel, source, now)
+            self._cancel_stateless(cancel, source)
             return
         ctx_cancel = self.new_context(cancel, source, None, now)
         cancel_tx = self.table.create_server(cancel, reliable=source.reliable, now=now)
@@ -427,6 +413,16 @@ class ProxyCore(Generic[StateT]):
             self.respond(ctx, 487, now)
         for branch in list(ctx.branches):
             self._cancel_branch(branch, now)
+
+    def _cancel_stateless(self, cancel: Request, source: Source) -> None:
+        """§16.10: a CANCEL with no INVITE of ours to apply to goes on statelessly by its
+        Route set or Request-URI (§16.11), past every hook: we never saw that INVITE."""
+        if cancel.max_forwards == 0:
+            self._reply_stateless(cancel, source, 483)  # §16.3 step 3
+            return
+        preprocess_routes(cancel, self.config.names)
+        if not self._relay(cancel, source, Target(), None):
+            self._reply_stateless(cancel, source, 481)  # §9.2: no such transaction here
 
     def _cancel_branch(self, branch: Branch[StateT], now: float) -> None:
         """CANCEL an INVITE branch whose transaction has no final response (§16.10,
@@ -440,7 +436,7 @@ class ProxyCore(Generic[StateT]):
         if invite_tx.state is not State.PROCEEDING:
             return  # a final response came: nothing to cancel
         branch.cancelled = True
-        branch.timer_c = None  # §16.8: the transaction's CANCEL guard bounds it now
+        self._stop_timer_c(branch)  # §16.8: the transaction's CANCEL guard bounds it now
         cancel = make_cancel(branch.request)
         tx = self.table.create_client(cancel, reliable=branch.dest.reliable, now=now)
         tx.flow = branch.dest
@@ -455,14 +451,9 @@ class ProxyCore(Generic[StateT]):
             ctx_tx.receive(response, now)
             self._drain(ctx_tx, now)
             return
-        # §16.7 / RFC 6026: no transaction (e.g. a late 2xx): forward statelessly if
-        # the top Via is ours.
-        via = response.top_via()
-        if (via.host.lower(), via.port or 5060) not in self.config.names:
-            return
-        response.headers.pop_first_value("via")
-        if "via" in response.headers and response.status // 100 == 2:
-            self._out.append(Send(response.to_bytes(), via_destination(response.top_via())))
+        dest = stateless_response_destination(response, self.config.names, self.salt)
+        if dest is not None:  # §16.7 step 1: no transaction, so on as a stateless proxy
+            self._out.append(Send(response.to_bytes(), dest))
 
     def _on_branch_response(self, branch: Branch[StateT], response: Response, now: float) -> None:
         if branch.is_cancel:
@@ -475,7 +466,7 @@ class ProxyCore(Generic[StateT]):
         if status < 200:
             branch.provisional = True
             if status > 100 and branch.timer_c is not None and not branch.cancelled:
-                self._start_timer_c(branch, self.config.timer_c, now)  # §16.7 step 2
+                self._start_timer_c(branch, now)  # §16.7 step 2
             if branch.cancel_pending:
                 branch.cancel_pending = False
                 self._cancel_branch(branch, now)
@@ -484,7 +475,7 @@ class ProxyCore(Generic[StateT]):
             self.on_response(ctx, response)
             self._send_upstream(ctx, response, now)
         elif status < 300:  # §16.7 step 5: every 2xx goes upstream at once
-            branch.timer_c = None
+            self._stop_timer_c(branch)
             first = branch.final is None
             branch.final = branch.final or response
             self.on_response(ctx, response)
@@ -500,7 +491,7 @@ class ProxyCore(Generic[StateT]):
 
     def _on_branch_final(self, branch: Branch[StateT], response: Response, now: float) -> None:
         ctx = branch.ctx
-        branch.timer_c = None
+        self._stop_timer_c(branch)
         if branch.final is None:
             branch.final = response
         if (not ctx.final_sent and not ctx.cancelled
@@ -515,8 +506,8 @@ class ProxyCore(Generic[StateT]):
             return
         finals = [b.final for b in ctx.branches if b.final is not None]
         best = best_response(finals)
-        if best.status == 503 and not best.generated:
-            best = self.make_response(ctx, 500)  # §16.7 step 6
+        if best.status == 503:  # §16.7 step 6; §16.9: a transport failure counts as one
+            best = self.make_response(ctx, 500)
         elif not best.generated:
             self.on_response(ctx, best)
         ctx.final_sent = True
@@ -534,18 +525,36 @@ class ProxyCore(Generic[StateT]):
         elif response.status // 100 == 2 and ctx.source.reply_to is not None:
             self._out.append(Send(response.to_bytes(), ctx.source.reply_to))
 
-    def _start_timer_c(self, branch: Branch[StateT], duration: float, now: float) -> None:
-        branch.timer_c = now + duration
-        heapq.heappush(self._timer_c, (branch.timer_c, next(self._seq), branch))
+    def _start_timer_c(self, branch: Branch[StateT], now: float) -> None:
+        branch.timer_c = now + self.config.timer_c
+        self._proxy_timers.set(branch, branch.timer_c)
+
+    def _stop_timer_c(self, branch: Branch[StateT]) -> None:
+        if branch.timer_c is not None:
+            branch.timer_c = None
+            self._proxy_timers.discard(branch)  # lets go of the branch (and its context) now
 
     def _timer_c_fired(self, branch: Branch[StateT], now: float) -> None:
         """§16.8: CANCEL a branch that had a provisional response (without a final
         response its transaction times out 64*T1 later: a 408), else treat it as a 408
         at once, and CANCEL it should a provisional response still come."""
-        branch.timer_c = None
         if not branch.provisional:
             self._branch_failed(branch, 408, now)
         self._cancel_branch(branch, now)  # now, or when a provisional response comes
+
+    def _answer_if_abandoned(self, ctx: RequestContext[StateT], now: float) -> bool:
+        """A request's time is up (its non-INVITE guard, Timer C's length for an
+        INVITE): answer it unless a branch still awaits a response (then False). 500, not
+        408: the fault is ours, and RFC 4320 §4.2 forbids a 408 to a non-INVITE."""
+        if ctx.final_sent:
+            return True
+        if any(b.final is None for b in ctx.branches):
+            return False
+        _log.error("proxy.request_left_open", method=ctx.request.method,
+                   call_id=ctx.request.headers.get("call-id"), peer=str(ctx.source),
+                   seconds=round(now - ctx.created, 1))
+        self.respond(ctx, 500, now)
+        return True
 
     def _branch_failed(self, branch: Branch[StateT], status: int, now: float) -> None:
         """§16.7 step 10 (timeout → 408) and §16.9 (transport error → 503)."""
@@ -561,10 +570,11 @@ class ProxyCore(Generic[StateT]):
         if isinstance(dest, Destination):
             for data in tx.data_to_send():
                 self._out.append(Send(data, dest, tx))
-        while (event := tx.next_event()) is not None:
-            if isinstance(tx, ClientTransaction):
+        if isinstance(tx, ClientTransaction):
+            while (event := tx.next_event()) is not None:
                 self._client_event(tx, event, now)
-            else:
+        else:
+            while (event := tx.next_event()) is not None:
                 self._server_event(tx, event, now)
 
     def _client_event(self, tx: ClientTransaction, event: object, now: float) -> None:
@@ -579,12 +589,19 @@ class ProxyCore(Generic[StateT]):
             self._branch_failed(branch, 503, now)
         elif isinstance(event, TransactionTerminated):
             del self._branches[tx]
+            self._stop_timer_c(branch)
 
     def _server_event(self, tx: Transaction, event: object, now: float) -> None:
         assert isinstance(tx, ServerTransaction)
         if isinstance(event, AckReceived):
             ctx = self._contexts.get(tx)
             if ctx is not None:
-                self._forward_stateless(event.request, ctx.source, now)
+                self._forward_ack(event.request, ctx.source, now)
+        elif isinstance(event, TimedOut):
+            ctx = self._contexts.get(tx)
+            if event.timer == "guard" and ctx is not None:  # 64*T1 without an answer
+                self._answer_if_abandoned(ctx, now)
         elif isinstance(event, TransactionTerminated):
-            self._contexts.pop(tx, None)
+            ctx = self._contexts.pop(tx, None)
+            if ctx is not None:
+                self._proxy_timers.discard(ctx)

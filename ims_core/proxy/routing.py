@@ -1,5 +1,6 @@
 """Request routing for a proxy (RFC 3261 §16.4-§16.6): "is this URI me?", Route
-pre-processing and the strict-route fix-up, Record-Route values, and the next hop.
+pre-processing and the strict-route fix-up, Record-Route values, and the next hop; and
+where a response that matches no transaction goes (§16.7 step 1, §16.11).
 
 Only the Route values are parsed, and only when a Route header is present.
 """
@@ -8,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ims_core.sip import Request, SipUri, Uri, parse_name_addr
-from ims_core.sip.addressing import Destination, uri_destination
+from ims_core.sip import Request, Response, SipUri, Uri, parse_name_addr
+from ims_core.sip.addressing import Destination, uri_destination, via_destination
+
+from .branch import is_own_branch
 
 # Requests that create a dialog, and so are Record-Routed by a proxy that stays in it
 # (RFC 3261 §12.1, §16.6 step 4; RFC 6665 §4.1 SUBSCRIBE; RFC 3515 §2.4.7 REFER).
@@ -109,3 +112,21 @@ def record_route_value(host: str, port: int, transport: str = "UDP", *,
     mark = "" if leg is None else f";ims-leg={leg}"
     back = "" if ifc is None else f";ifc={ifc}"
     return f"<sip:{host}:{port}{tp};lr{mark}{back}>"
+
+
+def stateless_response_destination(response: Response, names: frozenset[tuple[str, int]],
+                                   salt: str) -> Destination | None:
+    """Where a response matching no transaction goes, its top Via (ours) removed; None:
+    it stops here. It goes on by the next Via when the top one names us (§16.11), e.g.
+    the answer to a CANCEL forwarded statelessly (§16.10) — except on a branch of our
+    own transactions (`salt`), where only an INVITE's 2xx goes on (RFC 6026: its
+    transaction may have ended) and any other answer is late, what it answers having
+    had its final response upstream. Raises SipParseError for a malformed Via/CSeq."""
+    via = response.top_via()
+    if (via.host.lower(), via.port or 5060) not in names:
+        return None
+    if is_own_branch(via.branch or "", salt) and (
+            response.status // 100 != 2 or response.cseq.method != "INVITE"):
+        return None
+    response.headers.pop_first_value("via")
+    return via_destination(response.top_via()) if "via" in response.headers else None

@@ -19,6 +19,7 @@ import enum
 from collections import deque
 from typing import ClassVar, Protocol
 
+from ims_core.deadlines import DeadlineHeap
 from ims_core.sip import Message, Request
 
 from .config import TimerConfig
@@ -63,6 +64,11 @@ class Input(enum.Enum):
     TIMER_L = "L"
     TIMER_M = "M"
     TIMER_CANCEL = "cancel"  # §9.1: 64*T1 after the TU's CANCEL; RFC 3261 names no letter
+    # A non-INVITE server transaction still without a final response 64*T1 after it
+    # began (the client's Timer F has fired, §17.1.2.2) asks the TU for one ("guard"),
+    # and ends 64*T1 later ("abandon") if the TU gives none. RFC 3261 names neither.
+    TIMER_GUARD = "guard"
+    TIMER_ABANDON = "abandon"
 
 
 TIMER_INPUTS = {i.value: i for i in Input if i.name.startswith("TIMER_")}
@@ -91,6 +97,7 @@ class Action(enum.Enum):
     START_K = "_start_k"
     START_M = "_start_m"
     START_CANCEL_GUARD = "_start_cancel_guard"
+    START_ABANDON = "_start_abandon"
     START_G = "_start_g"
     DOUBLE_G = "_double_g"
     START_H = "_start_h"
@@ -104,9 +111,11 @@ Keeps = dict[State, frozenset[str]]
 
 
 class Owner(Protocol):
-    """The transaction table: told about new timer deadlines and terminations."""
+    """The transaction table: keeps each live transaction's earliest deadline in
+    `timers`, and is told when one terminates."""
 
-    def _schedule(self, deadline: float, tx: Transaction) -> None: ...
+    @property
+    def timers(self) -> DeadlineHeap[Transaction]: ...
     def _forget(self, tx: Transaction) -> None: ...
 
 
@@ -133,6 +142,8 @@ class Transaction:
         self.flow: object = None  # opaque to us: the transport's connection / peer
         self._deadlines: dict[str, float] = {}
         self._intervals: dict[str, float] = {}
+        self._moved = False  # a deadline changed since the owner last heard
+        self._scheduled: float | None = None  # the deadline the owner's heap holds for us
         self._firing = ""
         self._out: list[bytes] = []
         self._events: deque[Event] = deque()
@@ -163,15 +174,20 @@ class Transaction:
     def handle_timer(self, now: float) -> None:
         """Fire every timer due at `now`, earliest first."""
         deadlines = self._deadlines
+        if not deadlines or min(deadlines.values()) > now:
+            return  # the usual case after a message: nothing due
         while deadlines:
             name = min(deadlines, key=deadlines.__getitem__)
             at = deadlines[name]
             if at > now:
                 break
             del deadlines[name]
+            self._moved = True
             self._firing = name
             # Restarted timers are measured from when this one was due, not from `now`.
             self._input(TIMER_INPUTS[name], at, None)
+        if self._moved:
+            self._sync()
 
     def transport_error(self, now: float) -> None:
         """The transport failed to send this transaction's message (§17.1.4, §17.2.4)."""
@@ -189,6 +205,24 @@ class Transaction:
             getattr(self, action.value)(now, msg)
         if next_state is not self.state:
             self._enter(next_state)
+        if self._moved:
+            self._sync()
+
+    def _sync(self) -> None:
+        """Give the owner our earliest deadline if it moved (once per input that
+        touched a timer)."""
+        self._moved = False
+        owner = self._owner
+        if owner is None or self.state is State.TERMINATED:
+            return
+        deadlines = self._deadlines
+        earliest = min(deadlines.values()) if deadlines else None
+        if earliest != self._scheduled:
+            self._scheduled = earliest
+            if earliest is None:
+                owner.timers.discard(self)
+            else:
+                owner.timers.set(self, earliest)
 
     def _enter(self, state: State) -> None:
         self.state = state
@@ -198,17 +232,18 @@ class Transaction:
             if self._owner is not None:
                 self._owner._forget(self)
             return
-        keep = self.KEEPS_TIMERS[state]
-        for name in [n for n in self._deadlines if n not in keep]:
-            del self._deadlines[name]
+        deadlines = self._deadlines
+        if deadlines:
+            keep = self.KEEPS_TIMERS[state]
+            for name in [n for n in deadlines if n not in keep]:
+                del deadlines[name]
+                self._moved = True
 
     # -- timer helpers -------------------------------------------------------------------
     def _start(self, name: str, duration: float, now: float) -> None:
-        deadline = now + duration
-        self._deadlines[name] = deadline
+        self._deadlines[name] = now + duration
         self._intervals[name] = duration
-        if self._owner is not None:
-            self._owner._schedule(deadline, self)
+        self._moved = True
 
     def _report_timeout(self, now: float, msg: Message | None) -> None:
         self._events.append(TimedOut(self._firing))

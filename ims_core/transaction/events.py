@@ -26,8 +26,10 @@ class AckReceived:
 @dataclass(frozen=True, slots=True)
 class TimedOut:
     """Timer B or F (no final response: the proxy answers 408, §16.7 step 10), the
-    "cancel" guard (no final response 64*T1 after the TU's CANCEL, §9.1) or Timer H
-    (no ACK for our final response, §17.2.1) fired."""
+    "cancel" guard (no final response 64*T1 after the TU's CANCEL, §9.1), Timer H
+    (no ACK for our final response, §17.2.1) or a non-INVITE server transaction's
+    "guard" (the TU gave no final response within 64*T1: it should answer now unless an
+    answer is under way; the transaction ends 64*T1 later either way) fired."""
 
     timer: str
 

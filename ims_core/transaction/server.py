@@ -37,6 +37,10 @@ class ServerTransaction(Transaction):
         super().__init__(request, reliable=reliable, config=config, key=key)
         self._last_response: bytes | None = None
         self.last_status = 0
+        self._start_actions(now)
+
+    def _start_actions(self, now: float) -> None:
+        """Timers that run from the request's arrival (none by default)."""
 
     def receive(self, request: Request, now: float) -> None:
         """A request matched to this transaction (§17.2.3): retransmission or ACK."""
@@ -139,29 +143,46 @@ class InviteServerTransaction(ServerTransaction):
 
 
 class NonInviteServerTransaction(ServerTransaction):
-    """Figure 8: Trying -> Proceeding -> Completed -> Terminated."""
+    """Figure 8: Trying -> Proceeding -> Completed -> Terminated.
+
+    Every request gets a final response, and no transaction waits forever for one: 64*T1
+    after the request came (the client's Timer F, §17.1.2.2, has fired by then) a
+    transaction still without the TU's final response reports TimedOut("guard") so the
+    TU answers it now or knows an answer is under way, and it terminates 64*T1 later
+    (time for a request the TU forwarded late to time out downstream) if none came."""
 
     INITIAL = S.TRYING
     _FINAL = ((A.SEND_RESPONSE, A.START_J), S.COMPLETED)
+    _GUARD = (A.REPORT_TIMEOUT, A.START_ABANDON)
     # §17.2.2. Retransmissions in Trying are absorbed (no entry).
     TABLE: ClassVar[Table] = {
         (S.TRYING, I.TU_1XX): ((A.SEND_RESPONSE,), S.PROCEEDING),
         (S.TRYING, I.TU_2XX): _FINAL,
         (S.TRYING, I.TU_3XX_6XX): _FINAL,
+        (S.TRYING, I.TIMER_GUARD): (_GUARD, S.TRYING),
+        (S.TRYING, I.TIMER_ABANDON): ((), S.TERMINATED),
         (S.PROCEEDING, I.REQUEST): ((A.RESEND_RESPONSE,), S.PROCEEDING),
         (S.PROCEEDING, I.TU_1XX): ((A.SEND_RESPONSE,), S.PROCEEDING),
         (S.PROCEEDING, I.TU_2XX): _FINAL,
         (S.PROCEEDING, I.TU_3XX_6XX): _FINAL,
         (S.PROCEEDING, I.TRANSPORT_ERROR): _ERROR,
+        (S.PROCEEDING, I.TIMER_GUARD): (_GUARD, S.PROCEEDING),
+        (S.PROCEEDING, I.TIMER_ABANDON): ((), S.TERMINATED),
         (S.COMPLETED, I.REQUEST): ((A.RESEND_RESPONSE,), S.COMPLETED),
         (S.COMPLETED, I.TIMER_J): ((), S.TERMINATED),
         (S.COMPLETED, I.TRANSPORT_ERROR): _ERROR,
     }
     KEEPS_TIMERS: ClassVar[Keeps] = {
-        S.TRYING: frozenset(),
-        S.PROCEEDING: frozenset(),
+        S.TRYING: frozenset({"guard", "abandon"}),
+        S.PROCEEDING: frozenset({"guard", "abandon"}),
         S.COMPLETED: frozenset("J"),
     }
+
+    def _start_actions(self, now: float) -> None:
+        self._start("guard", self.config.timeout, now)
+
+    def _start_abandon(self, now: float, msg: Message | None) -> None:
+        self._start("abandon", self.config.timeout, now)
 
     def _start_j(self, now: float, msg: Message | None) -> None:
         self._start("J", 0.0 if self.reliable else self.config.timeout, now)

@@ -6,17 +6,18 @@ the magic cookie, with ACK mapped to INVITE; otherwise by the RFC 2543 fields na
 the end of §17.2.3 (Request-URI, From tag, Call-ID, CSeq number, top Via; the To tag
 is left out so the ACK, which carries the response's tag, still matches).
 
-Transactions tell the table about every timer they start and when they terminate, so
-the TU may call a transaction's methods directly. `handle_timer(now)` fires what is due
-and returns the transactions it touched, whose outputs the TU then drains.
+Transactions tell the table after each input (their earliest deadline may have moved)
+and when they terminate, so the TU may call a transaction's methods directly. The heap
+holds one deadline per live transaction (`DeadlineHeap`): a finished transaction leaves
+it at once. `handle_timer(now)` fires what is due and returns the transactions it
+touched, whose outputs the TU then drains.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections.abc import Iterator
 
+from ims_core.deadlines import DeadlineHeap
 from ims_core.sip import MAGIC_COOKIE, Message, Request, Response, SipParseError
 
 from .base import Transaction, TransactionError
@@ -55,8 +56,8 @@ class TransactionTable:
         self.config = config if config is not None else TimerConfig()
         self._clients: dict[Key, ClientTransaction] = {}
         self._servers: dict[Key, ServerTransaction] = {}
-        self._heap: list[tuple[float, int, Transaction]] = []
-        self._counter = itertools.count()
+        # One entry per live transaction with a timer, set by the transaction itself.
+        self.timers: DeadlineHeap[Transaction] = DeadlineHeap()
 
     def __len__(self) -> int:
         return len(self._clients) + len(self._servers)
@@ -98,8 +99,7 @@ class TransactionTable:
 
     def _adopt(self, tx: Transaction) -> None:
         tx._owner = self
-        for deadline in tx._deadlines.values():
-            self._schedule(deadline, tx)
+        tx._sync()
 
     # -- matching ----------------------------------------------------------------------
     def match_response(self, response: Response) -> ClientTransaction | None:
@@ -135,10 +135,10 @@ class TransactionTable:
         return stx
 
     # -- timers ------------------------------------------------------------------------
-    def _schedule(self, deadline: float, tx: Transaction) -> None:
-        heapq.heappush(self._heap, (deadline, next(self._counter), tx))
-
     def _forget(self, tx: Transaction) -> None:
+        if tx._scheduled is not None:
+            tx._scheduled = None
+            self.timers.discard(tx)
         table: dict[Key, ClientTransaction] | dict[Key, ServerTransaction]
         table = self._clients if isinstance(tx, ClientTransaction) else self._servers
         if tx.key is not None and table.get(tx.key) is tx:
@@ -146,24 +146,14 @@ class TransactionTable:
 
     def get_timer(self) -> float | None:
         """The earliest deadline of any live transaction, or None."""
-        heap = self._heap
-        while heap:
-            deadline, _, tx = heap[0]
-            if not tx.terminated and deadline in tx._deadlines.values():
-                return deadline
-            heapq.heappop(heap)
-        return None
+        return self.timers.peek()
 
     def handle_timer(self, now: float) -> list[Transaction]:
         """Fire every due timer; returns the transactions that had one."""
-        heap = self._heap
-        fired: list[Transaction] = []
-        seen: set[int] = set()
-        while heap and heap[0][0] <= now:
-            _, _, tx = heapq.heappop(heap)
-            if id(tx) not in seen and not tx.terminated:
-                seen.add(id(tx))
-                fired.append(tx)
+        fired = self.timers.pop_due(now)
+        for tx in fired:
+            tx._scheduled = None  # out of the heap now
         for tx in fired:
             tx.handle_timer(now)
+            tx._sync()  # back in at its next deadline, if it has one
         return fired

@@ -1,11 +1,11 @@
 """The SIP transport layer (RFC 3261 §18) on asyncio: UDP and TCP on one address.
 
 Theory of operation: `SipTransport.start()` binds a UDP endpoint and a TCP server on the
-same host and port. Every datagram and every framed TCP message is parsed; a request
-gets `received`/`rport` on its top Via (§18.2.1, RFC 3581) and a `Source` saying where
-its responses go (§18.2.2), then the message goes to the handler (the transaction user).
-Unparseable requests are answered with the parse error's status when a response can be
-built, else dropped; an unframeable TCP stream closes only its own connection.
+same host and port. Every datagram and every framed TCP message goes to the sans-I/O
+`ims_core.sip.inbound`, whose verdict this layer carries out: deliver the message with
+its `Source` to the handler (the transaction user), send an answer back (a 400 or 513
+to what cannot be parsed, or to what the handler refused with a SipParseError), or drop
+it. An unframeable TCP stream closes only its own connection.
 
 `send(data, dest)` writes bytes: over UDP to the address, over TCP to `dest.conn` when
 it is still open, else over any open connection to the address, else over a new one
@@ -21,23 +21,8 @@ from collections.abc import Callable, Coroutine
 from typing import cast
 
 from ims_core import log
-from ims_core.sip import (
-    Request,
-    Response,
-    SipParseError,
-    error_response,
-    make_response,
-    parse_message,
-)
-from ims_core.sip.addressing import (
-    TCP,
-    UDP,
-    Destination,
-    Source,
-    is_ip,
-    mark_received,
-    reply_destination,
-)
+from ims_core.sip import Request, Response, SipParseError, inbound
+from ims_core.sip.addressing import TCP, UDP, Destination, Source, is_ip
 
 from .config import TransportConfig
 from .tcp import ConnectionTable, TcpConnection
@@ -148,68 +133,41 @@ class SipTransport:
         return True
 
     def _on_frame(self, conn: TcpConnection, frame: bytes) -> None:
-        self._on_message(frame, TCP, conn.peer, conn, stream=True)
+        host, port = conn.peer
+        self._act(inbound.receive(frame, TCP, host, port, conn, limits=self.config.limits,
+                                  stream=True), TCP, host, port, conn)
 
     def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
-        if not data.strip(b"\r\n"):
-            return  # keep-alive
-        self._on_message(data, UDP, addr, None, stream=False)
+        host, port = addr
+        self._act(inbound.receive(data, UDP, host, port, limits=self.config.limits),
+                  UDP, host, port, None)
 
-    def _on_message(
-        self, data: bytes, transport: str, addr: tuple[str, int], conn: TcpConnection | None,
-        *, stream: bool,
-    ) -> None:
-        try:
-            msg = parse_message(data, self.config.limits, stream=stream)
-        except SipParseError as exc:
-            self._reject(exc, error_response(exc), transport, addr, conn)
+    def _act(self, verdict: inbound.Verdict, transport: str, host: str, port: int,
+             conn: TcpConnection | None) -> None:
+        """Carry out what `ims_core.sip.inbound` decided about bytes from `host:port`."""
+        if isinstance(verdict, inbound.Deliver):
+            self._dispatch(verdict.message, verdict.source)
             return
-        except Exception:  # a parser bug must not take more than this peer's message
-            _log.exception("sip.parser_failed", peer=f"{transport.lower()}:{addr[0]}:{addr[1]}")
-            if conn is not None:
-                conn.abort()
+        peer = f"{transport.lower()}:{host}:{port}"
+        if isinstance(verdict, inbound.Answer):
+            _log.info("sip.rejected", peer=peer, status=verdict.status, reason=verdict.reason)
+            self.send(verdict.data, verdict.dest)
             return
-        if isinstance(msg, Response):
-            self._dispatch(msg, Source(transport, addr[0], addr[1], conn))
-            return
-        try:
-            via = msg.top_via()
-            if mark_received(via, addr[0], addr[1]):
-                msg.set_top_via(via)
-            reply_to = reply_destination(via, transport, conn)
-        except SipParseError as exc:
-            # No usable Via: answer the source address directly (RFC 3581 behaviour).
-            self._reject(exc, None, transport, addr, conn, msg)
-            return
-        self._dispatch(msg, Source(transport, addr[0], addr[1], conn, reply_to))
+        if verdict.error is not None:
+            _log.error("sip.parser_failed", peer=peer, exc_info=verdict.error)
+        elif not verdict.quiet:
+            _log.info("sip.malformed", peer=peer, reason=verdict.reason)
+        if verdict.close and conn is not None:
+            conn.abort()
 
     def _dispatch(self, msg: Message, source: Source) -> None:
         try:
             self.handler(msg, source)
-        except SipParseError as exc:
-            if isinstance(msg, Request) and msg.method != "ACK":
-                self._reject(exc, None, source.transport, (source.host, source.port),
-                             cast(TcpConnection | None, source.conn), msg)
-            else:
-                _log.debug("sip.dropped", peer=str(source), reason=exc.reason)
+        except SipParseError as exc:  # the handler found a header it needed malformed
+            self._act(inbound.reject(exc, msg, source), source.transport, source.host,
+                      source.port, cast(TcpConnection | None, source.conn))
         except Exception:
             _log.exception("transport.handler_failed", peer=str(source))
-
-    def _reject(
-        self, exc: SipParseError, response: Response | None, transport: str,
-        addr: tuple[str, int], conn: TcpConnection | None, request: Request | None = None,
-    ) -> None:
-        """Answer a request we cannot accept; drop what cannot be answered (§18.1.2)."""
-        if response is None and request is not None and exc.can_respond:
-            with contextlib.suppress(SipParseError):
-                response = make_response(request, exc.status, exc.reason)
-        if response is None:
-            _log.info("sip.malformed", peer=f"{transport.lower()}:{addr[0]}:{addr[1]}",
-                      reason=exc.reason)
-            return
-        _log.info("sip.rejected", peer=f"{transport.lower()}:{addr[0]}:{addr[1]}",
-                  status=response.status, reason=exc.reason)
-        self.send(response.to_bytes(), Destination(transport, addr[0], addr[1], conn))
 
     # -- sending -------------------------------------------------------------------------
     def send(self, data: bytes, dest: Destination, on_error: ErrorCallback = None) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ims_core.sip import Request, Response, parse_message
-from ims_core.sip.addressing import Destination, Source, mark_received, reply_destination
+from ims_core.sip.addressing import Destination, Source
+from ims_core.sip.inbound import request_source
 
 PROXY = ("192.0.2.10", 5060)
 NEXT_HOP = ("192.0.2.20", 5060)
@@ -46,10 +47,7 @@ def request(
 def source_for(req: Request, addr: tuple[str, int] = UAC, transport: str = "UDP",
                conn: object | None = None) -> Source:
     """The Source the transport layer would attach (with received/rport applied)."""
-    via = req.top_via()
-    if mark_received(via, addr[0], addr[1]):
-        req.set_top_via(via)
-    return Source(transport, addr[0], addr[1], conn, reply_destination(via, transport, conn))
+    return request_source(req, transport, addr[0], addr[1], conn)
 
 
 def response_to(forwarded: bytes, status: int, *, to_tag: str | None = "b1",

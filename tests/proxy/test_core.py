@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ims_core.proxy import ProxyConfig, ProxyCore, RequestContext, Send, Target
 from ims_core.sip import Request, Response
@@ -12,7 +13,7 @@ from .messages import NEXT_HOP, PROXY, UAC, dest, parse, request, response_to, s
 
 
 class Harness:
-    def __init__(self, core: ProxyCore | None = None, **config: object) -> None:
+    def __init__(self, core: ProxyCore[Any] | None = None, **config: object) -> None:
         defaults: dict[str, object] = {
             "host": PROXY[0], "port": PROXY[1], "next_hop": Destination("", *NEXT_HOP),
         }
@@ -199,8 +200,8 @@ def test_response_goes_to_received_and_rport() -> None:
     assert via.received == "203.0.113.5" and via.rport == 40000
 
 
-class ForkingCore(ProxyCore):
-    def route_request(self, ctx: RequestContext) -> list[Target]:
+class ForkingCore(ProxyCore[None]):
+    def route_request(self, ctx: RequestContext[None]) -> list[Target]:
         return [Target(next_hop=dest(("192.0.2.71", 5060))),
                 Target(next_hop=dest(("192.0.2.72", 5060)))]
 
@@ -285,21 +286,21 @@ def test_no_answer_over_udp_gives_408_after_timer_b() -> None:
     assert 408 in [r.status for r in upstream(sends)]
 
 
-def test_non_invite_timeout_gives_408() -> None:
-    h = Harness()
-    h.rx(request("OPTIONS"))
-    sends: list[Send] = []
-    for _ in range(70):
-        sends += h.tick(0.5)
-    assert [r.status for r in upstream(sends)] == [408]
-
-
-def test_transport_failure_gives_503() -> None:
+def test_transport_failure_alone_gives_500() -> None:
     h = Harness()
     _, send = forward_invite(h)
     h.core.send_failed(send, h.now)
     [resp] = upstream(h.core.data_to_send())
-    assert resp.status == 503  # §16.9
+    assert resp.status == 500  # §16.9: as if a 503 came, and §16.7 step 6 makes it 500
+
+
+def test_a_503_and_a_transport_failure_on_two_branches_give_500() -> None:
+    h = forking_harness()
+    a, b = fork(h)
+    assert upstream(h.rx(response_to(a.data, 503))) == []
+    h.core.send_failed(b, h.now)
+    [resp] = upstream(h.core.data_to_send())
+    assert resp.status == 500 and resp.to_tag is not None
 
 
 def test_ack_for_2xx_is_forwarded_statelessly() -> None:
@@ -343,8 +344,8 @@ def test_a_registered_flow_keeps_its_transport_past_1300_bytes() -> None:
     """RFC 5626 §5.3 / TS 24.229 §5.2.6.4: a UE registered over UDP gets its requests
     over that flow, however large (it need not listen on TCP)."""
 
-    class FlowCore(ProxyCore):
-        def route_request(self, ctx: RequestContext) -> Target:
+    class FlowCore(ProxyCore[None]):
+        def route_request(self, ctx: RequestContext[None]) -> Target:
             return Target(next_hop=dest(NEXT_HOP, "UDP"), flow=True)
 
     h = Harness(FlowCore(ProxyConfig(host=PROXY[0], port=PROXY[1])))
@@ -363,10 +364,10 @@ def test_forwarded_bytes_are_the_transactions_request() -> None:
 
 
 def test_deferred_routing_and_respond_later() -> None:
-    contexts: list[RequestContext] = []
+    contexts: list[RequestContext[None]] = []
 
-    class Deferred(ProxyCore):
-        def route_request(self, ctx: RequestContext) -> None:
+    class Deferred(ProxyCore[None]):
+        def route_request(self, ctx: RequestContext[None]) -> None:
             contexts.append(ctx)
 
     h = Harness(Deferred(ProxyConfig(host=PROXY[0], port=PROXY[1])))

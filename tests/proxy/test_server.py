@@ -66,8 +66,9 @@ async def next_hop() -> AsyncIterator[NextHop]:
 
 @pytest.fixture
 async def proxy(next_hop: NextHop) -> AsyncIterator[ProxyServer]:
-    core = ProxyCore(ProxyConfig(host=HOST, port=0, record_route=True,
-                                 next_hop=Destination("", HOST, next_hop.port)))
+    config = ProxyConfig(host=HOST, port=0, record_route=True,
+                         next_hop=Destination("", HOST, next_hop.port))
+    core: ProxyCore[None] = ProxyCore(config)
     server = ProxyServer(core, TransportConfig(host=HOST, port=0))
     await server.start()
     yield server

@@ -166,3 +166,37 @@ def test_non_invite_server_transport_error(state: str) -> None:
 def test_ack_creates_no_server_transaction() -> None:
     with pytest.raises(ValueError):
         create_server_transaction(request("ACK"), reliable=False, now=0.0)
+
+
+def test_non_invite_guard_asks_the_tu_then_the_transaction_ends() -> None:
+    """A request the TU never answers: TimedOut("guard") at 64*T1, Terminated 64*T1
+    later (no transaction lives forever without a final response)."""
+    tx = nist()
+    assert tx.get_timer() == 32.0
+    tx.receive(tx.request, 10.0)  # retransmissions change nothing
+    tx.handle_timer(31.9)
+    assert drain_events(tx) == []
+    tx.handle_timer(32.0)
+    assert drain_events(tx) == [TimedOut("guard")] and tx.state is State.TRYING
+    assert tx.get_timer() == 64.0
+    tx.handle_timer(64.0)
+    assert drain_events(tx) == [TransactionTerminated()]
+
+
+def test_non_invite_guard_lets_the_tu_answer_when_it_fires() -> None:
+    tx = nist()
+    tx.send_response(response(tx.request, 100), 1.0)
+    tx.handle_timer(32.0)
+    assert drain_events(tx) == [TimedOut("guard")] and tx.state is State.PROCEEDING
+    final = response(tx.request, 500)
+    tx.send_response(final, 32.0)
+    assert tx.state is State.COMPLETED and tx.data_to_send()[-1] == final.to_bytes()
+    assert tx.get_timer() == 64.0  # Timer J only: the guards are gone
+    tx.handle_timer(64.0)
+    assert tx.terminated
+
+
+def test_non_invite_answered_in_time_never_sees_the_guard() -> None:
+    tx = nist(reliable=True)
+    tx.send_response(response(tx.request, 200), 5.0)
+    assert drain_events(tx) == [TransactionTerminated()] and tx.get_timer() is None

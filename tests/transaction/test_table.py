@@ -3,6 +3,9 @@ the shared timer heap and clean-up."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 
 from ims_core.sip import make_cancel
@@ -13,6 +16,7 @@ from ims_core.transaction import (
     State,
     TimedOut,
     TimerConfig,
+    Transaction,
     TransactionError,
     TransactionTable,
     client_key,
@@ -150,3 +154,28 @@ def test_create_client_sends_the_bytes_it_is_given() -> None:
     assert again is data
     other = table.create_client(request("OPTIONS", branch="z9hG4bK-e"), reliable=True, now=0.0)
     assert other.data_to_send() == [other.request.to_bytes()]  # serialised when not given
+
+
+def test_the_timer_heap_holds_live_transactions_only() -> None:
+    """One deadline per live transaction: a transaction that ends, or whose timers
+    change, leaves no entry to wait for its old deadline (nor keeps itself alive)."""
+    table = TransactionTable()
+    ringing = table.create_client(request("INVITE", branch="z9hG4bK-ring"), reliable=False,
+                                  now=0.0)
+    table.receive(response(ringing.request, 180), 0.1)  # Proceeding: no timer at all
+    gone: list[weakref.ref[Transaction]] = []
+    for i in range(1000):
+        req = request("MESSAGE", branch=f"z9hG4bK-m{i}", call_id=f"m{i}")
+        server = table.create_server(req, reliable=True, now=1.0)
+        client = table.create_client(req, reliable=True, now=1.0)
+        client.receive(response(req, 200), 1.1)  # Timer K = 0: ends at once
+        server.send_response(response(req, 200), 1.1)  # Timer J = 0 over TCP
+        assert client.terminated and server.terminated
+        gone += [weakref.ref(client), weakref.ref(server)]
+        assert table.timers.size <= 2 * len(table) + 65
+    table.create_server(request("OPTIONS", branch="z9hG4bK-live"), reliable=False, now=2.0)
+    assert len(table) == 2 and table.timers.size <= 2 * 2 + 65
+    assert table.get_timer() == 34.0  # the live OPTIONS's guard; nothing stale
+    del server, client, req
+    gc.collect()
+    assert all(ref() is None for ref in gone)

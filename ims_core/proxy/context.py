@@ -1,0 +1,72 @@
+"""What the proxy core keeps per request (RFC 3261 §16): the request's context, its
+branches (one per forwarded copy), and the bytes it hands the transport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from ims_core.sip import Request, Response
+from ims_core.sip.addressing import Destination, Source
+from ims_core.transaction import ClientTransaction, ServerTransaction, Transaction
+
+from .routing import Target
+
+StateT = TypeVar("StateT")
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Bytes for the transport. `tx` is the transaction to tell if sending fails."""
+
+    data: bytes
+    dest: Destination
+    tx: Transaction | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Branch(Generic[StateT]):
+    """One forwarded copy of a request (§16.6), the target it went to and its client
+    transaction."""
+
+    ctx: RequestContext[StateT]
+    tx: ClientTransaction
+    request: Request
+    dest: Destination
+    target: Target | None = None
+    final: Response | None = None
+    provisional: bool = False
+    cancel_pending: bool = False
+    cancelled: bool = False
+    is_cancel: bool = False  # our own CANCEL (§16.10): its responses stop here
+    timer_c: float | None = None  # §16.6 step 11 / §16.8 deadline (INVITE only)
+
+
+@dataclass(slots=True, eq=False, weakref_slot=True)
+class RequestContext(Generic[StateT]):
+    """A request being proxied: the request as received (after §16.4), where it came
+    from, its server transaction and branches. `state` is the subclass's typed record of
+    the request (what `ProxyCore.new_state` made). `to_tag` is our To tag for the
+    responses we generate (§8.2.6.2), drawn by the core when the context is made."""
+
+    request: Request
+    source: Source
+    server_tx: ServerTransaction | None
+    created: float
+    state: StateT
+    to_tag: str
+    loop: str = ""
+    branches: list[Branch[StateT]] = field(default_factory=list)
+    final_sent: bool = False
+    cancelled: bool = False
+    waiting: int = 0  # answers from outside (e.g. Cx queries) the decision waits for
+    _in_dialog: bool | None = field(default=None, init=False, repr=False)
+
+    @property
+    def in_dialog(self) -> bool:
+        """§12.2: a request with a To tag belongs to a dialog (asked several times per
+        request by the routing hooks: worked out once)."""
+        if self._in_dialog is None:
+            to = self.request.headers.get("to") or ""
+            self._in_dialog = ";tag=" in to.replace(" ", "").lower()
+        return self._in_dialog

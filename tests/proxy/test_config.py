@@ -1,0 +1,34 @@
+"""Timer C is more than 3 minutes (RFC 3261 §16.6 step 11): ProxyConfig's default, and a
+node's TOML refusing anything less (tests still build ProxyConfig with small values)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ims_core.config import ConfigError, load
+from ims_core.cscf.config import CscfConfig
+from ims_core.proxy import ProxyConfig
+
+
+def test_defaults_are_above_three_minutes() -> None:
+    assert ProxyConfig().timer_c > 180 and CscfConfig().timer_c > 180
+    assert CscfConfig().proxy_config().timer_c == CscfConfig().timer_c
+    assert ProxyConfig(timer_c=2.0).timer_c == 2.0  # tests may shorten it
+
+
+@pytest.mark.parametrize("value", ["180.0", "60", "0"])
+def test_a_node_config_refuses_timer_c_of_three_minutes_or_less(
+        tmp_path: Path, value: str) -> None:
+    p = tmp_path / "node.toml"
+    p.write_text(f"timer_c = {value}\n")
+    with pytest.raises(ConfigError, match="timer_c"):
+        load(CscfConfig, p)
+
+
+def test_a_node_config_takes_timer_c_above_three_minutes(tmp_path: Path) -> None:
+    p = tmp_path / "node.toml"
+    p.write_text("timer_c = 181.5\n")
+    cfg = load(CscfConfig, p)
+    assert cfg.proxy_config().timer_c == 181.5
