@@ -30,7 +30,9 @@ SANS_IO_PACKAGES = (
     "hss.cx",
 )
 # Single sans-I/O modules outside those packages.
-SANS_IO_MODULES = ("ims_core.identity", "ims_core.config", "ims_core.userdata")
+SANS_IO_MODULES = (
+    "ims_core.identity", "ims_core.config", "ims_core.userdata", "ims_core.deadlines",
+)
 ADAPTERS = frozenset({
     "ims_core.auth.cli",
     "ims_core.diameter.node",

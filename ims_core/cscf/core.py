@@ -28,14 +28,13 @@ builds that response with its Reason header.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ims_core import log
+from ims_core.deadlines import DeadlineHeap
 from ims_core.diameter import (
     DiameterError,
     DiameterTimeout,
@@ -93,9 +92,7 @@ class CscfCore(ProxyCore[StateT]):
         self.diameter = diameter
         self._session_ids = SessionIds(rng)
         self._queries: list[DiameterQuery] = []
-        self._deadlines: list[tuple[float, int, DiameterQuery]] = []  # heap
-        self._query_seq = itertools.count()
-        self._open_queries = 0
+        self._cx_deadlines: DeadlineHeap[DiameterQuery] = DeadlineHeap()
 
     # -- building and asking ------------------------------------------------------------
     def cx_request(
@@ -121,8 +118,7 @@ class CscfCore(ProxyCore[StateT]):
             timeout = self.diameter.request_timeout if self.diameter else DEFAULT_CX_TIMEOUT
         q = DiameterQuery(request, on_answer, timeout, now + timeout, ctx)
         self._queries.append(q)
-        heapq.heappush(self._deadlines, (q.deadline, next(self._query_seq), q))
-        self._open_queries += 1
+        self._cx_deadlines.set(q, q.deadline)
         if ctx is not None:
             ctx.waiting += 1
         return q
@@ -134,7 +130,7 @@ class CscfCore(ProxyCore[StateT]):
     @property
     def open_queries(self) -> int:
         """Queries sent and not yet answered or timed out."""
-        return self._open_queries
+        return len(self._cx_deadlines)
 
     # -- answers ------------------------------------------------------------------------
     def answer_query(self, query: DiameterQuery, outcome: CxOutcome, now: float) -> None:
@@ -143,7 +139,7 @@ class CscfCore(ProxyCore[StateT]):
         if query.done:
             return
         query.done = True
-        self._open_queries -= 1
+        self._cx_deadlines.discard(query)  # lets go of the query and its request now
         ctx = query.ctx
         if ctx is not None:
             ctx.waiting -= 1
@@ -185,18 +181,14 @@ class CscfCore(ProxyCore[StateT]):
     # -- timers -------------------------------------------------------------------------
     def get_timer(self) -> float | None:
         deadline = super().get_timer()
-        heap = self._deadlines
-        while heap and heap[0][2].done:
-            heapq.heappop(heap)
-        if heap and (deadline is None or heap[0][0] < deadline):
-            return heap[0][0]
+        mine = self._cx_deadlines.peek()
+        if mine is not None and (deadline is None or mine < deadline):
+            return mine
         return deadline
 
     def handle_timer(self, now: float) -> None:
         super().handle_timer(now)
-        heap = self._deadlines
-        while heap and heap[0][0] <= now:
-            _, _, q = heapq.heappop(heap)
+        for q in self._cx_deadlines.pop_due(now):
             if not q.done:
                 _log.warning("cscf.cx_timeout", command=q.request.name, seconds=q.timeout)
                 self.answer_query(q, DiameterTimeout(

@@ -48,6 +48,7 @@ class IcscfConfig(CscfConfig):
     uar_timeout: float = 0.0
 
     def __post_init__(self) -> None:
+        CscfConfig.__post_init__(self)  # slots dataclass: no zero-argument super()
         for name in ("hss_failure_status", "lir_failure_status"):
             if getattr(self, name) not in (480, 500, 503, 504):
                 raise ConfigError(f"{name} must be one of 480, 500, 503, 504")

@@ -28,6 +28,7 @@ class PcscfConfig(CscfConfig):
     default_expires: int = 3600  # a 200 that names no expiry for a binding (RFC 3261 §10.2.1.1)
 
     def __post_init__(self) -> None:
+        CscfConfig.__post_init__(self)  # slots dataclass: no zero-argument super()
         if not self.home_networks:
             raise ConfigError("home_networks: at least one home domain is needed")
         for domain, address in self.home_networks.items():

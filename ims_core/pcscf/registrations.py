@@ -15,12 +15,11 @@ not part of a record's identity (the transport also finds a connection by addres
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ims_core.deadlines import DeadlineHeap
 from ims_core.identity import impu_key, uri_key
 
 FlowKey = tuple[str, str, int]  # (transport, host, port) of the UE's registered flow
@@ -96,15 +95,13 @@ class RegistrationStore(Protocol):
 
 # -- the in-memory store ---------------------------------------------------------------
 class MemoryRegistrationStore:
-    """Dicts for the three lookups and a heap of expiry times (stale entries are
-    skipped when they surface and compacted when they pile up)."""
+    """Dicts for the three lookups and a deadline heap of expiry times."""
 
     def __init__(self) -> None:
         self._by_flow: dict[FlowKey, Registration] = {}
         self._by_impu: dict[str, dict[FlowKey, None]] = {}
         self._by_contact: dict[str, FlowKey] = {}
-        self._heap: list[tuple[float, int, FlowKey]] = []
-        self._seq = itertools.count()
+        self._expiry: DeadlineHeap[FlowKey] = DeadlineHeap()
 
     def __len__(self) -> int:
         return len(self._by_flow)
@@ -118,14 +115,13 @@ class MemoryRegistrationStore:
             self._by_impu.setdefault(key, {})[flow] = None
         for b in registration.bindings:
             self._by_contact[uri_key(b.uri)] = flow
-        heapq.heappush(self._heap, (registration.expires, next(self._seq), flow))
-        if len(self._heap) > 2 * len(self._by_flow) + 64:
-            self._compact()
+        self._expiry.set(flow, registration.expires)
 
     def remove(self, flow: FlowKey) -> Registration | None:
         registration = self._by_flow.pop(flow, None)
         if registration is not None:
             self._unindex(registration)
+            self._expiry.discard(flow)
         return registration
 
     def by_flow(self, flow: FlowKey) -> Registration | None:
@@ -140,29 +136,15 @@ class MemoryRegistrationStore:
         return None if flow is None else self._by_flow.get(flow)
 
     def next_expiry(self) -> float | None:
-        heap = self._heap
-        while heap and not self._live(heap[0]):
-            heapq.heappop(heap)
-        return heap[0][0] if heap else None
+        return self._expiry.peek()
 
     def expire(self, now: float) -> list[Registration]:
         out: list[Registration] = []
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            entry = heapq.heappop(heap)
-            if self._live(entry):
-                removed = self.remove(entry[2])
-                if removed is not None:
-                    out.append(removed)
+        for flow in self._expiry.pop_due(now):
+            removed = self.remove(flow)
+            if removed is not None:
+                out.append(removed)
         return out
-
-    def _live(self, entry: tuple[float, int, FlowKey]) -> bool:
-        registration = self._by_flow.get(entry[2])
-        return registration is not None and registration.expires == entry[0]
-
-    def _compact(self) -> None:
-        self._heap = [e for e in self._heap if self._live(e)]
-        heapq.heapify(self._heap)
 
     def _unindex(self, registration: Registration) -> None:
         flow = registration.flow

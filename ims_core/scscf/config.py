@@ -75,6 +75,7 @@ class ScscfConfig(CscfConfig):
     static_routes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        CscfConfig.__post_init__(self)  # slots dataclass: no zero-argument super()
         for where, value in (("icscf", self.icscf), *self.static_routes.items()):
             if value and hostport(value) is None:
                 raise ConfigError(f"scscf: {where} must be host:port, not {value!r}")

@@ -10,20 +10,19 @@ Two kinds of records:
   the moment it goes stale and the moment it is forgotten.
 
 :class:`RegistrationStore` is the interface; :class:`MemoryStore` keeps everything in
-dicts (O(1) look-ups) with two heaps for deadlines (stale heap entries are skipped, as
-in the proxy's Timer C). A Redis store would map records to hashes and the heaps to
-sorted sets; the core only calls the methods below.
+dicts (O(1) look-ups) with two deadline heaps (:mod:`ims_core.deadlines`: expiries and
+challenge purges). A Redis store would map records to hashes and the heaps to sorted
+sets; the core only calls the methods below.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ims_core.deadlines import DeadlineHeap
 from ims_core.sip import Param
 from ims_core.userdata import Profile
 
@@ -133,17 +132,15 @@ class MemoryStore:
 
     def __init__(self, max_challenges_per_user: int = 8) -> None:
         self._regs: dict[str, Registration] = {}
-        self._scheduled: dict[str, float] = {}  # record key → its current expiry
-        self._expiry: list[tuple[float, int, str]] = []
+        self._expiry: DeadlineHeap[str] = DeadlineHeap()  # record key → next expiry
         self._challenges: dict[tuple[str, str], Challenge] = {}
         self._per_user: dict[str, deque[str]] = {}
-        self._purge: list[tuple[float, int, tuple[str, str]]] = []
-        self._seq = itertools.count()
+        self._purge: DeadlineHeap[tuple[str, str]] = DeadlineHeap()
         self.max_per_user = max_challenges_per_user
 
     # -- registrations -----------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._scheduled)
+        return len(self._expiry)
 
     def get(self, impu: str) -> Registration | None:
         return self._regs.get(impu)
@@ -153,30 +150,19 @@ class MemoryStore:
             self._regs[ident] = reg
         when = reg.next_expiry()
         if when is None:
-            self._scheduled.pop(reg.impu, None)
-            return
-        if self._scheduled.get(reg.impu) != when:
-            self._scheduled[reg.impu] = when
-            heapq.heappush(self._expiry, (when, next(self._seq), reg.impu))
+            self._expiry.discard(reg.impu)
+        else:
+            self._expiry.set(reg.impu, when)
 
     def remove(self, reg: Registration) -> None:
         for ident in reg.identities:
             if self._regs.get(ident) is reg:
                 del self._regs[ident]
-        self._scheduled.pop(reg.impu, None)
+        self._expiry.discard(reg.impu)
 
     def due(self, now: float) -> list[Registration]:
-        out = []
-        heap = self._expiry
-        while heap and heap[0][0] <= now:
-            when, _, key = heapq.heappop(heap)
-            if self._scheduled.get(key) != when:
-                continue  # rescheduled or removed since
-            del self._scheduled[key]
-            reg = self._regs.get(key)
-            if reg is not None:
-                out.append(reg)
-        return out
+        return [reg for key in self._expiry.pop_due(now)
+                if (reg := self._regs.get(key)) is not None]
 
     # -- challenges --------------------------------------------------------------------
     def add_challenge(self, ch: Challenge) -> None:
@@ -185,8 +171,10 @@ class MemoryStore:
         nonces = self._per_user.setdefault(ch.impi, deque())
         nonces.append(ch.nonce)
         while len(nonces) > self.max_per_user:  # bound the state one user can create
-            self._challenges.pop((ch.impi, nonces.popleft()), None)
-        heapq.heappush(self._purge, (ch.forget_at, next(self._seq), key))
+            old = (ch.impi, nonces.popleft())
+            self._challenges.pop(old, None)
+            self._purge.discard(old)
+        self._purge.set(key, ch.forget_at)
 
     def get_challenge(self, impi: str, nonce: str) -> Challenge | None:
         return self._challenges.get((impi, nonce))
@@ -195,6 +183,7 @@ class MemoryStore:
         ch = self._challenges.pop((impi, nonce), None)
         if ch is not None:
             self._forget_nonce(impi, nonce)
+            self._purge.discard((impi, nonce))
         return ch
 
     def _forget_nonce(self, impi: str, nonce: str) -> None:
@@ -212,12 +201,9 @@ class MemoryStore:
 
     def purge(self, now: float) -> list[Challenge]:
         gone = []
-        heap = self._purge
-        while heap and heap[0][0] <= now:
-            _, _, key = heapq.heappop(heap)
-            ch = self._challenges.get(key)
-            if ch is not None and ch.forget_at <= now:
-                del self._challenges[key]
+        for key in self._purge.pop_due(now):
+            ch = self._challenges.pop(key, None)
+            if ch is not None:
                 self._forget_nonce(*key)
                 gone.append(ch)
         return gone
@@ -227,8 +213,5 @@ class MemoryStore:
         return len(self._challenges)
 
     def next_deadline(self) -> float | None:
-        heap = self._expiry
-        while heap and self._scheduled.get(heap[0][2]) != heap[0][0]:
-            heapq.heappop(heap)
-        times = [h[0][0] for h in (heap, self._purge) if h]
+        times = [t for t in (self._expiry.peek(), self._purge.peek()) if t is not None]
         return min(times) if times else None

@@ -60,7 +60,7 @@ def test_heap_stays_bounded_under_refreshes() -> None:
     for i in range(10_000):
         s.save(reg(5060, 100.0 + i))
     assert len(s) == 1
-    assert len(s._heap) <= 2 * len(s) + 65
+    assert s._expiry.size <= 2 * len(s) + 65
     assert s.next_expiry() == 100.0 + 9_999
 
 

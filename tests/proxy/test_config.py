@@ -32,3 +32,19 @@ def test_a_node_config_takes_timer_c_above_three_minutes(tmp_path: Path) -> None
     p.write_text("timer_c = 181.5\n")
     cfg = load(CscfConfig, p)
     assert cfg.proxy_config().timer_c == 181.5
+
+
+@pytest.mark.parametrize("node", ["pcscf", "icscf", "scscf"])
+def test_every_node_config_checks_timer_c(tmp_path: Path, node: str) -> None:
+    """Each CSCF's own config keeps the rule (and the shipped configs obey it)."""
+    import importlib
+
+    module = importlib.import_module(f"ims_core.{node}.config")
+    cls = {"pcscf": "PcscfConfig", "icscf": "IcscfConfig", "scscf": "ScscfConfig"}[node]
+    config_cls = getattr(module, cls)
+    shipped = Path(__file__).resolve().parents[2] / "config" / f"{node}.toml"
+    assert load(config_cls, shipped).timer_c > 180
+    p = tmp_path / f"{node}.toml"
+    p.write_text(shipped.read_text().replace("timer_c = 185.0", "timer_c = 180.0"))
+    with pytest.raises(ConfigError, match="timer_c"):
+        load(config_cls, p)
