@@ -32,14 +32,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 
 from ims_core.sip import Request
 from ims_core.userdata import Ifc, Spt
 
 
-@lru_cache(maxsize=512)
 def _regex(pattern: str) -> re.Pattern[str] | None:
+    # re keeps its own cache of compiled patterns; a pattern that does not compile is
+    # the HSS's data, not ours to crash on.
     try:
         return re.compile(pattern)
     except re.error:

@@ -10,8 +10,8 @@ without DNS).
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from .fields import Via
 from .uri import SipUri
@@ -66,11 +66,18 @@ class Source:
         return f"{self.transport.lower()}:{self.host}:{self.port}"
 
 
-@lru_cache(maxsize=4096)
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4_RE = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
 def is_ip(host: str) -> bool:
     """True for an IPv4 address or a bracketed/bare IPv6 address."""
+    if _IPV4_RE.fullmatch(host):  # the common case, without building an address object
+        return True
+    if ":" not in host:
+        return False
     try:
-        ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
+        ipaddress.IPv6Address(host[1:-1] if host.startswith("[") else host)
     except ValueError:
         return False
     return True

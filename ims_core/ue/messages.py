@@ -3,7 +3,8 @@ for tests, out-of-dialog requests such as MESSAGE."""
 
 from __future__ import annotations
 
-import secrets
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ims_core.sip import Headers, Request
@@ -28,16 +29,19 @@ class Local:
         return f"{self.host}:{self.port}{suffix}"
 
 
-def new_branch() -> str:
-    return MAGIC_COOKIE + secrets.token_hex(8)
+Rng = Callable[[int], bytes]  # randomness is passed in (os.urandom in a real UE)
 
 
-def new_tag() -> str:
-    return secrets.token_hex(5)
+def new_branch(rng: Rng) -> str:
+    return MAGIC_COOKIE + rng(8).hex()
 
 
-def new_call_id(local: Local) -> str:
-    return f"{secrets.token_hex(10)}@{local.host}"
+def new_tag(rng: Rng) -> str:
+    return rng(5).hex()
+
+
+def new_call_id(local: Local, rng: Rng) -> str:
+    return f"{rng(10).hex()}@{local.host}"
 
 
 def via(local: Local, branch: str) -> str:
@@ -60,11 +64,12 @@ class Dialogless:
 
 
 def register(profile: UeProfile, local: Local, ids: Dialogless, *, expires: int,
-             authorization: str | None, contact_star: bool = False) -> Request:
+             authorization: str | None, contact_star: bool = False,
+             rng: Rng = os.urandom) -> Request:
     """A REGISTER to ``sip:<domain>`` (TS 24.229 §5.1.1.2.1)."""
     uri = f"sip:{profile.domain}"
     h = Headers()
-    h.add("Via", via(local, new_branch()))
+    h.add("Via", via(local, new_branch(rng)))
     h.add("Max-Forwards", "70")
     h.add("From", f"<{profile.impu}>;tag={ids.from_tag}")
     h.add("To", f"<{profile.impu}>")
@@ -84,17 +89,17 @@ def register(profile: UeProfile, local: Local, ids: Dialogless, *, expires: int,
 
 
 def message(profile: UeProfile, local: Local, target: str, text: str,
-            route: list[str] | None = None) -> Request:
+            route: list[str] | None = None, *, rng: Rng = os.urandom) -> Request:
     """An out-of-dialog MESSAGE (RFC 3428) to ``target``, with the Service-Route as a
     preloaded Route set (TS 24.229 §5.1.2A.1)."""
     h = Headers()
-    h.add("Via", via(local, new_branch()))
+    h.add("Via", via(local, new_branch(rng)))
     h.add("Max-Forwards", "70")
     for r in route or ():
         h.add("Route", r)
-    h.add("From", f"<{profile.impu}>;tag={new_tag()}")
+    h.add("From", f"<{profile.impu}>;tag={new_tag(rng)}")
     h.add("To", f"<{target}>")
-    h.add("Call-ID", new_call_id(local))
+    h.add("Call-ID", new_call_id(local, rng))
     h.add("CSeq", "1 MESSAGE")
     h.add("User-Agent", USER_AGENT)
     body = text.encode("utf-8")

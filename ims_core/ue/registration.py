@@ -25,7 +25,8 @@ any                3xx-6xx     → FAILED
 
 from __future__ import annotations
 
-import secrets
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -120,19 +121,21 @@ class Registration:
 
     def __init__(self, profile: UeProfile, local: Local, *, expires: int = 600,
                  contact_star: bool = False, ids: Dialogless | None = None,
-                 first: FirstRegister = FirstRegister.IMS) -> None:
+                 first: FirstRegister = FirstRegister.IMS,
+                 rng: Callable[[int], bytes] = os.urandom) -> None:
         self.profile = profile
         self.first = first
         self.local = local
         self.expires = expires
         self.contact_star = contact_star
-        self.ids = ids or Dialogless(messages.new_call_id(local), messages.new_tag())
+        self.rng = rng  # Call-ID, tags, branches and cnonce
+        self.ids = ids or Dialogless(messages.new_call_id(local, rng), messages.new_tag(rng))
         self.state = State.IDLE
         self.outcome = Outcome()
         self._resyncs = 0
         self._stale = 0
         self._nc = 0
-        self._cnonce = secrets.token_hex(8)
+        self._cnonce = rng(8).hex()
         self.sent: list[Request] = []
 
     @property
@@ -216,7 +219,8 @@ class Registration:
 
     def _send(self, authorization: str | None) -> Request:
         req = messages.register(self.profile, self.local, self.ids, expires=self.expires,
-                                authorization=authorization, contact_star=self.contact_star)
+                                authorization=authorization, contact_star=self.contact_star,
+                                rng=self.rng)
         self.sent.append(req)
         return req
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ims_core.sip import parse_uri, parse_via
 from ims_core.sip.addressing import (
     Destination,
     choose_transport,
+    is_ip,
     mark_received,
     reply_destination,
     uri_destination,
@@ -54,3 +57,12 @@ def test_uri_destination() -> None:
         "TCP", "h", 5060)
     assert uri_destination(parse_uri("sip:a@h;maddr=192.0.2.9"), "TCP") == Destination(
         "TCP", "192.0.2.9", 5060)
+
+
+@pytest.mark.parametrize(("host", "ip"), [
+    ("127.0.0.1", True), ("255.255.255.255", True), ("256.1.1.1", False),
+    ("01.2.3.4", False), ("1.2.3", False), ("[::1]", True), ("::1", True),
+    ("[2001:db8::1]", True), ("a:b", False), ("pcscf.example", False), ("", False),
+])
+def test_is_ip(host: str, ip: bool) -> None:
+    assert is_ip(host) is ip
