@@ -24,20 +24,25 @@ to UDP alone cannot receive (see tests/calls).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import csv
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from labrun import running_lab  # bench/ is sys.path[0] when run
-from procs import cpu_seconds
+from sipp_steps import (
+    SCENARIOS,
+    Step,
+    have_sipp,
+    print_ratio,
+    ramp,
+    ramp_arguments,
+    run_sipp,
+    sipp_server,
+)
 
 from ims_lab.plan import (
     DOMAIN,
@@ -46,55 +51,15 @@ from ims_lab.plan import (
     imsi,
     split_sipp_csv,
 )
-from ims_lab.procs import stop_process as stop
-
-REPO = Path(__file__).resolve().parent.parent
 
 LAB = Addresses("127.0.0.51", "127.0.0.52", "127.0.0.53", "127.0.0.54")
 CALLEE = ("127.0.0.55", 5070)
 CALLER = ("127.0.0.56", 5080)
 BASELINE_CALLEE = ("127.0.0.57", 5070)
-SCENARIOS = REPO / "config" / "sipp"
 DEFAULT_RATES = (10, 20, 50, 100, 150, 200, 300, 400, 500, 700, 1000)
 BASELINE_RATES = (200, 500, 1000, 2000, 3000)
-SUSTAINED = 0.95
-MAX_P99_MS = 500.0
+TIMED = (("setup", "INVITE->180"),)  # uac_aka.xml's rtd counter
 NODES: dict[str, int] = {}  # node name → PID of the running lab's processes
-
-
-@dataclass
-class Step:
-    rate: int
-    calls: int
-    total: int  # SIPp "calls": the calls plus the caller's registration, if any
-    ok: int = 0
-    failed: int = 0
-    code: int = -1
-    achieved: float = 0.0
-    setup: list[float] = field(default_factory=list)  # INVITE→180, ms
-    cpu: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return (self.code == 0 and self.failed == 0 and self.ok == self.total
-                and self.achieved >= SUSTAINED * self.rate and self.pct(.99) < MAX_P99_MS)
-
-    def pct(self, q: float) -> float:
-        values = sorted(self.setup)
-        if not values:
-            return float("nan")
-        return values[min(len(values) - 1, int(q * len(values)))]
-
-    def summary(self) -> str:
-        text = (f"{self.ok}/{self.total} ok, {self.failed} failed, "
-                f"achieved {self.achieved:.0f}/s")
-        if self.setup:
-            text += (f"; INVITE->180 p50 {self.pct(.5):.1f} p90 {self.pct(.9):.1f} "
-                     f"p99 {self.pct(.99):.1f} max {max(self.setup):.1f} ms")
-        if self.cpu and self.ok:
-            per = ", ".join(f"{n} {1e6 * c / self.ok:.0f}" for n, c in self.cpu.items())
-            text += f"; CPU µs/call: {per}"
-        return text
 
 
 @contextlib.contextmanager
@@ -122,90 +87,50 @@ def callee(tmp: Path, users: Path | None, transport: str, seconds: float) -> Ite
     else:
         argv = ["sipp", "-sf", str(SCENARIOS / "uas_calls.xml"), "-i", BASELINE_CALLEE[0],
                 "-p", str(BASELINE_CALLEE[1])]
-    proc = subprocess.Popen([*argv, "-t", transport, "-nostdin", "-timeout",
-                             f"{int(seconds) + 10}s", "-max_recv_loops", "10000"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)
-    try:
+    with sipp_server([*argv, "-t", transport, "-nostdin", "-timeout", f"{int(seconds) + 10}s",
+                      "-max_recv_loops", "10000"], tmp, settle=0 if users else 0.3) as proc:
         deadline = time.monotonic() + 15
-        if users is None:
-            time.sleep(0.3)
         while users is not None and "registered" not in (
                 log.read_text(errors="replace") if log.exists() else ""):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the callee did not register")
             time.sleep(0.05)
         yield
-    finally:
-        stop(proc)
 
 
 def run_step(tmp: Path, target: tuple[str, int], callee_uri: str, route: str, users: Path,
              rate: int, seconds: float, hold_ms: int, transport: str, register: bool,
              tag: str) -> Step:
-    """One bounded caller run at ``rate``; statistics and every INVITE→180 time."""
+    """One bounded caller run at ``rate``; statistics and every INVITE→180 time. Its SIPp
+    "calls" are the calls plus the caller's registration, if any."""
     calls = max(1, int(rate * seconds))
-    step = Step(rate, calls, calls + (1 if register else 0))
+    step = Step(rate, calls + (1 if register else 0), "call", TIMED)
     work = Path(tempfile.mkdtemp(prefix=f"{tag}_{rate}_", dir=tmp))
-    stat = work / "stat.csv"
     argv = ["sipp", f"{target[0]}:{target[1]}", "-sf", str(SCENARIOS / "uac_aka.xml"),
             "-inf", str(users), "-i", CALLER[0], "-p", str(CALLER[1]), "-t", transport,
-            "-m", str(step.total), "-r", str(rate),
+            "-m", str(step.calls), "-r", str(rate),
             "-l", str(max(200, rate * (4 + hold_ms // 1000))), "-d", str(hold_ms),
             "-key", "callee", callee_uri, "-key", "route", route, "-key", "flow", "call",
-            "-key", "mode", "reg" if register else "noreg", "-nostdin",
-            "-timeout", f"{int(seconds + hold_ms / 1000) + 30}s", "-timeout_error",
-            "-recv_timeout", "10000", "-max_recv_loops", "10000", "-trace_stat",
-            "-stf", str(stat), "-trace_rtt", "-rtt_freq", "1"]
-    before = {n: cpu_seconds(pid) for n, pid in NODES.items()}
-    started = time.monotonic()
-    try:
-        proc = subprocess.run(argv, capture_output=True, cwd=work,
-                              timeout=seconds + hold_ms / 1000 + 60, check=False)
-        step.code = proc.returncode
-    except subprocess.TimeoutExpired:
-        step.code = -9
-    wall = time.monotonic() - started
-    step.cpu = {n: cpu_seconds(pid) - before[n] for n, pid in NODES.items()}
-    rows = list(csv.reader(stat.read_text().splitlines(), delimiter=";")) if stat.exists() else []
-    if len(rows) >= 2:
-        last = dict(zip(rows[0], rows[-1], strict=False))
-        step.ok = int(last.get("SuccessfulCall(C)", "0"))
-        step.failed = int(last.get("FailedCall(C)", "0"))
-        step.achieved = float(last.get("CallRate(C)", "0").replace(",", ".") or 0)
-        if hold_ms:  # SIPp's cumulative rate counts the last calls' hold time too
-            step.achieved = step.ok / max(1e-3, wall - hold_ms / 1000)
-    for rtt in work.glob("*_rtt.csv"):
-        for row in csv.reader(rtt.read_text().splitlines()[1:], delimiter=";"):
-            if len(row) >= 3 and row[1] and row[2].strip() == "setup":
-                step.setup.append(float(row[1]))
+            "-key", "mode", "reg" if register else "noreg"]
+    wall = run_sipp(step, argv, work, seconds + hold_ms / 1000, NODES)
+    if hold_ms:  # SIPp's cumulative rate counts the last calls' hold time too
+        step.achieved = step.ok / max(1e-3, wall - hold_ms / 1000)
     return step
 
 
-def ramp(name: str, rates: tuple[int, ...], **kw: object) -> Step | None:
-    best: Step | None = None
-    for rate in rates:
-        step = run_step(rate=rate, tag=name, **kw)  # type: ignore[arg-type]
-        print(f"  {name:9} {rate:5} calls/s  {'pass' if step.passed else 'FAIL'}  "
-              f"({step.summary()})", flush=True)
-        if not step.passed:
-            break
-        best = step
-    return best
+def call_ramp(name: str, rates: tuple[int, ...], **kw: Any) -> Step | None:
+    """``run_step`` (``kw``: all but the rate and tag) at each rate, up to the first failure."""
+    return ramp(name, rates, "calls/s", lambda rate: run_step(rate=rate, tag=name, **kw))
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--transport", default="t1", choices=["u1", "t1"])
-    ap.add_argument("--step-seconds", type=float, default=5.0)
+    ap = ramp_arguments(__doc__.splitlines()[0], transport="t1", step_seconds=5.0,
+                        rates=DEFAULT_RATES, baseline_rates=BASELINE_RATES)
     ap.add_argument("--hold", type=float, default=0.0, help="call hold time, seconds")
-    ap.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)))
-    ap.add_argument("--baseline-rates", default=",".join(map(str, BASELINE_RATES)))
     args = ap.parse_args()
-    if shutil.which("sipp") is None:
-        print("sipp not installed (apt-get install sip-tester): no call figures")
+    if not have_sipp("call"):
         return 1
-    rates = tuple(int(r) for r in args.rates.split(","))
-    base_rates = tuple(int(r) for r in args.baseline_rates.split(","))
+    rates, base_rates = args.rates, args.baseline_rates
     hold_ms = int(args.hold * 1000)
     horizon = (args.step_seconds + args.hold + 60) * max(len(rates), len(base_rates))
     print(f"SIPp IMS-AKA callers/callees, INVITE/180/200/ACK/BYE over {args.transport}, "
@@ -215,16 +140,16 @@ def main() -> int:
         common = {"tmp": tmp, "seconds": args.step_seconds, "hold_ms": hold_ms,
                   "transport": args.transport}
         with lab(tmp) as csvs, callee(tmp, csvs["callee"], args.transport, horizon):
-            best = ramp("ims-lab", rates, target=(LAB.pcscf, SIP_PORT),
-                        callee_uri=f"sip:{imsi(1)}@{DOMAIN}",
-                        route=f"<sip:{LAB.pcscf}:{SIP_PORT};lr>,"
-                              f"<sip:orig@{LAB.scscf}:{SIP_PORT};lr>",
-                        users=csvs["caller"], register=True, **common)
+            best = call_ramp("ims-lab", rates, target=(LAB.pcscf, SIP_PORT),
+                             callee_uri=f"sip:{imsi(1)}@{DOMAIN}",
+                             route=f"<sip:{LAB.pcscf}:{SIP_PORT};lr>,"
+                                   f"<sip:orig@{LAB.scscf}:{SIP_PORT};lr>",
+                             users=csvs["caller"], register=True, **common)
         with callee(tmp, None, args.transport, horizon):  # the lab is stopped by now
             direct = f"{BASELINE_CALLEE[0]}:{BASELINE_CALLEE[1]}"
-            base = ramp("baseline", base_rates, target=BASELINE_CALLEE,
-                        callee_uri=f"sip:callee@{direct}", route=f"<sip:{direct};lr>",
-                        users=csvs["caller"], register=False, **common)
+            base = call_ramp("baseline", base_rates, target=BASELINE_CALLEE,
+                             callee_uri=f"sip:callee@{direct}", route=f"<sip:{direct};lr>",
+                             users=csvs["caller"], register=False, **common)
     print()
     if best is None:
         print("  four-process lab: no step passed")
@@ -232,10 +157,7 @@ def main() -> int:
     print(f"  four-process lab: highest call rate with zero failures: {best.rate} calls/s "
           f"({best.summary()})")
     if base is not None:
-        print(f"  baseline (SIPp caller -> SIPp callee directly): >= {base.rate} calls/s "
-              f"({base.summary()})")
-        print(f"  ratio lab / baseline: {best.rate / base.rate:.2f}"
-              + (" (baseline capped by its top step)" if base.rate == base_rates[-1] else ""))
+        print_ratio("calls/s", best, base, base_rates[-1], "SIPp caller -> SIPp callee directly")
     return 0
 
 

@@ -11,20 +11,21 @@ Loopback only; every step bounded in calls (-m) and time (-timeout and a wall-cl
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import timeit
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
+from sipp_steps import have_sipp, ramp, ramp_arguments, sipp_server  # bench/ is sys.path[0]
+
 from ims_core.sip import parse_message
-from ims_lab.procs import stop_process as stop
-from ims_lab.procs import wait_listening
+from ims_lab.procs import Processes, wait_listening
 
 HERE = Path(__file__).resolve().parent
 PROXY = ("127.0.0.21", 5160)
@@ -68,103 +69,98 @@ def parse_rate(seconds: float = 1.0) -> None:
           f"(parse costs {split / parse:.0f}x a bare split)")
 
 
-
-
-
-
 @contextlib.contextmanager
-def ims_core_proxy(tmp: Path) -> Iterator[subprocess.Popen[bytes]]:
-    exe = Path(sys.executable).with_name("ims-core")
-    log = (tmp / "proxy.log").open("wb")
-    proc = subprocess.Popen(
-        [str(exe), "proxy", "--listen", f"{PROXY[0]}:{PROXY[1]}",
-         "--next-hop", f"{UAS[0]}:{UAS[1]}", "--record-route", "--log-level", "warning"],
-        stdout=log, stderr=subprocess.STDOUT)
+def serving(tmp: Path, name: str, argv: list[str]) -> Iterator[None]:
+    """A proxy (output in ``tmp/<name>.log``) for the ``with`` block, from when it listens on
+    PROXY; stopped by its PID after it."""
+    procs = Processes(tmp)
+    child = procs.start(name, argv)
     try:
-        wait_listening(*PROXY, timeout=20, proc=proc)
-        yield proc
+        wait_listening(*PROXY, timeout=20, proc=child.proc)
+        yield
     finally:
-        stop(proc)
-        log.close()
+        procs.stop_all()
 
 
-@contextlib.contextmanager
-def kamailio_proxy(tmp: Path) -> Iterator[subprocess.Popen[bytes]]:
+def ims_core_proxy(tmp: Path) -> AbstractContextManager[None]:
+    exe = Path(sys.executable).with_name("ims-core")
+    return serving(tmp, "proxy", [
+        str(exe), "proxy", "--listen", f"{PROXY[0]}:{PROXY[1]}",
+        "--next-hop", f"{UAS[0]}:{UAS[1]}", "--record-route", "--log-level", "warning"])
+
+
+def kamailio_proxy(tmp: Path) -> AbstractContextManager[None]:
     cfg = (HERE / "kamailio-proxy.cfg").read_text()
     for key, value in {"@LISTEN_ADDR@": PROXY[0], "@LISTEN_PORT@": str(PROXY[1]),
                        "@NEXT_HOP@": f"{UAS[0]}:{UAS[1]}", "@CHILDREN@": "1",
                        "@RUNDIR@": str(tmp)}.items():
         cfg = cfg.replace(key, value)
     (tmp / "kamailio.cfg").write_text(cfg)
-    log = (tmp / "kamailio.log").open("wb")
     # -DD: stay in the foreground (so we own the PID); -E: log to stderr. -m/-M: the default
     # 64 MB shared pool runs out of transactions near 600 calls/s (32 s per transaction).
-    proc = subprocess.Popen(["kamailio", "-f", str(tmp / "kamailio.cfg"), "-DD", "-E",
-                             "-m", "1024", "-M", "32",
-                             "-w", str(tmp), "-P", str(tmp / "kamailio.pid")],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_listening(*PROXY, timeout=20, proc=proc)
-        yield proc
-    finally:
-        stop(proc)
-        log.close()
+    return serving(tmp, "kamailio", ["kamailio", "-f", str(tmp / "kamailio.cfg"), "-DD", "-E",
+                                     "-m", "1024", "-M", "32",
+                                     "-w", str(tmp), "-P", str(tmp / "kamailio.pid")])
 
 
-def run_step(rate: int, seconds: float, transport: str, tmp: Path) -> tuple[bool, str]:
+@dataclass
+class CallStep:
+    """One step's calls as SIPp's built-in uac counted them."""
+
+    rate: int
+    calls: int
+    code: int
+    ok: int = 0
+    failed: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.code == 0 and self.failed == 0 and self.ok == self.calls
+
+    def summary(self) -> str:
+        return f"{self.ok}/{self.calls} ok, {self.failed} failed"
+
+
+def run_step(rate: int, seconds: float, transport: str, tmp: Path) -> CallStep:
     calls = int(rate * seconds)
     common = ["-t", transport, "-nostdin", "-timeout", f"{int(seconds) + 20}s"]
-    uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", UAS[0], "-p", str(UAS[1]), *common],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)
-    try:
-        time.sleep(0.3)
+    with sipp_server(["sipp", "-sn", "uas", "-i", UAS[0], "-p", str(UAS[1]), *common], tmp):
         uac = subprocess.run(
             ["sipp", "-sn", "uac", f"{PROXY[0]}:{PROXY[1]}", "-i", UAC[0], "-p", str(UAC[1]),
              "-r", str(rate), "-m", str(calls), "-l", str(max(200, rate * 4)), *common],
             capture_output=True, text=True, cwd=tmp, timeout=seconds + 60)
-    finally:
-        stop(uas)
-    ok = failed = 0
+    step = CallStep(rate, calls, uac.returncode)
     for line in uac.stdout.splitlines():
         cells = [c.strip() for c in line.split("|")]
         if len(cells) == 3 and cells[0] in ("Successful call", "Failed call"):
             if cells[0].startswith("Successful"):
-                ok = int(cells[2])
+                step.ok = int(cells[2])
             else:
-                failed = int(cells[2])
-    passed = uac.returncode == 0 and failed == 0 and ok == calls
-    return passed, f"{ok}/{calls} ok, {failed} failed"
+                step.failed = int(cells[2])
+    return step
 
 
-def ramp(name: str, starter: object, rates: tuple[int, ...], seconds: float,
-         transport: str) -> int:
-    best = 0
-    with tempfile.TemporaryDirectory() as d, starter(Path(d)):  # type: ignore[operator]
-        for rate in rates:
-            passed, detail = run_step(rate, seconds, transport, Path(d))
-            print(f"  {name:10} {rate:5} calls/s  {'pass' if passed else 'FAIL'}  ({detail})",
-                  flush=True)
-            if not passed:
-                break
-            best = rate
-    return best
+def proxy_ramp(name: str, starter: Callable[[Path], AbstractContextManager[None]],
+               rates: tuple[int, ...], seconds: float, transport: str) -> int:
+    """The highest rate the proxy ``starter`` starts passes at, 0 if none."""
+    with tempfile.TemporaryDirectory() as d, starter(Path(d)):
+        best = ramp(name, rates, "calls/s",
+                    lambda rate: run_step(rate, seconds, transport, Path(d)))
+    return 0 if best is None else best.rate
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--transport", default="u1", choices=["u1", "t1"])
-    ap.add_argument("--step-seconds", type=float, default=4.0)
-    ap.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)))
+    ap = ramp_arguments(__doc__.splitlines()[0], transport="u1", step_seconds=4.0,
+                        rates=DEFAULT_RATES)
     ap.add_argument("--no-kamailio", action="store_true")
     args = ap.parse_args()
     parse_rate()
-    if shutil.which("sipp") is None:
-        print("sipp not installed (apt-get install sip-tester): no call-rate figures")
+    if not have_sipp("call-rate"):
         return 1
-    rates = tuple(int(r) for r in args.rates.split(","))
+    rates = args.rates
     print(f"\nSIPp uac -> proxy -> SIPp uas over {args.transport}, "
           f"{args.step_seconds:g} s per step, Record-Route on")
-    ours = ramp("ims-core", ims_core_proxy, rates, args.step_seconds, args.transport)
+    ours = proxy_ramp("ims-core", ims_core_proxy, rates, args.step_seconds, args.transport)
     print(f"  ims-core proxy: highest rate with zero failed calls: {ours} calls/s")
     if args.no_kamailio:
         print("  (Kamailio comparison skipped: --no-kamailio)")
@@ -172,7 +168,7 @@ def main() -> int:
     if shutil.which("kamailio") is None:
         print("  (Kamailio not run: apt-get install kamailio for the comparison)")
         return 0
-    kam = ramp("kamailio", kamailio_proxy, rates, args.step_seconds, args.transport)
+    kam = proxy_ramp("kamailio", kamailio_proxy, rates, args.step_seconds, args.transport)
     print(f"  Kamailio 'tm' proxy: highest rate with zero failed calls: {kam} calls/s")
     if kam:
         print(f"  ratio ims-core / Kamailio: {ours / kam:.2f}")

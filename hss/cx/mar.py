@@ -9,6 +9,7 @@ with Digest-HA1 (TS 29.229 §6.3.36).
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from hss import vectors
 from hss.cx.common import SUCCESS, CxContext, Outcome, Rejected, answer, base, exp, subscriber_for
@@ -123,29 +124,29 @@ def handle(msg: Message, ctx: CxContext) -> Message:
         ans.add("Public-Identity", res.impu)
     if not res.outcome.ok:
         return ans
+    items: list[list[tuple[str, Any]]]
     if res.digest is not None:
         d = res.digest
-        ans.add("SIP-Number-Auth-Items", 1)
-        ans.add("SIP-Auth-Data-Item", [
-            ("SIP-Item-Number", 1),
-            ("SIP-Authentication-Scheme", res.scheme),
+        items = [[
             ("SIP-Digest-Authenticate", [
                 ("Digest-Realm", d.realm),
                 ("Digest-Algorithm", d.algorithm),
                 ("Digest-QoP", d.qop),
                 ("Digest-HA1", d.ha1),
             ]),
-        ])  # fmt: skip
-        return ans
-    ans.add("SIP-Number-Auth-Items", len(res.vectors))
-    for i, v in enumerate(res.vectors, 1):
-        ans.add("SIP-Auth-Data-Item", [
-            ("SIP-Item-Number", i),
-            ("SIP-Authentication-Scheme", res.scheme),
+        ]]  # fmt: skip
+    else:
+        items = [[
             ("SIP-Authenticate", v.sip_authenticate),
             ("SIP-Authorization", v.xres),
             ("Confidentiality-Key", v.ck),
             ("Integrity-Key", v.ik),
+        ] for v in res.vectors]  # fmt: skip
+    ans.add("SIP-Number-Auth-Items", len(items))
+    for i, item in enumerate(items, 1):
+        ans.add("SIP-Auth-Data-Item", [
+            ("SIP-Item-Number", i),
+            ("SIP-Authentication-Scheme", res.scheme),
+            *item,
         ])  # fmt: skip
     return ans
-

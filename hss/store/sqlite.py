@@ -69,12 +69,8 @@ class SqliteStore(SqlStore):
                 conn.execute(f"PRAGMA busy_timeout = {int(self._busy)}")
             self._local.batch = True
             try:
-                yield
-            except BaseException:
-                conn.rollback()
-                raise
-            else:
-                conn.commit()
+                with conn:  # commits the batch, or rolls it back if it raises
+                    yield
             finally:
                 self._local.batch = False
 
@@ -96,26 +92,15 @@ class SqliteStore(SqlStore):
     @contextlib.contextmanager
     def _transaction(self, conn: sqlite3.Connection) -> Iterator[Cursor]:
         if self._in_batch():  # already inside BEGIN IMMEDIATE, holding the lock
-            cur = conn.cursor()
-            try:
+            with self._reader(conn) as cur:
                 yield cur
-            finally:
-                cur.close()
             return
         # Threads of this process queue on a Python lock: SQLite's own busy handler
         # sleeps in steps of up to 100 ms, which would wreck MAR latency under load.
-        with self._write_lock:
-            cur = conn.cursor()
+        with self._write_lock, self._reader(conn) as cur:
             cur.execute("BEGIN IMMEDIATE")
-            try:
+            with conn:  # commits, or rolls back if the block raises
                 yield cur
-            except BaseException:
-                conn.rollback()
-                raise
-            else:
-                conn.commit()
-            finally:
-                cur.close()
 
     def _update_one(self, sql: str, params: Sequence[Any]) -> Sequence[Any] | None:
         # Autocommit: the statement runs in its own implicit transaction, which takes
@@ -132,11 +117,8 @@ class SqliteStore(SqlStore):
 
     @contextlib.contextmanager
     def _reader(self, conn: sqlite3.Connection) -> Iterator[Cursor]:
-        cur = conn.cursor()
-        try:
+        with contextlib.closing(conn.cursor()) as cur:
             yield cur
-        finally:
-            cur.close()
 
     def _migration_sql(self, migration: tuple[int, tuple[str, ...], tuple[str, ...]]) -> (
         tuple[str, ...]

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from ims_core.auth.api import API
+
 if TYPE_CHECKING or os.environ.get("IMS_CORE_PURE_AUTH", "") not in ("", "0"):
     from ims_core.auth import akacore_py as _impl
 else:
@@ -43,24 +45,4 @@ verify_auts = _impl.verify_auts
 verify_response = _impl.verify_response
 with_aes = _impl.with_aes
 
-__all__ = [
-    "BACKEND",
-    "AkaCore",
-    "ArgumentTypeError",
-    "aes_impl",
-    "akav2_password",
-    "check_autn",
-    "digest_response",
-    "digest_response_ha1",
-    "f1",
-    "f1star",
-    "f5star",
-    "f2345",
-    "generate_vector",
-    "ha1",
-    "make_auts",
-    "opc",
-    "verify_auts",
-    "verify_response",
-    "with_aes",
-]
+__all__ = ["BACKEND", *API]

@@ -21,26 +21,9 @@ import hmac
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-__all__ = [
-    "AkaCore",
-    "ArgumentTypeError",
-    "aes_impl",
-    "akav2_password",
-    "check_autn",
-    "digest_response",
-    "digest_response_ha1",
-    "f1",
-    "f1star",
-    "f5star",
-    "f2345",
-    "generate_vector",
-    "ha1",
-    "make_auts",
-    "opc",
-    "verify_auts",
-    "verify_response",
-    "with_aes",
-]
+from ims_core.auth.api import API
+
+__all__ = list(API)
 
 AKAV2_LABEL = b"http-digest-akav2-password"
 _AMF_RESYNC = b"\x00\x00"  # TS 33.102 §6.3.3: MAC-S is computed with a dummy AMF of zeros

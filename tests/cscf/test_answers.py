@@ -27,30 +27,25 @@ from ims_core.diameter import (
     make_answer,
 )
 from ims_core.proxy import ProxyConfig, RequestContext, Target
-from ims_core.sip import Request, Response, parse_message
-from ims_core.sip.addressing import Source, mark_received, reply_destination
+from ims_core.sip import Request, Response
+from ims_core.sip.addressing import Source
+from ims_core.sip.inbound import request_source
+from tests.sipmsg import build_request, parse_request, responses
 
 UE = ("10.0.0.1", 5060)
 Callback = Callable[["Node", RequestContext[None], CxOutcome, float], None]
 
 
 def register(call_id: str = "c1", method: str = "REGISTER") -> Request:
-    text = (f"{method} sip:{DOMAIN} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {UE[0]}:{UE[1]};rport;branch=z9hG4bK{call_id}\r\n"
-            "Max-Forwards: 70\r\n"
-            f"From: <sip:u@{DOMAIN}>;tag=1\r\nTo: <sip:u@{DOMAIN}>\r\n"
-            f"Call-ID: {call_id}\r\nCSeq: 1 {method}\r\n"
-            "Contact: <sip:u@10.0.0.1>\r\nContent-Length: 0\r\n\r\n")
-    msg = parse_message(text.encode())
-    assert isinstance(msg, Request)
-    return msg
+    via = f"SIP/2.0/UDP {UE[0]}:{UE[1]};rport;branch=z9hG4bK{call_id}"
+    return build_request(
+        method, f"sip:{DOMAIN}", vias=[via],
+        from_=f"<sip:u@{DOMAIN}>;tag=1", to=f"<sip:u@{DOMAIN}>", call_id=call_id,
+        headers=["Contact: <sip:u@10.0.0.1>"])
 
 
 def source(req: Request) -> Source:
-    via = req.top_via()
-    if mark_received(via, *UE):
-        req.set_top_via(via)
-    return Source("UDP", UE[0], UE[1], None, reply_destination(via, "UDP", None))
+    return request_source(req, "UDP", *UE)
 
 
 def answer_to(query: DiameterQuery) -> Message:
@@ -84,12 +79,7 @@ class Node(CscfCore[None]):
         return query
 
     def finals(self) -> list[Response]:
-        out = []
-        for item in self.data_to_send():
-            msg = parse_message(item.data)
-            if isinstance(msg, Response) and msg.status >= 200:
-                out.append(msg)
-        return out
+        return [r for r in responses(self.data_to_send()) if r.status >= 200]
 
 
 def answer_200(node: Node, ctx: RequestContext[None], outcome: CxOutcome, now: float) -> None:
@@ -180,9 +170,8 @@ def test_a_request_answered_meanwhile_does_not_reach_the_callback() -> None:
     invite = register("inv", "INVITE")
     q = node.run(invite)
     node.data_to_send()
-    cancel = parse_message(invite.to_bytes().replace(b"INVITE sip", b"CANCEL sip")
+    cancel = parse_request(invite.to_bytes().replace(b"INVITE sip", b"CANCEL sip")
                            .replace(b"1 INVITE", b"1 CANCEL"))
-    assert isinstance(cancel, Request)
     node.receive(cancel, source(cancel), 0.1)
     assert sorted(r.status for r in node.finals()) == [200, 487]  # CANCEL's 200, INVITE's 487
     node.answer_query(q, answer_to(q), 0.2)

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from hss import sqn as sqnmod
 from hss.model import PublicIdentity, Subscriber
 from hss.store.base import Store
 from hss.store.sqlite import SqliteStore
+from ims_core import auth
 from ims_core.identity import default_impi, default_impus
 
 DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
@@ -143,3 +145,9 @@ def subscriber(
     }
     fields.update(kw)
     return Subscriber(**fields)  # type: ignore[arg-type]
+
+
+def resync_authorization(s: Subscriber, rand: bytes, seq: int, ind: int) -> bytes:
+    """RAND ‖ AUTS: what the USIM of ``s``, challenged with ``rand``, sends to resynchronise
+    the HSS to its SQN_MS = SEQ ‖ IND (TS 33.102 §6.3.3, §6.3.5)."""
+    return rand + auth.make_auts(s.k, s.opc, rand, sqnmod.to_bytes(sqnmod.join(seq, ind)))

@@ -11,7 +11,7 @@ from hss.model import RegState
 from hss.store.base import Store
 from ims_core import auth
 from ims_core.diameter import CxResult, Message, ResultCode
-from tests.hss.conftest import DOMAIN, subscriber
+from tests.hss.conftest import DOMAIN, resync_authorization, subscriber
 from tests.hss.cxutil import IMPI, IMPU, SCSCF, SCSCF2, context, request, result, run
 
 HA1 = auth.ha1(IMPI, DOMAIN, b"secret")
@@ -161,10 +161,8 @@ def test_server_name_stored_and_overwritten(store: Store) -> None:
 def test_resync(store: Store) -> None:
     s = subscriber(sqn=sqnmod.join(3, 3))
     store.add([s])
-    rand = b"\x42" * 16
-    sqn_ms = sqnmod.join(5000, 11)
-    auts = auth.make_auts(s.k, s.opc, rand, sqnmod.to_bytes(sqn_ms))
-    ans = run(context(store), mar(authz=rand + auts, server=SCSCF2, n=2))
+    authz = resync_authorization(s, b"\x42" * 16, 5000, 11)
+    ans = run(context(store), mar(authz=authz, server=SCSCF2, n=2))
     assert result(ans) == ("base", ResultCode.SUCCESS)
     seqs = [sqnmod.split(_sqn(i))[0] for i in ans.get_all("SIP-Auth-Data-Item")]
     assert seqs == [5001, 5002]
@@ -175,10 +173,9 @@ def test_resync(store: Store) -> None:
 def test_resync_bad_mac_s(store: Store) -> None:
     s = subscriber(sqn=sqnmod.join(3, 3))
     store.add([s])
-    rand = b"\x42" * 16
-    auts = bytearray(auth.make_auts(s.k, s.opc, rand, sqnmod.to_bytes(sqnmod.join(9000, 0))))
-    auts[7] ^= 0xFF
-    ans = run(context(store), mar(authz=rand + bytes(auts)))
+    authz = bytearray(resync_authorization(s, b"\x42" * 16, 9000, 0))
+    authz[16 + 7] ^= 0xFF  # an octet of MAC-S
+    ans = run(context(store), mar(authz=bytes(authz)))
     assert result(ans) == ("base", ResultCode.AUTHENTICATION_REJECTED)
     assert store.get(s.imsi).sqn == s.sqn  # type: ignore[union-attr]
 

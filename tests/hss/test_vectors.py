@@ -8,7 +8,7 @@ from hss import sqn as sqnmod
 from hss import vectors
 from hss.store.base import Store
 from ims_core import auth
-from tests.hss.conftest import subscriber
+from tests.hss.conftest import resync_authorization, subscriber
 
 
 def test_vectors_verify_at_the_ue(store: Store) -> None:
@@ -49,16 +49,14 @@ def test_avoid_res_zero_octet_redraws_rand() -> None:
 def test_resync_with_valid_auts(store: Store) -> None:
     s = subscriber(sqn=sqnmod.join(5, 1))
     store.add([s])
-    rand = b"\x11" * 16
-    sqn_ms = sqnmod.join(1000, 17)
-    auts = auth.make_auts(s.k, s.opc, rand, sqnmod.to_bytes(sqn_ms))
-    assert vectors.resynchronise(store, s, rand + auts)
+    authz = resync_authorization(s, b"\x11" * 16, 1000, 17)
+    assert vectors.resynchronise(store, s, authz)
     nxt = store.next_sqns(s.imsi, 1)[0]
     assert sqnmod.split(nxt)[0] == 1001  # next vector is fresh for the UE
     # Bad MAC-S or wrong length: SQN untouched.
-    bad = bytearray(auts)
+    bad = bytearray(authz)
     bad[-1] ^= 1
-    assert not vectors.resynchronise(store, s, rand + bytes(bad))
-    assert not vectors.resynchronise(store, s, rand + auts[:10])
+    assert not vectors.resynchronise(store, s, bytes(bad))
+    assert not vectors.resynchronise(store, s, authz[:16 + 10])
     got = store.get(s.imsi)
     assert got is not None and got.sqn == nxt

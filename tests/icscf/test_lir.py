@@ -26,6 +26,7 @@ from ims_core.diameter import (
 from ims_core.icscf import ScscfEntry
 from ims_core.icscf.lir import NotRoutable, public_identity
 from ims_core.sip import Request, Response, parse_message, parse_uri
+from tests.sipmsg import build_request
 
 from .util import (
     ICSCF,
@@ -42,24 +43,14 @@ SCSCF_SRC = ("127.0.0.3", 5060)
 
 
 def invite(uri: str = IMPU, method: str = "INVITE", extra: str = "") -> Request:
-    text = (
-        f"{method} {uri} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsc1\r\n"
-        "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKue1\r\n"
-        "Max-Forwards: 67\r\n"
-        "Record-Route: <sip:127.0.0.3:5060;lr;ims-leg=orig>\r\n"
-        f"From: <sip:001010000000002@{DOMAIN}>;tag=a1\r\n"
-        f"To: <{uri}>\r\n"
-        "Call-ID: call-1@ue\r\n"
-        f"CSeq: 1 {method}\r\n"
-        "Contact: <sip:ue2@10.0.0.2:5060>\r\n"
-        f"{extra}"
-        "Content-Type: application/sdp\r\n"
-        "Content-Length: 4\r\n\r\nv=0\n"
-    )
-    msg = parse_message(text.encode())
-    assert isinstance(msg, Request)
-    return msg
+    return build_request(
+        method, uri, vias=["SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsc1",
+                           "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKue1"],
+        max_forwards=67, from_=f"<sip:001010000000002@{DOMAIN}>;tag=a1", to=f"<{uri}>",
+        call_id="call-1@ue", headers=["Record-Route: <sip:127.0.0.3:5060;lr;ims-leg=orig>",
+                                      "Contact: <sip:ue2@10.0.0.2:5060>",
+                                      "Content-Type: application/sdp"],
+        extra=extra, body=b"v=0\n")
 
 
 def lir_of(h: Harness, req: Request) -> Message:

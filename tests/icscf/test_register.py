@@ -7,7 +7,9 @@ import pytest
 from ims_core.cscf import DOMAIN
 from ims_core.diameter import CxResult, DiameterTimeout, DiameterUnavailable, ResultCode
 from ims_core.icscf import ScscfEntry
-from ims_core.sip import Request, Response, parse_message
+from ims_core.sip import Request, Response
+from ims_core.sip.addressing import Source
+from tests.sipmsg import answer, parse_request
 
 from .util import (
     ICSCF,
@@ -70,17 +72,9 @@ def test_server_name_outside_pool_without_address_is_500() -> None:
 def test_responses_from_the_scscf_are_relayed_upstream() -> None:
     h = Harness()
     fwd, _ = forwarded(h)
-    text = (
-        "SIP/2.0 401 Unauthorized\r\n"
-        + "".join(f"Via: {v}\r\n" for v in fwd.headers.get_all("via"))
-        + f"From: {fwd.headers.get('from')}\r\nTo: {fwd.headers.get('to')};tag=s1\r\n"
-        f"Call-ID: {fwd.headers.get('call-id')}\r\nCSeq: 1 REGISTER\r\n"
+    msg = answer(fwd, 401, extra=(
         f'WWW-Authenticate: Digest realm="{DOMAIN}", nonce="abc", algorithm=AKAv1-MD5, '
-        'qop="auth", ck="00", ik="11"\r\nContent-Length: 0\r\n\r\n'
-    )
-    msg = parse_message(text.encode())
-    from ims_core.sip.addressing import Source
-
+        'qop="auth", ck="00", ik="11"\r\n'))
     h.core.receive(msg, Source("UDP", *SCSCF_ADDR), h.now)
     r = only_response(h.core.data_to_send())
     assert r.status == 401
@@ -237,8 +231,7 @@ def test_initial_request_to_the_bare_domain_is_404_without_lir(method: str) -> N
     h = Harness()
     req = register()
     text = req.to_bytes().decode().replace("REGISTER", method)
-    msg = parse_message(text.encode())
-    assert isinstance(msg, Request)
+    msg = parse_request(text.encode())
     queries, sends = h.rx(msg)
     assert queries == []
     statuses = [m.status for m, _ in parsed(sends) if isinstance(m, Response)]
@@ -250,8 +243,7 @@ def test_loose_routed_request_follows_its_route() -> None:
     text = register().to_bytes().decode().replace("REGISTER", "MESSAGE").replace(
         "Require: path\r\n",
         f"Route: <sip:{ICSCF[0]}:{ICSCF[1]};lr>\r\nRoute: <sip:127.0.0.3:5060;lr>\r\n")
-    msg = parse_message(text.encode())
-    assert isinstance(msg, Request)
+    msg = parse_request(text.encode())
     queries, sends = h.rx(msg)
     assert queries == []
     fwd, send = only_request(sends)

@@ -9,7 +9,9 @@ from ims_core.diameter import CxResult, Message, make_answer
 from ims_core.icscf import IcscfCore, ScscfEntry, ScscfPool
 from ims_core.proxy import ProxyConfig, Send
 from ims_core.sip import Request, Response, parse_message
-from ims_core.sip.addressing import Source, mark_received, reply_destination
+from ims_core.sip.addressing import Source
+from ims_core.sip.inbound import request_source
+from tests.sipmsg import build_request
 
 ICSCF = ("127.0.0.2", 5060)
 PCSCF = ("127.0.0.1", 5060)
@@ -36,37 +38,20 @@ def register(
     branch: str = "z9hG4bKpcscf1",
     call_id: str = "reg-1@ue",
 ) -> Request:
-    lines = [
-        f"REGISTER sip:{DOMAIN} SIP/2.0",
-        f"Via: SIP/2.0/UDP {PCSCF[0]}:{PCSCF[1]};branch={branch}",
-        "Via: SIP/2.0/UDP 10.0.0.1:5060;rport;branch=z9hG4bKue1",
-        "Max-Forwards: 69",
-        f"From: {to};tag=f1",
-        f"To: {to}",
-        f"Call-ID: {call_id}",
-        "CSeq: 1 REGISTER",
-        "Path: <sip:term@127.0.0.1:5060;lr>",
-        "Require: path",
-    ]
-    if contact is not None:
-        lines.append(f"Contact: {contact}")
-    if expires is not None:
-        lines.append(f"Expires: {expires}")
-    if authorization is not None:
-        lines.append(f"Authorization: {authorization}")
-    if pvni is not None:
-        lines.append(f"P-Visited-Network-ID: {pvni}")
-    text = "\r\n".join(lines) + "\r\n" + extra + "Content-Length: 0\r\n\r\n"
-    msg = parse_message(text.encode())
-    assert isinstance(msg, Request)
-    return msg
+    headers = ["Path: <sip:term@127.0.0.1:5060;lr>", "Require: path"]
+    for name, value in (("Contact", contact), ("Expires", expires),
+                        ("Authorization", authorization), ("P-Visited-Network-ID", pvni)):
+        if value is not None:
+            headers.append(f"{name}: {value}")
+    return build_request(
+        "REGISTER", f"sip:{DOMAIN}", vias=[f"SIP/2.0/UDP {PCSCF[0]}:{PCSCF[1]};branch={branch}",
+                                          "SIP/2.0/UDP 10.0.0.1:5060;rport;branch=z9hG4bKue1"],
+        max_forwards=69, from_=f"{to};tag=f1", to=to, call_id=call_id, headers=headers,
+        extra=extra)
 
 
 def source_for(req: Request) -> Source:
-    via = req.top_via()
-    if mark_received(via, *PCSCF):
-        req.set_top_via(via)
-    return Source("UDP", PCSCF[0], PCSCF[1], None, reply_destination(via, "UDP", None))
+    return request_source(req, "UDP", *PCSCF)
 
 
 class Harness:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import Child, wait_for_log
+
 REPO = Path(__file__).resolve().parents[2]
 NODES = ("hss", "scscf", "icscf", "pcscf")
 PROBES = {"hss": (4, 3868), "scscf": (3, 5060), "icscf": (2, 5060), "pcscf": (1, 5060)}
@@ -64,14 +66,7 @@ class Lab:
 
     def wait_for(self, text: str, timeout: float = 60.0) -> None:
         assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.output():
-                return
-            if self.proc.poll() is not None:
-                pytest.fail(f"lab exited with {self.proc.returncode}:\n{self.output()}")
-            time.sleep(0.1)
-        pytest.fail(f"no {text!r} after {timeout}s:\n{self.output()}")
+        wait_for_log(Child("lab", self.proc, self.log), text, timeout)
 
     def read_pids(self) -> None:
         for name, pid in re.findall(r"ims-core lab: (\w+): started \(pid (\d+)", self.output()):

@@ -8,7 +8,9 @@ from ims_core.cscf import SipListen
 from ims_core.pcscf import PcscfConfig, PcscfCore
 from ims_core.proxy import Send
 from ims_core.sip import Request, Response, parse_message
-from ims_core.sip.addressing import Source, mark_received, reply_destination
+from ims_core.sip.addressing import Source
+from ims_core.sip.inbound import request_source
+from tests.sipmsg import answer, build_request, requests, responses
 
 DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
 PCSCF = ("192.0.2.10", 5060)
@@ -49,27 +51,17 @@ def register(
     extra: str = "", auth: bool = True,
 ) -> Request:
     contact = contact if contact is not None else f"<sip:001010000000001@{ue[0]}:{ue[1]}>"
-    contact_line = f"Contact: {contact}\r\n" if contact else ""
     auth_line = (
         f'Authorization: Digest username="{IMPI}", realm="{DOMAIN}", nonce="", '
-        f'uri="sip:{DOMAIN}", response=""\r\n' if auth else ""
+        f'uri="sip:{DOMAIN}", response=""' if auth else ""
     )
-    exp = "" if expires is None else f"Expires: {expires}\r\n"
+    exp = "" if expires is None else f"Expires: {expires}"
     branch = branch or f"z9hG4bK{abs(hash((call_id, cseq))):x}"
-    text = (
-        f"REGISTER {uri} SIP/2.0\r\n"
-        f"Via: SIP/2.0/{transport} {ue[0]}:{ue[1]};branch={branch};rport\r\n"
-        "Max-Forwards: 70\r\n"
-        f"From: <{to}>;tag=ue-{cseq}\r\n"
-        f"To: <{to}>\r\n"
-        f"Call-ID: {call_id}\r\n"
-        f"CSeq: {cseq} REGISTER\r\n"
-        f"{contact_line}{auth_line}{exp}{extra}"
-        "Content-Length: 0\r\n\r\n"
-    )
-    msg = parse_message(text.encode())
-    assert isinstance(msg, Request)
-    return msg
+    return build_request(
+        "REGISTER", uri, vias=[f"SIP/2.0/{transport} {ue[0]}:{ue[1]};branch={branch};rport"],
+        from_=f"<{to}>;tag=ue-{cseq}", to=f"<{to}>", call_id=call_id, cseq=cseq,
+        headers=[h for h in (contact and f"Contact: {contact}", auth_line, exp) if h],
+        extra=extra)
 
 
 def request(
@@ -77,47 +69,16 @@ def request(
     call_id: str = "m-1@ue", branch: str = "z9hG4bKm1", ue: tuple[str, int] = UE,
     transport: str = "UDP", extra: str = "", to_tag: str | None = None,
 ) -> Request:
-    to = f"<{uri}>" + (f";tag={to_tag}" if to_tag else "")
-    body = b"hello" if method == "MESSAGE" else b""
-    text = (
-        f"{method} {uri} SIP/2.0\r\n"
-        f"Via: SIP/2.0/{transport} {ue[0]}:{ue[1]};branch={branch};rport\r\n"
-        "Max-Forwards: 70\r\n"
-        f"From: <{from_uri}>;tag=f1\r\n"
-        f"To: {to}\r\n"
-        f"Call-ID: {call_id}\r\n"
-        f"CSeq: 1 {method}\r\n"
-        f"Contact: <sip:001010000000001@{ue[0]}:{ue[1]}>\r\n"
-        f"{extra}"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    msg = parse_message(text)
-    assert isinstance(msg, Request)
-    return msg
+    return build_request(
+        method, uri, vias=[f"SIP/2.0/{transport} {ue[0]}:{ue[1]};branch={branch};rport"],
+        from_=f"<{from_uri}>;tag=f1", to=f"<{uri}>" + (f";tag={to_tag}" if to_tag else ""),
+        call_id=call_id, headers=[f"Contact: <sip:001010000000001@{ue[0]}:{ue[1]}>"],
+        extra=extra, body=b"hello" if method == "MESSAGE" else b"")
 
 
 def source_for(req: Request, addr: tuple[str, int] = UE, transport: str = "UDP",
                conn: object | None = None) -> Source:
-    via = req.top_via()
-    if mark_received(via, addr[0], addr[1]):
-        req.set_top_via(via)
-    return Source(transport, addr[0], addr[1], conn, reply_destination(via, transport, conn))
-
-
-def answer(forwarded: bytes, status: int, *, extra: str = "", to_tag: str = "s1") -> Response:
-    """The registrar's (or a UE's) response to a request we forwarded."""
-    req = parse_message(forwarded)
-    assert isinstance(req, Request)
-    lines = [f"SIP/2.0 {status} Whatever"]
-    lines += [f"Via: {v}" for v in req.headers.get_all("via")]
-    lines.append(f"From: {req.headers.get('from')}")
-    lines.append(f"To: {req.headers.get('to')};tag={to_tag}")
-    lines.append(f"Call-ID: {req.headers.get('call-id')}")
-    lines.append(f"CSeq: {req.headers.get('cseq')}")
-    text = "\r\n".join(lines) + "\r\n" + extra + "Content-Length: 0\r\n\r\n"
-    msg = parse_message(text.encode())
-    assert isinstance(msg, Response)
-    return msg
+    return request_source(req, transport, addr[0], addr[1], conn)
 
 
 def ok_extra(contact: str, expires: int, *, path: str, service_route: str = SERVICE_ROUTE,
@@ -176,15 +137,3 @@ class Harness:
         [r200] = responses(self.rx(answer(fwd2.data, 200, extra=extra)))
         return r200
 
-
-def requests(sends: Sequence[Send]) -> list[Send]:
-    return [s for s in sends if isinstance(parse_message(s.data), Request)]
-
-
-def responses(sends: Sequence[Send]) -> list[Response]:
-    out = []
-    for s in sends:
-        msg = parse_message(s.data)
-        if isinstance(msg, Response):
-            out.append(msg)
-    return out

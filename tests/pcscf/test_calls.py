@@ -7,6 +7,7 @@ from __future__ import annotations
 from ims_core.proxy import Send
 from ims_core.sip import Request, Response, make_cancel, parse_message
 from ims_core.sip.addressing import Destination, Source
+from tests.sipmsg import answer, one_request, requests, responses
 
 from .messages import (
     ALICE,
@@ -23,24 +24,14 @@ from .messages import (
     TEL,
     UE,
     Harness,
-    answer,
     register,
     request,
-    requests,
-    responses,
     source_for,
 )
 
 SDP = (b"v=0\r\no=- 1 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\n"
        b"m=audio 49170 RTP/AVP 0\r\na=curr:qos local none\r\n")
 BOB_CONTACT = "sip:bob@192.0.2.77:5099"
-
-
-def one_request(sends: list[Send]) -> tuple[Request, Destination]:
-    [send] = requests(sends)
-    msg = parse_message(send.data)
-    assert isinstance(msg, Request)
-    return msg, send.dest
 
 
 def originate(h: Harness, method: str = "INVITE", extra: str = "",

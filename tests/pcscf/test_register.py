@@ -5,6 +5,7 @@ from __future__ import annotations
 from ims_core.pcscf import PcscfCore
 from ims_core.sip import Request, parse_auth, parse_message
 from ims_core.sip.addressing import Destination
+from tests.sipmsg import answer, one_request, requests, responses
 
 from .messages import (
     CHALLENGE,
@@ -16,11 +17,8 @@ from .messages import (
     TEL,
     UE,
     Harness,
-    answer,
     config,
     register,
-    requests,
-    responses,
     source_for,
 )
 
@@ -28,10 +26,7 @@ PATH = f"<sip:term@{PCSCF[0]}:{PCSCF[1]};lr>"
 
 
 def forwarded(h: Harness, req: Request) -> tuple[Request, Destination]:
-    [send] = requests(h.rx(req))
-    msg = parse_message(send.data)
-    assert isinstance(msg, Request)
-    return msg, send.dest
+    return one_request(h.rx(req))
 
 
 def test_register_gets_path_pheaders_and_goes_to_the_icscf() -> None:

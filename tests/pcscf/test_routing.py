@@ -3,8 +3,11 @@ terminating towards them (§5.2.6.4)."""
 
 from __future__ import annotations
 
+import pytest
+
 from ims_core.sip import Request, parse_message
 from ims_core.sip.addressing import Destination
+from tests.sipmsg import requests, responses
 
 from .messages import (
     CONTACT,
@@ -17,8 +20,6 @@ from .messages import (
     UE,
     Harness,
     request,
-    requests,
-    responses,
     source_for,
 )
 
@@ -129,11 +130,16 @@ def test_request_via_our_path_to_an_unknown_contact_is_404() -> None:
     assert statuses(h, req, addr=SCSCF) == [404]
 
 
-def test_request_from_a_core_node_without_our_path_is_terminating() -> None:
+@pytest.mark.parametrize("core", [
+    pytest.param(ICSCF, id="icscf"),
+    pytest.param(SCSCF, id="scscf-of-the-service-route"),
+])
+def test_request_from_a_core_node_without_our_path_is_terminating(
+        core: tuple[str, int]) -> None:
     h = Harness()
     h.register()
-    req = request("MESSAGE", uri=CONTACT, ue=ICSCF, call_id="t2")
-    [send] = requests(h.rx(req, source_for(req, ICSCF)))
+    req = request("MESSAGE", uri=CONTACT, ue=core, call_id="t2")
+    [send] = requests(h.rx(req, source_for(req, core)))
     assert send.dest == Destination("UDP", *UE)
 
 
@@ -142,11 +148,3 @@ def test_from_a_core_node_to_no_registered_contact_is_403() -> None:
     h.register()
     req = request("MESSAGE", uri=f"sip:bob@{DOMAIN}", ue=ICSCF, call_id="t4")
     assert statuses(h, req, addr=ICSCF) == [403]
-
-
-def test_the_scscf_from_the_service_route_counts_as_core() -> None:
-    h = Harness()
-    h.register()
-    req = request("MESSAGE", uri=CONTACT, ue=SCSCF, call_id="t3")
-    [send] = requests(h.rx(req, source_for(req, SCSCF)))
-    assert send.dest == Destination("UDP", *UE)

@@ -9,7 +9,6 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import cast
 
 import pytest
 
@@ -24,6 +23,8 @@ from ims_core.sip import (
     parse_auth,
     parse_message,
 )
+from tests.sipmsg import build_request
+from tests.sipnet import Reply, tcp_peer, udp_peer
 
 from .messages import CHALLENGE, DOMAIN, IMPU, TEL
 
@@ -54,47 +55,22 @@ class FakeIcscf:
         r.headers.add("P-Associated-URI", f"<{IMPU}>, <{TEL}>")
         return r
 
-
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, fake: FakeIcscf) -> None:
-        self.fake = fake
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        req = parse_message(data)
-        if isinstance(req, Request) and self.transport is not None:
-            self.transport.sendto(self.fake.answer(req).to_bytes(), addr)
+    def serve(self, msg: Request | Response, reply: Reply) -> None:
+        if isinstance(msg, Request):
+            reply(self.answer(msg).to_bytes())
 
 
 @pytest.fixture
 async def icscf() -> AsyncIterator[FakeIcscf]:
     fake = FakeIcscf()
-    writers: list[asyncio.StreamWriter] = []
-
-    async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
-        framer = StreamFramer()
-        while data := await reader.read(65536):
-            framer.feed(data)
-            while (frame := framer.next_frame()) is not None:
-                if isinstance(frame, bytes):
-                    req = parse_message(frame, stream=True)
-                    if isinstance(req, Request):
-                        writer.write(fake.answer(req).to_bytes())
-
-    server = await asyncio.start_server(on_tcp, HOST, 0)
-    fake.port = server.sockets[0].getsockname()[1]
-    loop = asyncio.get_running_loop()
-    udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(fake), local_addr=(HOST, fake.port))
+    tcp = await tcp_peer(lambda data, reply: fake.serve(parse_message(data, stream=True), reply),
+                         HOST)
+    fake.port = tcp.port
+    udp, _ = await udp_peer(lambda data, reply: fake.serve(parse_message(data), reply), HOST,
+                            fake.port)
     yield fake
     udp.close()
-    server.close()
-    for w in writers:
-        w.close()
-    await server.wait_closed()
+    await tcp.close()
 
 
 @pytest.fixture
@@ -112,16 +88,12 @@ async def pcscf(icscf: FakeIcscf) -> AsyncIterator[PcscfCore]:
 
 def sip(method: str, uri: str, transport: str, port: int, cseq: int, extra: str,
         call_id: str) -> bytes:
-    body = b"hi" if method == "MESSAGE" else b""
-    return (
-        f"{method} {uri} SIP/2.0\r\n"
-        f"Via: SIP/2.0/{transport} {HOST}:{port};branch=z9hG4bK{call_id}{cseq};rport\r\n"
-        f"Max-Forwards: 70\r\nFrom: <{IMPU}>;tag=u{cseq}\r\n"
-        f"To: <{IMPU if method == 'REGISTER' else 'sip:bob@' + DOMAIN}>\r\n"
-        f"Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n"
-        f"Contact: <sip:001010000000001@{HOST}:{port}>\r\n{extra}"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
+    via = f"SIP/2.0/{transport} {HOST}:{port};branch=z9hG4bK{call_id}{cseq};rport"
+    return build_request(
+        method, uri, vias=[via], from_=f"<{IMPU}>;tag=u{cseq}",
+        to=f"<{IMPU if method == 'REGISTER' else 'sip:bob@' + DOMAIN}>", call_id=call_id,
+        cseq=cseq, headers=[f"Contact: <sip:001010000000001@{HOST}:{port}>"], extra=extra,
+        body=b"hi" if method == "MESSAGE" else b"").to_bytes()
 
 
 def register(transport: str, port: int, cseq: int, call_id: str, response: str) -> bytes:

@@ -3,10 +3,13 @@ TS 24.229 §5.2.6.4.4, §5.2.6.4.8) and the credentials it sends (TS 24.229 §5.
 
 from __future__ import annotations
 
+import pytest
+
 from ims_core.pcscf import PcscfCore
 from ims_core.proxy import Send
 from ims_core.sip import Request, Response, parse_message
 from ims_core.sip.addressing import Destination, Source
+from tests.sipmsg import answer, one_request, requests, responses
 
 from .messages import (
     ALICE,
@@ -22,11 +25,8 @@ from .messages import (
     TEL,
     UE,
     Harness,
-    answer,
     register,
     request,
-    requests,
-    responses,
     source_for,
 )
 
@@ -107,23 +107,18 @@ def test_a_standalone_request_s_2xx_is_asserted_too() -> None:
     assert asserted(ok) == [f"<{IMPU}>"]  # §5.2.6.4.8
 
 
-def test_failure_responses_lose_the_ue_identity_and_get_none() -> None:
+@pytest.mark.parametrize(("method", "to_tag", "route", "status"), [
+    pytest.param("INVITE", None, PATH_ROUTE, 486, id="failure"),
+    pytest.param("BYE", "a", f"Route: {RR_TERM}\r\n", 200, id="within-a-dialog"),
+])
+def test_responses_that_assert_nothing_lose_the_ue_identity(
+        method: str, to_tag: str | None, route: str, status: int) -> None:
     h = Harness()
     h.register()
-    busy = ue_answers(h, to_ue(h), 486, f"P-Asserted-Identity: {FORGED}\r\n"
-                                         f"P-Preferred-Identity: <{TEL}>\r\n")
-    assert "p-asserted-identity" not in busy.headers
-    assert "p-preferred-identity" not in busy.headers
-
-
-def test_responses_within_a_dialog_towards_the_ue_lose_the_ue_identity() -> None:
-    h = Harness()
-    h.register()
-    send = to_ue(h, "BYE", to_tag="a", route=f"Route: {RR_TERM}\r\n")
-    ok = ue_answers(h, send, 200, f"P-Asserted-Identity: {FORGED}\r\n"
-                                  f"P-Preferred-Identity: <{TEL}>\r\n")
-    assert "p-asserted-identity" not in ok.headers
-    assert "p-preferred-identity" not in ok.headers
+    resp = ue_answers(h, to_ue(h, method, to_tag=to_tag, route=route), status,
+                      f"P-Asserted-Identity: {FORGED}\r\nP-Preferred-Identity: <{TEL}>\r\n")
+    assert "p-asserted-identity" not in resp.headers
+    assert "p-preferred-identity" not in resp.headers
 
 
 def test_responses_from_the_core_to_the_ue_keep_their_identity() -> None:
@@ -137,10 +132,7 @@ def test_responses_from_the_core_to_the_ue_keep_their_identity() -> None:
 
 # -- Proxy-Authorization stays at the UE's hop -----------------------------------------------
 def forwarded(sends: list[Send]) -> Request:
-    [send] = requests(sends)
-    msg = parse_message(send.data)
-    assert isinstance(msg, Request)
-    return msg
+    return one_request(sends)[0]
 
 
 def test_originating_requests_lose_proxy_authorization() -> None:

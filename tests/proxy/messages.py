@@ -5,6 +5,7 @@ from __future__ import annotations
 from ims_core.sip import Request, Response, parse_message
 from ims_core.sip.addressing import Destination, Source
 from ims_core.sip.inbound import request_source
+from tests.sipmsg import answer, build_request
 
 PROXY = ("192.0.2.10", 5060)
 NEXT_HOP = ("192.0.2.20", 5060)
@@ -25,23 +26,11 @@ def request(
     transport: str = "UDP",
     body: bytes = b"",
 ) -> Request:
-    to = "<sip:bob@example.com>" + (f";tag={to_tag}" if to_tag else "")
-    mf = f"Max-Forwards: {max_forwards}\r\n" if max_forwards is not None else ""
-    text = (
-        f"{method} {uri} SIP/2.0\r\n"
-        f"Via: SIP/2.0/{transport} {via_host};branch={branch}\r\n"
-        f"{mf}"
-        f"From: Alice <sip:alice@example.com>;tag=a1\r\n"
-        f"To: {to}\r\n"
-        f"Call-ID: {call_id}\r\n"
-        f"CSeq: {cseq} {method}\r\n"
-        f"Contact: <sip:alice@{UAC[0]}:{UAC[1]}>\r\n"
-        f"{extra}"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    msg = parse_message(text)
-    assert isinstance(msg, Request)
-    return msg
+    return build_request(
+        method, uri, vias=[f"SIP/2.0/{transport} {via_host};branch={branch}"],
+        max_forwards=max_forwards, from_="Alice <sip:alice@example.com>;tag=a1",
+        to="<sip:bob@example.com>" + (f";tag={to_tag}" if to_tag else ""), call_id=call_id,
+        cseq=cseq, headers=[f"Contact: <sip:alice@{UAC[0]}:{UAC[1]}>"], extra=extra, body=body)
 
 
 def source_for(req: Request, addr: tuple[str, int] = UAC, transport: str = "UDP",
@@ -53,23 +42,7 @@ def source_for(req: Request, addr: tuple[str, int] = UAC, transport: str = "UDP"
 def response_to(forwarded: bytes, status: int, *, to_tag: str | None = "b1",
                 extra: str = "") -> Response:
     """A downstream UAS's response to a request we forwarded (given as sent bytes)."""
-    req = parse_message(forwarded)
-    assert isinstance(req, Request)
-    lines = [f"SIP/2.0 {status} Whatever"]
-    for name in ("via",):
-        for value in req.headers.get_all(name):
-            lines.append(f"Via: {value}")
-    lines.append(f"From: {req.headers.get('from')}")
-    to = req.headers.get("to") or ""
-    if to_tag and ";tag=" not in to and status > 100:
-        to += f";tag={to_tag}"
-    lines.append(f"To: {to}")
-    lines.append(f"Call-ID: {req.headers.get('call-id')}")
-    lines.append(f"CSeq: {req.headers.get('cseq')}")
-    text = "\r\n".join(lines) + "\r\n" + extra + "Content-Length: 0\r\n\r\n"
-    msg = parse_message(text.encode())
-    assert isinstance(msg, Response)
-    return msg
+    return answer(forwarded, status, to_tag=to_tag, extra=extra)
 
 
 def parse(data: bytes) -> Request | Response:

@@ -19,8 +19,9 @@ from ims_core.cscf import DiameterClient, DiameterQuery, SipListen
 from ims_core.diameter import DiameterUnavailable, Message, decode
 from ims_core.proxy import Send
 from ims_core.scscf import RegistrarSettings, ScscfConfig, ScscfCore
-from ims_core.sip import AuthHeader, Request, Response, parse_auth, parse_message
+from ims_core.sip import AuthHeader, Request, Response, parse_auth
 from ims_core.sip.addressing import Source
+from tests.sipmsg import build_request, responses
 
 DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
 SERVER_NAME = f"sip:scscf.{DOMAIN}:5060"
@@ -128,15 +129,6 @@ class Harness:
         return self._pump()
 
 
-def responses(sends: list[Send]) -> list[Response]:
-    out = []
-    for s in sends:
-        msg = parse_message(s.data)
-        if isinstance(msg, Response):
-            out.append(msg)
-    return out
-
-
 _branch = itertools.count(1)
 
 
@@ -154,31 +146,21 @@ class Ue:
                  contact: str | None = None, path: bool = True, extra: str = "") -> Request:
         self.cseq += 1
         n = next(_branch)
-        lines = [
-            f"REGISTER sip:{DOMAIN} SIP/2.0",
-            f"Via: SIP/2.0/UDP {ICSCF[0]}:{ICSCF[1]};branch=z9hG4bKi{n}",
-            f"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp{n}",
-            f"Via: SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bKu{n}",
-            "Max-Forwards: 68",
-            f"From: <{self.impu}>;tag=f{n}",
-            f"To: <{self.impu}>",
-            f"Call-ID: {self.call_id}",
-            f"CSeq: {self.cseq} REGISTER",
-        ]
         contact = contact if contact is not None else f"<{self.contact}>"
-        if contact:
-            lines.append(f"Contact: {contact}")
+        headers = [f"Contact: {contact}"] if contact else []
         if expires is not None:
-            lines.append(f"Expires: {expires}")
+            headers.append(f"Expires: {expires}")
         if authorization is not None:
-            lines.append(f"Authorization: {authorization}")
+            headers.append(f"Authorization: {authorization}")
         if path:
-            lines += [f"Path: {PCSCF_PATH}", "Require: path", "Supported: path"]
-        lines.append('P-Visited-Network-ID: "visited.net"')
-        text = "\r\n".join(lines) + "\r\n" + extra + "Content-Length: 0\r\n\r\n"
-        msg = parse_message(text.encode())
-        assert isinstance(msg, Request)
-        return msg
+            headers += [f"Path: {PCSCF_PATH}", "Require: path", "Supported: path"]
+        headers.append('P-Visited-Network-ID: "visited.net"')
+        vias = [f"SIP/2.0/UDP {ICSCF[0]}:{ICSCF[1]};branch=z9hG4bKi{n}",
+                f"SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKp{n}",
+                f"SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bKu{n}"]
+        return build_request("REGISTER", f"sip:{DOMAIN}", vias=vias, max_forwards=68,
+                             from_=f"<{self.impu}>;tag=f{n}", to=f"<{self.impu}>",
+                             call_id=self.call_id, cseq=self.cseq, headers=headers, extra=extra)
 
     def empty_authorization(self, algorithm: str | None = None) -> str:
         alg = f",algorithm={algorithm}" if algorithm else ""

@@ -16,6 +16,7 @@ from ims_core.proxy import Send
 from ims_core.sip import Request, Response, parse_message
 from ims_core.sip.addressing import Source
 from ims_core.userdata import Ifc, Spt
+from tests.sipmsg import answer, build_request
 
 from .helpers import DOMAIN, ICSCF, IMPU, MSISDN, Harness, Ue
 
@@ -47,26 +48,16 @@ def h(tmp_path: Path) -> Iterator[Harness]:
 
 def request(method: str, uri: str, *, route: str | None = ORIG_ROUTE, pai: str | None = IMPU,
             via: tuple[str, int] = PCSCF, extra: str = "", call_id: str = "c1@ue") -> Request:
-    n = next(_n)
-    lines = [
-        f"{method} {uri} SIP/2.0",
-        f"Via: SIP/2.0/UDP {via[0]}:{via[1]};branch=z9hG4bKx{n}",
-        "Via: SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bKue",
-        "Max-Forwards: 68",
-        f"From: <{IMPU}>;tag=a1",
-        f"To: <{uri}>",
-        f"Call-ID: {call_id}",
-        f"CSeq: 1 {method}",
-        "Contact: <sip:ue1@192.0.2.50:5060>",
-    ]
+    headers = ["Contact: <sip:ue1@192.0.2.50:5060>"]
     if route:
-        lines.append(f"Route: {route}")
+        headers.append(f"Route: {route}")
     if pai:
-        lines.append(f"P-Asserted-Identity: <{pai}>")
-    text = "\r\n".join(lines) + "\r\n" + extra + "Content-Length: 0\r\n\r\n"
-    msg = parse_message(text.encode())
-    assert isinstance(msg, Request)
-    return msg
+        headers.append(f"P-Asserted-Identity: <{pai}>")
+    return build_request(
+        method, uri, vias=[f"SIP/2.0/UDP {via[0]}:{via[1]};branch=z9hG4bKx{next(_n)}",
+                           "SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bKue"],
+        max_forwards=68, from_=f"<{IMPU}>;tag=a1", to=f"<{uri}>", call_id=call_id,
+        headers=headers, extra=extra)
 
 
 def rx(h: Harness, msg: Request, src: tuple[str, int] = PCSCF) -> list[Send]:
@@ -87,12 +78,7 @@ def split(sends: list[Send]) -> tuple[list[tuple[Request, tuple[str, int]]], lis
 
 def reply(h: Harness, fwd: Request, status: int, src: tuple[str, int]) -> list[Send]:
     """A response to *fwd* from the next hop at *src*."""
-    vias = "".join(f"Via: {v}\r\n" for v in fwd.headers.get_all("via"))
-    text = (f"SIP/2.0 {status} X\r\n{vias}From: {fwd.headers.get('from')}\r\n"
-            f"To: {fwd.headers.get('to')};tag=b1\r\nCall-ID: {fwd.headers.get('call-id')}\r\n"
-            f"CSeq: {fwd.headers.get('cseq')}\r\nContent-Length: 0\r\n\r\n")
-    resp = parse_message(text.encode())
-    h.core.receive(resp, Source("UDP", *src, None, None), h.now)
+    h.core.receive(answer(fwd, status, to_tag="b1"), Source("UDP", *src, None, None), h.now)
     return h._pump()
 
 
@@ -319,8 +305,13 @@ def test_terminating_ifc_goes_to_the_as_and_then_to_the_contact(tmp_path: Path) 
     h.close()
 
 
-def test_originating_ifc_does_not_fire_on_the_terminating_leg(tmp_path: Path) -> None:
-    h = harness(tmp_path, (invite_ifc(case=0),))
+@pytest.mark.parametrize("case", [
+    pytest.param(0, id="originating"),
+    pytest.param(2, id="terminating-unregistered"),  # only for a user not registered
+])
+def test_ifcs_of_other_session_cases_do_not_fire_for_a_registered_callee(
+        tmp_path: Path, case: int) -> None:
+    h = harness(tmp_path, (invite_ifc(case=case),))
     ue = Ue()
     ue.register_fully(h)
     [(fwd, dest)], _ = split(rx(h, term_invite(), ICSCF))
@@ -370,12 +361,3 @@ def test_unregistered_user_when_the_hss_is_down_is_480(h: Harness) -> None:
     h.hss.down = True
     _, [r] = split(rx(h, term_invite(), ICSCF))
     assert r.status == 480
-
-
-def test_registered_user_ignores_session_case_2_ifcs(tmp_path: Path) -> None:
-    h = harness(tmp_path, (invite_ifc(case=2),))
-    ue = Ue()
-    ue.register_fully(h)
-    [(fwd, dest)], _ = split(rx(h, term_invite(), ICSCF))
-    assert dest == PCSCF and fwd.uri_text == ue.contact
-    h.close()

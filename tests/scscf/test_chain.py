@@ -13,6 +13,7 @@ from ims_core.icscf import IcscfCore, ScscfEntry, ScscfPool
 from ims_core.proxy import ProxyConfig, Send
 from ims_core.sip import Request, Response, parse_message
 from ims_core.sip.addressing import Source
+from tests.sipmsg import answer, build_request
 
 from .helpers import DOMAIN, ICSCF, IMPU, SCSCF, SERVER_NAME, Harness, Ue
 
@@ -23,22 +24,18 @@ CONTACT_B = "sip:ueb@192.0.2.60:5060"
 
 
 def invite() -> Request:
-    text = (
-        f"INVITE {IMPU_B} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP {PCSCF[0]}:{PCSCF[1]};branch=z9hG4bKpa1\r\n"
-        "Via: SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bKua1\r\n"
-        "Max-Forwards: 69\r\n"
-        "Route: <sip:orig@127.0.0.3:5060;lr>\r\n"
-        "Record-Route: <sip:127.0.0.1:5060;lr;ims-leg=orig>\r\n"
-        f"P-Asserted-Identity: <{IMPU}>\r\n"
-        f"From: <{IMPU}>;tag=a1\r\nTo: <{IMPU_B}>\r\n"
-        "Call-ID: chain-1@ue\r\nCSeq: 1 INVITE\r\n"
-        "Contact: <sip:ue1@192.0.2.50:5060>\r\n"
-        "Content-Length: 0\r\n\r\n"
-    )
-    msg = parse_message(text.encode())
-    assert isinstance(msg, Request)
-    return msg
+    return build_request(
+        "INVITE", IMPU_B, vias=from_ue(1), max_forwards=69, from_=f"<{IMPU}>;tag=a1",
+        to=f"<{IMPU_B}>", call_id="chain-1@ue",
+        headers=["Route: <sip:orig@127.0.0.3:5060;lr>",
+                 "Record-Route: <sip:127.0.0.1:5060;lr;ims-leg=orig>",
+                 f"P-Asserted-Identity: <{IMPU}>", "Contact: <sip:ue1@192.0.2.50:5060>"])
+
+
+def from_ue(n: int) -> list[str]:
+    """The Vias of the n-th request from UE-A through its P-CSCF."""
+    return [f"SIP/2.0/UDP {PCSCF[0]}:{PCSCF[1]};branch=z9hG4bKpa{n}",
+            f"SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bKua{n}"]
 
 
 class Chain:
@@ -82,16 +79,8 @@ class Chain:
 
 
 def reply(req: Request, status: int, rr: bool = True) -> Response:
-    vias = "".join(f"Via: {v}\r\n" for v in req.headers.get_all("via"))
-    rrs = "".join(f"Record-Route: {v}\r\n" for v in req.headers.get_all("record-route")) \
-        if rr else ""
-    text = (f"SIP/2.0 {status} X\r\n{vias}{rrs}From: {req.headers.get('from')}\r\n"
-            f"To: {req.headers.get('to')};tag=b1\r\nCall-ID: {req.headers.get('call-id')}\r\n"
-            f"CSeq: {req.headers.get('cseq')}\r\nContact: <{CONTACT_B}>\r\n"
-            "Content-Length: 0\r\n\r\n")
-    msg = parse_message(text.encode())
-    assert isinstance(msg, Response)
-    return msg
+    return answer(req, status, to_tag="b1", extra=f"Contact: <{CONTACT_B}>\r\n",
+                  record_route=rr)
 
 
 def test_call_between_two_users_of_one_scscf(tmp_path: Path) -> None:
@@ -123,18 +112,12 @@ def test_call_between_two_users_of_one_scscf(tmp_path: Path) -> None:
     # The caller's ACK and BYE: Route = the Record-Route set as UE-A reverses it.
     for n, method in enumerate(("ACK", "BYE"), start=2):
         c.out.clear()
-        req = parse_message((
-            f"{method} {CONTACT_B} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {PCSCF[0]}:{PCSCF[1]};branch=z9hG4bKpa{n}\r\n"
-            f"Via: SIP/2.0/UDP 192.0.2.50:5060;branch=z9hG4bKua{n}\r\n"
-            "Max-Forwards: 69\r\n"
-            "Route: <sip:127.0.0.3:5060;lr;ims-leg=orig>\r\n"
-            "Route: <sip:127.0.0.3:5060;lr;ims-leg=term>\r\n"
-            "Route: <sip:term@127.0.0.1:5060;lr>\r\n"
-            f"From: <{IMPU}>;tag=a1\r\nTo: <{IMPU_B}>;tag=b1\r\n"
-            f"Call-ID: chain-1@ue\r\nCSeq: {1 if method == 'ACK' else 2} {method}\r\n"
-            "Content-Length: 0\r\n\r\n").encode())
-        assert isinstance(req, Request)
+        req = build_request(
+            method, CONTACT_B, vias=from_ue(n), max_forwards=69, from_=f"<{IMPU}>;tag=a1",
+            to=f"<{IMPU_B}>;tag=b1", call_id="chain-1@ue", cseq=1 if method == "ACK" else 2,
+            headers=["Route: <sip:127.0.0.3:5060;lr;ims-leg=orig>",
+                     "Route: <sip:127.0.0.3:5060;lr;ims-leg=term>",
+                     "Route: <sip:term@127.0.0.1:5060;lr>"])
         c.deliver(req, PCSCF, SCSCF)
         [(out, hop)] = c.out
         assert isinstance(out, Request) and out.method == method and hop == PCSCF

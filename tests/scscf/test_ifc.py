@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from ims_core.scscf.ifc import next_match, spt_matches, trigger_matches
-from ims_core.sip import Request, parse_message
+from ims_core.sip import Request
 from ims_core.userdata import Ifc, SessionCase, Spt
+from tests.sipmsg import build_request
 
 SDP = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n" \
       "m=audio 4000 RTP/AVP 0\r\n"
@@ -15,14 +16,11 @@ SDP = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n
 
 def req(method: str = "INVITE", uri: str = "sip:bob@ims.example", extra: str = "",
         body: str = "") -> Request:
-    ctype = "Content-Type: application/sdp\r\n" if body else ""
-    text = (f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n"
-            "From: <sip:alice@ims.example>;tag=1\r\nTo: <sip:bob@ims.example>\r\n"
-            f"Call-ID: x\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n{extra}{ctype}"
-            f"Content-Length: {len(body)}\r\n\r\n{body}")
-    msg = parse_message(text.encode())
-    assert isinstance(msg, Request)
-    return msg
+    return build_request(
+        method, uri, vias=["SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1"],
+        from_="<sip:alice@ims.example>;tag=1", to="<sip:bob@ims.example>", call_id="x",
+        headers=["Content-Type: application/sdp"] if body else [], extra=extra,
+        body=body.encode())
 
 
 def ifc(*spts: Spt, cnf: bool = True, priority: int = 0,

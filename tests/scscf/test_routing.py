@@ -9,6 +9,7 @@ import pytest
 
 from ims_core.sip import Request, Response, parse_message
 from ims_core.sip.addressing import Source
+from tests.sipmsg import build_request, parse_request
 
 from .helpers import DOMAIN, ICSCF, IMPU, MSISDN, Harness, Ue
 
@@ -21,21 +22,11 @@ def h(tmp_path: Path) -> Iterator[Harness]:
 
 
 def invite(uri: str, route: str = "") -> Request:
-    text = (
-        f"INVITE {uri} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP {ICSCF[0]}:{ICSCF[1]};branch=z9hG4bKinv1\r\n"
-        "Max-Forwards: 69\r\n"
-        f"{route}"
-        "From: <sip:alice@example.net>;tag=a1\r\n"
-        f"To: <{uri}>\r\n"
-        "Call-ID: call-1@example.net\r\n"
-        "CSeq: 1 INVITE\r\n"
-        "Contact: <sip:alice@198.51.100.1>\r\n"
-        "Content-Length: 0\r\n\r\n"
-    )
-    msg = parse_message(text.encode())
-    assert isinstance(msg, Request)
-    return msg
+    return build_request(
+        "INVITE", uri, vias=[f"SIP/2.0/UDP {ICSCF[0]}:{ICSCF[1]};branch=z9hG4bKinv1"],
+        max_forwards=69, from_="<sip:alice@example.net>;tag=a1", to=f"<{uri}>",
+        call_id="call-1@example.net", headers=["Contact: <sip:alice@198.51.100.1>"],
+        extra=route)
 
 
 def rx(h: Harness, msg: Request) -> tuple[list[Request], list[Response]]:
@@ -92,9 +83,7 @@ def test_after_expiry_the_user_is_unavailable(h: Harness) -> None:
 def test_options_to_us_is_answered(h: Harness) -> None:
     msg = invite("sip:127.0.0.3:5060")
     text = msg.to_bytes().replace(b"INVITE", b"OPTIONS")
-    req = parse_message(text)
-    assert isinstance(req, Request)
-    _, [r] = rx(h, req)
+    _, [r] = rx(h, parse_request(text))
     assert r.status == 200 and "REGISTER" in (r.headers.get("allow") or "")
     assert r.headers.get("supported") == "path"  # RFC 3327
     assert h.hss.requests == []  # answered by the proxy core, no SAR for "a user"

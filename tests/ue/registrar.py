@@ -13,19 +13,12 @@ import base64
 import os
 import secrets
 from dataclasses import dataclass, field
-from typing import cast
 
 from ims_core import auth
-from ims_core.sip import (
-    Request,
-    Response,
-    SipUri,
-    StreamFramer,
-    make_response,
-    parse_message,
-)
+from ims_core.sip import Request, Response, SipUri, make_response, parse_message
 from ims_core.transaction import TransactionTable
 from ims_core.ue.profile import DEMO_OP, demo_k
+from tests.sipnet import Reply, tcp_peer, udp_peer
 
 DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
 AMF = b"\x80\x00"
@@ -157,54 +150,38 @@ def demo_registrar(imsi: str, password: str | None = None) -> FakeRegistrar:
     return reg
 
 
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, reg: FakeRegistrar) -> None:
-        self.reg = reg
-        self.transport: asyncio.DatagramTransport | None = None
-        self.table = TransactionTable()
+async def serve_udp(reg: FakeRegistrar, host: str = "127.0.0.1") -> tuple[
+        asyncio.DatagramTransport, int]:
+    table = TransactionTable()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        if self.reg.drop_first > 0:
-            self.reg.drop_first -= 1
+    def datagram(data: bytes, reply: Reply) -> None:
+        if reg.drop_first > 0:
+            reg.drop_first -= 1
             return
-        self.reg.datagrams += 1
+        reg.datagrams += 1
         req = parse_message(data)
-        assert isinstance(req, Request) and self.transport is not None
+        assert isinstance(req, Request)
         now = asyncio.get_running_loop().time()
-        stx = self.table.match_request(req)
+        stx = table.match_request(req)
         if stx is not None:
             stx.receive(req, now)  # a retransmission: the same response again
         else:
-            stx = self.table.create_server(req, reliable=False, now=now)
-            stx.send_response(self.reg.handle(req), now)
+            stx = table.create_server(req, reliable=False, now=now)
+            stx.send_response(reg.handle(req), now)
         for out in stx.data_to_send():
-            if stx.last_status in self.reg.lose:
-                self.reg.lose.remove(stx.last_status)  # lost on the way to the UE
+            if stx.last_status in reg.lose:
+                reg.lose.remove(stx.last_status)  # lost on the way to the UE
                 continue
-            self.transport.sendto(out, addr)
+            reply(out)
 
-
-async def serve_udp(reg: FakeRegistrar, host: str = "127.0.0.1") -> tuple[
-        asyncio.DatagramTransport, int]:
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(reg), local_addr=(host, 0))
-    return transport, int(transport.get_extra_info("sockname")[1])
+    return await udp_peer(datagram, host)
 
 
 async def serve_tcp(reg: FakeRegistrar, host: str = "127.0.0.1") -> tuple[asyncio.Server, int]:
-    async def conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        framer = StreamFramer()
-        while data := await reader.read(65536):
-            framer.feed(data)
-            while (frame := framer.next_frame()) is not None:
-                if isinstance(frame, bytes):
-                    req = parse_message(frame, stream=True)
-                    assert isinstance(req, Request)
-                    writer.write(reg.handle(req).to_bytes())
-        writer.close()
+    def frame(data: bytes, reply: Reply) -> None:
+        req = parse_message(data, stream=True)
+        assert isinstance(req, Request)
+        reply(reg.handle(req).to_bytes())
 
-    server = await asyncio.start_server(conn, host, 0)
-    return server, int(server.sockets[0].getsockname()[1])
+    peer = await tcp_peer(frame, host)
+    return peer.server, peer.port

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import cast
 
 import pytest
 
@@ -16,6 +15,7 @@ from ims_core.transaction import TimerConfig
 from ims_core.ue import Outcome
 from ims_core.ue.cli import register_once
 from ims_core.ue.profile import demo_profile
+from tests.sipnet import Reply, udp_peer
 
 from .registrar import FakeRegistrar, demo_registrar, serve_udp
 
@@ -118,35 +118,27 @@ async def test_tcp_flow_closed_by_the_peer_is_503() -> None:
     assert time.monotonic() - start < 5  # not Timer F's 32 s
 
 
-class _Noisy(asyncio.DatagramProtocol):
+def noisy(reg: FakeRegistrar) -> Callable[[bytes, Reply], None]:
     """A registrar that sends a keep-alive, garbage and a 200 OK for another transaction
     before each real response."""
 
-    def __init__(self, reg: FakeRegistrar) -> None:
-        self.reg = reg
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+    def datagram(data: bytes, reply: Reply) -> None:
         req = parse_message(data)
-        assert isinstance(req, Request) and self.transport is not None
+        assert isinstance(req, Request)
         stray = make_response(req, 200, to_tag="x")
         via = stray.top_via()
         via.set_param("branch", "z9hG4bK-another-transaction")
         stray.set_top_via(via)
         for noise in (b"\r\n\r\n", b"\r\n", b"not SIP at all\r\n\r\n", stray.to_bytes()):
-            self.transport.sendto(noise, addr)
-        self.transport.sendto(self.reg.handle(req).to_bytes(), addr)
+            reply(noise)
+        reply(reg.handle(req).to_bytes())
+
+    return datagram
 
 
 async def test_udp_drops_keepalives_garbage_and_foreign_responses() -> None:
     reg = demo_registrar(IMSI)
-    loop = asyncio.get_running_loop()
-    udp, _ = await loop.create_datagram_endpoint(lambda: _Noisy(reg),
-                                                 local_addr=("127.0.0.1", 0))
-    port = udp.get_extra_info("sockname")[1]
+    udp, port = await udp_peer(noisy(reg))
     try:
         out = await register_once(demo_profile(IMSI), ("127.0.0.1", port), "udp",
                                   expires=60, timers=FAST)
