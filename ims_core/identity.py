@@ -37,6 +37,10 @@ _SIGNIFICANT_PARAMS = ("maddr", "method", "transport", "ttl", "user")
 # RFC 2396 §2.2 reserved characters: their escapes are NOT equivalent to the characters.
 _RESERVED = frozenset(";/?:@&=+$,")
 _ESCAPE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+# Text that is its own impu_key: a lower-case scheme, a user part without escapes or
+# parameters, a lower-case host without port; or a global number of digits alone.
+_CANONICAL_IMPU_RE = re.compile(
+    r"sips?:[A-Za-z0-9\-_.!~*'()&=+$,]+@[a-z0-9](?:[a-z0-9\-.]*[a-z0-9])?|tel:\+[0-9]+")
 # RFC 3966 §5.1.1: visual separators carry no meaning.
 _VISUAL_SEPARATORS = str.maketrans("", "", "-.()")
 
@@ -154,6 +158,8 @@ def impu_key(uri: Uri | str) -> str:
     lower-cased, unreserved escapes decoded, parameters and headers dropped), a global
     ``tel:+digits`` or a local ``tel:digits;phone-context=…`` without visual separators.
     Raises SipParseError for text that is no URI."""
+    if isinstance(uri, str) and _CANONICAL_IMPU_RE.fullmatch(uri):
+        return uri  # already a key (how the HSS and the registrar store identities)
     return _impu_key(_as_uri(uri))
 
 

@@ -29,7 +29,7 @@ import enum
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ims_core.identity import impu_key
@@ -234,6 +234,9 @@ class PublicIdentity:
     identity: str
     barred: bool = False
     identity_type: int = IdentityType.PUBLIC_USER_IDENTITY
+    # The identity as :func:`ims_core.identity.impu_key` indexes it, worked out once:
+    # session routing looks identities up on every initial request.
+    key: str = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _text("identity", self.identity)
@@ -247,11 +250,7 @@ class PublicIdentity:
             raise ValueError("barred must be true or false")
         kind = _number("identity_type", self.identity_type, int(max(IdentityType)))
         object.__setattr__(self, "identity_type", IdentityType(kind))
-
-    @property
-    def key(self) -> str:
-        """The identity as :func:`ims_core.identity.impu_key` indexes it."""
-        return impu_key(self.identity)
+        object.__setattr__(self, "key", impu_key(uri))
 
 
 @dataclass(frozen=True, slots=True)

@@ -291,3 +291,16 @@ def test_tel_numbers_ignore_visual_separators(number: str, is_global: bool,
     if is_global:  # a global and a local number are never equal (RFC 3966 §4)
         local = f"tel:{number};phone-context=+1"
         assert not uri_equal(a, local) and impu_key(a) != impu_key(local)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.builds(lambda u, h: f"sip:{u}@{h}", users, domains),
+    st.builds(lambda u, h: f"sips:{u}@{h}", users, ipv4),
+    digits.map(lambda d: f"tel:+{d}"),
+))
+def test_the_canonical_fast_path_agrees_with_the_full_rule(text: str) -> None:
+    """impu_key returns canonical text as it is; it must equal what parsing gives."""
+    from ims_core.identity import _as_uri, _impu_key
+
+    assert impu_key(text) == _impu_key(_as_uri(text))

@@ -3,6 +3,7 @@ branches (one per forwarded copy), and the bytes it hands the transport."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -47,20 +48,28 @@ class RequestContext(Generic[StateT]):
     """A request being proxied: the request as received (after §16.4), where it came
     from, its server transaction and branches. `state` is the subclass's typed record of
     the request (what `ProxyCore.new_state` made). `to_tag` is our To tag for the
-    responses we generate (§8.2.6.2), drawn by the core when the context is made."""
+    responses we generate (§8.2.6.2), drawn from the core's `rng` the first time one is
+    needed (most requests are only forwarded)."""
 
     request: Request
     source: Source
     server_tx: ServerTransaction | None
     created: float
     state: StateT
-    to_tag: str
+    rng: Callable[[int], bytes]
     loop: str = ""
     branches: list[Branch[StateT]] = field(default_factory=list)
     final_sent: bool = False
     cancelled: bool = False
     waiting: int = 0  # answers from outside (e.g. Cx queries) the decision waits for
     _in_dialog: bool | None = field(default=None, init=False, repr=False)
+    _to_tag: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def to_tag(self) -> str:
+        if self._to_tag is None:
+            self._to_tag = self.rng(6).hex()  # §19.3: at least 32 random bits
+        return self._to_tag
 
     @property
     def in_dialog(self) -> bool:

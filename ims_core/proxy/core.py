@@ -236,7 +236,7 @@ class ProxyCore(Generic[StateT]):
     def new_context(self, request: Request, source: Source, server_tx: ServerTransaction | None,
                     now: float, loop: str = "") -> RequestContext[StateT]:
         return RequestContext(request, source, server_tx, now, self.new_state(request),
-                              self.rng(6).hex(), loop)
+                              self.rng, loop)
 
     def respond(self, ctx: RequestContext[StateT], response: Response | int, now: float) -> None:
         """Answer the request ourselves (a final response ends the context)."""
