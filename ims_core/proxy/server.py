@@ -13,7 +13,8 @@ from ims_core.sip import Request, Response
 from ims_core.sip.addressing import Source
 from ims_core.transport import SipTransport, TransportConfig
 
-from .core import ProxyCore, Send
+from .context import Send
+from .core import ProxyCore
 
 
 class ProxyServer:
