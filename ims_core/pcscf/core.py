@@ -241,9 +241,7 @@ class PcscfCore(CscfCore[PcscfRequest]):
         state.leg = Leg.ORIG
         state.from_ue = True
         state.registration = reg
-        identities = served_identities(request, reg.impus, reg.default_impu)
-        state.served_identity = identities[0]
-        assert_identity(request, identities)
+        assert_identity(request, served_identities(request, reg.impus, reg.default_impu))
         ensure_charging_vector(request, self.config.host, self.settings.visited_network_id,
                                self.rng)
         if request.method in DIALOG_CREATING:

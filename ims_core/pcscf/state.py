@@ -23,15 +23,14 @@ class PcscfRequest:
     """`leg`: the case, once routed. `via_path`: the top Route was our Path URI (RFC 3327
     §5.3). `record_route_leg` / `ue_transport`: our Record-Route's `ims-leg` and the
     transport of the UE's side, for dialog-creating requests (RFC 3261 §16.6 step 4).
-    `registration`: the served UE's registration. `served_identity`: the identity we
-    asserted for it. `from_ue` / `to_ue`: the request came from a UE (its credentials
-    stay here) / goes to one (its responses are outside the trust domain)."""
+    `registration`: the served UE's registration. `from_ue` / `to_ue`: the request came
+    from a UE (its credentials stay here) / goes to one (its responses are outside the
+    trust domain)."""
 
     leg: Leg | None = None
     via_path: bool = False
     record_route_leg: Leg | None = None
     ue_transport: str = "UDP"
     registration: Registration | None = None
-    served_identity: str | None = None
     from_ue: bool = False
     to_ue: bool = False
