@@ -71,6 +71,7 @@ from .routing import (
     stateless_response_destination,
 )
 from .selection import best_response
+from .uac import OnResponse, Outgoing
 
 _log = log.get("proxy")
 
@@ -93,6 +94,7 @@ class ProxyCore(Generic[StateT]):
         self._out: list[Send] = []
         self._contexts: dict[ServerTransaction, RequestContext[StateT]] = {}
         self._branches: dict[ClientTransaction, Branch[StateT]] = {}
+        self._outgoing: dict[ClientTransaction, Outgoing] = {}  # our own requests (.uac)
         # Timer C of INVITE branches (§16.6 step 11) and the bound on INVITE contexts.
         self._proxy_timers: DeadlineHeap[Branch[StateT] | RequestContext[StateT]] = DeadlineHeap()
 
@@ -251,6 +253,29 @@ class ProxyCore(Generic[StateT]):
             self._forward_one(ctx, target, now)
         if not ctx.branches and not ctx.final_sent:
             self.respond(ctx, 480, now)
+
+    def originate(self, request: Request, on_response: OnResponse, now: float, *,
+                  next_hop: Destination | None = None, transport: str = "UDP") -> bool:
+        """Send a request of our own (a UAC, §8.1; see `.uac`), built complete but for
+        our Via, to `next_hop` or by its top Route / Request-URI (§8.1.2). False when
+        it has nowhere to go (then `on_response` is never called)."""
+        dest = next_hop or request_destination(request, transport)
+        if dest is None:
+            return False
+        cfg = self.config
+        branch = new_branch("", self.salt, next(self._branch_seq))
+        via = f"{cfg.host}:{cfg.port};branch={branch}"
+        request.push_via(f"SIP/2.0/{dest.transport} {via}")
+        data = request.to_bytes()
+        if (bigger := choose_transport(dest.transport, len(data),
+                                       limit=cfg.udp_size_limit)) != dest.transport:
+            request.headers.replace_first_value("via", f"SIP/2.0/{bigger} {via}")  # §18.1.1
+            dest, data = replace(dest, transport=bigger), request.to_bytes()
+        tx = self.table.create_client(request, reliable=dest.reliable, now=now, data=data)
+        tx.flow = dest
+        self._outgoing[tx] = Outgoing(request, on_response)
+        self._drain(tx, now)
+        return True
 
     # -- requests ------------------------------------------------------------------------
     def _new_request(self, request: Request, source: Source, now: float) -> None:
@@ -573,6 +598,10 @@ class ProxyCore(Generic[StateT]):
     def _client_event(self, tx: ClientTransaction, event: object, now: float) -> None:
         branch = self._branches.get(tx)
         if branch is None:
+            if (out := self._outgoing.get(tx)) is not None:
+                out.event(tx, event, now)
+                if isinstance(event, TransactionTerminated):
+                    del self._outgoing[tx]
             return
         if isinstance(event, ResponseReceived):
             self._on_branch_response(branch, event.response, now)
