@@ -32,6 +32,7 @@ SANS_IO_PACKAGES = (
 # Single sans-I/O modules outside those packages.
 SANS_IO_MODULES = (
     "ims_core.identity", "ims_core.config", "ims_core.userdata", "ims_core.deadlines",
+    "ims_core.reginfo",
 )
 ADAPTERS = frozenset({
     "ims_core.auth.cli",
