@@ -1,27 +1,5 @@
-"""A transaction-stateful proxy core (RFC 3261 §16), sans-I/O.
-
-Theory of operation: `receive(message, source, now)` takes each parsed message from the
-transport. A new request gets a server transaction and a `RequestContext`, is checked
-(§16.3: Max-Forwards, loops, Proxy-Require), has our Route values removed (§16.4), and
-is routed by `route_request(ctx)`: to one or more `Target`s (forked in parallel, each
-with its own client transaction and a unique branch), to a local response, or to
-`None` when the decision comes later (the subclass then calls `forward()` or
-`respond()`). Responses go upstream as §16.7 says: provisional at once (not 100), every
-2xx at once, otherwise the best final response once every branch has one (a 503 goes up
-as 500). CANCEL is answered and propagated hop by hop (§16.10); a CANCEL matching
-nothing, an ACK for a 2xx and responses matching no transaction are forwarded
-statelessly (§16.11, §16.7). An OPTIONS addressed to us is answered here (§11).
-
-Every request gets a final response: a non-INVITE one within its server transaction's
-guard (64*T1), an INVITE one within Timer C (§16.8) of its last branch ending, else a
-500. Deadlines of finished work leave the heaps at once (`DeadlineHeap`). Outputs are
-`Send`s drained with `data_to_send()`; `get_timer()` says when to call
-`handle_timer(now)`; a failed `Send` comes back through `send_failed(item, now)`.
-
-Subclasses (the CSCFs) override the hooks (`check_request`, `route_request`,
-`should_record_route`, `on_forward`, `on_response`, `on_branch_final`, `on_final`) and
-keep what they learn in a typed per-request state (`RequestContext.state`, `new_state`).
-"""
+"""The transaction-stateful proxy engine (RFC 3261 §16), sans-I/O; how it works is in
+the package docstring (`ims_core.proxy`)."""
 
 from __future__ import annotations
 
@@ -256,21 +234,13 @@ class ProxyCore(Generic[StateT]):
 
     def originate(self, request: Request, on_response: OnResponse, now: float, *,
                   next_hop: Destination | None = None, transport: str = "UDP") -> bool:
-        """Send a request of our own (a UAC, §8.1; see `.uac`), built complete but for
-        our Via, to `next_hop` or by its top Route / Request-URI (§8.1.2). False when
-        it has nowhere to go (then `on_response` is never called)."""
+        """Send our own request, complete but for our Via (a UAC, §8.1.2; see `.uac`);
+        False when it has nowhere to go (then `on_response` is never called)."""
         dest = next_hop or request_destination(request, transport)
         if dest is None:
             return False
-        cfg = self.config
         branch = new_branch("", self.salt, next(self._branch_seq))
-        via = f"{cfg.host}:{cfg.port};branch={branch}"
-        request.push_via(f"SIP/2.0/{dest.transport} {via}")
-        data = request.to_bytes()
-        if (bigger := choose_transport(dest.transport, len(data),
-                                       limit=cfg.udp_size_limit)) != dest.transport:
-            request.headers.replace_first_value("via", f"SIP/2.0/{bigger} {via}")  # §18.1.1
-            dest, data = replace(dest, transport=bigger), request.to_bytes()
+        data, dest = self._stamp_via(request, dest, branch, flow=False)
         tx = self.table.create_client(request, reliable=dest.reliable, now=now, data=data)
         tx.flow = dest
         self._outgoing[tx] = Outgoing(request, on_response)
@@ -339,27 +309,30 @@ class ProxyCore(Generic[StateT]):
             dest = replace(dest, transport=inbound)
         return out, dest
 
-    def _forward_one(self, ctx: RequestContext[StateT], target: Target, now: float) -> None:
+    def _stamp_via(self, request: Request, dest: Destination, branch: str, *,
+                   flow: bool) -> tuple[bytes, Destination]:
+        """Push our Via and serialise; too big for UDP: TCP, unless flow-bound (§18.1.1)."""
         cfg = self.config
+        via = f"{cfg.host}:{cfg.port};branch={branch}"
+        request.push_via(f"SIP/2.0/{dest.transport} {via}")
+        data = request.to_bytes()
+        bigger = dest.transport if flow else choose_transport(
+            dest.transport, len(data), limit=cfg.udp_size_limit)
+        if bigger == dest.transport:
+            return data, dest
+        request.headers.replace_first_value("via", f"SIP/2.0/{bigger} {via}")
+        return request.to_bytes(), replace(dest, transport=bigger)
+
+    def _forward_one(self, ctx: RequestContext[StateT], target: Target, now: float) -> None:
         request, dest = self._prepare(ctx.request, target, ctx.source.transport, ctx,
                                       record_route=self.should_record_route(ctx))
         if dest is None:
             if not ctx.final_sent and not ctx.branches:
                 self.respond(ctx, 416, now)
             return
-        transport = dest.transport
         branch = new_branch(ctx.loop, self.salt, next(self._branch_seq))
-        request.push_via(f"SIP/2.0/{transport} {cfg.host}:{cfg.port};branch={branch}")  # step 8
-        data = request.to_bytes()
-        bigger = transport if target.flow else choose_transport(  # §18.1.1
-            transport, len(data), limit=cfg.udp_size_limit)
-        if bigger != transport:
-            request.headers.replace_first_value(
-                "via", f"SIP/2.0/{bigger} {cfg.host}:{cfg.port};branch={branch}")
-            dest = replace(dest, transport=bigger)
-            data = request.to_bytes()
-        tx = self.table.create_client(request, reliable=dest.reliable, now=now,
-                                      data=data)  # step 10
+        data, dest = self._stamp_via(request, dest, branch, flow=target.flow)  # step 8
+        tx = self.table.create_client(request, reliable=dest.reliable, now=now, data=data)
         tx.flow = dest
         entry = Branch(ctx, tx, request, dest, target)
         ctx.branches.append(entry)
@@ -598,10 +571,8 @@ class ProxyCore(Generic[StateT]):
     def _client_event(self, tx: ClientTransaction, event: object, now: float) -> None:
         branch = self._branches.get(tx)
         if branch is None:
-            if (out := self._outgoing.get(tx)) is not None:
-                out.event(tx, event, now)
-                if isinstance(event, TransactionTerminated):
-                    del self._outgoing[tx]
+            if (out := self._outgoing.get(tx)) is not None and out.event(event, now):
+                del self._outgoing[tx]
             return
         if isinstance(event, ResponseReceived):
             self._on_branch_response(branch, event.response, now)

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 
 from ims_core import log
 from ims_core.sip import Request, Response, make_response
-from ims_core.transaction import ClientTransaction, ResponseReceived, TimedOut, TransportFailed
+from ims_core.transaction import (
+    ResponseReceived,
+    TimedOut,
+    TransactionTerminated,
+    TransportFailed,
+)
 
 _log = log.get("proxy")
 
@@ -26,23 +31,27 @@ class Outgoing:
     on_response: OnResponse
     answered: bool = False
 
-    def event(self, tx: ClientTransaction, event: object, now: float) -> None:
-        """Turn a transaction event into at most one call of ``on_response``."""
+    def event(self, event: object, now: float) -> bool:
+        """Turn a transaction event into at most one call of ``on_response``; True
+        once the transaction has ended (forget it)."""
+        if isinstance(event, TransactionTerminated):
+            return True
         if self.answered:
-            return
+            return False
         if isinstance(event, ResponseReceived):
             if event.response.status < 200:
-                return
+                return False
             response = event.response
         elif isinstance(event, TimedOut | TransportFailed):
             status = 408 if isinstance(event, TimedOut) else 503
             response = make_response(self.request, status)
             response.generated = True
         else:
-            return
+            return False
         self.answered = True
         try:
             self.on_response(response, now)
         except Exception:  # one sender's mistake must not take the node down
             _log.exception("proxy.uac_callback_failed", method=self.request.method,
                            call_id=self.request.headers.get("call-id"))
+        return False
