@@ -6,12 +6,14 @@ dict form the HSS stores iFCs in and imports them from. Sans-I/O, pure data.
 The model:
 
 - :class:`Spt` — a Service Point Trigger (Annex B.2.2 tSePoTri): the groups it belongs
-  to (one SPT may be in several), negation, and exactly one condition: Method,
-  RequestURI, SIPHeader (header, optional content), SessionCase or SessionDescription
-  (SDP line type, optional content);
+  to (one SPT may be in several), negation, and exactly one condition: Method (for
+  REGISTER optionally narrowed by RegistrationType, the SPT's Extension), RequestURI,
+  SIPHeader (header, optional content), SessionCase or SessionDescription (SDP line type,
+  optional content);
 - :class:`Ifc` — an Initial Filter Criteria: priority, the AS (server name, default
-  handling, service info) and the trigger point (CNF or DNF over its SPTs; none at all is
-  an unconditional iFC);
+  handling, service info, and in its Extension whether a third-party REGISTER carries
+  the UE's REGISTER and our 200, IncludeRegisterRequest / IncludeRegisterResponse) and
+  the trigger point (CNF or DNF over its SPTs; none at all is an unconditional iFC);
 - :class:`PublicIdentity`, :class:`ServiceProfile`, :class:`Profile` — the public
   identities (with barring) and the iFCs they share; the whole subscription.
 
@@ -63,6 +65,15 @@ class DefaultHandling(enum.IntEnum):
     SESSION_TERMINATED = 1
 
 
+class RegistrationType(enum.IntEnum):
+    """Which REGISTERs a Method=REGISTER SPT matches (Annex B.2.2 tRegistrationType, in
+    the SPT's Extension); an SPT without one matches them all."""
+
+    INITIAL_REGISTRATION = 0
+    RE_REGISTRATION = 1
+    DE_REGISTRATION = 2
+
+
 class IdentityType(enum.IntEnum):
     """tIdentityType (Annex B.2.1)."""
 
@@ -99,13 +110,21 @@ def _sip_uri(what: str, value: object) -> None:
 # -- the model ------------------------------------------------------------------------
 
 _CONDITIONS = ("method", "request_uri", "header", "session_case", "sdp_line")
+# The third-party REGISTER flags and their tApplicationServerExtension elements, in
+# schema order.
+_INCLUDE_TAGS = (("include_register_request", "IncludeRegisterRequest"),
+                 ("include_register_response", "IncludeRegisterResponse"))
+_INCLUDES = tuple(name for name, _ in _INCLUDE_TAGS)
 
 
 @dataclass(frozen=True, slots=True)
 class Spt:
     """One Service Point Trigger; exactly one of ``method``, ``request_uri``, ``header``
     (with ``header_content``), ``session_case`` and ``sdp_line`` (with ``sdp_content``)
-    is set. ``groups``: the groups it belongs to (Annex B.2.2 Group, 1..n)."""
+    is set. ``groups``: the groups it belongs to (Annex B.2.2 Group, 1..n).
+    ``registration_types``: with ``method`` only, :class:`RegistrationType` values, kept
+    once each; all three mean the same as none and are kept as none (the schema allows
+    two at most)."""
 
     groups: tuple[int, ...] = (0,)
     negated: bool = False
@@ -116,6 +135,7 @@ class Spt:
     session_case: int | None = None
     sdp_line: str | None = None
     sdp_content: str | None = None
+    registration_types: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         groups = tuple(self.groups) if isinstance(self.groups, Sequence) else ()
@@ -140,15 +160,19 @@ class Spt:
         if self.session_case is not None:
             case = _number("SPT session_case", self.session_case, int(max(SessionCase)))
             object.__setattr__(self, "session_case", SessionCase(case))
+        object.__setattr__(self, "registration_types", _registration_types(self))
 
     def to_dict(self) -> dict[str, Any]:
-        """The stored / imported form: ``groups``, ``negated`` and the set condition."""
+        """The stored / imported form: ``groups``, ``negated``, the set condition and any
+        ``registration_types``."""
         out: dict[str, Any] = {"groups": list(self.groups), "negated": self.negated}
         for name in ("method", "request_uri", "header", "header_content", "session_case",
                      "sdp_line", "sdp_content"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = int(value) if name == "session_case" else value
+        if self.registration_types:
+            out["registration_types"] = [int(t) for t in self.registration_types]
         return out
 
     @classmethod
@@ -156,21 +180,41 @@ class Spt:
         """An SPT from its dict form; ``group: N`` (one group) is accepted for
         ``groups: [N]``. Raises ValueError naming what is wrong."""
         fields = {"group", "groups", "negated", "method", "request_uri", "header",
-                  "header_content", "session_case", "sdp_line", "sdp_content"}
+                  "header_content", "session_case", "sdp_line", "sdp_content",
+                  "registration_types"}
         _no_unknown("SPT", d, fields)
         if "group" in d and "groups" in d:
             raise ValueError("SPT: give group or groups, not both")
         groups = d["groups"] if "groups" in d else [d.get("group", 0)]
         if not isinstance(groups, list | tuple):
             raise ValueError("SPT groups must be a list of integers")
-        kwargs = {k: v for k, v in d.items() if k not in ("group", "groups")}
-        return cls(groups=tuple(groups), **kwargs)
+        types = d.get("registration_types", ())
+        if not isinstance(types, list | tuple):
+            raise ValueError("SPT registration_types must be a list of integers")
+        kwargs = {k: v for k, v in d.items()
+                  if k not in ("group", "groups", "registration_types")}
+        return cls(groups=tuple(groups), registration_types=tuple(types), **kwargs)
+
+
+def _registration_types(spt: Spt) -> tuple[RegistrationType, ...]:
+    raw = spt.registration_types
+    types = tuple(raw) if isinstance(raw, Sequence) and not isinstance(raw, str) else None
+    if types is None:
+        raise ValueError("SPT registration_types must be a list of integers")
+    if types and spt.method is None:
+        raise ValueError("SPT registration_types needs method")
+    out = tuple(dict.fromkeys(RegistrationType(_number(
+        "SPT registration_type", t, int(max(RegistrationType)))) for t in types))
+    return () if len(out) == len(RegistrationType) else out
 
 
 @dataclass(frozen=True, slots=True)
 class Ifc:
     """An Initial Filter Criteria (Annex B.2.2). Without SPTs it has no TriggerPoint and
-    always matches; ``condition_type_cnf`` is then moot and kept True."""
+    always matches; ``condition_type_cnf`` is then moot and kept True.
+    ``include_register_request`` / ``include_register_response``: the AS wants the UE's
+    REGISTER / our 200 in its third-party REGISTER (tApplicationServerExtension,
+    TS 24.229 §5.4.1.7)."""
 
     priority: int
     server_name: str
@@ -178,6 +222,8 @@ class Ifc:
     condition_type_cnf: bool = True
     spts: tuple[Spt, ...] = ()
     service_info: str | None = None
+    include_register_request: bool = False
+    include_register_response: bool = False
 
     def __post_init__(self) -> None:
         _number("iFC priority", self.priority, _XS_INT_MAX)
@@ -194,6 +240,9 @@ class Ifc:
             object.__setattr__(self, "condition_type_cnf", True)
         if self.service_info is not None:
             _text("iFC service_info", self.service_info, empty=True)
+        for name in _INCLUDES:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"iFC {name} must be true or false")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -204,13 +253,16 @@ class Ifc:
         }
         if self.service_info is not None:
             out["service_info"] = self.service_info
+        for name in _INCLUDES:  # only when set: iFCs stored before them read the same
+            if getattr(self, name):
+                out[name] = True
         return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Ifc:
         """An iFC from its dict form (``spts`` a list of SPT dicts). Raises ValueError."""
         _no_unknown("iFC", d, {"priority", "server_name", "default_handling",
-                               "condition_type_cnf", "spts", "service_info"})
+                               "condition_type_cnf", "spts", "service_info", *_INCLUDES})
         for key in ("priority", "server_name"):
             if key not in d:
                 raise ValueError(f"iFC: {key} is required")
@@ -350,6 +402,10 @@ def _build_spt(parent: ET.Element, s: Spt) -> None:
         _sub(sdp, "Line", s.sdp_line)
         if s.sdp_content is not None:
             _sub(sdp, "Content", s.sdp_content)
+    if s.registration_types:  # tSePoTriExtension: RegistrationType{0,2}
+        ext = _sub(el, "Extension")
+        for t in s.registration_types:
+            _sub(ext, "RegistrationType", int(t))
 
 
 def _build_ifc(parent: ET.Element, ifc: Ifc) -> None:
@@ -361,11 +417,17 @@ def _build_ifc(parent: ET.Element, ifc: Ifc) -> None:
         _sub(tp, "ConditionTypeCNF", _flag(ifc.condition_type_cnf))
         for s in ifc.spts:
             _build_spt(tp, s)
-    app = _sub(el, "ApplicationServer")  # ServerName, DefaultHandling?, ServiceInfo?
+    # ServerName, DefaultHandling?, ServiceInfo?, Extension?
+    app = _sub(el, "ApplicationServer")
     _sub(app, "ServerName", ifc.server_name)
     _sub(app, "DefaultHandling", int(ifc.default_handling))
     if ifc.service_info is not None:
         _sub(app, "ServiceInfo", ifc.service_info)
+    if ifc.include_register_request or ifc.include_register_response:
+        ext = _sub(app, "Extension")  # tApplicationServerExtension: two tEmpty flags
+        for name, tag in _INCLUDE_TAGS:
+            if getattr(ifc, name):
+                _sub(ext, tag)
 
 
 def build(profile: Profile) -> bytes:
@@ -436,19 +498,27 @@ def _bool(el: ET.Element, name: str, default: bool) -> bool:
     raise UserDataError(f"{name} is not a boolean: {raw!r}")
 
 
-def _parse_spt(el: ET.Element) -> Spt:
-    groups = []
-    for g in _children(el, "Group"):
-        text = (g.text or "").strip()
+def _numbers(el: ET.Element, name: str) -> tuple[int, ...]:
+    """Every child *name* of *el*, each a number."""
+    out = []
+    for c in _children(el, name):
+        text = (c.text or "").strip()
         if not _DIGITS_RE.fullmatch(text):
-            raise UserDataError(f"Group is not a number: {text!r}")
-        groups.append(int(text))
-    common: dict[str, Any] = {"groups": tuple(groups), "negated": _bool(el, "ConditionNegated",
-                                                                        False)}
+            raise UserDataError(f"{name} is not a number: {text!r}")
+        out.append(int(text))
+    return tuple(out)
+
+
+def _parse_spt(el: ET.Element) -> Spt:
+    common: dict[str, Any] = {"groups": _numbers(el, "Group"),
+                              "negated": _bool(el, "ConditionNegated", False)}
     for c in el:
         kind = _local(c.tag)
         if kind == "Method":
-            return Spt(method=c.text or "", **common)
+            # RegistrationType (the SPT's Extension) narrows Method only: elsewhere moot.
+            ext = _child(el, "Extension")
+            types = _numbers(ext, "RegistrationType") if ext is not None else ()
+            return Spt(method=c.text or "", registration_types=types, **common)
         if kind == "RequestURI":
             return Spt(request_uri=c.text or "", **common)
         if kind == "SessionCase":
@@ -460,6 +530,16 @@ def _parse_spt(el: ET.Element) -> Spt:
             return Spt(sdp_line=_value(c, "Line", required=True),
                        sdp_content=_value(c, "Content"), **common)
     raise UserDataError("SPT without a condition")
+
+
+def _includes(app: ET.Element) -> dict[str, bool]:
+    """IncludeRegisterRequest / IncludeRegisterResponse: where the schema puts them
+    (tApplicationServerExtension) or, as some HSSes write them, straight under
+    ApplicationServer. Present means yes (tEmpty)."""
+    ext = _child(app, "Extension")
+    places = (app,) if ext is None else (app, ext)
+    return {name: any(_child(p, tag) is not None for p in places)
+            for name, tag in _INCLUDE_TAGS}
 
 
 def _parse_ifc(el: ET.Element) -> Ifc:
@@ -482,6 +562,7 @@ def _parse_ifc(el: ET.Element) -> Ifc:
         condition_type_cnf=cnf,
         spts=spts,
         service_info=_value(app, "ServiceInfo"),
+        **_includes(app),
     )
 
 

@@ -3,18 +3,22 @@ HSS stores and imports, the defensive parser, and build → parse giving the mod
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
+import hss
 from ims_core import userdata
 from ims_core.userdata import (
     DefaultHandling,
     Ifc,
     Profile,
     PublicIdentity,
+    RegistrationType,
     ServiceProfile,
     SessionCase,
     Spt,
@@ -46,6 +50,9 @@ def profile(*ifcs: Ifc, barred: bool = False) -> Profile:
     ({"method": "INVITE", "header_content": "x"}, "header_content needs header"),
     ({"header": "Accept-Contact", "sdp_content": "x"}, "sdp_content needs sdp_line"),
     ({"method": "INVITE", "negated": 1}, "negated must be true or false"),
+    ({"header": "X", "registration_types": (0,)}, "registration_types needs method"),
+    ({"method": "REGISTER", "registration_types": (3,)}, "registration_type must be"),
+    ({"method": "REGISTER", "registration_types": 1}, "must be a list"),
 ])  # fmt: skip
 def test_an_spt_is_checked_when_made(kwargs: dict[str, Any], msg: str) -> None:
     with pytest.raises(ValueError, match=msg):
@@ -59,6 +66,8 @@ def test_an_spt_is_checked_when_made(kwargs: dict[str, Any], msg: str) -> None:
     ({"default_handling": 2}, "default_handling must be an integer 0..1"),
     ({"spts": ("INVITE",)}, "spts must be a list of SPTs"),
     ({"service_info": "a\x00b"}, "control character"),
+    ({"include_register_request": 1}, "include_register_request must be true or false"),
+    ({"include_register_response": "yes"}, "include_register_response must be true"),
 ])  # fmt: skip
 def test_an_ifc_is_checked_when_made(kwargs: dict[str, Any], msg: str) -> None:
     args: dict[str, Any] = {"priority": 0, "server_name": "sip:as.example", **kwargs}
@@ -69,6 +78,10 @@ def test_an_ifc_is_checked_when_made(kwargs: dict[str, Any], msg: str) -> None:
 def test_enumerations_and_sequences_are_normalised() -> None:
     spt = Spt(session_case=2, groups=[0, 3])  # type: ignore[arg-type]
     assert spt.groups == (0, 3) and spt.session_case is SessionCase.TERMINATING_UNREGISTERED
+    reg = Spt(method="REGISTER", registration_types=[2, 0, 2])  # type: ignore[arg-type]
+    assert reg.registration_types == (RegistrationType.DE_REGISTRATION,
+                                      RegistrationType.INITIAL_REGISTRATION)
+    assert Spt(method="REGISTER", registration_types=(1, 0, 2)) == Spt(method="REGISTER")
     ifc = Ifc(1, "sip:as.example", default_handling=1, condition_type_cnf=False)
     assert ifc.default_handling is DefaultHandling.SESSION_TERMINATED
     assert ifc.condition_type_cnf  # no TriggerPoint: nothing for CNF/DNF to mean
@@ -116,6 +129,19 @@ def test_dict_form_accepts_the_existing_format() -> None:
     assert Ifc.from_dict(old) == Ifc(1, "sip:as", spts=(Spt(method="INVITE"),))
 
 
+def test_dict_form_of_the_third_party_register_fields() -> None:
+    ifc = Ifc(1, "sip:as", include_register_response=True,
+              spts=(Spt(method="REGISTER", registration_types=(1, 2)),))
+    d = ifc.to_dict()
+    assert d["include_register_response"] is True and "include_register_request" not in d
+    assert d["spts"] == [{"groups": [0], "negated": False, "method": "REGISTER",
+                          "registration_types": [1, 2]}]
+    assert Ifc.from_dict(d) == ifc
+    plain = Ifc(1, "sip:as", spts=(Spt(method="REGISTER"),)).to_dict()
+    assert "include_register_request" not in plain and "registration_types" not in \
+        plain["spts"][0]  # iFCs stored before these fields read and write the same
+
+
 @pytest.mark.parametrize("d,msg", [
     ({"server_name": "sip:as"}, "priority is required"),
     ({"priority": 1, "server_name": "sip:as", "colour": "red"}, "unknown field.*colour"),
@@ -126,6 +152,8 @@ def test_dict_form_accepts_the_existing_format() -> None:
     ({"priority": 1, "server_name": "sip:as", "spts": [{"method": "A", "groups": 1}]},
      "list of integers"),
     ({"priority": 1, "server_name": "sip:as", "spts": [{"metod": "A"}]}, "unknown.*metod"),
+    ({"priority": 1, "server_name": "sip:as",
+      "spts": [{"method": "A", "registration_types": 0}]}, "registration_types must be a list"),
 ])  # fmt: skip
 def test_dict_form_errors_name_the_field(d: dict[str, Any], msg: str) -> None:
     with pytest.raises(ValueError, match=msg):
@@ -193,12 +221,55 @@ AS = "<ApplicationServer><ServerName>sip:as.b</ServerName></ApplicationServer>"
     (f"<Priority>1</Priority><TriggerPoint><ConditionTypeCNF>1</ConditionTypeCNF>"
      f"<SPT><Group>0</Group><SessionCase>7</SessionCase></SPT></TriggerPoint>{AS}",
      "session_case"),
+    (f"<Priority>1</Priority><TriggerPoint><ConditionTypeCNF>1</ConditionTypeCNF>"
+     f"<SPT><Group>0</Group><Method>REGISTER</Method><Extension><RegistrationType>x"
+     f"</RegistrationType></Extension></SPT></TriggerPoint>{AS}", "RegistrationType is not"),
+    (f"<Priority>1</Priority><TriggerPoint><ConditionTypeCNF>1</ConditionTypeCNF>"
+     f"<SPT><Group>0</Group><Method>REGISTER</Method><Extension><RegistrationType>5"
+     f"</RegistrationType></Extension></SPT></TriggerPoint>{AS}", "registration_type"),
     ("<Priority>1</Priority><ApplicationServer><ServerName>tel:+1</ServerName>"
      "</ApplicationServer>", "sip: or sips: URI"),
 ])  # fmt: skip
 def test_refuses_bad_ifcs_with_a_reason(inner: str, msg: str) -> None:
     with pytest.raises(UserDataError, match=msg):
         userdata.parse(_with_ifc(inner))
+
+
+def test_parses_the_third_party_register_extensions() -> None:
+    spt = ("<SPT><Group>0</Group><Method>REGISTER</Method><Extension>"
+           "<RegistrationType>0</RegistrationType><RegistrationType> 2 </RegistrationType>"
+           "</Extension></SPT>")
+    other = ("<SPT><Group>1</Group><SessionCase>0</SessionCase><Extension>"
+             "<RegistrationType>1</RegistrationType></Extension></SPT>"  # not Method: moot
+             "<SPT><Group>2</Group><Method>REGISTER</Method><Extension>"
+             "<RegistrationType>1</RegistrationType><RegistrationType>1</RegistrationType>"
+             "</Extension></SPT>")  # schema-valid, said twice
+    doc = _with_ifc(
+        f"<Priority>1</Priority><TriggerPoint><ConditionTypeCNF>1</ConditionTypeCNF>{spt}"
+        f"{other}</TriggerPoint><ApplicationServer><ServerName>sip:as.b</ServerName>"
+        "<Extension><IncludeRegisterRequest/><IncludeRegisterResponse></IncludeRegisterResponse>"
+        "</Extension></ApplicationServer>")
+    [ifc] = userdata.parse(doc).service_profiles[0].ifcs
+    assert ifc.include_register_request and ifc.include_register_response
+    assert ifc.spts == (Spt(method="REGISTER", registration_types=(0, 2)),
+                        Spt(groups=(1,), session_case=0),
+                        Spt(groups=(2,), method="REGISTER", registration_types=(1,)))
+
+
+@pytest.mark.parametrize("app,request_flag,response_flag", [
+    ("<IncludeRegisterResponse/>", False, True),  # straight under ApplicationServer
+    ("<IncludeRegisterRequest/><Extension/>", True, False),
+    ("<Extension><IncludeRegisterRequest/></Extension>", True, False),
+    ("<Extension><Other/></Extension>", False, False),
+    ("", False, False),
+])  # fmt: skip
+def test_include_flags_where_hsses_write_them(app: str, request_flag: bool,
+                                              response_flag: bool) -> None:
+    doc = _with_ifc("<Priority>1</Priority><ApplicationServer><ServerName>sip:as.b"
+                    f"</ServerName>{app}</ApplicationServer>")
+    [ifc] = userdata.parse(doc).service_profiles[0].ifcs
+    assert (ifc.include_register_request, ifc.include_register_response) == \
+        (request_flag, response_flag)
 
 
 # -- build → parse ---------------------------------------------------------------------------
@@ -212,10 +283,26 @@ def test_every_condition_round_trips() -> None:
             Spt(sdp_line="a"), Spt(header="X-Empty", header_content=""))
     p = profile(Ifc(5, "sips:as.example;transport=tcp", 1, False, spts, service_info=""),
                 Ifc(1, "sip:as.example:5070;lr"), barred=True)
+    p = profile(*p.service_profiles[0].ifcs,
+                Ifc(7, "sip:as3.example", spts=(Spt(method="REGISTER",
+                                                    registration_types=(1,)),),
+                    include_register_request=True, include_register_response=True),
+                Ifc(8, "sip:as4.example", include_register_response=True), barred=True)
     data = userdata.build(p)
     assert data.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<IMSSubscription>')
     assert userdata.parse(data) == p
     assert userdata.parse(data.decode()) == p
+    assert data.count(b"<IncludeRegisterRequest />") == 1
+    assert b"<Extension><RegistrationType>1</RegistrationType></Extension>" in data
+
+
+def test_built_extensions_are_valid_against_the_schema() -> None:
+    xsd = Path(hss.__file__).parent / "CxDataType.xsd"
+    schema = etree.XMLSchema(etree.parse(str(xsd)))
+    p = profile(Ifc(1, "sip:as.example", spts=(
+        Spt(method="REGISTER", registration_types=(0, 2)), Spt(groups=(1,), session_case=0)),
+        service_info="x", include_register_request=True, include_register_response=True))
+    schema.assertValid(etree.fromstring(userdata.build(p)))
 
 
 _TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from("\t\x7f"),
@@ -223,8 +310,10 @@ _TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_fr
 _WORD = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=10)
 _LABEL = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=10)
 _GROUPS = st.lists(st.integers(0, 2**31 - 1), min_size=1, max_size=3).map(tuple)
+_REG_TYPES = st.lists(st.sampled_from(list(RegistrationType)), max_size=2, unique=True)
 _SPT = st.one_of(
-    st.builds(Spt, groups=_GROUPS, negated=st.booleans(), method=_TEXT),
+    st.builds(Spt, groups=_GROUPS, negated=st.booleans(), method=_TEXT,
+              registration_types=_REG_TYPES.map(tuple)),
     st.builds(Spt, groups=_GROUPS, negated=st.booleans(), request_uri=_TEXT),
     st.builds(Spt, groups=_GROUPS, negated=st.booleans(), header=_TEXT,
               header_content=st.none() | _TEXT | st.just("")),
@@ -239,7 +328,8 @@ _SERVER = st.builds(lambda scheme, host, port: f"{scheme}:{host}.example{port}",
 _IFC = st.builds(Ifc, priority=st.integers(0, 2**31 - 1), server_name=_SERVER,
                  default_handling=st.sampled_from([0, 1]), condition_type_cnf=st.booleans(),
                  spts=st.lists(_SPT, max_size=4).map(tuple),
-                 service_info=st.none() | _TEXT)
+                 service_info=st.none() | _TEXT, include_register_request=st.booleans(),
+                 include_register_response=st.booleans())
 _IDENTITY = st.one_of(
     st.builds(lambda u, h: f"sip:{u}@{h}.example", _WORD, _LABEL),
     st.builds(lambda n: f"tel:+{n}", st.integers(1, 10**15)),

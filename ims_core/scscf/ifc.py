@@ -14,7 +14,10 @@ iFC without a TriggerPoint always matches (Annex B.2.2: the TriggerPoint is opti
 
 SPT conditions (Annex B.2.2 tSePoTri):
 
-* ``Method``: the request method, case-insensitive;
+* ``Method``: the request method, case-insensitive; a ``Method`` of REGISTER with
+  RegistrationType values matches only those kinds of REGISTER (initial, re-, de-
+  registration) when the caller says which kind it evaluates (Annex B.2.2: without
+  the extension's support, or without values, it matches every REGISTER);
 * ``RequestURI``: a regular expression searched in the Request-URI text (as Kamailio
   and other cores do; Annex F leaves the matching rule to the implementation);
 * ``SIPHeader``: the header is present, and when ``Content`` is given, a regular
@@ -33,8 +36,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ims_core.sip import Request
-from ims_core.userdata import Ifc, Spt
+from ims_core.sip import Request, Response
+from ims_core.userdata import Ifc, RegistrationType, Spt
 
 
 def _regex(pattern: str) -> re.Pattern[str] | None:
@@ -66,10 +69,15 @@ def _any(values: Sequence[str], content: str | None) -> bool:
     return bool(values) if content is None else any(_search(content, v) for v in values)
 
 
-def spt_matches(spt: Spt, request: Request, session_case: int) -> bool:
-    """One SPT against *request* in *session_case*, negation applied."""
+def spt_matches(spt: Spt, request: Request, session_case: int,
+                registration_type: RegistrationType | None = None) -> bool:
+    """One SPT against *request* in *session_case*, negation applied;
+    *registration_type*: what kind of REGISTER *request* is, when it is one."""
     if spt.method is not None:
         hit = request.method.upper() == spt.method.strip().upper()
+        if hit and spt.registration_types and registration_type is not None:
+            hit = request.method.upper() != "REGISTER" or (
+                registration_type in spt.registration_types)
     elif spt.request_uri is not None:
         hit = _search(spt.request_uri, request.uri_text)
     elif spt.header is not None:
@@ -82,18 +90,26 @@ def spt_matches(spt: Spt, request: Request, session_case: int) -> bool:
     return hit != spt.negated
 
 
-def trigger_matches(ifc: Ifc, request: Request, session_case: int) -> bool:
+def trigger_matches(ifc: Ifc, request: Request, session_case: int,
+                    registration_type: RegistrationType | None = None) -> bool:
     """The iFC's TriggerPoint (CNF or DNF over groups, Annex C) against *request*."""
     if not ifc.spts:
         return True
     groups: dict[int, list[bool]] = {}
     for spt in ifc.spts:
-        result = spt_matches(spt, request, session_case)
+        result = spt_matches(spt, request, session_case, registration_type)
         for g in spt.groups:
             groups.setdefault(g, []).append(result)
     if ifc.condition_type_cnf:
         return all(any(results) for results in groups.values())
     return any(all(results) for results in groups.values())
+
+
+def as_failed(response: Response) -> bool:
+    """An AS that failed, which its iFC's DefaultHandling decides about (TS 24.229
+    §5.4.3.2, §5.4.3.3, §5.4.1.7; TS 29.228 Annex B.2.2): 408 or 5xx, which includes the
+    408 / 503 a proxy core generates for no answer or a transport failure."""
+    return response.status == 408 or 500 <= response.status < 600
 
 
 def next_match(ifcs: Sequence[Ifc], request: Request, session_case: int,
