@@ -7,9 +7,11 @@ Module map:
 - :mod:`hss.store`     the :class:`~hss.store.base.Store` interface, SQLite and PostgreSQL
 - :mod:`hss.userdata`  IMSSubscription XML (TS 29.228 Annex B, ``CxDataType.xsd`` beside it)
 - :mod:`hss.vectors`   authentication vectors and AUTS resynchronisation
-- :mod:`hss.cx`        one module per Cx procedure (UAR, MAR, SAR, LIR)
+- :mod:`hss.cx`        one module per Cx procedure: answered (UAR, MAR, SAR, LIR) and
+                       HSS-initiated (RTR, PPR)
 - :mod:`hss.provision` subscriber building, demo seed, CSV/TOML import, SIPp injection CSV
 - :mod:`hss.config`    ``config/hss.toml`` as dataclasses
 - :mod:`hss.server`    the asyncio Diameter node with the Cx handlers (``ims-core hss``)
+- :mod:`hss.pusher`    sends the RTRs/PPRs queued in the store's outbox to the S-CSCFs
 - :mod:`hss.cli`       ``ims-core hss`` and ``ims-core subscriber …``
 """

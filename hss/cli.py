@@ -2,24 +2,39 @@
 
 Provisioning works directly on the store named by the HSS config (``-c``, default
 ``config/hss.toml``), so it can run while the HSS is up (SQLite WAL, Postgres MVCC).
+``deregister``, ``update`` and ``delete`` of a registered subscriber queue an RTR or PPR in
+the store's outbox, which the running HSS sends to the S-CSCF; the command waits for the
+answer (``--wait``) and exits 0 when it was accepted (or nothing needed sending),
+1 when it failed, 3 when no answer was reported in time (the request stays queued).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from hss import provision
 from hss.config import DEFAULT_CONFIG, HssConfig, load_config
-from hss.model import RegState, Subscriber
+from hss.cx import ppr, rtr
+from hss.cx.push import Unroutable, describe
+from hss.model import Push, PushState
 from hss.store import DuplicateError, Store, StoreError, open_store
 from ims_core.config import ConfigError
 
 # A ``subscriber`` action: its arguments, the HSS config and its open store → exit status.
 StoreAction = Callable[[argparse.Namespace, HssConfig, Store], int]
+
+EXIT_OK, EXIT_FAILED, EXIT_QUEUED = 0, 1, 3
+DEFAULT_WAIT = 5.0  # seconds; the HSS's push.answer_timeout (3 s) fits in it
+_EXIT_CODES = (
+    "exit status: 0 the S-CSCF accepted (or nothing needed sending), 1 it refused, did not "
+    "answer or is not connected (or another error), 3 not over within --wait: still queued "
+    "(no HSS running on this store took it; it will when one does) or sent and unanswered"
+)
 
 
 def register(sub: Any) -> None:
@@ -54,7 +69,41 @@ def register(sub: Any) -> None:
     sh.add_argument("imsi")
     sh.add_argument("--secrets", action="store_true", help="also print K, OP, OPc")
 
-    _action(ss, "delete", "delete one subscriber", _delete).add_argument("imsi")
+    de = _action(ss, "delete", "delete one subscriber (RTR first when registered)", _delete)
+    de.add_argument("imsi")
+    _wait_arg(de)
+
+    dr = _action(ss, "deregister", "network-initiated de-registration: RTR to the S-CSCF",
+                 _deregister)  # fmt: skip
+    dr.add_argument("imsi")
+    dr.add_argument("--reason", choices=sorted(rtr.REASONS), default="permanent",
+                    help="Deregistration-Reason's Reason-Code (default permanent: the UE "
+                         "must not re-register; the others ask it to)")  # fmt: skip
+    dr.add_argument("--info", metavar="TEXT", help="Reason-Info, shown to the user")
+    dr.add_argument("--impu", action="append", metavar="IMPU",
+                    help="IMPU-list form (repeatable); default: the IMPI-only form")
+    _wait_arg(dr)
+
+    up = _action(ss, "update", "change the service profile (PPR to the S-CSCF when registered)",
+                 _update)  # fmt: skip
+    up.add_argument("imsi")
+    up.add_argument("--ifc-file", metavar="FILE",
+                    help="replace the iFCs: a TOML file of [[ifcs]] tables, fields as in an "
+                         "import file's [[subscriber.ifcs]] (ifcs = [] removes them all)")
+    up.add_argument("--add-impu", action="append", default=[], metavar="URI",
+                    help="add a public identity to the implicit registration set (repeatable)")
+    up.add_argument("--remove-impu", action="append", default=[], metavar="URI",
+                    help="remove a public identity (repeatable)")
+    up.add_argument("--bar", action="append", default=[], metavar="URI",
+                    help="bar one public identity (repeatable)")
+    up.add_argument("--unbar", action="append", default=[], metavar="URI",
+                    help="lift one public identity's barring (repeatable)")
+    b = up.add_mutually_exclusive_group()
+    b.add_argument("--barred", action="store_true", default=None,
+                   help="bar the subscription and all its public identities (as add --barred)")
+    b.add_argument("--unbarred", dest="barred", action="store_false",
+                   help="lift the subscription's barring and that of all its identities")
+    _wait_arg(up)
 
     im = _action(ss, "import", "import subscribers from CSV or TOML", _import)
     im.add_argument("file")
@@ -68,10 +117,17 @@ def register(sub: Any) -> None:
             _sipp_csv).add_argument("--count", type=int)
 
 
+def _wait_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", type=float, default=DEFAULT_WAIT, metavar="SECONDS",
+                   help=f"how long to wait for the S-CSCF's answer (default {DEFAULT_WAIT:g}; "
+                        "0: queue and return)")  # fmt: skip
+    p.epilog = _EXIT_CODES
+
+
 def _action(actions: Any, name: str, summary: str,
             action: StoreAction) -> argparse.ArgumentParser:
     """A ``subscriber`` action; it takes ``-c`` after its name too."""
-    p: argparse.ArgumentParser = actions.add_parser(name, help=summary)
+    p: argparse.ArgumentParser = actions.add_parser(name, help=summary, description=summary)
     _config_arg(p, suppress=True)
     p.set_defaults(func=partial(_with_store, action=action))
     return p
@@ -133,18 +189,10 @@ def _list(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
     for s in subs:
         print(
             f"{s.imsi:<16} {s.msisdn or '-':<16} {','.join(s.schemes):<18} "
-            f"{s.sqn:012x}  {_state(s):<15} {s.scscf_name or '-'}"
+            f"{s.sqn:012x}  {s.state.name:<15} {s.scscf_name or '-'}"
         )
     print(f"{len(subs)} of {store.count()} subscriber(s)")
     return 0
-
-
-def _state(s: Subscriber) -> str:
-    states = {p.state for p in s.impus}
-    for st in (RegState.REGISTERED, RegState.UNREGISTERED):
-        if st in states:
-            return st.name
-    return RegState.NOT_REGISTERED.name
 
 
 def _show(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
@@ -159,7 +207,8 @@ def _show(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
     print(f"SQN:      {s.sqn:012x}")
     print(f"HA1:      {'set' if s.ha1 else '-'}")
     print(f"barred:   {'yes' if s.barred else 'no'}")
-    print(f"S-CSCF:   {s.scscf_name or '-'}")
+    host = f" (Diameter {s.scscf_host})" if s.scscf_name and s.scscf_host else ""
+    print(f"S-CSCF:   {s.scscf_name or '-'}{host}")
     if args.secrets:
         print(f"K:        {s.k.hex()}")
         print(f"OP:       {s.op.hex() if s.op else '-'}")
@@ -173,10 +222,98 @@ def _show(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
 
 
 def _delete(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
+    sub = store.get(args.imsi)
+    if sub is None:
+        return _err(f"no subscriber {args.imsi}")
+    # The RTR is queued first and carries all it needs: it goes out after the deletion.
+    try:
+        push = rtr.new_push(sub, rtr.ReasonCode.PERMANENT_TERMINATION)
+    except Unroutable as exc:
+        print(f"ims-core: warning: no RTR sent: {exc}", file=sys.stderr)
+        push = None
+    queued = store.queue_push(push, time.time()) if push is not None else None
     if not store.delete(args.imsi):
         return _err(f"no subscriber {args.imsi}")
     print(f"deleted {args.imsi}")
-    return 0
+    if push is None or queued is None:
+        return EXIT_OK
+    return _await_push(store, queued, push, args.wait)
+
+
+def _deregister(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
+    sub = store.get(args.imsi)
+    if sub is None:
+        return _err(f"no subscriber {args.imsi}")
+    try:
+        push = rtr.new_push(sub, rtr.REASONS[args.reason], args.info, args.impu or ())
+    except ValueError as exc:  # Unroutable too
+        return _err(str(exc))
+    if push is None:
+        print(f"{args.imsi} is not registered: no RTR sent")
+        return EXIT_OK
+    return _await_push(store, store.queue_push(push, time.time()), push, args.wait)
+
+
+def _update(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
+    sub = store.get(args.imsi)
+    if sub is None:
+        return _err(f"no subscriber {args.imsi}")
+    changes = (args.ifc_file, args.add_impu, args.remove_impu, args.bar, args.unbar)
+    if not any(changes) and args.barred is None:
+        return _err("nothing to change: give --ifc-file, --add-impu, --remove-impu, --bar, "
+                    "--unbar, --barred or --unbarred")  # fmt: skip
+    new = provision.updated(
+        sub, ifcs=provision.read_ifcs(args.ifc_file) if args.ifc_file else None,
+        add_impus=args.add_impu, remove_impus=args.remove_impu, bar=args.bar,
+        unbar=args.unbar, barred=args.barred,
+    )  # fmt: skip
+    if new == sub:
+        print(f"{args.imsi}: nothing changed; no PPR sent")
+        return EXIT_OK
+    try:
+        store.update_profile(new)
+    except DuplicateError:
+        return _err(f"an identity added to {args.imsi} belongs to another subscriber")
+    print(f"updated {args.imsi}: {' '.join(new.impu_names)}; {len(new.ifcs)} iFC(s)")
+    current = store.get(args.imsi) or new
+    try:
+        push = ppr.new_push(current)
+    except Unroutable as exc:
+        return _err(f"no PPR sent: {exc}")
+    if push is None:
+        print(f"{args.imsi} is not registered: no PPR sent")
+        return EXIT_OK
+    return _await_push(store, store.queue_push(push, time.time()), push, args.wait)
+
+
+def _await_push(store: Store, push_id: int, push: Push, wait: float) -> int:
+    """Wait up to *wait* seconds for the HSS to report the answer to the queued push."""
+    what, host = push.kind.value, push.destination_host
+    if wait <= 0:
+        print(f"queued {what} #{push_id} for {host}")
+        return EXIT_OK
+    deadline = time.monotonic() + wait
+    while True:
+        got = store.get_push(push_id)
+        if got is None:
+            return _err(f"{what} #{push_id} is gone from the outbox")
+        if got.state.finished:
+            break
+        if time.monotonic() >= deadline:
+            if got.state == PushState.PENDING:
+                print(f"ims-core: {what} #{push_id} for {host} stays queued: no HSS took it "
+                      f"within {wait:g} s (is `ims-core hss` running on this store?)",
+                      file=sys.stderr)  # fmt: skip
+            else:
+                print(f"ims-core: {what} #{push_id} sent to {host}; no answer reported "
+                      f"within {wait:g} s", file=sys.stderr)  # fmt: skip
+            return EXIT_QUEUED
+        time.sleep(0.05)
+    if got.state == PushState.DONE:
+        print(f"{what} sent to {host}: {describe(got)}")
+        return EXIT_OK
+    print(f"ims-core: {what} to {host} failed: {describe(got)}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def _import(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:

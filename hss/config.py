@@ -81,12 +81,34 @@ class CxConfig:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class PushConfig:
+    """The outbox of RTR/PPR that ``ims-core subscriber deregister|update|delete`` queue and
+    the running HSS sends (TS 29.229 §6.1.9, §6.1.11)."""
+
+    poll_seconds: float = 0.2  # how often the HSS looks for queued requests
+    batch: int = 32  # the most it takes per look
+    answer_timeout: float = 3.0  # RTA/PPA wait; below the CLI's default --wait of 5 s
+    keep_seconds: float = 86_400.0  # finished entries are deleted after this long
+
+    def __post_init__(self) -> None:
+        if not 0.01 <= self.poll_seconds <= 60:
+            raise ConfigError("push.poll_seconds must be 0.01..60")
+        if not 1 <= self.batch <= 1000:
+            raise ConfigError("push.batch must be 1..1000")
+        if not 0 < self.answer_timeout <= 300:
+            raise ConfigError("push.answer_timeout must be > 0 and <= 300")
+        if self.keep_seconds < 0:
+            raise ConfigError("push.keep_seconds must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class HssConfig:
     data_dir: str = "data"
     workers: int = 4  # store threads: the event loop never touches the database
     diameter: DiameterConfig = dataclasses.field(default_factory=DiameterConfig)
     store: StoreConfig = dataclasses.field(default_factory=StoreConfig)
     cx: CxConfig = dataclasses.field(default_factory=CxConfig)
+    push: PushConfig = dataclasses.field(default_factory=PushConfig)
     log: LogConfig = dataclasses.field(default_factory=LogConfig)
 
 

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Iterable, Sequence
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 from ims_core.identity import impu_key
 from ims_core.sip import SipParseError
@@ -85,6 +85,8 @@ class Subscriber:
     impus: tuple[PublicIdentity, ...] = ()
     ifcs: tuple[Ifc, ...] = ()
     scscf_name: str | None = None
+    # The Diameter Origin-Host of the S-CSCF's SAR: where RTR and PPR go (TS 29.229 §6.1.9).
+    scscf_host: str | None = None
 
     def __post_init__(self) -> None:
         if not IMSI_RE.match(self.imsi):
@@ -120,6 +122,15 @@ class Subscriber:
         return tuple(p.impu for p in self.impus)
 
     @property
+    def state(self) -> RegState:
+        """The implicit registration set's state: registered when any identity is."""
+        states = {p.state for p in self.impus}
+        for st in (RegState.REGISTERED, RegState.UNREGISTERED):
+            if st in states:
+                return st
+        return RegState.NOT_REGISTERED
+
+    @property
     def has_unregistered_services(self) -> bool:
         """An iFC triggers for the terminating-unregistered session case (TS 29.228
         §6.2.1: the HSS then has an S-CSCF serve the unregistered user)."""
@@ -144,3 +155,47 @@ def parse_schemes(text: str | Sequence[str]) -> tuple[str, ...]:
     if bad:
         raise ValueError(f"unknown auth scheme(s) {', '.join(bad)}; use {', '.join(SCHEMES)}")
     return out
+
+
+class PushKind(StrEnum):
+    """HSS-initiated Cx requests the outbox carries (TS 29.229 §6.1.9, §6.1.11)."""
+
+    RTR = "RTR"
+    PPR = "PPR"
+
+
+class PushState(StrEnum):
+    """pending (queued) → sent (an HSS took it) → done | failed."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DONE = "done"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (PushState.DONE, PushState.FAILED)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Push:
+    """One entry of the outbox: everything needed to send the request, even once the
+    subscriber is gone (a PPR's User-Data alone is built from the subscriber at send time).
+
+    ``impus`` empty means the IMPI-only form of RTR (every registration of the IMPI).
+    The answer's outcome is a base ``result_code`` or an ``experimental_code`` (vendor
+    10415), never both; ``detail`` says why when there is no answer.
+    """
+
+    kind: PushKind
+    imsi: str
+    impi: str
+    destination_host: str
+    impus: tuple[str, ...] = ()
+    reason_code: int | None = None
+    reason_info: str | None = None
+    id: int = 0
+    state: PushState = PushState.PENDING
+    result_code: int | None = None
+    experimental_code: int | None = None
+    detail: str | None = None

@@ -10,6 +10,7 @@ schemes AKAv1-MD5, AKAv2-MD5 and SIP Digest. Printable keys let SIPp 3.6.1 read 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,7 +25,7 @@ from hss.model import (
     identity_key,
     parse_schemes,
 )
-from ims_core import auth
+from ims_core import auth, userdata
 from ims_core.identity import default_impi, default_impus
 
 DEMO_FIRST_IMSI = "001010000000001"
@@ -177,6 +178,79 @@ def read_import(path: str | Path, domain: str) -> list[Subscriber]:
         _from_record({k.strip(): (v or "").strip() for k, v in r.items()}, domain, f"{p}:{n + 2}")
         for n, r in enumerate(rows)
     ]
+
+
+# -- profile changes (``subscriber update``) ------------------------------------------------
+
+
+def read_ifcs(path: str | Path) -> tuple[Ifc, ...]:
+    """iFCs from a TOML file: ``[[ifcs]]`` tables (or ``ifcs = [...]``) with the fields of an
+    import file's ``[[subscriber.ifcs]]``; an empty list removes every iFC."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ProvisionError(f"{p}: {exc}") from None
+    unknown = set(data) - {"ifcs"}
+    if unknown or "ifcs" not in data:
+        raise ProvisionError(f"{p}: expected only an ifcs list (as in [[ifcs]] tables)")
+    recs = data["ifcs"]
+    if not isinstance(recs, list):
+        raise ProvisionError(f"{p}: ifcs must be a list of tables")
+    try:
+        return tuple(Ifc.from_dict(r) for r in recs)
+    except (ValueError, TypeError) as exc:
+        raise ProvisionError(f"{p}: {exc}") from None
+
+
+def _identity(sub: Subscriber, uri: str) -> PublicIdentity:
+    ident = sub.identity(uri)
+    if ident is None:
+        raise ProvisionError(f"{uri} is not a public identity of {sub.imsi}")
+    return ident
+
+
+def updated(
+    sub: Subscriber,
+    *,
+    ifcs: Iterable[Ifc] | None = None,
+    add_impus: Iterable[str] = (),
+    remove_impus: Iterable[str] = (),
+    bar: Iterable[str] = (),
+    unbar: Iterable[str] = (),
+    barred: bool | None = None,
+) -> Subscriber:
+    """*sub* with its service profile changed: removals, then additions (at the end, in the
+    state of the implicit registration set they join, TS 29.228 §6.5.2.1), then *barred*
+    (the subscription and all its identities, as ``add --barred``), then per-identity
+    barring. Identities are compared by :func:`identity_key`."""
+    impus = list(sub.impus)
+    for uri in remove_impus:
+        gone = _identity(sub, uri)
+        impus = [p for p in impus if p.impu != gone.impu]
+    for uri in add_impus:
+        key = identity_key(uri)
+        try:
+            userdata.PublicIdentity(key)  # a sip:, sips: or tel: URI, or refused here
+        except ValueError as exc:
+            raise ProvisionError(str(exc)) from None
+        if any(p.impu == key for p in impus):
+            raise ProvisionError(f"{uri} is already a public identity of {sub.imsi}")
+        impus.append(PublicIdentity(key, barred=sub.barred, state=sub.state))
+    if barred is not None:
+        impus = [dataclasses.replace(p, barred=barred) for p in impus]
+    for uri, flag in [*((u, True) for u in bar), *((u, False) for u in unbar)]:
+        key = identity_key(uri)
+        if not any(p.impu == key for p in impus):
+            raise ProvisionError(f"{uri} is not a public identity of {sub.imsi}")
+        impus = [dataclasses.replace(p, barred=flag) if p.impu == key else p for p in impus]
+    try:
+        return dataclasses.replace(
+            sub, impus=tuple(impus), ifcs=sub.ifcs if ifcs is None else tuple(ifcs),
+            barred=sub.barred if barred is None else barred,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ProvisionError(str(exc)) from None
 
 
 # -- SIPp injection CSV (SIPp -inf files) ------------------------------------------

@@ -2,8 +2,9 @@
 
 The handlers are blocking (store, Milenage), so requests run in worker threads (``workers``
 in the config), handed over in batches (:mod:`hss.batch`); the event loop only frames,
-dispatches and writes. Startup → serve until SIGINT/SIGTERM → DPR to peers and close
-(a second signal exits at once).
+dispatches and writes. Alongside, :class:`~hss.pusher.Pusher` sends the RTRs and PPRs the
+provisioning CLI queues in the store's outbox. Startup → serve until SIGINT/SIGTERM → DPR
+to peers and close (a second signal exits at once).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from hss.batch import Batcher
 from hss.config import HssConfig
 from hss.cx import HANDLERS, CxContext, Handler
+from hss.pusher import Pusher
 from hss.store import Store, StoreError, open_store
 from ims_core import log, runtime
 from ims_core.diameter import DiameterConfig, Message
@@ -57,6 +59,7 @@ class HssServer:
         )
         self._log: Any = log.get("hss")
         self._batcher: Batcher | None = None
+        self._pusher: Pusher | None = None
         self.node: DiameterNode | None = None
         self.port: int | None = None
 
@@ -91,6 +94,8 @@ class HssServer:
         self.port = await self.node.listen(
             d.listen_host if host is None else host, d.listen_port if port is None else port
         )
+        self._pusher = Pusher(self.node, self.ctx, self._pool, self.cfg.push)
+        self._pusher.start()
         self._log.info(
             "hss_started", origin_host=d.origin_host, port=self.port,
             store=self.cfg.store.backend, subscribers=self.store.count(),
@@ -98,6 +103,9 @@ class HssServer:
         return self.port
 
     async def stop(self) -> None:
+        if self._pusher is not None:  # first: what it still awaits is recorded as failed
+            await self._pusher.stop()
+            self._pusher = None
         if self.node is not None:
             await self.node.stop()
             self.node = None

@@ -1,14 +1,18 @@
-"""Cx procedures, one module each: :mod:`.uar`, :mod:`.mar`, :mod:`.sar`, :mod:`.lir`.
+"""Cx procedures, one module each: :mod:`.uar`, :mod:`.mar`, :mod:`.sar`, :mod:`.lir` (the
+HSS answers) and :mod:`.rtr`, :mod:`.ppr` (the HSS asks; what they share is :mod:`.push`).
 
-:data:`HANDLERS` maps command codes to ``handle(request, ctx) -> answer``.
+:data:`HANDLERS` maps command codes to ``handle(request, ctx) -> answer``; :data:`PUSHES`
+maps the outbox's kinds to their :class:`~.push.Procedure`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from hss.cx import lir, mar, sar, uar
+from hss.cx import lir, mar, ppr, rtr, sar, uar
 from hss.cx.common import CxContext, Outcome
+from hss.cx.push import Procedure
+from hss.model import PushKind
 from ims_core.diameter import LIR, MAR, SAR, UAR, Message
 
 Handler = Callable[[Message, CxContext], Message]
@@ -20,4 +24,12 @@ HANDLERS: dict[int, Handler] = {
     LIR: lir.handle,
 }
 
-__all__ = ["HANDLERS", "CxContext", "Handler", "Outcome", "lir", "mar", "sar", "uar"]
+PUSHES: dict[PushKind, Procedure] = {
+    PushKind.RTR: Procedure(rtr.prepare, rtr.on_answer),
+    PushKind.PPR: Procedure(ppr.prepare, ppr.on_answer),
+}
+
+__all__ = [
+    "HANDLERS", "PUSHES", "CxContext", "Handler", "Outcome", "Procedure", "lir", "mar", "ppr",
+    "rtr", "sar", "uar",
+]  # fmt: skip

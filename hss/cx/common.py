@@ -9,6 +9,7 @@ blocking; the server runs them in a worker thread.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,14 @@ from typing import Any
 from hss.config import CapabilitiesConfig, CxConfig
 from hss.model import PublicIdentity, Subscriber, identity_key
 from hss.store.base import Store
-from ims_core.diameter import CxResult, DiameterError, Message, ResultCode, make_answer
+from ims_core.diameter import (
+    CxResult,
+    DiameterError,
+    Message,
+    ResultCode,
+    SessionIds,
+    make_answer,
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -31,11 +39,24 @@ class Outcome:
         code = self.result_code if self.result_code is not None else self.experimental
         return code is not None and 2000 <= code < 3000
 
+    @classmethod
+    def of(cls, ans: Message) -> Outcome:
+        """The result a peer's answer carries (Result-Code first if it sent both)."""
+        if ans.result_code is not None:
+            return cls(result_code=ans.result_code)
+        er = ans.experimental_result
+        return cls(experimental=None if er is None else er[1])
+
     def __str__(self) -> str:
-        if self.experimental is not None:
-            return f"{CxResult(self.experimental).name}({self.experimental})"
-        assert self.result_code is not None
-        return f"{ResultCode(self.result_code).name}({self.result_code})"
+        # Codes come from peers too: one outside our enums is shown as a number.
+        names: type[enum.IntEnum] = CxResult if self.experimental is not None else ResultCode
+        code = self.experimental if self.experimental is not None else self.result_code
+        if code is None:
+            return "no result"
+        try:
+            return f"{names(code).name}({code})"
+        except ValueError:
+            return str(code)
 
 
 SUCCESS = Outcome(result_code=ResultCode.SUCCESS)
@@ -58,6 +79,8 @@ class CxContext:
     origin_host: str
     origin_realm: str
     rand_source: Callable[[int], bytes] = os.urandom
+    # Session-Ids of the requests the HSS sends (RTR, PPR).
+    session_ids: SessionIds = dataclasses.field(default_factory=SessionIds)
 
 
 class Rejected(Exception):

@@ -12,7 +12,7 @@ import enum
 from hss import userdata
 from hss.cx.common import SUCCESS, CxContext, Outcome, Rejected, answer, base, exp, subscriber_for
 from hss.cx.common import text as text_avp
-from hss.model import PublicIdentity, RegState, Subscriber, identity_key
+from hss.model import RegState, Subscriber, identity_key
 from ims_core.diameter import CxResult, Message, ResultCode
 
 
@@ -54,6 +54,7 @@ class SarRequest:
     server_name: str
     assignment_type: int
     user_data_available: bool = False
+    origin_host: str | None = None  # the S-CSCF's Diameter identity: RTR/PPR go there
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -65,20 +66,11 @@ class SarAnswer:
 
 
 def _active(sub: Subscriber) -> bool:
-    return any(p.state != RegState.NOT_REGISTERED for p in sub.impus)
+    return sub.state != RegState.NOT_REGISTERED
 
 
 def _all(sub: Subscriber, state: RegState) -> dict[str, RegState]:
     return {p.impu: state for p in sub.impus}
-
-
-def _profile(sub: Subscriber, states: dict[str, RegState]) -> bytes:
-    """User-Data with the updated states and per-identity barring (Annex B)."""
-    impus = [
-        PublicIdentity(p.impu, p.barred or sub.barred, p.identity_type, states.get(p.impu, p.state))
-        for p in sub.impus
-    ]
-    return userdata.build(sub, impus)
 
 
 def _resolve(req: SarRequest, ctx: CxContext) -> Subscriber:
@@ -117,8 +109,8 @@ def decide(req: SarRequest, ctx: CxContext) -> SarAnswer:
         if other_scscf:
             return SarAnswer(base(ResultCode.UNABLE_TO_COMPLY), sub.impi)
         states = _all(sub, RegState.REGISTERED)
-        store.update_registration(sub.imsi, states, scscf_name=name)
-        return SarAnswer(SUCCESS, sub.impi, _profile(sub, states) if want_data else None)
+        store.update_registration(sub.imsi, states, scscf_name=name, scscf_host=req.origin_host)
+        return SarAnswer(SUCCESS, sub.impi, userdata.build(sub) if want_data else None)
 
     if t == T.UNREGISTERED_USER:
         if other_scscf:
@@ -131,8 +123,8 @@ def decide(req: SarRequest, ctx: CxContext) -> SarAnswer:
             p.impu: RegState.UNREGISTERED
             for p in sub.impus if p.state == RegState.NOT_REGISTERED
         }  # fmt: skip
-        store.update_registration(sub.imsi, states, scscf_name=name)
-        return SarAnswer(SUCCESS, sub.impi, _profile(sub, states))
+        store.update_registration(sub.imsi, states, scscf_name=name, scscf_host=req.origin_host)
+        return SarAnswer(SUCCESS, sub.impi, userdata.build(sub))
 
     if t == T.NO_ASSIGNMENT:
         # Profile download only; the requester must be the assigned S-CSCF.
@@ -140,7 +132,7 @@ def decide(req: SarRequest, ctx: CxContext) -> SarAnswer:
             return SarAnswer(exp(CxResult.ERROR_IDENTITY_NOT_REGISTERED), sub.impi)
         if sub.scscf_name != name:
             return SarAnswer(base(ResultCode.UNABLE_TO_COMPLY), sub.impi)
-        return SarAnswer(SUCCESS, sub.impi, _profile(sub, {}))
+        return SarAnswer(SUCCESS, sub.impi, userdata.build(sub))
 
     if t in _DEREGISTER or t in _DEREGISTER_KEEP_NAME:
         if not _active(sub) and not sub.scscf_name:
@@ -179,6 +171,7 @@ def parse(msg: Message) -> SarRequest:
         server_name=text_avp(msg, "Server-Name", required=True) or "",
         assignment_type=int(msg.require("Server-Assignment-Type")),
         user_data_available=(msg.get_int("User-Data-Already-Available") or 0) == 1,
+        origin_host=msg.origin_host,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hss.model import RegState, Subscriber
+from hss.model import Push, PushState, RegState, Subscriber
 
 if TYPE_CHECKING:
     from hss.config import StoreConfig
@@ -78,6 +78,13 @@ class Store(abc.ABC):
     def delete(self, imsi: str) -> bool: ...
 
     @abc.abstractmethod
+    def update_profile(self, sub: Subscriber) -> None:
+        """Store *sub*'s service profile: subscription barring, iFCs, and its public
+        identities (added, removed, barring, order). Keys, SQN, registration states and the
+        S-CSCF are left as stored; a new identity gets the state *sub* gives it. An identity
+        of another subscriber raises :class:`DuplicateError`."""
+
+    @abc.abstractmethod
     def subscribers(self, limit: int | None = None) -> list[Subscriber]:
         """Subscribers ordered by IMSI."""
 
@@ -110,8 +117,41 @@ class Store(abc.ABC):
         imsi: str,
         states: Mapping[str, RegState],
         scscf_name: str | _Keep | None = KEEP,
+        scscf_host: str | _Keep | None = KEEP,
     ) -> None:
-        """Set the given IMPUs' states and (unless KEEP) the S-CSCF name, atomically."""
+        """Set the given IMPUs' states and (unless KEEP) the S-CSCF name and its Diameter
+        host, atomically. A new name without a host clears the host unless the name is the
+        one stored (the host belongs to the S-CSCF that sent the SAR)."""
+
+    # -- outbox of HSS-initiated requests (RTR, PPR) ----------------------------------------
+    @abc.abstractmethod
+    def queue_push(self, push: Push, now: float) -> int:
+        """Queue *push* (state pending); returns its id."""
+
+    @abc.abstractmethod
+    def claim_pushes(self, limit: int, now: float) -> list[Push]:
+        """Up to *limit* pending pushes, oldest first, now marked sent: each is claimed by
+        one caller only, whichever process or thread. Cheap when nothing is pending."""
+
+    @abc.abstractmethod
+    def finish_push(
+        self,
+        push_id: int,
+        state: PushState,
+        now: float,
+        *,
+        result_code: int | None = None,
+        experimental_code: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Record how a push ended (done or failed) and the answer's result, if any."""
+
+    @abc.abstractmethod
+    def get_push(self, push_id: int) -> Push | None: ...
+
+    @abc.abstractmethod
+    def purge_pushes(self, before: float) -> int:
+        """Delete finished pushes last changed before *before*; returns how many."""
 
 
 def open_store(cfg: StoreConfig, *, data_dir: str | Path = ".", ind_bits: int = 5) -> Store:

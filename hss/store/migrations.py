@@ -46,6 +46,40 @@ def _v1(blob: str, int64: str) -> tuple[str, ...]:
     )
 
 
+# v3: the S-CSCF's Diameter host (the SAR's Origin-Host), and the outbox of RTR/PPR the
+# provisioning CLI queues for the running HSS to send. The outbox has no foreign key: an
+# RTR must still go out after its subscriber is deleted.
+_V3_OUTBOX = """
+CREATE TABLE cx_outbox (
+    id                 {serial},
+    kind               TEXT NOT NULL,
+    state              TEXT NOT NULL DEFAULT 'pending',
+    imsi               TEXT NOT NULL,
+    impi               TEXT NOT NULL,
+    impus              TEXT NOT NULL DEFAULT '[]',
+    destination_host   TEXT NOT NULL,
+    reason_code        INTEGER,
+    reason_info        TEXT,
+    result_code        INTEGER,
+    experimental_code  INTEGER,
+    detail             TEXT,
+    created_at         {real} NOT NULL,
+    updated_at         {real} NOT NULL
+)"""
+
+# The poll reads only this (partial) index: its cost follows the pending entries, not the
+# outbox's history.
+_V3_PENDING = "CREATE INDEX cx_outbox_pending ON cx_outbox(id) WHERE state = 'pending'"
+
+
+def _v3(serial: str, real: str) -> tuple[str, ...]:
+    return (
+        "ALTER TABLE subscribers ADD COLUMN scscf_host TEXT",
+        _V3_OUTBOX.format(serial=serial, real=real),
+        _V3_PENDING,
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, _v1("BLOB", "INTEGER"), _v1("BYTEA", "BIGINT")),
     # v2: look-ups by MSISDN (subscriber show/delete by number, future Sh).
@@ -53,6 +87,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         2,
         ("CREATE INDEX subscribers_msisdn ON subscribers(msisdn)",),
         ("CREATE INDEX subscribers_msisdn ON subscribers(msisdn)",),
+    ),
+    (
+        3,
+        _v3("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL"),
+        _v3("BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION"),
     ),
 )
 

@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from hss import sqn as sqnmod
-from hss.model import PublicIdentity, RegState, Subscriber, ifcs_from_json, ifcs_to_json
-from hss.store.base import KEEP, Store, StoreError, UnknownSubscriber, _Keep
+from hss.model import (
+    PublicIdentity,
+    Push,
+    PushKind,
+    PushState,
+    RegState,
+    Subscriber,
+    ifcs_from_json,
+    ifcs_to_json,
+)
+from hss.store.base import KEEP, DuplicateError, Store, StoreError, UnknownSubscriber, _Keep
 from hss.store.migrations import MIGRATIONS
 
 Cursor = Any  # DB-API cursor (sqlite3.Cursor or psycopg.Cursor)
 
 _SUB_COLS = "s.imsi, s.impi, s.msisdn, s.k, s.opc, s.op, s.amf, s.sqn, s.schemes, s.ha1, " \
-    "s.barred, s.ifcs, s.scscf_name"
+    "s.barred, s.ifcs, s.scscf_name, s.scscf_host"
 _IMPU_COLS = "p.impu, p.barred, p.identity_type, p.reg_state"
 _JOINED = (
     f"SELECT {_SUB_COLS}, {_IMPU_COLS} FROM subscribers s "
@@ -40,7 +50,7 @@ def _subscriber(rows: Sequence[Sequence[Any]]) -> Subscriber | None:
     r = rows[0]
     impus = tuple(
         PublicIdentity(
-            impu=x[13], barred=bool(x[14]), identity_type=int(x[15]), state=RegState(x[16])
+            impu=x[14], barred=bool(x[15]), identity_type=int(x[16]), state=RegState(x[17])
         )
         for x in rows
     )
@@ -58,6 +68,7 @@ def _subscriber(rows: Sequence[Sequence[Any]]) -> Subscriber | None:
         barred=bool(r[10]),
         ifcs=ifcs_from_json(r[11]),
         scscf_name=r[12],
+        scscf_host=r[13],
         impus=impus,
     )
 
@@ -179,8 +190,6 @@ class SqlStore(Store):
                     n += 1
         except Exception as exc:
             if self._is_duplicate(exc):
-                from hss.store.base import DuplicateError
-
                 raise DuplicateError(f"already provisioned: {exc}") from None
             raise
         return n
@@ -189,19 +198,56 @@ class SqlStore(Store):
         self._q(
             cur,
             "INSERT INTO subscribers (imsi, impi, msisdn, k, opc, op, amf, sqn, schemes, ha1, "
-            "barred, ifcs, scscf_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "barred, ifcs, scscf_name, scscf_host) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 s.imsi, s.impi, s.msisdn, s.k, s.opc, s.op, s.amf, s.sqn, ",".join(s.schemes),
-                s.ha1, int(s.barred), ifcs_to_json(s.ifcs), s.scscf_name,
+                s.ha1, int(s.barred), ifcs_to_json(s.ifcs), s.scscf_name, s.scscf_host,
             ),
         )
         for i, p in enumerate(s.impus):
-            self._q(
-                cur,
-                "INSERT INTO public_identities (impu, imsi, position, barred, identity_type, "
-                "reg_state) VALUES (?, ?, ?, ?, ?, ?)",
-                (p.impu, s.imsi, i, int(p.barred), int(p.identity_type), int(p.state)),
-            )
+            self._insert_identity(cur, s.imsi, i, p)
+
+    def _insert_identity(self, cur: Cursor, imsi: str, position: int, p: PublicIdentity) -> None:
+        self._q(
+            cur,
+            "INSERT INTO public_identities (impu, imsi, position, barred, identity_type, "
+            "reg_state) VALUES (?, ?, ?, ?, ?, ?)",
+            (p.impu, imsi, position, int(p.barred), int(p.identity_type), int(p.state)),
+        )
+
+    def update_profile(self, sub: Subscriber) -> None:
+        try:
+            with self._tx() as cur:
+                if not self._q(
+                    cur, "UPDATE subscribers SET barred = ?, ifcs = ? WHERE imsi = ?",
+                    (int(sub.barred), ifcs_to_json(sub.ifcs), sub.imsi),
+                ).rowcount:  # fmt: skip
+                    raise UnknownSubscriber(sub.imsi)
+                rows = self._q(
+                    cur, "SELECT impu FROM public_identities WHERE imsi = ?", (sub.imsi,)
+                ).fetchall()
+                stored = {r[0] for r in rows}
+                for gone in stored - set(sub.impu_names):
+                    self._q(
+                        cur, "DELETE FROM public_identities WHERE impu = ? AND imsi = ?",
+                        (gone, sub.imsi),
+                    )  # fmt: skip
+                for i, p in enumerate(sub.impus):
+                    if p.impu not in stored:
+                        self._insert_identity(cur, sub.imsi, i, p)
+                        continue
+                    # The registration state is the Cx handlers' to change, not this.
+                    self._q(
+                        cur,
+                        "UPDATE public_identities SET position = ?, barred = ?, "
+                        "identity_type = ? WHERE impu = ? AND imsi = ?",
+                        (i, int(p.barred), int(p.identity_type), p.impu, sub.imsi),
+                    )
+        except Exception as exc:
+            if self._is_duplicate(exc):
+                raise DuplicateError(f"already provisioned: {exc}") from None
+            raise
 
     def delete(self, imsi: str) -> bool:
         with self._tx() as cur:
@@ -288,12 +334,27 @@ class SqlStore(Store):
         imsi: str,
         states: Mapping[str, RegState],
         scscf_name: str | _Keep | None = KEEP,
+        scscf_host: str | _Keep | None = KEEP,
     ) -> None:
+        sets: list[str] = []
+        params: list[Any] = []
+        if not isinstance(scscf_host, _Keep):
+            sets.append("scscf_host = ?")
+            params.append(scscf_host)
+        elif not isinstance(scscf_name, _Keep):
+            # Another S-CSCF's name makes the stored host stale (right-hand sides read
+            # the row as it was before the update, in both backends).
+            sets.append("scscf_host = CASE WHEN scscf_name = ? THEN scscf_host END")
+            params.append(scscf_name)
+        if not isinstance(scscf_name, _Keep):
+            sets.append("scscf_name = ?")
+            params.append(scscf_name)
         with self._tx() as cur:
-            if not isinstance(scscf_name, _Keep):
+            if sets:
                 cur_ = self._q(
-                    cur, "UPDATE subscribers SET scscf_name = ? WHERE imsi = ?", (scscf_name, imsi)
-                )
+                    cur, f"UPDATE subscribers SET {', '.join(sets)} WHERE imsi = ?",
+                    (*params, imsi),
+                )  # fmt: skip
                 if cur_.rowcount == 0:
                     raise UnknownSubscriber(imsi)
             for impu, state in states.items():
@@ -302,3 +363,83 @@ class SqlStore(Store):
                     "UPDATE public_identities SET reg_state = ? WHERE impu = ? AND imsi = ?",
                     (int(state), impu, imsi),
                 )
+
+    # -- outbox of HSS-initiated requests (RTR, PPR) ------------------------------------------
+    def queue_push(self, push: Push, now: float) -> int:
+        with self._tx() as cur:
+            row = self._q(
+                cur,
+                f"INSERT INTO cx_outbox ({_PUSH_NEW}, state, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (*_push_values(push), PushState.PENDING.value, now, now),
+            ).fetchone()
+        return int(row[0])
+
+    def claim_pushes(self, limit: int, now: float) -> list[Push]:
+        # The poll: one read of the partial index, no write lock while nothing is queued.
+        with self._read() as cur:
+            if self._q(
+                cur, "SELECT id FROM cx_outbox WHERE state = 'pending' ORDER BY id LIMIT 1"
+            ).fetchone() is None:  # fmt: skip
+                return []
+        # The outer state test makes a concurrent claimer (another HSS front on the same
+        # PostgreSQL database) skip the rows it lost the race for.
+        with self._tx() as cur:
+            rows = self._q(
+                cur,
+                "UPDATE cx_outbox SET state = 'sent', updated_at = ? WHERE state = 'pending' "
+                "AND id IN (SELECT id FROM cx_outbox WHERE state = 'pending' ORDER BY id "
+                f"LIMIT {int(limit)}) RETURNING {_PUSH_COLS}",
+                (now,),
+            ).fetchall()
+        return sorted((_push(r) for r in rows), key=lambda p: p.id)
+
+    def finish_push(
+        self,
+        push_id: int,
+        state: PushState,
+        now: float,
+        *,
+        result_code: int | None = None,
+        experimental_code: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        with self._tx() as cur:
+            self._q(
+                cur,
+                "UPDATE cx_outbox SET state = ?, result_code = ?, experimental_code = ?, "
+                "detail = ?, updated_at = ? WHERE id = ?",
+                (state.value, result_code, experimental_code, detail, now, push_id),
+            )
+
+    def get_push(self, push_id: int) -> Push | None:
+        with self._read() as cur:
+            row = self._q(
+                cur, f"SELECT {_PUSH_COLS} FROM cx_outbox WHERE id = ?", (push_id,)
+            ).fetchone()
+        return None if row is None else _push(row)
+
+    def purge_pushes(self, before: float) -> int:
+        with self._tx() as cur:
+            return int(self._q(
+                cur, "DELETE FROM cx_outbox WHERE state IN ('done', 'failed') AND updated_at < ?",
+                (before,),
+            ).rowcount)  # fmt: skip
+
+
+_PUSH_NEW = "kind, imsi, impi, impus, destination_host, reason_code, reason_info"
+_PUSH_COLS = f"id, {_PUSH_NEW}, state, result_code, experimental_code, detail"
+
+
+def _push_values(p: Push) -> tuple[Any, ...]:
+    return (p.kind.value, p.imsi, p.impi, json.dumps(list(p.impus)), p.destination_host,
+            p.reason_code, p.reason_info)  # fmt: skip
+
+
+def _push(r: Sequence[Any]) -> Push:
+    return Push(
+        id=int(r[0]), kind=PushKind(r[1]), imsi=r[2], impi=r[3],
+        impus=tuple(str(x) for x in json.loads(r[4])), destination_host=r[5],
+        reason_code=r[6], reason_info=r[7], state=PushState(r[8]), result_code=r[9],
+        experimental_code=r[10], detail=r[11],
+    )  # fmt: skip

@@ -249,3 +249,18 @@ def test_barred_identity_marked_in_user_data(store: Store) -> None:
     ans = run(context(store), sar(3, impi=None))
     doc = etree.fromstring(ans.get_bytes("User-Data"))
     assert {e.text for e in doc.iterfind(".//BarringIndication")} == {"1"}
+
+
+def test_the_sars_origin_host_is_recorded_with_the_name(store: Store) -> None:
+    """RTR and PPR go to the Diameter host that sent the SAR (TS 29.229 §6.1.9)."""
+    store.add([subscriber()])
+
+    def host() -> str | None:
+        s = store.get(IMSI)
+        assert s is not None
+        return s.scscf_host
+
+    for t, expected in ((3, f"scscf.{DOMAIN}"), (6, f"scscf.{DOMAIN}"), (1, f"scscf.{DOMAIN}"),
+                        (5, None)):  # fmt: skip
+        assert result(run(context(store), sar(t))) == ("base", ResultCode.SUCCESS)
+        assert host() == expected, t
