@@ -1,4 +1,5 @@
-"""S-CSCF settings (``config/scscf.toml``): the shared CSCF ones plus the registrar's.
+"""S-CSCF settings (``config/scscf.toml``): the shared CSCF ones plus the registrar's and
+the reg event notifier's.
 
 Lab defaults: SIP on 127.0.0.3:5060, Diameter Origin-Host ``scscf.<domain>`` towards the
 HSS at 127.0.0.4:3868, Server-Name ``sip:scscf.<domain>:5060`` and Service-Route
@@ -57,12 +58,43 @@ class RegistrarSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RegEventSettings:
+    """The reg event package notifier (RFC 3680; RFC 6665 §4.2; TS 24.229 §5.4.2.1).
+
+    ``min_expires``/``max_expires``: bounds on a subscription's lifetime (below the
+    minimum → 423 with Min-Expires, RFC 6665 §4.2.1.1; above the maximum → shortened, never
+    lengthened). ``default_expires``: the lifetime of a SUBSCRIBE without Expires (RFC 3680
+    §4.4 says 3761 s). ``trusted_as``: hosts of Application Servers allowed to subscribe to
+    any user's registration state (besides the hosts of the user's own iFC ServerNames,
+    TS 24.229 §5.4.2.1.1). ``max_subscriptions``: subscriptions kept per registration
+    (a SUBSCRIBE beyond that → 403), so no subscriber can grow the state without bound.
+    """
+
+    min_expires: int = 60
+    max_expires: int = 600000
+    default_expires: int = 3761
+    trusted_as: tuple[str, ...] = ()
+    max_subscriptions: int = 16
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_expires <= self.default_expires <= self.max_expires:
+            raise ConfigError("regevent: need 0 < min_expires <= default_expires <= max_expires")
+        if self.max_subscriptions < 1:
+            raise ConfigError("regevent: max_subscriptions must be >= 1")
+        for host in self.trusted_as:  # a host:port would silently never match
+            if not host or host != host.strip() or (":" in host and not host.startswith("[")):
+                raise ConfigError(f"regevent: trusted_as takes hosts ([v6] in brackets), "
+                                  f"not {host!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class ScscfConfig(CscfConfig):
     """``server_name``: our Server-Name in MAR/SAR (a full SIP URI; the I-CSCF routes to
     it). ``service_route``: the Service-Route value returned in the 200 OK.
     ``icscf``: ``host:port`` of the I-CSCF that originating requests for home users go to
     (TS 24.229 §5.4.3.2). ``static_routes``: domain → ``host:port`` for other domains
-    (no DNS here: a domain not listed is answered 404)."""
+    (no DNS here: a domain not listed is answered 404). ``regevent``: the reg event
+    notifier (:class:`RegEventSettings`)."""
 
     sip: SipListen = field(default_factory=lambda: SipListen(host="127.0.0.3"))
     diameter: DiameterClient | None = field(
@@ -71,6 +103,7 @@ class ScscfConfig(CscfConfig):
     service_route: str = "<sip:orig@127.0.0.3:5060;lr>"
     record_route: bool = True
     registrar: RegistrarSettings = field(default_factory=RegistrarSettings)
+    regevent: RegEventSettings = field(default_factory=RegEventSettings)
     icscf: str = "127.0.0.2:5060"
     static_routes: dict[str, str] = field(default_factory=dict)
 

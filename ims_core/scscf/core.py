@@ -39,6 +39,13 @@ TIMEOUT_DEREGISTRATION. Every Cx failure is answered through ``ims_core.cscf.cxr
 with a Reason header; an HSS that does not answer gets the REGISTER a 504 at the Diameter
 request timeout.
 
+A SUBSCRIBE for the reg event package of an identity registered here (on any leg), and
+any SUBSCRIBE inside a dialog of ours (Request-URI = our Contact), is answered here by
+the notifier (:mod:`.regevent`); registration changes NOTIFY its subscribers: a
+REGISTER (the copy of the bindings it compares with is made only when someone
+subscribes), expiry, the user's de-registration, ``network_deregister`` (RTR, a failed
+third-party REGISTER), ``update_profile`` (PPR) and ``reauthenticate``.
+
 Other requests: in-dialog ones follow their route set; initial ones are routed per leg
 (originating or terminating, iFCs, Record-Route) by :class:`~.session.SessionCore`.
 """
@@ -55,23 +62,24 @@ from ims_core.diameter import CxResult, DiameterUnavailable, Message
 from ims_core.identity import impi_from_impu, impu_key
 from ims_core.proxy import RequestContext, Target, top_route
 from ims_core.sip import AuthHeader, Response, SipUri
-from ims_core.userdata import UserDataError
+from ims_core.userdata import Profile, UserDataError
 from ims_core.userdata import parse as parse_user_data
 
-from . import cx, digest, registrar
+from . import cx, digest, regevent, registrar
 from .config import ScscfConfig
 from .cx import AssignmentType
-from .legs import leg_of
+from .legs import ORIG, is_home, leg_of
 from .registrar import ContactUpdate, RegisterError
 from .session import SessionCore
 from .state import Registering, ScscfRequest
-from .store import Challenge, MemoryStore, Registration, RegistrationStore
+from .store import Binding, Challenge, MemoryStore, Registration, RegistrationStore
 
 _log = log.get("scscf")
 _Route = Target | Sequence[Target] | Response | None
 _Ctx = RequestContext[ScscfRequest]
 _OnAnswer = Callable[[CxOutcome, float], None]
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE, MESSAGE, INFO"
+ALLOW = ("INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE, MESSAGE, INFO, "
+         "SUBSCRIBE")
 
 
 class ScscfCore(SessionCore):
@@ -89,8 +97,13 @@ class ScscfCore(SessionCore):
         self.realm = config.domain
         self.store: RegistrationStore = store if store is not None else MemoryStore(
             config.registrar.max_challenges_per_user)
+        self.notifier = regevent.Notifier(
+            config.regevent, self.store,
+            lambda request, on_response, now, transport: self.originate(
+                request, on_response, now, transport=transport),
+            host=self.config.host, port=self.config.port, domain=config.domain)
 
-    # -- timers: registration expiry and challenge purge ----------------------------------
+    # -- timers: registration and subscription expiry, challenge purge --------------------
     def get_timer(self) -> float | None:
         mine = self.store.next_deadline()
         theirs = super().get_timer()
@@ -102,15 +115,14 @@ class ScscfCore(SessionCore):
         super().handle_timer(now)
         self._auth_timeouts(self.store.purge(now), now)
         for reg in self.store.due(now):
-            reg.drop_expired(now)
-            if reg.bindings:
-                self.store.save(reg)
+            gone = reg.drop_expired(now)
+            if not reg.bindings:  # RFC 3261 §10.3 / TS 29.228 §6.1.2: it timed out
+                self._finish(reg, gone, "expired", AssignmentType.TIMEOUT_DEREGISTRATION, now)
                 continue
-            # RFC 3261 §10.3 / TS 29.228 §6.1.2: the registration timed out.
-            self.store.remove(reg)
-            _log.info("scscf.expired", impu=reg.impu, impi=reg.impi)
-            self._sar(reg.impi, reg.impu, AssignmentType.TIMEOUT_DEREGISTRATION, True,
-                      self._log_sar(reg.impu, "timeout"), None, now)
+            self.store.save(reg)
+            if reg.subscriptions:
+                self.notifier.changed(reg, regevent.removed(gone, "expired"), now)
+        self.notifier.expire(now)
 
     def _auth_timeouts(self, forgotten: list[Challenge], now: float) -> None:
         """TS 24.229 §5.4.1.2.3 / TS 29.228 §6.1.2: challenges never answered. For a user
@@ -144,8 +156,11 @@ class ScscfCore(SessionCore):
         return None
 
     def route_request(self, ctx: _Ctx) -> _Route:
-        if ctx.request.method == "REGISTER":
+        method = ctx.request.method
+        if method == "REGISTER":
             return self._register(ctx)
+        if method == "SUBSCRIBE" and self._subscribe(ctx):
+            return None
         if ctx.in_dialog:
             return Target()  # follow the route set (RFC 3261 §16.12)
         return self.route_session(ctx, ctx.created)
@@ -293,25 +308,17 @@ class ScscfCore(SessionCore):
                 self.respond(ctx, self.failure_response(ctx, 500, "bad User-Data from the HSS"),
                              now)
                 return
-        identities, barred = [reg.impu], set()
-        if profile is not None:
-            for p in profile.identities:
-                key = p.key
-                if key not in identities:
-                    identities.append(key)
-                if p.barred:
-                    barred.add(key)
+        identities, barred = registrar.implicit_set(reg.impu, profile)
         if reg.impu in barred:  # TS 24.229 §5.4.1.2.1: a barred IMPU cannot register
             self._undo(reg, now)
             self.respond(ctx, self.failure_response(ctx, 403, "public identity barred"), now)
             return
+        snap = regevent.snapshot(record)
         if record is None:
-            record = Registration(reg.impu, reg.impi, tuple(identities))
-        elif set(identities) != set(record.identities):
-            self.store.remove(record)
-            record.identities = tuple([record.impu] + [i for i in identities
-                                                       if i != record.impu])
-        record.barred = frozenset(barred)
+            record = Registration(reg.impu, reg.impi, identities)
+        else:
+            self._set_identities(record, identities)
+        record.barred = barred
         record.profile = profile
         record.service_route = self.cfg.service_route
         registrar.apply(record, reg.update, ctx.request, ctx.source, reg.impi, now)
@@ -319,27 +326,129 @@ class ScscfCore(SessionCore):
         _log.info("scscf.registered", impi=reg.impi, impu=reg.impu,
                   contacts=len(record.bindings))
         self.respond(ctx, self._ok(ctx, record, reg.impu, now), now)
+        if snap is not None:  # TS 24.229 §5.4.2.1.2
+            self.notifier.changed(record, regevent.change_since(snap, record), now)
 
     def _deregister(self, ctx: _Ctx, reg: Registering, record: Registration | None,
-                    now: float) -> Response:
-        """TS 24.229 §5.4.1.4: remove the bindings; the last one gone → SAR
+                    now: float) -> Response | None:
+        """TS 24.229 §5.4.1.4: remove the bindings (their subscribers learn it with the
+        event ``unregistered``); the last one gone → registration over, SAR
         USER_DEREGISTRATION (answered at once; the SAA is only logged)."""
         if record is None:
             return self._ok(ctx, None, reg.impu, now)
+        snap = regevent.snapshot(record)
         registrar.apply(record, reg.update, ctx.request, ctx.source, reg.impi, now)
         if record.bindings:
             self.store.save(record)
-            return self._ok(ctx, record, reg.impu, now)
-        self.store.remove(record)
-        _log.info("scscf.deregistered", impi=reg.impi, impu=reg.impu)
-        self._sar(reg.impi, record.impu, AssignmentType.USER_DEREGISTRATION, True,
-                  self._log_sar(record.impu, "user"), None, now)
-        return self._ok(ctx, None, reg.impu, now)
+            self.respond(ctx, self._ok(ctx, record, reg.impu, now), now)
+            if snap is not None:
+                self.notifier.changed(record, regevent.change_since(snap, record), now)
+            return None
+        self.respond(ctx, self._ok(ctx, None, reg.impu, now), now)
+        gone = list(snap.bindings.items()) if snap is not None else []
+        self._finish(record, gone, "unregistered", AssignmentType.USER_DEREGISTRATION, now)
+        return None
 
     def _undo(self, reg: Registering, now: float) -> None:
         if self.store.get(reg.impu) is None:
             self._sar(reg.impi, reg.impu, AssignmentType.USER_DEREGISTRATION, True,
                       self._log_sar(reg.impu, "undo"), None, now)
+
+    def _set_identities(self, record: Registration, identities: tuple[str, ...]) -> None:
+        """A new implicit set for *record* (its own IMPU stays first)."""
+        if set(identities) != set(record.identities):
+            self.store.remove(record)  # the next save indexes it under the new set
+            record.identities = (record.impu, *(i for i in identities if i != record.impu))
+
+    def _finish(self, reg: Registration, gone: list[tuple[str, Binding]], event: str,
+                sar: AssignmentType | None, now: float) -> None:
+        """The registration is over: its subscribers get their final NOTIFY (registration
+        and contacts terminated with *event*, Subscription-State terminated), it goes
+        with its subscriptions, and SAR *sar* tells the HSS (None: the HSS knows)."""
+        if reg.subscriptions:
+            self.notifier.changed(reg, regevent.removed(gone, event, ended=True), now)
+        self.store.remove(reg)
+        _log.info("scscf.deregistered", impi=reg.impi, impu=reg.impu, reg_event=event)
+        if sar is not None:
+            self._sar(reg.impi, reg.impu, sar, True, self._log_sar(reg.impu, event), None, now)
+
+    # -- the network's side (HSS-initiated Cx, administration) ----------------------------
+    def network_deregister(self, reg: Registration, now: float, *, event: str = "deactivated",
+                           sar: AssignmentType | None = None) -> None:
+        """Network-initiated de-registration (TS 24.229 §5.4.1.5): remove the registration
+        with all its bindings, NOTIFY every subscriber (registration terminated, contacts
+        terminated with *event*: ``rejected`` when the UE must not register again,
+        ``deactivated`` when it should), and send SAR *sar* when given."""
+        gone = list(reg.bindings.items())
+        reg.bindings.clear()
+        self._finish(reg, gone, event, sar, now)
+
+    def update_profile(self, reg: Registration, profile: Profile, now: float) -> None:
+        """PPR (TS 29.228 §6.1.4): the new profile, implicit set and barring; subscribers
+        no longer allowed are dropped, the others NOTIFYed when the visible set changed
+        (identities added: event ``created``; removed or barred: ``rejected``)."""
+        snap = regevent.snapshot(reg)
+        identities, barred = registrar.implicit_set(reg.impu, profile)
+        self._set_identities(reg, identities)
+        reg.barred = barred
+        reg.profile = profile
+        self.store.save(reg)
+        _log.info("scscf.profile_updated", impi=reg.impi, impu=reg.impu,
+                  identities=len(identities), barred=len(barred))
+        if snap is not None:
+            self.notifier.reauthorise(reg, now)
+            self.notifier.changed(reg, regevent.change_since(snap, reg), now)
+
+    def reauthenticate(self, reg: Registration, within: int, now: float) -> None:
+        """Network-initiated re-authentication (TS 24.229 §5.4.1.6; RFC 3680 §3.1): every
+        contact must register again within *within* seconds; subscribers, the UE among
+        them, learn it from the event ``shortened``."""
+        events = {}
+        for key, b in reg.bindings.items():
+            if b.expires_at > now + within:
+                b.expires_at = now + within
+                events[key] = "shortened"
+        if events:
+            self.store.save(reg)
+            self.notifier.changed(reg, regevent.Change(events=events), now)
+
+    def handle_cx_request(self, request: Message, now: float) -> Message:
+        """RTR and PPR from the HSS: :func:`.cxserver.answer`."""
+        from . import cxserver  # imported when first asked: it builds on this module
+
+        return cxserver.answer(self, request, now)
+
+    # -- SUBSCRIBE (the reg event package) -------------------------------------------------
+    def _subscribe(self, ctx: _Ctx) -> bool:
+        """Answer a SUBSCRIBE we are the notifier for (TS 24.229 §5.4.2.1.1); False: not
+        ours, route it as any other request."""
+        request, now = ctx.request, ctx.created
+        local = self.is_local(request.uri)
+        package = regevent.package(request)
+        if ctx.in_dialog or package != regevent.EVENT:
+            if not local:  # another dialog through us, or another package for a user
+                return False
+            answer = (regevent.bad_event() if package != regevent.EVENT
+                      else self.notifier.resubscribe(request, now))
+        elif (found := self._lookup(request.uri)) is not None:
+            answer = self.notifier.subscribe(request, found[1], found[0], ctx.to_tag,
+                                             ctx.source.transport, now)
+        elif (leg := ctx.state.leg) is not None and leg.leg == ORIG and not local:
+            return False  # a user registered elsewhere: its S-CSCF answers (via the I-CSCF)
+        elif local or is_home(request.uri, self.realm):
+            answer = regevent.Answer(480, "Temporarily Unavailable")  # step 0: not bound
+        else:
+            return False
+        response = self.make_response(ctx, answer.status, answer.reason)
+        if answer.status < 300 and not ctx.in_dialog:  # RFC 3261 §12.1.1: the route set
+            for value in request.headers.get_all("record-route"):
+                response.headers.add("Record-Route", value)
+        for name, value in answer.headers:
+            response.headers.add(name, value)
+        self.respond(ctx, response, now)
+        if answer.then is not None:
+            self.notifier.send(answer.then, now)
+        return True
 
     # -- helpers --------------------------------------------------------------------------
     def _ok(self, ctx: _Ctx, record: Registration | None, impu: str, now: float) -> Response:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ims_core.identity import uri_key
 from ims_core.sip import NameAddr, Request, Response, parse_name_addr
 from ims_core.sip.addressing import Source
+from ims_core.userdata import Profile
 
 from .config import RegistrarSettings
 from .store import Binding, Registration
@@ -39,13 +40,37 @@ def unsupported_options(request: Request) -> list[str]:
     return [t for t in tags if t.lower() not in SUPPORTED_OPTIONS]
 
 
-def _delta(text: str | None) -> int | None:
+def delta_seconds(text: str | None) -> int | None:
+    """An Expires value or ``expires`` parameter (RFC 3261 §20.19, §25.1 delta-seconds;
+    a huge one reads as 2**32-1); None when absent, ValueError when malformed."""
     if text is None:
         return None
     text = text.strip()
-    if not text.isdigit():
-        raise RegisterError(400, "Bad Expires")
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"bad delta-seconds {text!r}")
     return min(int(text), 2**32 - 1)
+
+
+def _delta(text: str | None) -> int | None:
+    try:
+        return delta_seconds(text)
+    except ValueError:
+        raise RegisterError(400, "Bad Expires") from None
+
+
+def implicit_set(impu: str, profile: Profile | None) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The implicit registration set of *impu* (TS 23.228 §4.3.3.3; TS 24.229 §5.4.1.2.2):
+    *impu* first, then every public identity of the profile, as ``impu_key``s; and the
+    barred ones among them."""
+    identities, barred = [impu], set()
+    if profile is not None:
+        for p in profile.identities:
+            key = p.key
+            if key not in identities:
+                identities.append(key)
+            if p.barred:
+                barred.add(key)
+    return tuple(identities), frozenset(barred)
 
 
 @dataclass(slots=True)

@@ -1,18 +1,21 @@
 """Registration state of the S-CSCF behind a small interface, so a shared store (Redis)
 can replace the in-process one.
 
-Two kinds of records:
+Three kinds of records:
 
 * :class:`Registration` — one per implicit registration set (TS 23.228 §4.3.3.3), found
-  under every IMPU of the set: the contacts bound to it (each with its own expiry, Path,
-  Call-ID/CSeq and the flow it came in on), the Service-Route and the profile.
+  under every IMPU of the set and under its IMPI: the contacts bound to it (each with its
+  own expiry, Path, Call-ID/CSeq and the flow it came in on), the Service-Route, the
+  profile, and the reg-event subscriptions to it;
+* :class:`Subscription` — a reg-event subscription (RFC 6665 dialog), kept in its
+  registration and found by its dialog too; it goes when the registration goes;
 * :class:`Challenge` — a pending authentication challenge, keyed by (IMPI, nonce), with
   the moment it goes stale and the moment it is forgotten.
 
 :class:`RegistrationStore` is the interface; :class:`MemoryStore` keeps everything in
-dicts (O(1) look-ups) with two deadline heaps (:mod:`ims_core.deadlines`: expiries and
-challenge purges). A Redis store would map records to hashes and the heaps to sorted
-sets; the core only calls the methods below.
+dicts (O(1) look-ups) with three deadline heaps (:mod:`ims_core.deadlines`: binding
+expiries, subscription expiries and challenge purges). A Redis store would map records
+to hashes and the heaps to sorted sets; the core only calls the methods below.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ from typing import Protocol
 from ims_core.deadlines import DeadlineHeap
 from ims_core.sip import Param
 from ims_core.userdata import Profile
+
+
+def seconds_left(at: float, now: float) -> int:
+    """Whole seconds from *now* to *at*, rounded up, never negative; (now + 600) - now
+    may come out a hair above 600 in floating point, which must still read 600."""
+    return max(0, math.ceil(round(at - now, 6)))
 
 
 @dataclass(slots=True)
@@ -43,9 +52,43 @@ class Binding:
     received: str = ""  # the flow the REGISTER came in on, "udp:host:port"
 
     def remaining(self, now: float) -> int:
-        """Whole seconds left, rounded up; (now + 600) - now may come out a hair above
-        600 in floating point, which must still read 600."""
-        return max(0, math.ceil(round(self.expires_at - now, 6)))
+        return seconds_left(self.expires_at, now)
+
+
+@dataclass(slots=True)
+class Subscription:
+    """A reg-event subscription (RFC 6665 §4.2.1; TS 24.229 §5.4.2.1.1): the dialog its
+    SUBSCRIBE created, from our side as the notifier (RFC 3261 §12.1.1).
+
+    ``key``: the dialog id (Call-ID and both tags). ``resource``: the public identity
+    subscribed to (``impu_key``). ``subscriber``: the identities the SUBSCRIBE was
+    authorised by (P-Asserted-Identity, else From), to judge again when the profile
+    changes. ``local_uri``/``remote_uri``: the SUBSCRIBE's To and From without tags (our
+    From and To). ``remote_target``: the subscriber's Contact URI; ``route_set``: the
+    SUBSCRIBE's Record-Route values in order; ``transport``: the one it came over.
+    ``event``: its Event header value (an ``id`` parameter is echoed, RFC 6665 §8.2.1).
+    ``remote_cseq``/``local_cseq``: the last CSeq each way; ``version``: the reginfo
+    version of the next NOTIFY (RFC 3680 §5.2, from 0)."""
+
+    key: str
+    resource: str
+    subscriber: tuple[str, ...]
+    call_id: str
+    local_tag: str
+    remote_tag: str
+    local_uri: str
+    remote_uri: str
+    remote_target: str
+    route_set: tuple[str, ...]
+    transport: str
+    event: str
+    expires_at: float
+    remote_cseq: int
+    local_cseq: int = 0
+    version: int = 0
+
+    def remaining(self, now: float) -> int:
+        return seconds_left(self.expires_at, now)
 
 
 @dataclass(slots=True)
@@ -60,13 +103,15 @@ class Registration:
     service_route: str = ""
     profile: Profile | None = None
     bindings: dict[str, Binding] = field(default_factory=dict)
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)  # by dialog key
 
     def next_expiry(self) -> float | None:
         return min((b.expires_at for b in self.bindings.values()), default=None)
 
-    def drop_expired(self, now: float) -> list[Binding]:
+    def drop_expired(self, now: float) -> list[tuple[str, Binding]]:
+        """Remove the bindings whose time is up; returns them with their keys."""
         gone = [key for key, b in self.bindings.items() if b.expires_at <= now]
-        return [self.bindings.pop(key) for key in gone]
+        return [(key, self.bindings.pop(key)) for key in gone]
 
 
 @dataclass(slots=True)
@@ -103,12 +148,26 @@ class RegistrationStore(Protocol):
         belongs to."""
 
     def save(self, reg: Registration) -> None:
-        """Store *reg* under each of its identities and schedule its next expiry."""
+        """Store *reg* under each of its identities and its IMPI, schedule its next
+        expiry, and index its subscriptions by dialog with their expiries."""
 
-    def remove(self, reg: Registration) -> None: ...
+    def remove(self, reg: Registration) -> None:
+        """Forget *reg*, and with it every subscription it holds."""
 
     def due(self, now: float) -> list[Registration]:
         """Registrations whose next expiry has passed (each once; save() reschedules)."""
+
+    def by_impi(self, impi: str) -> list[Registration]:
+        """Every registration of a private identity (RTR, PPR: TS 29.228 §6.1.3, §6.2.2)."""
+
+    def by_dialog(self, key: str) -> Registration | None:
+        """The registration holding the subscription whose dialog key is *key*."""
+
+    def remove_subscription(self, reg: Registration, key: str) -> Subscription | None:
+        """Take one subscription out of *reg* and the indexes; returns it."""
+
+    def due_subscriptions(self, now: float) -> list[tuple[Registration, Subscription]]:
+        """Subscriptions whose expiry has passed (each once; save() reschedules)."""
 
     def add_challenge(self, ch: Challenge) -> None: ...
 
@@ -133,6 +192,9 @@ class MemoryStore:
     def __init__(self, max_challenges_per_user: int = 8) -> None:
         self._regs: dict[str, Registration] = {}
         self._expiry: DeadlineHeap[str] = DeadlineHeap()  # record key → next expiry
+        self._by_impi: dict[str, dict[str, Registration]] = {}  # IMPI → record key → record
+        self._dialogs: dict[str, Registration] = {}  # subscription key → its registration
+        self._sub_expiry: DeadlineHeap[str] = DeadlineHeap()  # subscription key → expiry
         self._challenges: dict[tuple[str, str], Challenge] = {}
         self._per_user: dict[str, deque[str]] = {}
         self._purge: DeadlineHeap[tuple[str, str]] = DeadlineHeap()
@@ -146,23 +208,70 @@ class MemoryStore:
         return self._regs.get(impu)
 
     def save(self, reg: Registration) -> None:
+        regs = self._regs
+        if regs.get(reg.impu) is not reg:  # new here: index it under its IMPI too
+            mine = self._by_impi.get(reg.impi)
+            if mine is None:
+                mine = self._by_impi[reg.impi] = {}
+            mine[reg.impu] = reg
         for ident in reg.identities:
-            self._regs[ident] = reg
+            regs[ident] = reg
         when = reg.next_expiry()
         if when is None:
             self._expiry.discard(reg.impu)
         else:
             self._expiry.set(reg.impu, when)
+        if reg.subscriptions:  # none for most registrations
+            for key, sub in reg.subscriptions.items():
+                self._dialogs[key] = reg
+                self._sub_expiry.set(key, sub.expires_at)
 
     def remove(self, reg: Registration) -> None:
         for ident in reg.identities:
             if self._regs.get(ident) is reg:
                 del self._regs[ident]
         self._expiry.discard(reg.impu)
+        mine = self._by_impi.get(reg.impi)
+        if mine is not None and mine.get(reg.impu) is reg:
+            del mine[reg.impu]
+            if not mine:
+                del self._by_impi[reg.impi]
+        for key in reg.subscriptions:
+            self._forget_dialog(reg, key)
 
     def due(self, now: float) -> list[Registration]:
         return [reg for key in self._expiry.pop_due(now)
                 if (reg := self._regs.get(key)) is not None]
+
+    def by_impi(self, impi: str) -> list[Registration]:
+        return list(self._by_impi.get(impi, {}).values())
+
+    # -- subscriptions -----------------------------------------------------------------
+    def by_dialog(self, key: str) -> Registration | None:
+        return self._dialogs.get(key)
+
+    def remove_subscription(self, reg: Registration, key: str) -> Subscription | None:
+        sub = reg.subscriptions.pop(key, None)
+        self._forget_dialog(reg, key)
+        return sub
+
+    def _forget_dialog(self, reg: Registration, key: str) -> None:
+        if self._dialogs.get(key) is reg:
+            del self._dialogs[key]
+            self._sub_expiry.discard(key)
+
+    def due_subscriptions(self, now: float) -> list[tuple[Registration, Subscription]]:
+        out = []
+        for key in self._sub_expiry.pop_due(now):
+            reg = self._dialogs.get(key)
+            sub = reg.subscriptions.get(key) if reg is not None else None
+            if reg is not None and sub is not None:
+                out.append((reg, sub))
+        return out
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self._dialogs)
 
     # -- challenges --------------------------------------------------------------------
     def add_challenge(self, ch: Challenge) -> None:
@@ -213,5 +322,6 @@ class MemoryStore:
         return len(self._challenges)
 
     def next_deadline(self) -> float | None:
-        times = [t for t in (self._expiry.peek(), self._purge.peek()) if t is not None]
+        times = [t for t in (self._expiry.peek(), self._sub_expiry.peek(), self._purge.peek())
+                 if t is not None]
         return min(times) if times else None

@@ -1,0 +1,507 @@
+"""The S-CSCF as notifier of the reg event package (RFC 3680; RFC 6665 §4.2; TS 24.229
+§5.4.2.1), sans-I/O: who may subscribe, how long for, the dialog each SUBSCRIBE creates,
+the reginfo document of every NOTIFY and which change sends one. Time comes in as
+``now``; NOTIFYs leave through the ``originate`` callable the core hands in.
+
+Theory of operation — the core routes a SUBSCRIBE here when it is for us (see
+``ScscfCore._subscribe``); a subscription lives in its registration
+(``Registration.subscriptions``), found by dialog through the store and removed with the
+registration. Each NOTIFY carries the full state (``state="full"``) with a version
+counted per subscription from 0 (RFC 3680 §5.2): every non-barred identity of the
+implicit set, each with every contact. What happens to a subscription (``STEPS``):
+
+    trigger              NOTIFY's Subscription-State       then the subscription
+    -------------------  --------------------------------  --------------------------------
+    subscribed           active;expires=N                  kept (RFC 6665 §4.2.1.2)
+    refreshed            active;expires=N                  kept (§4.2.1.4, §4.2.1.2)
+    state changed        active;expires=N                  kept (§4.2.2)
+    unsubscribed         terminated;reason=timeout         removed (Expires: 0, §4.2.1.4)
+    fetched              terminated;reason=timeout         never kept (§4.4.3)
+    expired              terminated;reason=timeout         removed (§4.2.1.4)
+    registration ended   terminated;reason=noresource      removed (§4.1.3)
+    authorisation lost   terminated;reason=rejected        removed (§4.1.3)
+    NOTIFY failed        (none)                            removed (§4.2.2)
+
+A NOTIFY fails on a generated 408 (no answer) or 503 (transport) and on any non-2xx
+answer (5xx included), unless the answer carries Retry-After and is not 481 (§4.2.2: a
+failure it recovers from; the next NOTIFY, full state again, does). Nothing else happens
+to the node.
+
+Contact events (RFC 3680 §5.1) per cause:
+
+    cause                                    event
+    ---------------------------------------  ---------------------------------------------
+    REGISTER adds / refreshes / removes (0)  registered / refreshed / unregistered
+    network re-authentication                shortened (TS 24.229 §5.4.1.6, RFC 3680 §3.1)
+    lifetime ran out                         expired
+    RTR, third-party REGISTER failure        rejected | deactivated (TS 24.229 §5.4.1.5;
+                                             the caller names it)
+    identity added to the set (PPR)          created, for that identity
+    identity removed or barred (PPR)         rejected; its registration terminated
+
+A contact the change did not touch reads ``registered``.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ims_core import log, reginfo
+from ims_core.identity import impu_key
+from ims_core.proxy.uac import OnResponse
+from ims_core.reginfo import ContactInfo, Reginfo, RegistrationInfo
+from ims_core.sip import (
+    Headers,
+    Request,
+    Response,
+    SipParseError,
+    SipUri,
+    TelUri,
+    Uri,
+    parse_name_addr,
+    parse_uri,
+)
+
+from .config import RegEventSettings
+from .registrar import delta_seconds
+from .store import Binding, Registration, RegistrationStore, Subscription
+
+_log = log.get("scscf")
+
+EVENT = "reg"  # RFC 3680 §4.1
+# originate(request, on_response, now, transport) -> False when it has nowhere to go
+Originate = Callable[[Request, OnResponse, float, str], bool]
+
+
+class Trigger(enum.Enum):
+    SUBSCRIBED = "subscribed"
+    REFRESHED = "refreshed"
+    STATE_CHANGED = "state changed"
+    UNSUBSCRIBED = "unsubscribed"
+    FETCHED = "fetched"
+    EXPIRED = "expired"
+    REGISTRATION_ENDED = "registration ended"
+    REJECTED = "authorisation lost"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What a trigger does: ``ends`` the subscription (the NOTIFY says terminated with
+    ``reason``) or leaves it active."""
+
+    ends: bool
+    reason: str | None = None
+
+
+STEPS: dict[Trigger, Step] = {
+    Trigger.SUBSCRIBED: Step(False),
+    Trigger.REFRESHED: Step(False),
+    Trigger.STATE_CHANGED: Step(False),
+    Trigger.UNSUBSCRIBED: Step(True, "timeout"),
+    Trigger.FETCHED: Step(True, "timeout"),
+    Trigger.EXPIRED: Step(True, "timeout"),
+    Trigger.REGISTRATION_ENDED: Step(True, "noresource"),
+    Trigger.REJECTED: Step(True, "rejected"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What changed in a registration: ``events`` for contacts still bound (binding key
+    → event), ``gone`` the contacts removed (key, binding, event), ``added``/``dropped``
+    the identities that came into / left the visible set; ``ended``: the registration is
+    over (every identity terminated)."""
+
+    events: Mapping[str, str] = field(default_factory=dict)
+    gone: tuple[tuple[str, Binding, str], ...] = ()
+    added: frozenset[str] = frozenset()
+    dropped: tuple[str, ...] = ()
+    ended: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.gone or self.added or self.dropped or self.ended)
+
+
+def removed(gone: Iterable[tuple[str, Binding]], event: str, *, ended: bool = False) -> Change:
+    """Contacts that went, all for one reason."""
+    return Change(gone=tuple((key, b, event) for key, b in gone), ended=ended)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A registration as subscribers last saw it: its bindings and visible identities."""
+
+    bindings: dict[str, Binding]
+    shown: tuple[str, ...]
+
+
+def snapshot(reg: Registration | None) -> Snapshot | None:
+    """None when nobody subscribes: then nothing is copied or compared (the REGISTER path
+    of a registration without subscriptions does no extra work)."""
+    if reg is None or not reg.subscriptions:
+        return None
+    return Snapshot(dict(reg.bindings), visible_identities(reg))
+
+
+def change_since(snap: Snapshot, reg: Registration) -> Change:
+    """What a REGISTER (RFC 3261 §10.3 step 7 puts a new Binding in for every contact it
+    names) or a new profile changed since *snap*."""
+    before, after = snap.bindings, reg.bindings
+    events = {key: "registered" if key not in before else "refreshed"
+              for key, b in after.items() if before.get(key) is not b}
+    gone = tuple((key, b, "unregistered") for key, b in before.items() if key not in after)
+    shown = visible_identities(reg)
+    return Change(events=events, gone=gone, added=frozenset(shown) - frozenset(snap.shown),
+                  dropped=tuple(i for i in snap.shown if i not in shown))
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A NOTIFY built and counted (CSeq, version), ready to go."""
+
+    key: str
+    request: Request
+    transport: str
+
+
+@dataclass(slots=True)
+class Answer:
+    """The response to a SUBSCRIBE (status, reason phrase, headers to add) and the NOTIFY
+    to send once it is out."""
+
+    status: int
+    reason: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    then: Notification | None = None
+
+
+# -- reading a SUBSCRIBE ----------------------------------------------------------------
+def package(request: Request) -> str:
+    """The event package of the Event header (RFC 6665 §8.2.1), lower-cased; "" if none."""
+    return (request.headers.get("event") or "").split(";", 1)[0].strip().lower()
+
+
+def bad_event() -> Answer:
+    """RFC 6665 §4.2.1.1: an event package we do not serve."""
+    return Answer(489, "Bad Event", [("Allow-Events", EVENT)])
+
+
+def acceptable(request: Request) -> bool:
+    """No Accept, or one that takes ``application/reginfo+xml`` (RFC 3680 §4.5: the one
+    format of the package); otherwise 406 (RFC 3261 §21.4.7)."""
+    values = request.headers.values("accept")
+    if not values:
+        return True
+    wanted = {"*/*", "application/*", reginfo.CONTENT_TYPE}
+    return any(v.split(";", 1)[0].strip().lower() in wanted for v in values)
+
+
+def lifetime(request: Request, settings: RegEventSettings) -> int | Answer:
+    """The subscription's duration (RFC 6665 §4.2.1.1, §4.2.1.4): the package default
+    without Expires, 0 to end it, 423 below the minimum, never more than the maximum."""
+    try:
+        asked = delta_seconds(request.headers.get("expires"))
+    except ValueError:
+        return Answer(400, "Bad Expires")
+    if asked is None:
+        return settings.default_expires
+    if 0 < asked < settings.min_expires:
+        return Answer(423, "Interval Too Brief", [("Min-Expires", str(settings.min_expires))])
+    return min(asked, settings.max_expires)
+
+
+def subscriber_identities(request: Request) -> list[Uri]:
+    """Who subscribes: the P-Asserted-Identity values, else From (TS 24.229 §5.4.2.1.1
+    NOTE 1). Raises SipParseError for a malformed one (the proxy core answers 400)."""
+    asserted = [a.uri for a in request.addresses("p-asserted-identity")]
+    return asserted or [request.from_addr.uri]
+
+
+def dialog_key(call_id: str, remote_tag: str, local_tag: str) -> str:
+    """A dialog id (RFC 3261 §12): Call-ID and tags, none of which may hold ';'."""
+    return f"{call_id};{remote_tag};{local_tag}"
+
+
+def _remote_target(request: Request) -> str | None:
+    contacts = request.contacts()
+    uri = contacts[0].uri if contacts else None
+    return str(uri) if isinstance(uri, SipUri) else None
+
+
+def _without_tag(text: str) -> str:
+    addr = parse_name_addr(text)
+    addr.remove_param("tag")
+    return str(addr)
+
+
+# -- authorisation (TS 24.229 §5.4.2.1.1 step 1) ----------------------------------------
+def visible_identities(reg: Registration) -> tuple[str, ...]:
+    """The identities a NOTIFY shows: the implicit set without the barred ones."""
+    return tuple(i for i in reg.identities if i not in reg.barred)
+
+
+def _host_port(text: str) -> tuple[str, int] | None:
+    try:
+        uri = parse_name_addr(text).uri
+    except SipParseError:
+        return None
+    return (uri.host.lower(), uri.port or 5060) if isinstance(uri, SipUri) else None
+
+
+def trusted_hosts(reg: Registration, configured: Iterable[str]) -> frozenset[str]:
+    """The configured AS hosts and the hosts of the user's own iFC ServerNames."""
+    hosts = {h.lower() for h in configured}
+    if reg.profile is not None:
+        for sp in reg.profile.service_profiles:
+            for ifc in sp.ifcs:
+                try:
+                    uri = parse_uri(ifc.server_name)
+                except SipParseError:
+                    continue
+                if isinstance(uri, SipUri):
+                    hosts.add(uri.host.lower())
+    return frozenset(hosts)
+
+
+def authorised(reg: Registration, who: Iterable[Uri], trusted: frozenset[str],
+               domain: str) -> bool:
+    """(1) the user: one of its non-barred identities; (2) the P-CSCF: the host:port of a
+    Path value of one of its contacts; (3) a trusted AS, by host. A home-domain identity
+    is a user's and judged by (1) alone, so an AS or Path host can never stand in for a
+    barred or foreign identity."""
+    shown = visible_identities(reg)
+    paths: set[tuple[str, int]] | None = None
+    for uri in who:
+        if isinstance(uri, SipUri | TelUri) and impu_key(uri) in shown:
+            return True
+        if not isinstance(uri, SipUri) or uri.host.lower() == domain.lower():
+            continue
+        if paths is None:
+            paths = {hp for b in reg.bindings.values() for value in b.path
+                     if (hp := _host_port(value)) is not None}
+        if (uri.host.lower(), uri.port or 5060) in paths or uri.host.lower() in trusted:
+            return True
+    return False
+
+
+# -- the reginfo document (RFC 3680 §5) -------------------------------------------------
+def _id(*parts: str) -> str:
+    """A stable id (RFC 3680 §5.2: the same registration or contact keeps its id)."""
+    return hashlib.blake2s("\n".join(parts).encode(), digest_size=6).hexdigest()
+
+
+def _contact(aor: str, key: str, b: Binding, event: str, now: float, *,
+             active: bool) -> ContactInfo:
+    # TS 24.229 §5.4.2.1.2: <uri> is the bare contact; its header parameters
+    # (+sip.instance, reg-id, feature tags) go in <unknown-param> as written.
+    return ContactInfo(id=_id(aor, key), state="active" if active else "terminated",
+                       event=event, uri=b.uri, expires=b.remaining(now) if active else 0,
+                       params=b.params)
+
+
+def registrations(reg: Registration, change: Change, now: float) -> tuple[RegistrationInfo, ...]:
+    """Every visible identity with every contact (full state), and the identities that
+    left the set, terminated."""
+    live: list[tuple[str, Binding]] = [] if change.ended else sorted(
+        reg.bindings.items(), key=lambda kb: kb[1].expires_at)
+    out = []
+    for aor in visible_identities(reg):
+        fresh = "created" if aor in change.added else "registered"
+        contacts = [_contact(aor, key, b, change.events.get(key, fresh), now, active=True)
+                    for key, b in live]
+        contacts += [_contact(aor, key, b, event, now, active=False)
+                     for key, b, event in change.gone]
+        out.append(RegistrationInfo(aor, _id(aor), "active" if live else "terminated",
+                                    tuple(contacts)))
+    for aor in change.dropped:
+        out.append(RegistrationInfo(aor, _id(aor), "terminated", tuple(
+            _contact(aor, key, b, "rejected", now, active=False) for key, b in live)))
+    return tuple(out)
+
+
+def notify_request(sub: Subscription, contact: str, state: str, body: bytes) -> Request:
+    """A NOTIFY inside the subscription's dialog (RFC 3261 §12.2.1.1; RFC 6665 §4.2.2;
+    loose routes: every IMS node Record-Routes with ``lr``)."""
+    h = Headers()
+    for value in sub.route_set:
+        h.add("Route", value)
+    h.add("Max-Forwards", "70")
+    h.add("From", f"{sub.local_uri};tag={sub.local_tag}")
+    h.add("To", f"{sub.remote_uri};tag={sub.remote_tag}")
+    h.add("Call-ID", sub.call_id)
+    h.add("CSeq", f"{sub.local_cseq} NOTIFY")
+    h.add("Contact", contact)
+    h.add("Event", sub.event)
+    h.add("Subscription-State", state)
+    h.add("Content-Type", reginfo.CONTENT_TYPE)
+    h.add("Content-Length", str(len(body)))
+    return Request("NOTIFY", sub.remote_target, h, body)
+
+
+# -- the notifier ------------------------------------------------------------------------
+class Notifier:
+    """Subscriptions of one S-CSCF: SUBSCRIBE answers, NOTIFYs for every change."""
+
+    def __init__(self, settings: RegEventSettings, store: RegistrationStore,
+                 originate: Originate, *, host: str, port: int, domain: str) -> None:
+        self.settings = settings
+        self.store = store
+        self._originate = originate
+        self.host, self.port, self.domain = host, port, domain
+
+    def contact(self, transport: str) -> str:
+        """Our Contact in the 200 and the NOTIFYs (we never Record-Route our dialogs)."""
+        tp = ";transport=tcp" if transport.upper() == "TCP" else ""
+        return f"<sip:{self.host}:{self.port}{tp}>"
+
+    # -- SUBSCRIBE ------------------------------------------------------------------------
+    def subscribe(self, request: Request, reg: Registration, resource: str, local_tag: str,
+                  transport: str, now: float) -> Answer:
+        """An initial SUBSCRIBE for *resource*, an identity of *reg* (TS 24.229
+        §5.4.2.1.1 steps 1-3; RFC 6665 §4.2.1.1)."""
+        who = subscriber_identities(request)
+        if not authorised(reg, who, trusted_hosts(reg, self.settings.trusted_as),
+                          self.domain):
+            _log.info("scscf.regevent_forbidden", resource=resource,
+                      subscriber=[str(u) for u in who])
+            return Answer(403, "Forbidden - Not Authorised")
+        if not acceptable(request):
+            return Answer(406, "Not Acceptable", [("Accept", reginfo.CONTENT_TYPE)])
+        expires = lifetime(request, self.settings)
+        if isinstance(expires, Answer):
+            return expires
+        target, remote_tag = _remote_target(request), request.from_tag
+        if target is None or not remote_tag:
+            return Answer(400, "Bad Request - SIP Contact and From tag Required")
+        call_id = request.call_id
+        sub = Subscription(
+            key=dialog_key(call_id, remote_tag, local_tag), resource=resource,
+            subscriber=tuple(str(u) for u in who), call_id=call_id, local_tag=local_tag,
+            remote_tag=remote_tag, local_uri=_without_tag(request.headers.get("to") or ""),
+            remote_uri=_without_tag(request.headers.get("from") or ""), remote_target=target,
+            route_set=tuple(request.headers.values("record-route")), transport=transport,
+            event=(request.headers.get("event") or EVENT).strip(), expires_at=now + expires,
+            remote_cseq=request.cseq.seq)
+        if expires == 0:
+            return self._accepted(reg, sub, Trigger.FETCHED, now)
+        for old in [s for s in reg.subscriptions.values()
+                    if s.call_id == call_id and s.remote_tag == remote_tag]:
+            # The same SUBSCRIBE again outside its dialog (a new one has a new Call-ID,
+            # RFC 3261 §8.1.1.4): it replaces the attempt before, never doubles it.
+            self.store.remove_subscription(reg, old.key)
+        if len(reg.subscriptions) >= self.settings.max_subscriptions:
+            return Answer(403, "Forbidden - Too Many Subscriptions")
+        reg.subscriptions[sub.key] = sub
+        _log.info("scscf.regevent_subscribed", resource=resource, subscriber=sub.subscriber[0],
+                  expires=expires, subscriptions=len(reg.subscriptions))
+        return self._accepted(reg, sub, Trigger.SUBSCRIBED, now)
+
+    def resubscribe(self, request: Request, now: float) -> Answer:
+        """A SUBSCRIBE inside a subscription's dialog: refresh or end it (RFC 6665
+        §4.2.1.4); 481 for a dialog we do not know (RFC 3261 §12.2.2)."""
+        key = dialog_key(request.call_id, request.from_tag or "", request.to_tag or "")
+        reg = self.store.by_dialog(key)
+        sub = reg.subscriptions.get(key) if reg is not None else None
+        if reg is None or sub is None:
+            return Answer(481, "Subscription Does Not Exist")
+        cseq = request.cseq.seq
+        if cseq <= sub.remote_cseq:  # RFC 3261 §12.2.2
+            return Answer(500, "Server Internal Error - CSeq Out of Order")
+        expires = lifetime(request, self.settings)
+        if isinstance(expires, Answer):
+            return expires
+        sub.remote_cseq = cseq
+        target = _remote_target(request)  # SUBSCRIBE is a target refresh (RFC 6665 §4.1.2.2)
+        if target is not None:
+            sub.remote_target = target
+        sub.expires_at = now + expires
+        return self._accepted(reg, sub, Trigger.REFRESHED if expires else Trigger.UNSUBSCRIBED,
+                              now)
+
+    def _accepted(self, reg: Registration, sub: Subscription, trigger: Trigger,
+                  now: float) -> Answer:
+        """200 with Contact and Expires; the full state follows at once (§4.2.1.2)."""
+        notification = self._notify(reg, sub, trigger, registrations(reg, Change(), now), now)
+        if not STEPS[trigger].ends:
+            self.store.save(reg)  # the subscription, its expiry and counters
+        return Answer(200, headers=[("Contact", self.contact(sub.transport)),
+                                    ("Expires", str(sub.remaining(now)))], then=notification)
+
+    # -- changes ------------------------------------------------------------------------
+    def changed(self, reg: Registration, change: Change, now: float) -> None:
+        """NOTIFY every subscriber of *reg* (RFC 6665 §4.2.2); *change* ended: the final
+        NOTIFY of each (the caller then removes the registration)."""
+        if not reg.subscriptions or not change:
+            return
+        trigger = Trigger.REGISTRATION_ENDED if change.ended else Trigger.STATE_CHANGED
+        regs = registrations(reg, change, now)
+        out = [self._notify(reg, sub, trigger, regs, now)
+               for sub in list(reg.subscriptions.values())]
+        if not change.ended:
+            self.store.save(reg)
+        for notification in out:
+            self.send(notification, now)
+
+    def reauthorise(self, reg: Registration, now: float) -> None:
+        """After a profile change: subscribers no longer allowed (a barred identity, an
+        AS whose iFC went) get a final NOTIFY without state (RFC 6665 §4.2.1.4 lets it
+        be empty: they may no longer see it)."""
+        trusted = trusted_hosts(reg, self.settings.trusted_as)
+        for sub in list(reg.subscriptions.values()):
+            try:
+                who = [parse_uri(u) for u in sub.subscriber]
+            except SipParseError:
+                who = []
+            if not authorised(reg, who, trusted, self.domain):
+                _log.info("scscf.regevent_rejected", resource=sub.resource,
+                          subscriber=sub.subscriber[0] if sub.subscriber else None)
+                self.send(self._notify(reg, sub, Trigger.REJECTED, (), now), now)
+
+    def expire(self, now: float) -> None:
+        """Subscriptions not refreshed in time (RFC 6665 §4.2.1.4)."""
+        for reg, sub in self.store.due_subscriptions(now):
+            if sub.expires_at > now:  # refreshed meanwhile: keep it scheduled
+                self.store.save(reg)
+                continue
+            regs = registrations(reg, Change(), now)
+            self.send(self._notify(reg, sub, Trigger.EXPIRED, regs, now), now)
+
+    # -- NOTIFY -------------------------------------------------------------------------
+    def _notify(self, reg: Registration, sub: Subscription, trigger: Trigger,
+                regs: tuple[RegistrationInfo, ...], now: float) -> Notification:
+        """The next NOTIFY of *sub*; a step that ends it takes it out of the store first,
+        so no later change can notify it again."""
+        step = STEPS[trigger]
+        if step.ends:
+            self.store.remove_subscription(reg, sub.key)
+            state = f"terminated;reason={step.reason}"
+        else:
+            state = f"active;expires={sub.remaining(now)}"
+        sub.local_cseq += 1
+        body = reginfo.encode(Reginfo(version=sub.version, state="full", registrations=regs))
+        sub.version += 1
+        request = notify_request(sub, self.contact(sub.transport), state, body)
+        return Notification(sub.key, request, sub.transport)
+
+    def send(self, notification: Notification, now: float) -> None:
+        key = notification.key
+
+        def answered(response: Response, now: float) -> None:
+            status = response.status
+            if 200 <= status < 300:
+                return
+            if status != 481 and not response.generated and "retry-after" in response.headers:
+                return  # RFC 6665 §4.2.2: a failure it recovers from; the next NOTIFY will
+            self._drop(key, f"NOTIFY answered {status}")
+
+        if not self._originate(notification.request, answered, now, notification.transport):
+            self._drop(key, "NOTIFY has nowhere to go")
+
+    def _drop(self, key: str, why: str) -> None:
+        """RFC 6665 §4.2.2: a failed NOTIFY ends its subscription, and nothing else."""
+        reg = self.store.by_dialog(key)
+        if reg is not None and self.store.remove_subscription(reg, key) is not None:
+            _log.info("scscf.regevent_dropped", impu=reg.impu, why=why)
