@@ -61,11 +61,12 @@ from ims_core.cscf import CxOutcome, CxVerdict, Procedure, verdict
 from ims_core.diameter import CxResult, DiameterUnavailable, Message
 from ims_core.identity import impi_from_impu, impu_key
 from ims_core.proxy import RequestContext, Target, top_route
-from ims_core.sip import AuthHeader, Response, SipUri
-from ims_core.userdata import Profile, UserDataError
+from ims_core.proxy.uac import OnResponse
+from ims_core.sip import AuthHeader, Request, Response, SipUri
+from ims_core.userdata import Ifc, Profile, RegistrationType, UserDataError
 from ims_core.userdata import parse as parse_user_data
 
-from . import cx, digest, regevent, registrar
+from . import cx, digest, regevent, registrar, thirdparty
 from .config import ScscfConfig
 from .cx import AssignmentType
 from .legs import ORIG, is_home, leg_of
@@ -314,6 +315,7 @@ class ScscfCore(SessionCore):
             self.respond(ctx, self.failure_response(ctx, 403, "public identity barred"), now)
             return
         snap = regevent.snapshot(record)
+        initial = record is None
         if record is None:
             record = Registration(reg.impu, reg.impi, identities)
         else:
@@ -325,9 +327,14 @@ class ScscfCore(SessionCore):
         self.store.save(record)
         _log.info("scscf.registered", impi=reg.impi, impu=reg.impu,
                   contacts=len(record.bindings))
-        self.respond(ctx, self._ok(ctx, record, reg.impu, now), now)
+        ok = self._ok(ctx, record, reg.impu, now)
+        self.respond(ctx, ok, now)
         if snap is not None:  # TS 24.229 §5.4.2.1.2
             self.notifier.changed(record, regevent.change_since(snap, record), now)
+        kind = (RegistrationType.INITIAL_REGISTRATION if initial
+                else RegistrationType.RE_REGISTRATION)
+        self._notify_ases(record, ctx.request, ok, kind,
+                          max((e for _, e in reg.update.contacts), default=0), now)
 
     def _deregister(self, ctx: _Ctx, reg: Registering, record: Registration | None,
                     now: float) -> Response | None:
@@ -344,9 +351,11 @@ class ScscfCore(SessionCore):
             if snap is not None:
                 self.notifier.changed(record, regevent.change_since(snap, record), now)
             return None
-        self.respond(ctx, self._ok(ctx, None, reg.impu, now), now)
+        ok = self._ok(ctx, None, reg.impu, now)
+        self.respond(ctx, ok, now)
         gone = list(snap.bindings.items()) if snap is not None else []
         self._finish(record, gone, "unregistered", AssignmentType.USER_DEREGISTRATION, now)
+        self._notify_ases(record, ctx.request, ok, RegistrationType.DE_REGISTRATION, 0, now)
         return None
 
     def _undo(self, reg: Registering, now: float) -> None:
@@ -382,6 +391,30 @@ class ScscfCore(SessionCore):
         gone = list(reg.bindings.items())
         reg.bindings.clear()
         self._finish(reg, gone, event, sar, now)
+        self._notify_ases(reg, None, None, RegistrationType.DE_REGISTRATION, 0, now)
+
+    def _notify_ases(self, record: Registration, register: Request | None, ok: Response | None,
+                     kind: RegistrationType, expires: int, now: float) -> None:
+        """TS 24.229 §5.4.1.7: a third-party REGISTER to each AS whose iFC matches; an AS
+        that fails one with DefaultHandling SESSION_TERMINATED de-registers the user."""
+        if record.profile is None:
+            return
+        contact = f"sip:{self.config.host}:{self.config.port}"
+        for request, ifc in thirdparty.third_party_registers(
+                register, ok, record.profile, record.impu, self.cfg.server_name, expires,
+                self.rng, kind=kind, contact=contact):
+            self.originate(request, self._on_as_answer(record.impu, ifc, expires), now)
+
+    def _on_as_answer(self, impu: str, ifc: Ifc, expires: int) -> OnResponse:
+        def done(response: Response, now: float) -> None:
+            current = self.store.get(impu)
+            if current is not None and thirdparty.must_deregister(ifc, response, expires):
+                _log.info("scscf.as_register_failed", impu=impu, server=ifc.server_name,
+                          status=response.status)
+                self.network_deregister(current, now, event="deactivated",
+                                        sar=AssignmentType.ADMINISTRATIVE_DEREGISTRATION)
+
+        return done
 
     def update_profile(self, reg: Registration, profile: Profile, now: float) -> None:
         """PPR (TS 29.228 §6.1.4): the new profile, implicit set and barring; subscribers

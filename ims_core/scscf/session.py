@@ -256,7 +256,7 @@ class SessionCore(CscfCore[ScscfRequest]):
         that fails (408, 5xx, or no answer — the proxy core reports that as 408/503) is
         skipped with SESSION_CONTINUED; SESSION_TERMINATED relays the failure."""
         hop = ctx.state.as_hop
-        failed = response.status == 408 or 500 <= response.status < 600
+        failed = ifcs.as_failed(response)
         if (hop is None or branch.target is not hop.target or not failed
                 or hop.ifc.default_handling == DefaultHandling.SESSION_TERMINATED):
             return False
