@@ -6,12 +6,14 @@
     ims-core ue register --pcscf 127.0.0.1:5060 --imsi 001010000000001 --sqn-ms ffffffffff00
     ims-core ue register --pcscf 127.0.0.1:5060 --imsi 001010000000001 --auth md5 \\
         --password ims-core-demo
+    ims-core ue register --pcscf 127.0.0.1:5060 --imsi 001010000000001 --subscribe
+    ims-core ue register --pcscf 127.0.0.1:5060 --imsi 001010000000001 --duration 3600
     ims-core ue deregister --pcscf 127.0.0.1:5060 --imsi 001010000000001
 
 ``--imsi`` alone means a demo subscriber (K = "K" + IMSI, OP ims-core-demo-op).
 ``--auth md5`` plays a softphone: no Authorization in the first REGISTER, no USIM keys,
-the MD5 challenge answered with ``--password``. Exit status 0 on a 2xx, 1 on any other
-final response or timeout, 2 on bad arguments.
+the MD5 challenge answered with ``--password``. ``--subscribe`` and ``--duration`` keep
+the UE running (see :data:`EXIT_CODES` for how it ends).
 """
 
 from __future__ import annotations
@@ -20,16 +22,41 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from ims_core import auth
+from ims_core.runtime import stop_on_signals
 from ims_core.transaction import TimerConfig
 
+from . import messages
+from .agent import (
+    EXIT_DEREGISTERED,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    Agent,
+    Ending,
+    Registered,
+    Report,
+)
 from .challenge import FirstRegister
-from .client import Flow, run, timers_for
+from .client import Flow, run, stay, timers_for
 from .profile import DEFAULT_DOMAIN, UeProfile, demo_profile
 from .registration import Outcome, Registration
+from .subscription import DEFAULT_EXPIRES
+
+EXIT_CODES = f"""exit status:
+  {EXIT_OK}  registered (with --subscribe/--duration: stayed until --duration ran out, or
+     SIGINT/SIGTERM)
+  {EXIT_FAILED}  a REGISTER, re-REGISTER or SUBSCRIBE failed or got no answer, or the
+     subscription ended for good
+  {EXIT_USAGE}  bad arguments
+  {EXIT_DEREGISTERED}  the network de-registered the UE (reg event: its contact or registration
+     terminated: deactivated, expired, probation...); it may register again
+  {EXIT_REJECTED}  the network de-registered the UE with "rejected": do not re-register"""
 
 
 def register(sub: Any) -> None:
@@ -38,10 +65,21 @@ def register(sub: Any) -> None:
     acts.required = True
     for name, help_text in (("register", "REGISTER with IMS-AKA or MD5 digest"),
                             ("deregister", "REGISTER with Expires: 0")):
-        a = acts.add_parser(name, help=help_text)
+        a = acts.add_parser(name, help=help_text, epilog=EXIT_CODES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
         _common(a)
         if name == "register":
             a.add_argument("--expires", type=int, default=600, help="seconds (default 600)")
+            a.add_argument("--subscribe", action="store_true",
+                           help="after the 200, SUBSCRIBE to the reg event of the registered "
+                                "identity, print one line per NOTIFY and stay registered "
+                                "until the network de-registers the UE (or --duration)")
+            a.add_argument("--subscribe-expires", type=int, default=DEFAULT_EXPIRES,
+                           metavar="SECONDS",
+                           help=f"Expires of the SUBSCRIBE (default {DEFAULT_EXPIRES})")
+            a.add_argument("--duration", type=float, metavar="SECONDS",
+                           help="stay registered this long, re-registering (and "
+                                "re-subscribing) before expiry, then exit 0")
         else:
             a.add_argument("--star", action="store_true",
                            help="Contact: * (remove every binding of the IMPU); the default "
@@ -149,8 +187,18 @@ def _main(args: argparse.Namespace) -> int:
         timers = timers_for(args.timeout)
     except ValueError as exc:
         print(f"ims-core ue: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     expires = 0 if args.ue_deregister else args.expires
+    if not args.ue_deregister and (args.subscribe or args.duration is not None):
+        if args.duration is not None and not args.duration > 0:
+            print("ims-core ue: --duration must be a positive number of seconds",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        if expires <= 0 or args.subscribe_expires <= 0:
+            print("ims-core ue: --expires and --subscribe-expires must be positive",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        return _stay(args, profile, first, pcscf, local, timers)
     # RFC 3261 §10.2.2: without the registered contact (--local) only `*` removes it.
     star = args.ue_deregister and (bool(args.star) or local is None)
     try:
@@ -159,9 +207,59 @@ def _main(args: argparse.Namespace) -> int:
                                             timers=timers))
     except OSError as exc:
         print(f"ims-core ue: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     _print(outcome, args.json)
-    return 0 if outcome.ok else 1
+    return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+async def stay_registered(profile: UeProfile, pcscf: tuple[str, int], transport: str, *,
+                          expires: int, subscribe: bool, subscribe_expires: int,
+                          duration: float | None, report: Callable[[Report], None],
+                          local: tuple[str, int] | None = None,
+                          first: FirstRegister = FirstRegister.IMS,
+                          timers: TimerConfig | None = None,
+                          stop: asyncio.Event | None = None) -> Ending:
+    """Open a flow and run an :class:`Agent` on it until it ends (or ``stop``)."""
+    flow = await Flow.open(transport, pcscf, local, timers)
+    try:
+        assert flow.local is not None
+        agent = Agent(profile, flow.local,
+                      messages.outbound_proxy(pcscf[0], pcscf[1], transport),
+                      expires=expires, subscribe=subscribe,
+                      subscribe_expires=subscribe_expires, duration=duration, first=first)
+        with stop_on_signals(stop) as stopping:
+            return await stay(agent, flow, report, stopping)
+    finally:
+        await flow.close()
+
+
+def _stay(args: argparse.Namespace, profile: UeProfile, first: FirstRegister,
+          pcscf: tuple[str, int], local: tuple[str, int] | None,
+          timers: TimerConfig) -> int:
+    def report(item: Report) -> None:
+        if isinstance(item, Registered):
+            if item.initial:
+                _print(item.outcome, args.json)
+            else:
+                o = item.outcome
+                print(f"re-registered: {o.status} {o.reason}"
+                      + (f", expires {o.contact_expires}" if o.contact_expires is not None
+                         else ""))
+        else:
+            print(item)
+        sys.stdout.flush()
+
+    try:
+        ending = asyncio.run(stay_registered(
+            profile, pcscf, args.transport, expires=args.expires, subscribe=args.subscribe,
+            subscribe_expires=args.subscribe_expires, duration=args.duration, report=report,
+            local=local, first=first, timers=timers))
+    except OSError as exc:
+        print(f"ims-core ue: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if ending.message:
+        print(ending.message, flush=True)
+    return ending.code
 
 
 def _print(o: Outcome, as_json: bool) -> None:

@@ -1,12 +1,13 @@
 """The thin asyncio side of the UE: one UDP or TCP flow to the P-CSCF carrying RFC 3261
-§17.1 client transactions from a sans-I/O :class:`TransactionTable`, and a loop that
-drives a :class:`Registration`.
+§17.1 client transactions (and, once :meth:`Flow.serve` names a handler, §17.2 server
+transactions for the requests that arrive) from a sans-I/O :class:`TransactionTable`; a
+loop that drives a :class:`Registration`, and one that drives an :class:`Agent`.
 
 The table does the protocol: Timer E retransmissions (UDP only, T1 doubling to T2),
-Timer F, matching responses to transactions (§17.1.3) and absorbing retransmitted ones.
-This module only moves bytes, keeps one loop timer at the table's next deadline and
-wakes the request's waiter when its transaction reports a final response, a timeout or
-a transport failure.
+Timer F, matching responses to transactions (§17.1.3) and absorbing retransmitted ones,
+answering a retransmitted request with the same response (§17.2.2). This module only
+moves bytes, keeps one loop timer at the table's next deadline and wakes the request's
+waiter when its transaction reports a final response, a timeout or a transport failure.
 """
 
 from __future__ import annotations
@@ -14,24 +15,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from typing import cast
+from collections.abc import Callable
 
-from ims_core.sip import Request, Response, SipParseError, is_keepalive, parse_message
+from ims_core.sip import Request, Response, SipParseError, make_response
+from ims_core.sip.inbound import Answer, Drop, receive
 from ims_core.transaction import (
     ClientTransaction,
     ResponseReceived,
+    ServerTransaction,
     TimedOut,
     TimerConfig,
+    Transaction,
     TransactionTable,
     TransportFailed,
 )
 from ims_core.transport import TcpConnection, TransportConfig
 
+from .agent import EXIT_OK, Agent, Ending, Report
 from .messages import Local
 from .registration import Outcome, Registration
 
 # What a request ends with when no final response came.
 Failure = TimedOut | TransportFailed
+# Answers a request that arrived (None: no response, e.g. an ACK).
+RequestHandler = Callable[[Request], Response | None]
 
 
 def timers_for(timeout: float) -> TimerConfig:
@@ -56,6 +63,7 @@ class Flow:
         self._timer_at: float | None = None
         self._closed = False
         self._lost: asyncio.Future[None] = self._loop.create_future()
+        self._handler: RequestHandler | None = None
 
     @property
     def timers(self) -> TimerConfig:
@@ -112,6 +120,15 @@ class Flow:
         finally:
             self._waiting.pop(tx, None)
 
+    async def lost(self) -> None:
+        """Returns once the TCP connection is gone (never, over UDP)."""
+        await asyncio.shield(self._lost)
+
+    def serve(self, handler: RequestHandler | None) -> None:
+        """Answer the requests that arrive with ``handler`` (None: ignore them, as a UE
+        that only registers does)."""
+        self._handler = handler
+
     async def close(self) -> None:
         self._closed = True
         if self._timer is not None:
@@ -140,30 +157,54 @@ class Flow:
             elif isinstance(event, TimedOut | TransportFailed):
                 waiter.set_result(event)
 
+    def _flush(self, tx: Transaction) -> None:
+        """A server transaction's responses out; its events concern nobody here."""
+        for data in tx.data_to_send():
+            if not self._send(data):
+                tx.transport_error(self._loop.time())
+        while tx.next_event() is not None:
+            pass
+
     def _send(self, data: bytes) -> bool:
         if self._udp is not None and not self._udp.is_closing():
             self._udp.sendto(data)
             return True
         return self._tcp is not None and self._tcp.write(data)
 
-    def _deliver(self, data: bytes, stream: bool) -> None:
-        try:
-            msg = parse_message(data, stream=stream)
-        except SipParseError:
-            return  # garbage from the network is dropped (RFC 3261 §18.3)
-        if not isinstance(msg, Response):
-            return  # this UE serves no requests
-        tx = self.table.receive(msg, self._loop.time())
+    def _deliver(self, data: bytes, peer: tuple[str, int], stream: bool) -> None:
+        verdict = receive(data, self.transport.upper(), peer[0], peer[1], stream=stream)
+        if isinstance(verdict, Drop):
+            return  # keep-alives and garbage (RFC 3261 §18.3, RFC 5626 §4.4.1)
+        if isinstance(verdict, Answer):
+            if self._handler is not None:
+                self._send(verdict.data)  # §8.2.2: a malformed request gets its 400
+            return
+        msg, now = verdict.message, self._loop.time()
+        tx = self.table.receive(msg, now)
         if isinstance(tx, ClientTransaction):
             self._drain(tx)
-            self._arm()
+        elif isinstance(tx, ServerTransaction):
+            self._flush(tx)  # a retransmitted request: the same response again
+        elif isinstance(msg, Request) and self._handler is not None and msg.method != "ACK":
+            self._answer(msg, now)
+        self._arm()
 
-    def _on_datagram(self, data: bytes) -> None:
-        if not is_keepalive(data):  # RFC 5626 §4.4.1: CRLF keep-alives are no message
-            self._deliver(data, False)
+    def _answer(self, request: Request, now: float) -> None:
+        assert self._handler is not None
+        stx = self.table.create_server(request, reliable=self.reliable, now=now)
+        try:
+            response = self._handler(request)
+        except SipParseError as exc:  # a header the handler could not read
+            response = make_response(request, exc.status, exc.reason)
+        if response is not None:
+            stx.send_response(response, now)
+        self._flush(stx)
+
+    def _on_datagram(self, data: bytes, peer: tuple[str, int]) -> None:
+        self._deliver(data, peer, False)
 
     def _on_frame(self, conn: TcpConnection, frame: bytes) -> None:
-        self._deliver(frame, True)  # the connection answered pings and dropped pongs
+        self._deliver(frame, conn.peer, True)  # the connection answered pings
 
     def _on_close(self, conn: TcpConnection) -> None:
         if not self._lost.done():
@@ -188,7 +229,10 @@ class Flow:
         self._timer = None
         self._timer_at = None
         for tx in self.table.handle_timer(self._loop.time()):
-            self._drain(cast(ClientTransaction, tx))
+            if isinstance(tx, ClientTransaction):
+                self._drain(tx)
+            else:
+                self._flush(tx)
         self._arm()
 
 
@@ -197,7 +241,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.flow = flow
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        self.flow._on_datagram(data)
+        self.flow._on_datagram(data, (str(addr[0]), int(addr[1])))
 
     def error_received(self, exc: Exception) -> None:  # ICMP unreachable: wait for Timer F
         pass
@@ -223,3 +267,74 @@ async def send_request(flow: Flow, request: Request) -> Response | None:
     """One out-of-dialog request (e.g. a MESSAGE) and its final response, if any."""
     result = await flow.transact(request)
     return result if isinstance(result, Response) else None
+
+
+async def stay(agent: Agent, flow: Flow, report: Callable[[Report], None],
+               stop: asyncio.Event) -> Ending:
+    """Drive ``agent`` over ``flow`` until it ends, or until ``stop`` is set (then it
+    ends with status 0). Each of its requests runs in a task of its own; ``report``
+    gets what it has to say, in order."""
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    tasks: set[asyncio.Task[None]] = set()
+    broken: list[BaseException] = []
+
+    def pump() -> None:
+        for request in agent.outbox:
+            task = loop.create_task(transact(request))
+            tasks.add(task)
+            task.add_done_callback(finished)
+        agent.outbox.clear()
+        for item in agent.reports:
+            report(item)
+        agent.reports.clear()
+        wake.set()
+
+    async def transact(request: Request) -> None:
+        result = await flow.transact(request)
+        agent.on_result(request, result, loop.time())
+        pump()
+
+    def finished(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:  # a bug: end the run with it rather than hang
+            broken.append(error)
+            wake.set()
+
+    def on_request(request: Request) -> Response | None:
+        response = agent.on_request(request, loop.time())
+        loop.call_soon(pump)  # after the response is on its way
+        return response
+
+    async def stopper() -> None:
+        await stop.wait()
+        wake.set()
+
+    async def on_lost() -> None:
+        await flow.lost()
+        agent.flow_lost(loop.time())
+        pump()
+
+    watch = loop.create_task(stopper())
+    gone = loop.create_task(on_lost())
+    flow.serve(on_request)
+    try:
+        agent.start(loop.time())
+        pump()
+        while agent.ending is None and not stop.is_set() and not broken:
+            wake.clear()
+            deadline = agent.get_timer()
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout)
+            agent.handle_timer(loop.time())
+            pump()
+        if broken:
+            raise broken[0]
+    finally:
+        flow.serve(None)
+        for task in (watch, gone, *tasks):
+            task.cancel()
+        await asyncio.gather(watch, gone, *tasks, return_exceptions=True)
+    return agent.ending or Ending(EXIT_OK, "stopped")

@@ -1,5 +1,6 @@
-"""Requests a UE sends (RFC 3261 §8.1.1, §10.2; TS 24.229 §5.1.1.2): REGISTER and,
-for tests, out-of-dialog requests such as MESSAGE."""
+"""Requests a UE sends (RFC 3261 §8.1.1, §10.2; TS 24.229 §5.1.1.2): REGISTER, the
+headers of its reg-event SUBSCRIBE (§5.1.1.3) and, for tests, out-of-dialog requests such
+as MESSAGE."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ims_core.reginfo import CONTENT_TYPE as REGINFO
 from ims_core.sip import Headers, Request
 from ims_core.sip.fields import MAGIC_COOKIE
 
@@ -30,6 +32,30 @@ class Local:
 
 
 Rng = Callable[[int], bytes]  # randomness is passed in (os.urandom in a real UE)
+
+
+def contact(profile: UeProfile, local: Local) -> str:
+    """The UE's contact URI (the same in REGISTER and SUBSCRIBE)."""
+    return f"sip:{profile.user}@{local.contact_uri}"
+
+
+def outbound_proxy(host: str, port: int, transport: str) -> str:
+    """The P-CSCF as the first Route of an initial request (TS 24.229 §5.1.2A.1.1)."""
+    suffix = ";transport=tcp" if transport == "tcp" else ""
+    return f"<sip:{host}:{port};lr{suffix}>"
+
+
+def subscribe_headers(contact_uri: str, expires: int, identity: str | None = None
+                      ) -> list[tuple[str, str]]:
+    """What a SUBSCRIBE to the reg event carries besides the dialog's own headers
+    (TS 24.229 §5.1.1.3, RFC 3680 §4): Event, Accept, Expires, Contact and, when given,
+    the identity the UE prefers (P-Preferred-Identity, RFC 3325 §9.2)."""
+    out = [("Contact", f"<{contact_uri}>"), ("Event", "reg"), ("Accept", REGINFO),
+           ("Expires", str(expires)), ("Allow", "NOTIFY")]
+    if identity is not None:
+        out.append(("P-Preferred-Identity", f"<{identity}>"))
+    out.append(("User-Agent", USER_AGENT))
+    return out
 
 
 def new_branch(rng: Rng) -> str:
@@ -78,7 +104,7 @@ def register(profile: UeProfile, local: Local, ids: Dialogless, *, expires: int,
     if contact_star:
         h.add("Contact", "*")  # RFC 3261 §10.2.2: remove all bindings (Expires: 0)
     else:
-        h.add("Contact", f"<sip:{profile.user}@{local.contact_uri}>;expires={expires}")
+        h.add("Contact", f"<{contact(profile, local)}>;expires={expires}")
     h.add("Expires", str(expires))
     if authorization is not None:
         h.add("Authorization", authorization)

@@ -52,6 +52,7 @@ class FakeRegistrar:
     datagrams: int = 0  # requests received over UDP, retransmissions included
     seen: list[Request] = field(default_factory=list)
     resyncs: int = 0
+    avoid_res_zero_octet: bool = False  # SIPp hashes RES as a C string
 
     def add(self, sub: Sub) -> None:
         self.subs[sub.impi] = sub
@@ -111,9 +112,12 @@ class FakeRegistrar:
             value = f'Digest realm="{DOMAIN}", nonce="{nonce}", algorithm=MD5, qop="auth"'
         else:
             sub.sqn += 32
-            rand = os.urandom(16)
-            autn, xres, ck, ik = auth.generate_vector(sub.k, sub.opc, rand,
-                                                      sub.sqn.to_bytes(6, "big"), AMF)
+            while True:
+                rand = os.urandom(16)
+                autn, xres, ck, ik = auth.generate_vector(sub.k, sub.opc, rand,
+                                                          sub.sqn.to_bytes(6, "big"), AMF)
+                if not (self.avoid_res_zero_octet and 0 in xres):
+                    break
             nonce = base64.b64encode(rand + autn).decode()
             self.pending[nonce] = Pending(xres=xres, rand=rand)
             value = (f'Digest realm="{DOMAIN}", nonce="{nonce}", algorithm=AKAv1-MD5, '
