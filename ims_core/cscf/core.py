@@ -39,6 +39,7 @@ from ims_core.diameter import (
     DiameterError,
     DiameterTimeout,
     Message,
+    ResultCode,
     SessionIds,
     make_request,
 )
@@ -177,6 +178,14 @@ class CscfCore(ProxyCore[StateT]):
             phrase = "Server Time-out" if no_answer_status == 504 else None
             return self.failure_response(ctx, no_answer_status, verdict.text, phrase)
         return self.failure_response(ctx, verdict.status, verdict.text, verdict.phrase)
+
+    # -- requests from the HSS ------------------------------------------------------------
+    def handle_cx_request(self, request: Message, now: float) -> Message:
+        """Answer a request the HSS sent us (RTR, PPR: TS 29.229 §6.1.9, §6.1.11). Only
+        the S-CSCF serves any; here they get 3001 DIAMETER_COMMAND_UNSUPPORTED. What the
+        answer sets in motion (NOTIFYs, SARs) waits in the outboxes for the adapter."""
+        raise DiameterError(ResultCode.COMMAND_UNSUPPORTED,
+                            f"{request.name} is not served by this node")
 
     # -- timers -------------------------------------------------------------------------
     def get_timer(self) -> float | None:

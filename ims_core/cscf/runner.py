@@ -1,5 +1,6 @@
-"""Run one CSCF process: SIP on UDP+TCP, a Diameter client to the HSS when configured,
-until SIGINT/SIGTERM; then close SIP, send DPR and exit 0."""
+"""Run one CSCF process: SIP on UDP+TCP, a Diameter client to the HSS when configured
+(which also answers the HSS's RTR and PPR), until SIGINT/SIGTERM; then close SIP, send
+DPR and exit 0."""
 
 from __future__ import annotations
 
@@ -24,9 +25,7 @@ async def serve(name: str, core: CscfCore[Any], cfg: CscfConfig,
     logger = log.get(name)
     dconf = cfg.diameter_config()
     diameter = DiameterNode(dconf) if dconf is not None else None
-    if diameter is not None and cfg.diameter is not None:
-        diameter.add_peer(cfg.diameter.hss_host, cfg.diameter.hss_port)  # reconnects itself
-    server = CscfServer(core, transport_config(cfg), diameter)
+    server = CscfServer(core, transport_config(cfg), diameter)  # also answers RTR/PPR
     try:
         with runtime.stop_on_signals(stop) as stopped:  # before binding: no unguarded window
             try:
@@ -34,6 +33,9 @@ async def serve(name: str, core: CscfCore[Any], cfg: CscfConfig,
             except OSError as exc:
                 logger.error(f"{name}.bind_failed", error=str(exc))
                 return 1
+            if diameter is not None and cfg.diameter is not None:
+                # Once SIP is up: what an RTR or PPR sets in motion can be sent at once.
+                diameter.add_peer(cfg.diameter.hss_host, cfg.diameter.hss_port)  # reconnects
             host, port = server.address
             logger.info(f"{name}.listening", host=host, port=port, transports="udp,tcp",
                         hss=f"{cfg.diameter.hss_host}:{cfg.diameter.hss_port}"

@@ -1,11 +1,12 @@
-"""The asyncio side of a CSCF: a :class:`ProxyServer` whose core may also ask the HSS."""
+"""The asyncio side of a CSCF: a :class:`ProxyServer` whose core may also ask the HSS,
+and answer what the HSS asks it (RTR, PPR) over the connection the node opened."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from ims_core.diameter import DiameterUnavailable
+from ims_core.diameter import PPR, RTR, DiameterUnavailable, Message
 from ims_core.diameter.node import DiameterNode
 from ims_core.proxy.server import ProxyServer
 from ims_core.transport import TransportConfig
@@ -27,6 +28,20 @@ class CscfServer(ProxyServer):
         self.cscf = core
         self.diameter = diameter
         self._tasks: set[asyncio.Task[None]] = set()
+        if diameter is not None:
+            # TS 29.229 §6.1.9, §6.1.11: the HSS sends these to the Diameter client.
+            for command in (RTR, PPR):
+                diameter.add_handler(command, self.answer_cx_request)
+
+    async def answer_cx_request(self, request: Message) -> Message:
+        """A Cx request from the HSS: the core answers it at once; what it decided to send
+        (NOTIFYs, SARs) goes out even when it raised (the node turns that into an error
+        answer)."""
+        try:
+            return self.cscf.handle_cx_request(request, asyncio.get_running_loop().time())
+        finally:
+            if self._loop is not None:  # started: the SIP transport can send
+                self._flush()
 
     def _flush(self) -> None:
         super()._flush()
