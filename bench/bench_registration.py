@@ -106,11 +106,13 @@ def trivial_registrar(tmp: Path, seconds: float) -> Iterator[None]:
 
 
 def run_step(tmp: Path, target: tuple[str, int], users: Path, rate: int, seconds: float,
-             transport: str, tag: str) -> Step:
-    """One bounded SIPp run at ``rate``; statistics and every response time."""
-    step = Step(rate, max(1, int(rate * seconds)), "registration", TIMED)
+             transport: str, tag: str, scenario: Path = SCENARIO,
+             timed: tuple[tuple[str, str], ...] = TIMED) -> Step:
+    """One bounded SIPp run of ``scenario`` at ``rate``; statistics and every response
+    time."""
+    step = Step(rate, max(1, int(rate * seconds)), "registration", timed)
     work = Path(tempfile.mkdtemp(prefix=f"{tag}_{rate}_", dir=tmp))
-    shutil.copy(SCENARIO, work / "reg.xml")
+    shutil.copy(scenario, work / "reg.xml")
     run_sipp(step, ["sipp", f"{target[0]}:{target[1]}", "-sf", "reg.xml", "-inf", str(users),
                     "-i", SIPP[0], "-p", str(SIPP[1]), "-t", transport, "-m", str(step.calls),
                     "-r", str(rate), "-l", str(max(500, rate * 4))],
@@ -119,9 +121,12 @@ def run_step(tmp: Path, target: tuple[str, int], users: Path, rate: int, seconds
 
 
 def registration_ramp(name: str, tmp: Path, target: tuple[str, int], users: Path,
-                      rates: tuple[int, ...], seconds: float, transport: str) -> Step | None:
+                      rates: tuple[int, ...], seconds: float, transport: str,
+                      scenario: Path = SCENARIO,
+                      timed: tuple[tuple[str, str], ...] = TIMED) -> Step | None:
     return ramp(name, rates, "reg/s",
-                lambda rate: run_step(tmp, target, users, rate, seconds, transport, name))
+                lambda rate: run_step(tmp, target, users, rate, seconds, transport, name,
+                                      scenario, timed))
 
 
 def main() -> int:
