@@ -66,7 +66,7 @@ from ims_core.sip import AuthHeader, Request, Response, SipUri
 from ims_core.userdata import Ifc, Profile, RegistrationType, UserDataError
 from ims_core.userdata import parse as parse_user_data
 
-from . import cx, digest, regevent, registrar, thirdparty
+from . import cx, cxserver, digest, regevent, registrar, thirdparty
 from .config import ScscfConfig
 from .cx import AssignmentType
 from .legs import ORIG, is_home, leg_of
@@ -417,7 +417,7 @@ class ScscfCore(SessionCore):
         return done
 
     def update_profile(self, reg: Registration, profile: Profile, now: float) -> None:
-        """PPR (TS 29.228 §6.1.4): the new profile, implicit set and barring; subscribers
+        """PPR (TS 29.228 §6.2.2): the new profile, implicit set and barring; subscribers
         no longer allowed are dropped, the others NOTIFYed when the visible set changed
         (identities added: event ``created``; removed or barred: ``rejected``)."""
         snap = regevent.snapshot(reg)
@@ -447,8 +447,6 @@ class ScscfCore(SessionCore):
 
     def handle_cx_request(self, request: Message, now: float) -> Message:
         """RTR and PPR from the HSS: :func:`.cxserver.answer`."""
-        from . import cxserver  # imported when first asked: it builds on this module
-
         return cxserver.answer(self, request, now)
 
     # -- SUBSCRIBE (the reg event package) -------------------------------------------------
