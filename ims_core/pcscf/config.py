@@ -1,5 +1,6 @@
 """P-CSCF settings: the CSCF basics plus the home networks we serve (domain → I-CSCF),
-the visited network name we announce and the user part of our Path URI."""
+the visited network name we announce, the user part of our Path URI and our
+subscriptions to the reg event package (`[regevent]`)."""
 
 from __future__ import annotations
 
@@ -16,16 +17,39 @@ def _lab_home_networks() -> dict[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class RegEventConfig:
+    """`[regevent]` (TS 24.229 §5.2.3, RFC 3680): after the 200 (OK) to a UE's initial
+    REGISTER, subscribe to the reg event of its public identity when `subscribe`.
+    `expires`: the duration asked for (seconds; the notifier may grant less).
+    `retry_min` / `retry_max`: a failed SUBSCRIBE is tried again after `retry_min`
+    seconds, doubling on each failure in a row up to `retry_max` (a Retry-After the
+    notifier sends counts as a floor, within `retry_max`)."""
+
+    subscribe: bool = True
+    expires: int = 600000
+    retry_min: float = 30.0
+    retry_max: float = 1800.0
+
+    def __post_init__(self) -> None:
+        if self.expires <= 0:
+            raise ConfigError(f"regevent.expires must be positive, not {self.expires}")
+        if not 0 < self.retry_min <= self.retry_max:
+            raise ConfigError("regevent: 0 < retry_min <= retry_max is needed")
+
+
+@dataclass(frozen=True, slots=True)
 class PcscfConfig(CscfConfig):
     """`home_networks`: home domain → its I-CSCF as `host[:port]` or a SIP URI (a
     `transport` parameter picks the transport; without one the request's own is used).
     `visited_network_id`: the P-Visited-Network-ID value (RFC 3455 §4.3).
-    `path_user`: user part of our Path URI, which marks requests towards UEs (RFC 3327)."""
+    `path_user`: user part of our Path URI, which marks requests towards UEs (RFC 3327).
+    `regevent`: our reg event subscriptions (`RegEventConfig`)."""
 
     home_networks: dict[str, str] = field(default_factory=_lab_home_networks)
     visited_network_id: str = DOMAIN
     path_user: str = "term"
     default_expires: int = 3600  # a 200 that names no expiry for a binding (RFC 3261 §10.2.1.1)
+    regevent: RegEventConfig = field(default_factory=RegEventConfig)
 
     def __post_init__(self) -> None:
         CscfConfig.__post_init__(self)  # slots dataclass: no zero-argument super()

@@ -12,6 +12,7 @@ Theory of operation: every request is one of these, decided in `check_request`
 |            | or to a registered contact (§5.2.6.4)            |                              |
 | `dialog`   | a To tag (§5.2.7), from a UE flow or a core node | the next Route (the core),   |
 |            |                                                  | else the UE's flow           |
+| own NOTIFY | NOTIFY to our own URI from a core node (§5.2.5)  | answered here (regsub.py)    |
 
 A request from a UE that is not registered is answered 403 (§5.2.6.3.1), and so is one
 from any other peer that is not a core node (an I-CSCF, or an S-CSCF of a Service-Route).
@@ -31,18 +32,19 @@ The registrar's answers pass through `on_response` (a 401 loses ck/ik, §5.2.2.1
 `on_final` (a 2xx records, refreshes or removes the registration). Registrations lapse
 by themselves: `get_timer` includes the store's next expiry and `handle_timer` removes
 what is due. Other responses from the core pass untouched (100rel provisionals, SDP).
+After an initial registration we subscribe to the UE's reg event (§5.2.3) and apply
+what its NOTIFYs say (§5.2.5): `regsub.RegEventSubscriber`, which shares the store.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import ClassVar
 
 from ims_core import log
 from ims_core.cscf import CscfCore
-from ims_core.identity import uri_key
+from ims_core.identity import same_identity, uri_key
 from ims_core.proxy import (
     DIALOG_CREATING,
     RequestContext,
@@ -71,7 +73,14 @@ from .pheaders import (
     strip_aka_keys,
 )
 from .register import RegisterRejected, build_registration, home_network_of
-from .registrations import FlowKey, MemoryRegistrationStore, Registration, RegistrationStore
+from .registrations import (
+    FlowKey,
+    MemoryRegistrationStore,
+    Registration,
+    RegistrationStore,
+    drop_bindings,
+)
+from .regsub import EVENT, RegEventSubscriber, event_package
 from .session import (
     assert_identity,
     drop_ue_identity,
@@ -112,6 +121,8 @@ class PcscfCore(CscfCore[PcscfRequest]):
         self.i_cscfs = config.i_cscfs()
         self._core_addresses: set[tuple[str, int]] = {
             (d.host, d.port) for d in self.i_cscfs.values()}
+        self.regsub = RegEventSubscriber(config.regevent, self.store, self.originate,
+                                         self.local_uri, self.rng)
 
     # -- who we are ------------------------------------------------------------------
     @property
@@ -119,22 +130,27 @@ class PcscfCore(CscfCore[PcscfRequest]):
         """Our Path value; the port is the bound one (the server updates config.port)."""
         return path_value(self.settings.path_user, self.config.host, self.config.port)
 
+    def local_uri(self) -> str:
+        """Our own URI as a UA (the host:port of our Path): From, P-Asserted-Identity
+        and Contact of our SUBSCRIBEs, the Request-URI of the NOTIFYs for us."""
+        return f"sip:{self.config.host}:{self.config.port}"
+
     def is_our_path(self, uri: Uri | None) -> bool:
         return (isinstance(uri, SipUri) and uri.user == self.settings.path_user
                 and self.is_local(uri))
 
     # -- timers ----------------------------------------------------------------------
     def get_timer(self) -> float | None:
-        deadline = super().get_timer()
-        expiry = self.store.next_expiry()
-        if expiry is not None and (deadline is None or expiry < deadline):
-            return expiry
-        return deadline
+        deadlines = [t for t in (super().get_timer(), self.store.next_expiry(),
+                                 self.regsub.get_timer()) if t is not None]
+        return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
         super().handle_timer(now)
         for reg in self.store.expire(now):
             _log.info("pcscf.expired", impu=reg.registered_impu, flow=_flow_text(reg.flow))
+            self.regsub.release_unused(reg)
+        self.regsub.handle_timer(now)
 
     # -- proxy hooks -----------------------------------------------------------------
     def new_state(self, request: Request) -> PcscfRequest:
@@ -155,6 +171,9 @@ class PcscfCore(CscfCore[PcscfRequest]):
         request = ctx.request
         if request.method == "REGISTER":
             return self.route_register(ctx)
+        if request.method == "NOTIFY" and "route" not in request.headers \
+                and self.is_local(request.uri):
+            return self.own_notify(ctx)
         reg = self.registration_of(ctx)
         core = reg is None and self.from_core(ctx.source)
         if ctx.in_dialog:
@@ -216,6 +235,25 @@ class PcscfCore(CscfCore[PcscfRequest]):
                                                          reg.default_impu))
         else:
             drop_ue_identity(response)
+
+    def own_notify(self, ctx: Ctx) -> Response:
+        """A NOTIFY addressed to us (TS 24.229 §5.2.5): ours to answer, never relayed
+        and not a UE's request. Only a core node (the S-CSCF) may send one; only the reg
+        event is ours (RFC 6665 §4.1.3: 489 otherwise)."""
+        request = ctx.request
+        if not self.from_core(ctx.source):
+            _log.info("pcscf.notify_not_from_core", peer=str(ctx.source),
+                      call_id=request.headers.get("call-id"))
+            return self.make_response(ctx, 403, "Forbidden - Not From the Core")
+        if event_package(request) != EVENT:
+            response = self.make_response(ctx, 489)
+            response.headers.add("Allow-Events", EVENT)
+            return response
+        answer = self.regsub.on_notify(request, ctx.created)
+        response = self.make_response(ctx, answer.status, answer.reason)
+        for name, value in answer.headers:
+            response.headers.add(name, value)
+        return response
 
     # -- the legs --------------------------------------------------------------------
     def route_register(self, ctx: Ctx) -> Target | Response:
@@ -284,7 +322,9 @@ class PcscfCore(CscfCore[PcscfRequest]):
         Route entries are gone (§16.4); a remaining Route is the next hop towards the
         core (a UE's request: the S-CSCF). Nothing left means the Request-URI is the
         UE's contact: over its registered flow when it is one, else to the URI itself.
-        Only registered UEs and core nodes may send, and a UE only towards the core."""
+        Only registered UEs and core nodes may send, and a UE only towards the core: a
+        Route left, or a core node's own URI (a dialog with the S-CSCF itself, which does
+        not Record-Route it, e.g. the UE's reg event subscription)."""
         request, state = ctx.request, ctx.state
         state.leg = Leg.DIALOG
         if reg is None and not core:
@@ -296,7 +336,7 @@ class PcscfCore(CscfCore[PcscfRequest]):
             state.registration = reg
             request.headers.remove("p-asserted-identity")  # RFC 3325 §5: not trusted
             strip_sec_agree(request)  # again: a 2xx ACK skips check_request (§16.11)
-            if "route" not in request.headers:
+            if "route" not in request.headers and not self.is_core_node(request.uri):
                 return self.make_response(ctx, 403, "Forbidden - Not Routed via the Core")
             return Target()
         if "route" in request.headers:
@@ -308,18 +348,22 @@ class PcscfCore(CscfCore[PcscfRequest]):
 
     def ue_destination(self, uri: Uri, now: float) -> Destination | None:
         """Where a request for contact `uri` goes: the flow the contact was registered
-        on, else the flow of a UE registered from the URI's address, else None (the
+        on, else the flow of a UE registered from the URI's address, else the same for
+        a UE the network de-registered a moment ago (`regsub.departed`), else None (the
         Request-URI as it is, RFC 3261 §16.6 step 7)."""
         if not isinstance(uri, SipUri):
             return None
-        reg = self.store.by_contact(str(uri))
-        if reg is None or reg.expires <= now:
-            port = uri.port or 5060
-            transports = [uri.transport.upper()] if uri.transport else ["UDP", "TCP"]
-            reg = next((r for t in transports
-                        if (r := self.store.by_flow((t, uri.maddr or uri.host, port)))
-                        is not None and r.expires > now), None)
-        return _flow_destination(reg) if reg is not None else None
+        port = uri.port or 5060
+        transports = [uri.transport.upper()] if uri.transport else ["UDP", "TCP"]
+        for store in (self.store, self.regsub.departed):
+            reg = store.by_contact(str(uri))
+            if reg is None or reg.expires <= now:
+                reg = next((r for t in transports
+                            if (r := store.by_flow((t, uri.maddr or uri.host, port)))
+                            is not None and r.expires > now), None)
+            if reg is not None:
+                return _flow_destination(reg)
+        return None
 
     # -- registrations ---------------------------------------------------------------
     def registration_of(self, ctx: Ctx) -> Registration | None:
@@ -347,6 +391,11 @@ class PcscfCore(CscfCore[PcscfRequest]):
             return True
         return source.reliable and any(h == source.host for h, _ in addresses)
 
+    def is_core_node(self, uri: Uri) -> bool:
+        """`uri` names a core node we know (see `from_core`) by host and port."""
+        return isinstance(uri, SipUri) and \
+            (uri.maddr or uri.host, uri.port or 5060) in self._core_addresses
+
     def record_registration(self, ctx: Ctx, response: Response, now: float) -> None:
         """TS 24.229 §5.2.2.1: keep what the 2xx says about this UE, or forget it."""
         flow = flow_key(ctx.source)
@@ -359,31 +408,32 @@ class PcscfCore(CscfCore[PcscfRequest]):
                          call_id=ctx.request.headers.get("call-id"))
             return
         if reg is None:
-            if self.store.remove(flow) is not None:
+            if (gone := self.store.remove(flow)) is not None:
                 _log.debug("pcscf.deregistered", flow=_flow_text(flow))
+                self.regsub.release_unused(gone)
             return
+        # Records this one replaces or empties: their subscriptions may be unused after.
+        replaced = [previous] if previous is not None else []
         for b in reg.bindings:  # a contact lives on one flow: the newest
             other = self.store.by_contact(b.uri)
-            if other is not None and other.flow != flow:
-                self._drop_binding(other, b.uri)
+            if other is not None and other.flow != flow and \
+                    drop_bindings(self.store, other, {uri_key(b.uri)}) is None:
+                replaced.append(other)
         for value in reg.service_route:
             self._learn_core_node(value)
         self.store.save(reg)
+        for other in replaced:  # after the save: a UE that only moved keeps its own
+            self.regsub.release_unused(other)
         _log.debug("pcscf.registered", impu=reg.registered_impu, flow=_flow_text(flow),
                    expires=round(reg.expires - now))
+        if previous is None or not same_identity(previous.registered_impu,
+                                                 reg.registered_impu):
+            self.regsub.subscribe(reg, now)  # §5.2.3: after the initial registration only
 
     def _to_registered_contact(self, ctx: Ctx) -> bool:
         request = ctx.request
         return isinstance(request.uri, SipUri) and \
             self.store.by_contact(request.uri_text) is not None
-
-    def _drop_binding(self, reg: Registration, contact: str) -> None:
-        key = uri_key(contact)
-        rest = tuple(b for b in reg.bindings if uri_key(b.uri) != key)
-        if rest:
-            self.store.save(replace(reg, bindings=rest))
-        else:
-            self.store.remove(reg.flow)
 
     def _learn_core_node(self, route_value: str) -> None:
         try:

@@ -15,8 +15,8 @@ not part of a record's identity (the transport also finds a connection by addres
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from ims_core.deadlines import DeadlineHeap
@@ -91,6 +91,42 @@ class RegistrationStore(Protocol):
         ...
 
     def __len__(self) -> int: ...
+
+
+def drop_bindings(store: RegistrationStore, registration: Registration,
+                  contacts: Collection[str]) -> Registration | None:
+    """Remove the bindings whose `uri_key` is in `contacts` from `registration` in
+    `store`; the record goes when none is left. Returns the record as it now stands
+    (None: removed)."""
+    rest = tuple(b for b in registration.bindings if uri_key(b.uri) not in contacts)
+    if len(rest) == len(registration.bindings):
+        return registration
+    if not rest:
+        store.remove(registration.flow)
+        return None
+    kept = replace(registration, bindings=rest)
+    store.save(kept)
+    return kept
+
+
+def drop_identities(store: RegistrationStore, registration: Registration,
+                    identities: Collection[str]) -> Registration | None:
+    """Remove the public identities whose `impu_key` is in `identities` from
+    `registration` in `store`. The record goes when that takes its registered or
+    default identity, or all of them (TS 24.229 §5.2.5). Returns the record as it now
+    stands (None: removed)."""
+    keys = [impu_key(i) for i in registration.impus]
+    vital = {impu_key(registration.registered_impu), *keys[:1]}  # registered, default
+    hit = sum(k in identities for k in keys)
+    if not hit and vital.isdisjoint(identities):
+        return registration
+    if hit == len(keys) or not vital.isdisjoint(identities):
+        store.remove(registration.flow)
+        return None
+    kept = replace(registration, impus=tuple(
+        i for i, k in zip(registration.impus, keys, strict=True) if k not in identities))
+    store.save(kept)
+    return kept
 
 
 # -- the in-memory store ---------------------------------------------------------------

@@ -93,11 +93,14 @@ def ok_extra(contact: str, expires: int, *, path: str, service_route: str = SERV
 
 
 class Harness:
-    """A PcscfCore, a fake clock and helpers to feed it and read what it sends."""
+    """A PcscfCore, a fake clock and helpers to feed it and read what it sends.
+    `after_register`: what the core sent on the last 200 of `register` (the 200 to the
+    UE and, after an initial registration, our SUBSCRIBE)."""
 
     def __init__(self, core: PcscfCore | None = None) -> None:
         self.core = core or PcscfCore(config())
         self.now = 1000.0
+        self.after_register: list[Send] = []
 
     def rx(self, msg: Request | Response, source: Source | None = None) -> list[Send]:
         if source is None:
@@ -119,21 +122,22 @@ class Harness:
     def register(self, *, expires: int = 600000, ue: tuple[str, int] = UE,
                  transport: str = "UDP", conn: object | None = None,
                  associated: Sequence[str] = (IMPU, TEL), reg_expires: int = 600,
-                 call_id: str = "reg-1@ue") -> Response:
+                 call_id: str = "reg-1@ue", to: str = IMPU) -> Response:
         """A complete registration through a fake I-CSCF/S-CSCF: 401 then 200."""
         contact = f"sip:001010000000001@{ue[0]}:{ue[1]}"
-        first = register(ue=ue, transport=transport, expires=expires, call_id=call_id)
+        first = register(ue=ue, transport=transport, expires=expires, call_id=call_id, to=to)
         [fwd] = requests(self.rx(first, source_for(first, ue, transport, conn)))
         challenge = f"WWW-Authenticate: {CHALLENGE}\r\n"
         [r401] = responses(self.rx(answer(fwd.data, 401, extra=challenge)))
         assert r401.status == 401
         second = register(ue=ue, transport=transport, expires=expires, cseq=2,
-                          call_id=call_id)
+                          call_id=call_id, to=to)
         [fwd2] = requests(self.rx(second, source_for(second, ue, transport, conn)))
         sent = parse_message(fwd2.data)
         path = sent.headers.values("path")[0]
         extra = ok_extra(contact, reg_expires, path=path, associated=associated) \
             if reg_expires else f"Path: {path}\r\n"
-        [r200] = responses(self.rx(answer(fwd2.data, 200, extra=extra)))
+        self.after_register = self.rx(answer(fwd2.data, 200, extra=extra))
+        [r200] = responses(self.after_register)
         return r200
 

@@ -9,6 +9,7 @@ import pytest
 from ims_core.config import ConfigError, from_dict, load
 from ims_core.pcscf import PcscfConfig, parse_next_hop
 from ims_core.pcscf.app import main
+from ims_core.pcscf.config import RegEventConfig
 from ims_core.sip.addressing import Destination
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,6 +23,9 @@ def test_lab_config_loads_with_the_documented_defaults() -> None:
     assert cfg.path_user == "term"
     assert cfg.diameter is None
     assert cfg.visited_network_id == PcscfConfig().visited_network_id
+    assert cfg.regevent == RegEventConfig(subscribe=True, expires=600000, retry_min=30.0,
+                                          retry_max=1800.0)
+    assert cfg.regevent == PcscfConfig().regevent
 
 
 @pytest.mark.parametrize(("text", "dest"), [
@@ -41,6 +45,11 @@ def test_next_hop_forms(text: str, dest: Destination) -> None:
     {"visited_network_id": ""},
     {"path_user": "te rm"},
     {"sip": {"port": True}},
+    {"regevent": {"expires": 0}},
+    {"regevent": {"retry_min": 0}},
+    {"regevent": {"retry_min": 60, "retry_max": 30}},
+    {"regevent": {"subscribe": "yes"}},
+    {"regevent": {"refresh": 0.8}},
 ])
 def test_bad_settings_are_config_errors(data: dict[str, object]) -> None:
     with pytest.raises(ConfigError):

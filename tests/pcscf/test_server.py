@@ -34,13 +34,22 @@ HOST = "127.0.0.1"
 @dataclass
 class FakeIcscf:
     """UDP and TCP on one port: answers REGISTER with 401 then 200 (the whole
-    I-CSCF + S-CSCF as far as the P-CSCF can tell), and anything else with 200."""
+    I-CSCF + S-CSCF as far as the P-CSCF can tell), a SUBSCRIBE with a 200 that sets up
+    the dialog, and anything else with 200."""
 
     port: int = 0
     received: list[Request] = field(default_factory=list)
 
+    def last(self, method: str) -> Request:
+        return [r for r in self.received if r.method == method][-1]
+
     def answer(self, req: Request) -> Response:
         self.received.append(req)
+        if req.method == "SUBSCRIBE":
+            r = make_response(req, 200, to_tag="s")
+            r.headers.add("Contact", f"<sip:{HOST}:{self.port}>")
+            r.headers.add("Expires", "600000")
+            return r
         if req.method != "REGISTER":
             return make_response(req, 200, to_tag="s")
         if req.auth_headers("authorization")[0].response == "":
@@ -174,7 +183,7 @@ async def test_registration_and_message_end_to_end(
         await ue.send(register(transport, ue.port, 2, "r1", "0123abcd"))
         r200 = await ue.final()
         assert r200.status == 200
-        fwd = icscf.received[-1]
+        fwd = icscf.last("REGISTER")
         assert fwd.top_via().transport == transport
         assert fwd.headers.values("path") == [f"<sip:term@{HOST}:{pcscf.config.port};lr>"]
         assert "path" in fwd.headers.values("require")
@@ -184,14 +193,20 @@ async def test_registration_and_message_end_to_end(
 
         await ue.send(sip("MESSAGE", f"sip:bob@{DOMAIN}", transport, ue.port, 3, "", "m1"))
         assert (await ue.final()).status == 200
-        message = icscf.received[-1]
-        assert message.method == "MESSAGE"
+        message = icscf.last("MESSAGE")
         assert message.headers.values("route") == [f"<sip:orig@{HOST}:{icscf.port};lr>"]
 
         await stranger.send(sip("MESSAGE", f"sip:bob@{DOMAIN}", transport, stranger.port, 1,
                                 "", "m2"))
         assert (await stranger.final()).status == 403
-        assert icscf.received[-1] is message
+        assert icscf.last("MESSAGE") is message
+        subscribe = icscf.last("SUBSCRIBE")  # §5.2.3, sent with the 200 to the UE
+        assert subscribe.uri_text == IMPU and subscribe.headers.get("event") == "reg"
+        for _ in range(100):  # its 200 comes over UDP, the MESSAGE's maybe over TCP
+            if (sub := pcscf.regsub.get(IMPU)) is not None and sub.established:
+                break
+            await asyncio.sleep(0.02)
+        assert sub is not None and sub.established
     finally:
         await ue.close()
         await stranger.close()

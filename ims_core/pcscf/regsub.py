@@ -1,0 +1,529 @@
+"""The P-CSCF as subscriber to the reg event package (TS 24.229 §5.2.3, §5.2.5;
+RFC 3680; RFC 6665), sans-I/O.
+
+After the 200 (OK) to a UE's initial REGISTER the P-CSCF subscribes to the reg event of
+the UE's public identity (its first P-Associated-URI), along the Service-Route of that
+200, and keeps the subscription alive while any UE with that identity is registered
+here: one subscription per identity, never a second one for a refresh or another UE.
+
+Each subscription is a state machine (`TRANSITIONS`); an event without an entry is
+stale (the answer to a SUBSCRIBE the subscription has moved past) and changes nothing:
+
+    state        event                                   action     next
+    -----------  --------------------------------------  ---------  -----------
+    WAITING      timer                                   SUBSCRIBE  SUBSCRIBING
+    SUBSCRIBING  2xx with To tag and Contact             CONFIRM    ACTIVE
+    SUBSCRIBING  failure (3xx-6xx, 408, 503), bad 2xx    RESTART    WAITING
+    ACTIVE       timer                                   REFRESH    REFRESHING
+    ACTIVE       timer, the notifier's side has lapsed   SUBSCRIBE  SUBSCRIBING
+    REFRESHING   2xx                                     CONFIRM    ACTIVE
+    REFRESHING   failure but 481 (RFC 6665 §4.1.2.2)     BACK_OFF   ACTIVE
+    REFRESHING   481                                     RESTART    WAITING
+    in flight    timer                                   WAIT       (the same)
+    any          NOTIFY terminated, reason deactivated,  RESTART    WAITING
+                 timeout or probation, still registered
+
+SUBSCRIBE starts a new dialog along the Service-Route; REFRESH stays in the dialog;
+CONFIRM keeps the grant and sets the refresh timer (`refresh_delay`: at 80 % of the
+granted time, earlier when that would leave under 600 s, never before half of it);
+BACK_OFF and RESTART (which ends the dialog) set the retry timer (`retry_delay`:
+`retry_min` doubling per failure in a row, at most `retry_max`). A subscription is
+forgotten — no state, no timer — when a NOTIFY ends it otherwise, or when no UE with its
+identity is registered here any more (the S-CSCF ends its side, RFC 3680 §3.3).
+
+A NOTIFY in one of our dialogs is answered here (`on_notify`). What it says about
+bindings is applied to the registration store at once: a registration element in state
+`terminated` ends that identity for the UEs registered with it (the whole UE when it is
+the UE's registered or default identity, or its last), and a contact in state
+`terminated` (whatever its event) and active under no other identity removes that binding
+(§5.2.5), so the UE's next request is refused and requests towards it find no contact.
+For `DEPARTED_GRACE` seconds the lost bindings stay in `departed`, where only the
+requests of existing dialogs look (the S-CSCF's NOTIFY to the UE itself among them).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from ims_core import log
+from ims_core.deadlines import DeadlineHeap
+from ims_core.identity import impu_key, uri_key
+from ims_core.proxy.uac import OnResponse
+from ims_core.reginfo import CONTENT_TYPE, Reginfo, ReginfoError
+from ims_core.reginfo import parse as parse_reginfo
+from ims_core.sip import Headers, Request, Response, SipParseError
+from ims_core.sip.grammar import LWS, TOKEN
+from ims_core.sip.params import parse_generic_params
+
+from .config import RegEventConfig
+from .registrations import (
+    MemoryRegistrationStore,
+    Registration,
+    RegistrationStore,
+    drop_bindings,
+    drop_identities,
+)
+
+_log = log.get("pcscf")
+
+EVENT = "reg"  # RFC 3680 §3
+REFRESH_FRACTION = 0.8  # of the granted duration (RFC 6665 §4.1.2.2: refresh in time)
+REFRESH_MARGIN = 600.0  # seconds left at the latest, when the duration allows it
+# A UE a NOTIFY removed still gets the requests of its dialogs over its flow this long
+# (64*T1): above all the S-CSCF's NOTIFY that tells the UE itself, which may come just
+# after ours (TS 24.229 §5.2.5.1: the UE's security associations go only after it).
+DEPARTED_GRACE = 32.0
+# RFC 6665 §4.1.3: after these reasons a new subscription is worth a try.
+RESUBSCRIBE_REASONS = frozenset({"deactivated", "timeout", "probation"})
+
+# send(request, on_response, now) -> False when there is nowhere to send it
+# (ProxyCore.originate).
+Originate = Callable[[Request, OnResponse, float], bool]
+
+_HEAD_RE = re.compile(rf"{LWS}({TOKEN})")
+_DELTA_RE = re.compile(rf"{LWS}([0-9]{{1,10}}){LWS}(?:$|[;(])")
+
+
+def token_params(value: str) -> tuple[str, dict[str, str | None]]:
+    """`token *(SEMI generic-param)` (Event, RFC 6665 §8.4; Subscription-State, §8.4.3)
+    → the token (lower case) and its parameters (names lower case). Raises
+    SipParseError."""
+    m = _HEAD_RE.match(value)
+    if m is None:
+        raise SipParseError(f"Bad header value {value[:20]!r}")
+    params = parse_generic_params(value, m.end())
+    return m.group(1).lower(), {n.lower(): v for n, v in params}
+
+
+def event_package(request: Request) -> str | None:
+    """The Event package of a request (lower case), None without a usable Event."""
+    value = request.headers.get("event")
+    try:
+        return token_params(value)[0] if value is not None else None
+    except SipParseError:
+        return None
+
+
+def _seconds(value: str | None) -> int | None:
+    """The delta-seconds (RFC 3261 §25.1) a value starts with (Retry-After may go on
+    with a comment and parameters, §20.33); None when absent or malformed."""
+    if value is None:
+        return None
+    m = _DELTA_RE.match(value)
+    return int(m.group(1)) if m is not None else None
+
+
+def refresh_delay(granted: float) -> float:
+    """When to refresh a subscription granted for `granted` seconds: at 80 % of it, or
+    earlier so that 600 s remain, but never before half of it."""
+    return max(min(granted * REFRESH_FRACTION, granted - REFRESH_MARGIN), granted / 2)
+
+
+def retry_delay(settings: RegEventConfig, failures: int, retry_after: int | None = None) -> float:
+    """The back-off after `failures` failures in a row (1 = the first): `retry_min`
+    doubling each time, a Retry-After as a floor, at most `retry_max`."""
+    delay = settings.retry_min * 2.0 ** min(max(failures - 1, 0), 32)
+    if retry_after is not None:
+        delay = max(delay, float(retry_after))
+    return min(delay, settings.retry_max)
+
+
+class State(enum.Enum):
+    WAITING = "waiting"  # no dialog; a new one is tried at the timer
+    SUBSCRIBING = "subscribing"  # an initial SUBSCRIBE in flight
+    ACTIVE = "active"  # a dialog; its refresh (or the retry of one) at the timer
+    REFRESHING = "refreshing"  # a SUBSCRIBE within the dialog in flight
+
+
+class Event(enum.Enum):
+    DUE = "timer"
+    LAPSED = "timer, lapsed"  # the notifier's side has expired meanwhile
+    OK = "2xx"
+    FAILED = "failure"  # 3xx-6xx but 481, a generated 408/503, nowhere to send
+    GONE = "gone"  # 481, or a 2xx that sets up no dialog
+    RETRY = "terminated, retry"  # RFC 6665 §4.1.3: a new subscription is worth a try
+
+
+class Action(enum.Enum):
+    SUBSCRIBE = "subscribe"
+    REFRESH = "refresh"
+    CONFIRM = "confirm"
+    BACK_OFF = "back off"
+    RESTART = "restart"
+    WAIT = "wait"
+
+
+TRANSITIONS: dict[tuple[State, Event], tuple[Action, State]] = {
+    (State.WAITING, Event.DUE): (Action.SUBSCRIBE, State.SUBSCRIBING),
+    (State.SUBSCRIBING, Event.OK): (Action.CONFIRM, State.ACTIVE),
+    (State.SUBSCRIBING, Event.FAILED): (Action.RESTART, State.WAITING),
+    (State.SUBSCRIBING, Event.GONE): (Action.RESTART, State.WAITING),
+    (State.SUBSCRIBING, Event.DUE): (Action.WAIT, State.SUBSCRIBING),
+    (State.SUBSCRIBING, Event.RETRY): (Action.RESTART, State.WAITING),
+    (State.ACTIVE, Event.DUE): (Action.REFRESH, State.REFRESHING),
+    (State.ACTIVE, Event.LAPSED): (Action.SUBSCRIBE, State.SUBSCRIBING),
+    (State.ACTIVE, Event.RETRY): (Action.RESTART, State.WAITING),
+    (State.REFRESHING, Event.OK): (Action.CONFIRM, State.ACTIVE),
+    (State.REFRESHING, Event.FAILED): (Action.BACK_OFF, State.ACTIVE),
+    (State.REFRESHING, Event.GONE): (Action.RESTART, State.WAITING),
+    (State.REFRESHING, Event.DUE): (Action.WAIT, State.REFRESHING),
+    (State.REFRESHING, Event.RETRY): (Action.RESTART, State.WAITING),
+}
+IN_FLIGHT = frozenset({State.SUBSCRIBING, State.REFRESHING})
+
+
+@dataclass(slots=True, eq=False)
+class Subscription:
+    """One reg event subscription of ours and its dialog (RFC 6665 §4.1.2; RFC 3261
+    §12.1.2), in `state`. `aor` is the subscribed identity (Request-URI and To of the initial
+    SUBSCRIBE), `service_route` its Route. Dialog: `call_id`, `local_tag` (our From tag),
+    `remote_tag`, `remote_target` (the notifier's Contact), `route_set` (from
+    Record-Route), the CSeq numbers both ways. `expires_at`: when the notifier's side
+    lapses. `version`: the last reginfo version applied (RFC 3680 §5.2.1)."""
+
+    aor: str
+    key: str
+    service_route: tuple[str, ...]
+    call_id: str = ""
+    local_tag: str = ""
+    cseq: int = 0
+    remote_tag: str | None = None
+    remote_target: str | None = None
+    route_set: tuple[str, ...] = ()
+    remote_cseq: int | None = None
+    expires_at: float | None = None
+    version: int = -1
+    failures: int = 0
+    state: State = State.WAITING
+
+    @property
+    def established(self) -> bool:
+        return self.remote_tag is not None
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyAnswer:
+    """How to answer a NOTIFY: status, reason phrase (None: the standard one) and any
+    further headers."""
+
+    status: int
+    reason: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class RegEventSubscriber:
+    """Our reg event subscriptions, by identity key; see the module docstring.
+    `originate` sends a request of ours, `local_uri()` is our `sip:host:port` (From,
+    P-Asserted-Identity, Contact: the host:port of our Path), `rng` draws tags and
+    Call-IDs. NOTIFYs change `store`."""
+
+    def __init__(self, settings: RegEventConfig, store: RegistrationStore,
+                 originate: Originate, local_uri: Callable[[], str],
+                 rng: Callable[[int], bytes]) -> None:
+        self.settings = settings
+        self.store = store
+        self._originate = originate
+        self._local_uri = local_uri
+        self._rng = rng
+        self._subs: dict[str, Subscription] = {}
+        self._by_dialog: dict[tuple[str, str], Subscription] = {}
+        self._timers: DeadlineHeap[Subscription] = DeadlineHeap()
+        # What NOTIFYs removed, each binding kept DEPARTED_GRACE seconds (`departed`).
+        self.departed: RegistrationStore = MemoryRegistrationStore()
+
+    def __len__(self) -> int:
+        return len(self._subs)
+
+    def get(self, identity: str) -> Subscription | None:
+        return self._subs.get(impu_key(identity))
+
+    # -- starting and forgetting ---------------------------------------------------------
+    def subscribe(self, reg: Registration, now: float) -> Subscription | None:
+        """TS 24.229 §5.2.3: subscribe to the reg event of `reg`'s default public
+        identity along its Service-Route, unless configured off or already subscribed."""
+        if not self.settings.subscribe:
+            return None
+        aor = reg.default_impu
+        key = impu_key(aor)
+        if key in self._subs:
+            return None  # one subscription per identity, whatever registers it again
+        if not reg.service_route:
+            _log.warning("pcscf.regevent_no_service_route", impu=aor)
+            return None
+        sub = Subscription(aor, key, reg.service_route)
+        self._subs[key] = sub
+        self._step(sub, Event.DUE, now)
+        return sub
+
+    def release_unused(self, reg: Registration) -> None:
+        """`reg` is gone from the store: forget the subscriptions of its identities that
+        no registered UE has any more (locally only: the S-CSCF ends its side when the
+        registration ends, RFC 3680 §3.3)."""
+        for identity in (*reg.impus, reg.registered_impu):
+            sub = self._subs.get(impu_key(identity))
+            if sub is not None and not self.store.by_impu(sub.aor):
+                _log.debug("pcscf.regevent_forgotten", impu=sub.aor)
+                self._forget(sub)
+
+    def _forget(self, sub: Subscription) -> None:
+        if self._subs.get(sub.key) is sub:
+            del self._subs[sub.key]
+        self._timers.discard(sub)
+        self._end_dialog(sub)
+
+    def _end_dialog(self, sub: Subscription) -> None:
+        if self._by_dialog.get((sub.call_id, sub.local_tag)) is sub:
+            del self._by_dialog[(sub.call_id, sub.local_tag)]
+        sub.call_id = sub.local_tag = ""
+        sub.remote_tag = sub.remote_target = sub.remote_cseq = sub.expires_at = None
+        sub.route_set = ()
+        sub.version = -1
+
+    # -- timers --------------------------------------------------------------------------
+    def get_timer(self) -> float | None:
+        deadlines = [t for t in (self._timers.peek(), self.departed.next_expiry())
+                     if t is not None]
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
+        self.departed.expire(now)
+        for sub in self._timers.pop_due(now):
+            lapsed = sub.state is State.ACTIVE and sub.expires_at is not None \
+                and now >= sub.expires_at
+            self._step(sub, Event.LAPSED if lapsed else Event.DUE, now)
+
+    # -- the state machine ---------------------------------------------------------------
+    def _step(self, sub: Subscription, event: Event, now: float, *,
+              granted: int = 0, retry_after: int | None = None,
+              status: int | None = None) -> None:
+        entry = TRANSITIONS.get((sub.state, event))
+        if entry is None:
+            return  # stale: the subscription has moved past what this event answers
+        action, sub.state = entry
+        if action is Action.SUBSCRIBE:
+            self._end_dialog(sub)
+            sub.call_id = f"{self._rng(10).hex()}@regevent"
+            sub.local_tag = self._rng(6).hex()
+            self._by_dialog[(sub.call_id, sub.local_tag)] = sub
+            self._send(sub, now)
+        elif action is Action.REFRESH:
+            self._send(sub, now)
+        elif action is Action.CONFIRM:
+            sub.failures = 0
+            self._granted(sub, granted, now)
+            _log.debug("pcscf.regevent_subscribed", impu=sub.aor, expires=granted)
+        elif action is Action.WAIT:  # the answer comes within 64*T1 and sets the timer
+            self._timers.set(sub, now + self.settings.retry_min)
+        else:  # BACK_OFF, RESTART
+            if action is Action.RESTART:
+                self._end_dialog(sub)
+            sub.failures += 1
+            delay = retry_delay(self.settings, sub.failures, retry_after)
+            self._timers.set(sub, now + delay)
+            _log.warning("pcscf.regevent_retry", impu=sub.aor, cause=event.value,
+                         status=status, failures=sub.failures, retry_in=round(delay))
+
+    def _granted(self, sub: Subscription, granted: int, now: float) -> None:
+        """The notifier keeps the subscription for `granted` seconds (RFC 6665
+        §4.1.2.1, §4.1.2.3): refresh in time, unless a SUBSCRIBE is in flight."""
+        sub.expires_at = now + granted
+        if sub.state is State.ACTIVE:
+            self._timers.set(sub, now + refresh_delay(granted))
+
+    # -- SUBSCRIBE -----------------------------------------------------------------------
+    def _send(self, sub: Subscription, now: float) -> None:
+        sub.cseq += 1
+        cseq = sub.cseq
+
+        def on_response(response: Response, now: float) -> None:
+            if self._subs.get(sub.key) is not sub or sub.cseq != cseq \
+                    or sub.state not in IN_FLIGHT:
+                return  # forgotten, or moved past this SUBSCRIBE
+            self._answered(sub, response, now)
+
+        if not self._originate(self._build(sub), on_response, now):
+            _log.warning("pcscf.regevent_no_route", impu=sub.aor)
+            self._step(sub, Event.FAILED, now)
+
+    def _build(self, sub: Subscription) -> Request:
+        """The SUBSCRIBE (RFC 6665 §4.1.2; TS 24.229 §5.2.3): initial along the
+        Service-Route, or a refresh within the dialog (RFC 3261 §12.2.1.1)."""
+        me = self._local_uri()
+        h = Headers()
+        target = sub.remote_target if sub.state is State.REFRESHING else None
+        for value in (sub.route_set if target is not None else sub.service_route):
+            h.add("Route", value)
+        h.add("Max-Forwards", "70")
+        h.add("From", f"<{me}>;tag={sub.local_tag}")
+        h.add("To", f"<{sub.aor}>" + (f";tag={sub.remote_tag}" if target else ""))
+        h.add("Call-ID", sub.call_id)
+        h.add("CSeq", f"{sub.cseq} SUBSCRIBE")
+        h.add("P-Asserted-Identity", f"<{me}>")
+        h.add("Contact", f"<{me}>")
+        h.add("Event", EVENT)
+        h.add("Accept", CONTENT_TYPE)
+        h.add("Expires", str(self.settings.expires))
+        h.add("Content-Length", "0")
+        return Request("SUBSCRIBE", target or sub.aor, h)
+
+    def _answered(self, sub: Subscription, response: Response, now: float) -> None:
+        """The final response to our SUBSCRIBE in flight. A 2xx sets up the dialog
+        (RFC 6665 §4.1.2.1; unless a NOTIFY came first, §4.1.2.4), updates the remote
+        target (RFC 3261 §12.2.1.2) and says how long it lasts (Expires; 0 ends it at
+        once, not what we asked for)."""
+        status = response.status
+        if not 200 <= status < 300:
+            event = Event.GONE if status == 481 else Event.FAILED
+            self._step(sub, event, now, status=status, retry_after=_seconds(
+                response.headers.get("retry-after")))
+            return
+        try:
+            tag = response.to_tag
+            contacts = response.contacts()
+            route_set = tuple(reversed(response.headers.values("record-route")))
+        except SipParseError:
+            tag, contacts, route_set = None, [], ()
+        if contacts:
+            sub.remote_target = str(contacts[0].uri)
+        if sub.state is State.SUBSCRIBING and sub.remote_tag is None and tag:
+            sub.remote_tag, sub.route_set = tag, route_set
+        granted = _seconds(response.headers.get("expires"))
+        if granted is None:
+            granted = self.settings.expires
+        if sub.remote_tag is None or sub.remote_target is None or granted <= 0:
+            _log.warning("pcscf.regevent_bad_2xx", impu=sub.aor, call_id=sub.call_id)
+            self._step(sub, Event.GONE, now, status=status)
+            return
+        self._step(sub, Event.OK, now, granted=granted)
+
+    # -- NOTIFY --------------------------------------------------------------------------
+    def on_notify(self, request: Request, now: float) -> NotifyAnswer:
+        """A NOTIFY for us (Event: reg), RFC 6665 §4.1.3: 481 outside our dialogs, 400
+        for a bad Subscription-State or body (nothing changes), 415 for another body
+        type; else the document is applied and the answer is 200. Raises SipParseError
+        for a malformed From/To/Call-ID/CSeq (the proxy core answers 400)."""
+        sub = self._by_dialog.get((request.call_id, request.to_tag or ""))
+        remote_tag = request.from_tag
+        if sub is None or remote_tag is None or (
+                sub.remote_tag is not None and sub.remote_tag != remote_tag):
+            return NotifyAnswer(481)
+        cseq = request.cseq.seq
+        if sub.remote_cseq is not None and cseq <= sub.remote_cseq:
+            return NotifyAnswer(500, "CSeq Out of Order")  # RFC 3261 §12.2.2
+        try:
+            state, params = token_params(request.headers.get("subscription-state") or "")
+        except SipParseError:
+            return NotifyAnswer(400, "Bad Subscription-State")
+        info: Reginfo | None = None
+        if request.body:
+            ctype = (request.headers.get("content-type") or "").split(";", 1)[0]
+            if ctype.strip(" \t").lower() != CONTENT_TYPE:
+                return NotifyAnswer(415, None, (("Accept", CONTENT_TYPE),))
+            try:
+                info = parse_reginfo(request.body)
+            except ReginfoError as exc:
+                _log.info("pcscf.regevent_bad_body", impu=sub.aor, reason=str(exc))
+                return NotifyAnswer(400, "Bad reginfo")
+        self._notified(sub, request, remote_tag, cseq)
+        if info is not None and info.version > sub.version:  # RFC 3680 §5.2.1
+            sub.version = info.version
+            self._apply(sub, info, now)
+        if self._subs.get(sub.key) is not sub:
+            return NotifyAnswer(200)  # no UE of the identity left: forgotten
+        if state == "terminated":
+            self._terminated(sub, params, now)
+        else:
+            granted = _seconds(params.get("expires"))
+            if granted:  # RFC 6665 §4.1.2.3: the notifier's word counts
+                self._granted(sub, granted, now)
+        return NotifyAnswer(200)
+
+    def _notified(self, sub: Subscription, request: Request, remote_tag: str,
+                  cseq: int) -> None:
+        """The dialog after an accepted NOTIFY: it may be the first word from the
+        notifier (RFC 6665 §4.1.2.4: it sets up the dialog, its Record-Route is the route
+        set), and it refreshes the remote target (§4.1.2.4: a target refresh request)."""
+        if sub.remote_tag is None:
+            sub.remote_tag = remote_tag
+            sub.route_set = tuple(request.headers.values("record-route"))
+        sub.remote_cseq = cseq
+        try:
+            contacts = request.contacts()
+        except SipParseError:
+            contacts = []
+        if contacts:
+            sub.remote_target = str(contacts[0].uri)
+
+    def _terminated(self, sub: Subscription, params: dict[str, str | None],
+                    now: float) -> None:
+        """RFC 6665 §4.1.3 / RFC 3680 §3.3: the notifier ended the subscription. After
+        `deactivated`, `timeout` or `probation` a new one is tried (with the back-off)
+        while a UE with the identity is still registered; otherwise it is forgotten."""
+        reason = (params.get("reason") or "").lower()
+        _log.info("pcscf.regevent_terminated", impu=sub.aor, reason=reason or None)
+        if reason in RESUBSCRIBE_REASONS and self.store.by_impu(sub.aor):
+            self._step(sub, Event.RETRY, now, retry_after=_seconds(params.get("retry-after")))
+        else:
+            self._forget(sub)
+
+    def _apply(self, sub: Subscription, info: Reginfo, now: float) -> None:
+        """TS 24.229 §5.2.5: drop what the notifier says is over (`ended`), within the
+        UEs registered with the subscribed identity (never anyone else's)."""
+        identities, contacts = ended(info)
+        removed: list[Registration] = []
+        for reg in self.store.by_impu(sub.aor):
+            after = drop_identities(self.store, reg, identities)
+            if after is not None:
+                after = drop_bindings(self.store, after, contacts)
+            self._depart(reg, after, now)
+            if after is None:
+                removed.append(reg)
+                _log.info("pcscf.network_deregistered", impu=reg.registered_impu,
+                          flow=f"{reg.flow[0].lower()}:{reg.flow[1]}:{reg.flow[2]}")
+            elif after is not reg:
+                _log.info("pcscf.network_update", impu=reg.registered_impu,
+                          impus=len(after.impus), bindings=len(after.bindings))
+        for reg in removed:
+            self.release_unused(reg)
+
+
+    def _depart(self, reg: Registration, after: Registration | None, now: float) -> None:
+        """Keep the bindings `reg` lost for `DEPARTED_GRACE` seconds in `departed`: where
+        the requests of the UE's dialogs still go (never new ones: the store decides)."""
+        kept = {b.uri for b in after.bindings} if after is not None else set()
+        gone = [replace(b, expires=now + DEPARTED_GRACE) for b in reg.bindings
+                if b.uri not in kept]
+        if not gone:
+            return
+        earlier = self.departed.by_flow(reg.flow)
+        known = {b.uri for b in gone}
+        gone += [b for b in (earlier.bindings if earlier else ()) if b.uri not in known]
+        self.departed.save(replace(reg, bindings=tuple(gone)))
+
+
+def ended(info: Reginfo) -> tuple[set[str], set[str]]:
+    """What a reginfo document says is over (TS 24.229 §5.2.5): the public identities
+    (`impu_key`) of its registration elements in state `terminated`, and the contacts
+    (`uri_key`) it shows `terminated`, whatever the event, and active nowhere (the
+    identities of an implicit set share their contacts, so a contact that only left one
+    of them stays). What does not parse is passed over."""
+    identities: set[str] = set()
+    over: set[str] = set()
+    alive: set[str] = set()
+    for element in info.registrations:
+        terminated = element.state == "terminated"
+        try:
+            if terminated:
+                identities.add(impu_key(element.aor))
+        except SipParseError:
+            pass
+        for contact in element.contacts:
+            try:
+                key = uri_key(contact.uri)
+            except SipParseError:
+                continue
+            (alive if contact.state == "active" and not terminated else over).add(key)
+    return identities, over - alive
