@@ -7,7 +7,8 @@ Each child is started with its PID recorded and stopped by that PID; logs stay i
 session's tmp directory and are quoted in failure messages.
 
 Subscriber ranges (demo IMSIs 001010000000001 + i): 1-200 SIPp over UDP, 201-400 SIPp
-over TCP, 401-450 our UE; plus one MD5-only subscriber.
+over TCP, 401-450 our UE; plus one MD5-only subscriber and one with a third-party
+REGISTER iFC towards an AS at 127.0.0.19.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from hss.provision import new_subscriber
+from hss.provision import DEMO_OP, demo_k, new_subscriber
+from ims_core.userdata import Ifc, Spt
 from ims_lab.plan import DIAMETER_PORT, DOMAIN, SIP_PORT, Addresses, imsi, split_sipp_csv
 from ims_lab.running import RunningLab, start_lab
 from tests.integration.conftest import IMS_CORE, require_tools
@@ -36,6 +38,8 @@ SEED = 450
 SIPP_UDP = range(1, 201)  # subscriber numbers (see ims_lab.plan.imsi)
 SIPP_TCP = range(201, 401)
 MD5_IMSI, MD5_PASSWORD = "001010000009001", "softphone-secret"
+# A subscriber whose REGISTER-method iFC sends third-party REGISTERs to a SIPp AS.
+AS_IMSI, AS_HOST, AS_PORT = "001010000009002", "127.0.0.19", 5060
 SCENARIOS = Path(__file__).resolve().parents[2] / "config" / "sipp"
 
 
@@ -95,8 +99,13 @@ def _start_lab(workdir: Path, addresses: Addresses = ADDRESSES, ue_host: str = U
     md5 = new_subscriber(imsi=MD5_IMSI, k="00112233445566778899aabbccddeeff",
                          op="00112233445566778899aabbccddeeff", password=MD5_PASSWORD,
                          schemes="md5", domain=addresses.domain)
+    with_as = new_subscriber(
+        imsi=AS_IMSI, k=demo_k(AS_IMSI), op=DEMO_OP, domain=addresses.domain,
+        ifcs=[Ifc(priority=1, server_name=f"sip:{AS_HOST}:{AS_PORT}",
+                  spts=(Spt(method="REGISTER"),), service_info="ims-core-test")])
     try:
-        running = start_lab(workdir, addresses, subscribers=SEED, extra=[md5], min_expires=1)
+        running = start_lab(workdir, addresses, subscribers=SEED, extra=[md5, with_as],
+                            min_expires=1)
     except RuntimeError as exc:
         pytest.fail(f"the lab did not start: {exc}")
     files = split_sipp_csv(running.sipp_csv, {"sipp_udp.csv": SIPP_UDP,
