@@ -135,8 +135,9 @@ def test_rtr_notifies_ue_and_pcscf_then_the_pcscf_refuses_the_ue(
     ue.send(invite)
     resp = ue.response_to(invite)
     assert resp.status == 403, resp
-    assert "not registered" in lab.subscriber(imsi(424)).lower() or "NOT_REGISTERED" in \
-        lab.subscriber(imsi(424))
+    impus = [line for line in lab.subscriber(imsi(424)).splitlines()
+             if line.startswith("IMPU:")]
+    assert impus and all(line.endswith("NOT_REGISTERED") for line in impus), impus
 
 
 def test_profile_update_pushes_ppr_and_notifies_the_new_implicit_set(
