@@ -270,3 +270,19 @@ def test_sipp_ues_register_and_subscribe(lab: Lab) -> None:
             "10000"]  # bounded: -m, -timeout, and run_sipp's own timeout
     result = run_sipp(lab.workdir, "sipp-subscribe", argv, timeout=90)
     assert result.successful == 8 and result.failed == 0, result.screen[-3000:] + lab.logs()
+
+
+def test_barring_by_ppr_refuses_the_next_originating_request(
+        lab: Lab, ues: list[RawUe]) -> None:
+    """TS 29.228 §6.2.2: a PPR bars the registered identity. The S-CSCF would refuse
+    its requests (403 "Served User Barred", tests/scscf); here the P-CSCF already knows
+    from its reg NOTIFY that the identity is gone and refuses the UE's next INVITE."""
+    ues.append(ue := register(lab, 444))
+    out = lab.ims_core("subscriber", "-c", str(lab.configs["hss"]), "update", imsi(444),
+                       "--bar", ue.impu)
+    assert out.returncode == 0 and "PPA 2001" in out.stdout, out.stdout + out.stderr
+    callee = f"sip:{imsi(445)}@{DOMAIN}"
+    invite = ue.build("INVITE", callee, to=f"<{callee}>")
+    ue.send(invite)
+    resp = ue.response_to(invite)
+    assert (resp.status, resp.reason) == (403, "Forbidden - Not Registered"), resp

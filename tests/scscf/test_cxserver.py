@@ -39,6 +39,7 @@ from ims_core.userdata import parse as parse_user_data
 
 from .helpers import DOMAIN, IMPI, IMPU, IMSI, config
 from .regevent_peers import RegHarness, Watcher, body, pcscf, registered, state_of
+from .test_calls import request as orig_request
 
 SCSCF = f"scscf.{DOMAIN}"
 HSS = f"hss.{DOMAIN}"
@@ -358,3 +359,18 @@ def test_hss_ppr_gives_the_registration_its_new_profile(h: RegHarness) -> None:
     [(notify, _)] = h.notifies()
     gone = body(notify).registration(barred)
     assert gone is not None and gone.state == "terminated"
+
+
+def test_an_identity_barred_by_ppr_cannot_originate(h: RegHarness) -> None:
+    """TS 29.228 §6.2.2 then TS 24.229 §5.4.3.2: once a PPR bars the served identity, its
+    next originating request is refused 403 by the S-CSCF itself."""
+    sub = h.hss.store.get(IMSI)
+    assert sub is not None
+    push = hss_ppr.new_push(sub)
+    assert push is not None
+    sub = dataclasses.replace(sub, impus=tuple(
+        dataclasses.replace(p, barred=p.impu == IMPU) for p in sub.impus))
+    assert from_hss(h, hss_ppr.build(push, sub, h.hss.ctx)).result_code == ResultCode.SUCCESS
+    callee = f"sip:001010000000002@{DOMAIN}"
+    resp = h.rx_from(orig_request("INVITE", callee, pai=IMPU), ("127.0.0.1", 5060))
+    assert (resp.status, resp.reason) == (403, "Forbidden - Served User Barred")
