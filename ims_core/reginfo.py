@@ -8,6 +8,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+EVENT_PACKAGE = "reg"  # RFC 3680 §4.1: the Event header of its SUBSCRIBEs and NOTIFYs
 CONTENT_TYPE = "application/reginfo+xml"
 NAMESPACE = "urn:ietf:params:xml:ns:reginfo"
 MAX_BODY = 64 * 1024

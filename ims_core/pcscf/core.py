@@ -52,12 +52,14 @@ from ims_core.proxy import (
     record_route_value,
     top_route,
 )
+from ims_core.reginfo import EVENT_PACKAGE
 from ims_core.sip import (
     Request,
     Response,
     SipParseError,
     SipUri,
     Uri,
+    event_package,
     parse_name_addr,
     parse_uri,
 )
@@ -80,7 +82,7 @@ from .registrations import (
     RegistrationStore,
     drop_bindings,
 )
-from .regsub import EVENT, RegEventSubscriber, event_package
+from .regsub import RegEventSubscriber
 from .session import (
     assert_identity,
     drop_ue_identity,
@@ -245,9 +247,9 @@ class PcscfCore(CscfCore[PcscfRequest]):
             _log.info("pcscf.notify_not_from_core", peer=str(ctx.source),
                       call_id=request.headers.get("call-id"))
             return self.make_response(ctx, 403, "Forbidden - Not From the Core")
-        if event_package(request) != EVENT:
+        if event_package(request.headers.get("event")) != EVENT_PACKAGE:
             response = self.make_response(ctx, 489)
-            response.headers.add("Allow-Events", EVENT)
+            response.headers.add("Allow-Events", EVENT_PACKAGE)
             return response
         answer = self.regsub.on_notify(request, ctx.created)
         response = self.make_response(ctx, answer.status, answer.reason)

@@ -24,8 +24,8 @@ stale (the answer to a SUBSCRIBE the subscription has moved past) and changes no
                  timeout or probation, still registered
 
 SUBSCRIBE starts a new dialog along the Service-Route; REFRESH stays in the dialog;
-CONFIRM keeps the grant and sets the refresh timer (`refresh_delay`: at 80 % of the
-granted time, earlier when that would leave under 600 s, never before half of it);
+CONFIRM keeps the grant and sets the refresh timer (`refresh_delay`, the UE's rule too:
+600 s before the end of a grant over 1200 s, else half-way through, TS 24.229 §5.2.3);
 BACK_OFF and RESTART (which ends the dialog) set the retry timer (`retry_delay`:
 `retry_min` doubling per failure in a row, at most `retry_max`). A subscription is
 forgotten — no state, no timer — when a NOTIFY ends it otherwise, or when no UE with its
@@ -44,7 +44,6 @@ requests of existing dialogs look (the S-CSCF's NOTIFY to the UE itself among th
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -52,11 +51,19 @@ from ims_core import log
 from ims_core.deadlines import DeadlineHeap
 from ims_core.identity import impu_key, uri_key
 from ims_core.proxy.uac import OnResponse
-from ims_core.reginfo import CONTENT_TYPE, Reginfo, ReginfoError
+from ims_core.reginfo import CONTENT_TYPE, EVENT_PACKAGE, Reginfo, ReginfoError
 from ims_core.reginfo import parse as parse_reginfo
-from ims_core.sip import Headers, Request, Response, SipParseError
-from ims_core.sip.grammar import LWS, TOKEN
-from ims_core.sip.params import parse_generic_params
+from ims_core.sip import (
+    Headers,
+    Request,
+    Response,
+    SipParseError,
+    SubscriptionState,
+    parse_subscription_state,
+    refresh_delay,
+    response_expires,
+    response_retry_after,
+)
 
 from .config import RegEventConfig
 from .registrations import (
@@ -69,9 +76,6 @@ from .registrations import (
 
 _log = log.get("pcscf")
 
-EVENT = "reg"  # RFC 3680 §3
-REFRESH_FRACTION = 0.8  # of the granted duration (RFC 6665 §4.1.2.2: refresh in time)
-REFRESH_MARGIN = 600.0  # seconds left at the latest, when the duration allows it
 # A UE a NOTIFY removed still gets the requests of its dialogs over its flow this long
 # (64*T1): above all the S-CSCF's NOTIFY that tells the UE itself, which may come just
 # after ours (TS 24.229 §5.2.5.1: the UE's security associations go only after it).
@@ -82,44 +86,6 @@ RESUBSCRIBE_REASONS = frozenset({"deactivated", "timeout", "probation"})
 # send(request, on_response, now) -> False when there is nowhere to send it
 # (ProxyCore.originate).
 Originate = Callable[[Request, OnResponse, float], bool]
-
-_HEAD_RE = re.compile(rf"{LWS}({TOKEN})")
-_DELTA_RE = re.compile(rf"{LWS}([0-9]{{1,10}}){LWS}(?:$|[;(])")
-
-
-def token_params(value: str) -> tuple[str, dict[str, str | None]]:
-    """`token *(SEMI generic-param)` (Event, RFC 6665 §8.4; Subscription-State, §8.4.3)
-    → the token (lower case) and its parameters (names lower case). Raises
-    SipParseError."""
-    m = _HEAD_RE.match(value)
-    if m is None:
-        raise SipParseError(f"Bad header value {value[:20]!r}")
-    params = parse_generic_params(value, m.end())
-    return m.group(1).lower(), {n.lower(): v for n, v in params}
-
-
-def event_package(request: Request) -> str | None:
-    """The Event package of a request (lower case), None without a usable Event."""
-    value = request.headers.get("event")
-    try:
-        return token_params(value)[0] if value is not None else None
-    except SipParseError:
-        return None
-
-
-def _seconds(value: str | None) -> int | None:
-    """The delta-seconds (RFC 3261 §25.1) a value starts with (Retry-After may go on
-    with a comment and parameters, §20.33); None when absent or malformed."""
-    if value is None:
-        return None
-    m = _DELTA_RE.match(value)
-    return int(m.group(1)) if m is not None else None
-
-
-def refresh_delay(granted: float) -> float:
-    """When to refresh a subscription granted for `granted` seconds: at 80 % of it, or
-    earlier so that 600 s remain, but never before half of it."""
-    return max(min(granted * REFRESH_FRACTION, granted - REFRESH_MARGIN), granted / 2)
 
 
 def retry_delay(settings: RegEventConfig, failures: int, retry_after: int | None = None) -> float:
@@ -363,7 +329,7 @@ class RegEventSubscriber:
         h.add("CSeq", f"{sub.cseq} SUBSCRIBE")
         h.add("P-Asserted-Identity", f"<{me}>")
         h.add("Contact", f"<{me}>")
-        h.add("Event", EVENT)
+        h.add("Event", EVENT_PACKAGE)
         h.add("Accept", CONTENT_TYPE)
         h.add("Expires", str(self.settings.expires))
         h.add("Content-Length", "0")
@@ -377,8 +343,8 @@ class RegEventSubscriber:
         status = response.status
         if not 200 <= status < 300:
             event = Event.GONE if status == 481 else Event.FAILED
-            self._step(sub, event, now, status=status, retry_after=_seconds(
-                response.headers.get("retry-after")))
+            self._step(sub, event, now, status=status,
+                       retry_after=response_retry_after(response))
             return
         try:
             tag = response.to_tag
@@ -390,7 +356,7 @@ class RegEventSubscriber:
             sub.remote_target = str(contacts[0].uri)
         if sub.state is State.SUBSCRIBING and sub.remote_tag is None and tag:
             sub.remote_tag, sub.route_set = tag, route_set
-        granted = _seconds(response.headers.get("expires"))
+        granted = response_expires(response)
         if granted is None:
             granted = self.settings.expires
         if sub.remote_tag is None or sub.remote_target is None or granted <= 0:
@@ -414,7 +380,7 @@ class RegEventSubscriber:
         if sub.remote_cseq is not None and cseq <= sub.remote_cseq:
             return NotifyAnswer(500, "CSeq Out of Order")  # RFC 3261 §12.2.2
         try:
-            state, params = token_params(request.headers.get("subscription-state") or "")
+            state = parse_subscription_state(request.headers.get("subscription-state") or "")
         except SipParseError:
             return NotifyAnswer(400, "Bad Subscription-State")
         info: Reginfo | None = None
@@ -433,12 +399,10 @@ class RegEventSubscriber:
             self._apply(sub, info, now)
         if self._subs.get(sub.key) is not sub:
             return NotifyAnswer(200)  # no UE of the identity left: forgotten
-        if state == "terminated":
-            self._terminated(sub, params, now)
-        else:
-            granted = _seconds(params.get("expires"))
-            if granted:  # RFC 6665 §4.1.2.3: the notifier's word counts
-                self._granted(sub, granted, now)
+        if state.terminated:
+            self._terminated(sub, state, now)
+        elif state.expires:  # RFC 6665 §4.1.2.3: the notifier's word counts
+            self._granted(sub, state.expires, now)
         return NotifyAnswer(200)
 
     def _notified(self, sub: Subscription, request: Request, remote_tag: str,
@@ -457,15 +421,13 @@ class RegEventSubscriber:
         if contacts:
             sub.remote_target = str(contacts[0].uri)
 
-    def _terminated(self, sub: Subscription, params: dict[str, str | None],
-                    now: float) -> None:
+    def _terminated(self, sub: Subscription, state: SubscriptionState, now: float) -> None:
         """RFC 6665 §4.1.3 / RFC 3680 §3.3: the notifier ended the subscription. After
         `deactivated`, `timeout` or `probation` a new one is tried (with the back-off)
         while a UE with the identity is still registered; otherwise it is forgotten."""
-        reason = (params.get("reason") or "").lower()
-        _log.info("pcscf.regevent_terminated", impu=sub.aor, reason=reason or None)
-        if reason in RESUBSCRIBE_REASONS and self.store.by_impu(sub.aor):
-            self._step(sub, Event.RETRY, now, retry_after=_seconds(params.get("retry-after")))
+        _log.info("pcscf.regevent_terminated", impu=sub.aor, reason=state.reason)
+        if state.reason in RESUBSCRIBE_REASONS and self.store.by_impu(sub.aor):
+            self._step(sub, Event.RETRY, now, retry_after=state.retry_after)
         else:
             self._forget(sub)
 

@@ -62,7 +62,8 @@ from ims_core.diameter import CxResult, DiameterUnavailable, Message
 from ims_core.identity import impi_from_impu, impu_key
 from ims_core.proxy import RequestContext, Target, top_route
 from ims_core.proxy.uac import OnResponse
-from ims_core.sip import AuthHeader, Request, Response, SipUri
+from ims_core.reginfo import EVENT_PACKAGE
+from ims_core.sip import AuthHeader, Request, Response, SipUri, event_package
 from ims_core.userdata import Ifc, Profile, RegistrationType, UserDataError
 from ims_core.userdata import parse as parse_user_data
 
@@ -455,11 +456,11 @@ class ScscfCore(SessionCore):
         ours, route it as any other request."""
         request, now = ctx.request, ctx.created
         local = self.is_local(request.uri)
-        package = regevent.package(request)
-        if ctx.in_dialog or package != regevent.EVENT:
+        package = event_package(request.headers.get("event"))
+        if ctx.in_dialog or package != EVENT_PACKAGE:
             if not local:  # another dialog through us, or another package for a user
                 return False
-            answer = (regevent.bad_event() if package != regevent.EVENT
+            answer = (regevent.bad_event() if package != EVENT_PACKAGE
                       else self.notifier.resubscribe(request, now))
         elif (found := self._lookup(request.uri)) is not None:
             answer = self.notifier.subscribe(request, found[1], found[0], ctx.to_tag,

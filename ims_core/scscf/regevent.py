@@ -52,26 +52,26 @@ from dataclasses import dataclass, field
 from ims_core import log, reginfo
 from ims_core.identity import impu_key
 from ims_core.proxy.uac import OnResponse
-from ims_core.reginfo import ContactInfo, Reginfo, RegistrationInfo
+from ims_core.reginfo import EVENT_PACKAGE, ContactInfo, Reginfo, RegistrationInfo
 from ims_core.sip import (
     Headers,
     Request,
     Response,
     SipParseError,
     SipUri,
+    SubscriptionState,
     TelUri,
     Uri,
+    delta_seconds,
     parse_name_addr,
     parse_uri,
 )
 
 from .config import RegEventSettings
-from .registrar import delta_seconds
 from .store import Binding, Registration, RegistrationStore, Subscription
 
 _log = log.get("scscf")
 
-EVENT = "reg"  # RFC 3680 §4.1
 # originate(request, on_response, now, transport) -> False when it has nowhere to go
 Originate = Callable[[Request, OnResponse, float, str], bool]
 
@@ -179,14 +179,9 @@ class Answer:
 
 
 # -- reading a SUBSCRIBE ----------------------------------------------------------------
-def package(request: Request) -> str:
-    """The event package of the Event header (RFC 6665 §8.2.1), lower-cased; "" if none."""
-    return (request.headers.get("event") or "").split(";", 1)[0].strip().lower()
-
-
 def bad_event() -> Answer:
     """RFC 6665 §4.2.1.1: an event package we do not serve."""
-    return Answer(489, "Bad Event", [("Allow-Events", EVENT)])
+    return Answer(489, "Bad Event", [("Allow-Events", EVENT_PACKAGE)])
 
 
 def acceptable(request: Request) -> bool:
@@ -204,7 +199,7 @@ def lifetime(request: Request, settings: RegEventSettings) -> int | Answer:
     without Expires, 0 to end it, 423 below the minimum, never more than the maximum."""
     try:
         asked = delta_seconds(request.headers.get("expires"))
-    except ValueError:
+    except SipParseError:
         return Answer(400, "Bad Expires")
     if asked is None:
         return settings.default_expires
@@ -383,8 +378,8 @@ class Notifier:
             remote_tag=remote_tag, local_uri=_without_tag(request.headers.get("to") or ""),
             remote_uri=_without_tag(request.headers.get("from") or ""), remote_target=target,
             route_set=tuple(request.headers.values("record-route")), transport=transport,
-            event=(request.headers.get("event") or EVENT).strip(), expires_at=now + expires,
-            remote_cseq=request.cseq.seq)
+            event=(request.headers.get("event") or EVENT_PACKAGE).strip(),
+            expires_at=now + expires, remote_cseq=request.cseq.seq)
         if expires == 0:
             return self._accepted(reg, sub, Trigger.FETCHED, now)
         for old in [s for s in reg.subscriptions.values()
@@ -477,13 +472,13 @@ class Notifier:
         step = STEPS[trigger]
         if step.ends:
             self.store.remove_subscription(reg, sub.key)
-            state = f"terminated;reason={step.reason}"
+            state = SubscriptionState("terminated", reason=step.reason)
         else:
-            state = f"active;expires={sub.remaining(now)}"
+            state = SubscriptionState("active", expires=sub.remaining(now))
         sub.local_cseq += 1
         body = reginfo.encode(Reginfo(version=sub.version, state="full", registrations=regs))
         sub.version += 1
-        request = notify_request(sub, self.contact(sub.transport), state, body)
+        request = notify_request(sub, self.contact(sub.transport), str(state), body)
         return Notification(sub.key, request, sub.transport)
 
     def send(self, notification: Notification, now: float) -> None:

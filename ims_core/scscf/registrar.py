@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ims_core.identity import uri_key
-from ims_core.sip import NameAddr, Request, Response, parse_name_addr
+from ims_core.sip import (
+    NameAddr,
+    Request,
+    Response,
+    SipParseError,
+    delta_seconds,
+    parse_name_addr,
+)
 from ims_core.sip.addressing import Source
 from ims_core.userdata import Profile
 
@@ -40,21 +47,11 @@ def unsupported_options(request: Request) -> list[str]:
     return [t for t in tags if t.lower() not in SUPPORTED_OPTIONS]
 
 
-def delta_seconds(text: str | None) -> int | None:
-    """An Expires value or ``expires`` parameter (RFC 3261 §20.19, §25.1 delta-seconds;
-    a huge one reads as 2**32-1); None when absent, ValueError when malformed."""
-    if text is None:
-        return None
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()):
-        raise ValueError(f"bad delta-seconds {text!r}")
-    return min(int(text), 2**32 - 1)
-
-
 def _delta(text: str | None) -> int | None:
+    """An Expires value or ``expires`` parameter (RFC 3261 §20.19); 400 when malformed."""
     try:
         return delta_seconds(text)
-    except ValueError:
+    except SipParseError:
         raise RegisterError(400, "Bad Expires") from None
 
 

@@ -21,7 +21,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from ims_core.sip import Request, Response, SipParseError, make_response, parse_name_addr
+from ims_core.sip import (
+    Request,
+    Response,
+    SipParseError,
+    make_response,
+    parse_name_addr,
+    refresh_delay,
+)
 from ims_core.transaction import TimedOut, TransportFailed
 
 from . import messages
@@ -31,7 +38,6 @@ from .profile import UeProfile
 from .regevent import Deregistered, deregistration, describe
 from .registration import Outcome, Registration
 from .subscription import DEFAULT_EXPIRES, Ended, Notified, Subscription
-from .timing import refresh_delay
 
 # Exit statuses of `ims-core ue register` (2 is argparse's, for bad arguments).
 EXIT_OK = 0

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ims_core.reginfo import CONTENT_TYPE as REGINFO
+from ims_core.reginfo import EVENT_PACKAGE
 from ims_core.sip import Headers, Request
 from ims_core.sip.fields import MAGIC_COOKIE
 
@@ -50,7 +51,7 @@ def subscribe_headers(contact_uri: str, expires: int, identity: str | None = Non
     """What a SUBSCRIBE to the reg event carries besides the dialog's own headers
     (TS 24.229 §5.1.1.3, RFC 3680 §4): Event, Accept, Expires, Contact and, when given,
     the identity the UE prefers (P-Preferred-Identity, RFC 3325 §9.2)."""
-    out = [("Contact", f"<{contact_uri}>"), ("Event", "reg"), ("Accept", REGINFO),
+    out = [("Contact", f"<{contact_uri}>"), ("Event", EVENT_PACKAGE), ("Accept", REGINFO),
            ("Expires", str(expires)), ("Allow", "NOTIFY")]
     if identity is not None:
         out.append(("P-Preferred-Identity", f"<{identity}>"))

@@ -1,75 +1,21 @@
-"""What a NOTIFY of the reg event package tells a UE, without I/O: its
-Subscription-State (RFC 6665 §8.2.3), one printable line per NOTIFY, and whether the
-network de-registered the UE (TS 24.229 §5.1.1.7; RFC 3680 §5.3 contact events)."""
+"""What a NOTIFY of the reg event package tells a UE, without I/O: whether it is one
+(its Event), one printable line per NOTIFY, and whether the network de-registered the
+UE (TS 24.229 §5.1.1.7; RFC 3680 §5.3 contact events). Its Subscription-State is read by
+:func:`ims_core.sip.parse_subscription_state`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ims_core.identity import same_identity, uri_equal
-from ims_core.reginfo import Reginfo, RegistrationInfo
-from ims_core.sip import SipParseError
-from ims_core.sip.params import parse_generic_params
-
-EVENT = "reg"
-SUBSCRIPTION_STATES = frozenset({"active", "pending", "terminated"})
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionState:
-    """``Subscription-State: active;expires=600`` or ``terminated;reason=deactivated``."""
-
-    value: str
-    expires: int | None = None
-    reason: str | None = None
-    retry_after: int | None = None
-
-    @property
-    def terminated(self) -> bool:
-        return self.value == "terminated"
-
-    def __str__(self) -> str:
-        out = self.value
-        for name, v in (("reason", self.reason), ("expires", self.expires),
-                        ("retry-after", self.retry_after)):
-            if v is not None:
-                out += f";{name}={v}"
-        return out
-
-
-def parse_subscription_state(text: str) -> SubscriptionState:
-    """The header value; SipParseError (400) for anything else. Unknown states count as
-    ``pending`` (RFC 6665 §8.2.3 lets new ones appear); unknown parameters are ignored."""
-    head, _, _ = text.partition(";")
-    value = head.strip().lower()
-    if not value or not value.replace("-", "").isalnum():
-        raise SipParseError(f"Bad Subscription-State {text!r}")
-    params = {n.lower(): v for n, v in parse_generic_params(text, len(head))}
-
-    def number(name: str) -> int | None:
-        raw = params.get(name)
-        if raw is None:
-            return None
-        if not raw.isdigit():
-            raise SipParseError(f"Bad Subscription-State {name} {raw!r}")
-        return int(raw)
-
-    return SubscriptionState(
-        value=value if value in SUBSCRIPTION_STATES else "pending",
-        expires=number("expires"), reason=params.get("reason"),
-        retry_after=number("retry-after"))
+from ims_core.reginfo import EVENT_PACKAGE, Reginfo, RegistrationInfo
+from ims_core.sip import SubscriptionState, is_event
 
 
 def is_reg_event(value: str | None) -> bool:
-    """An Event header naming the reg package (RFC 6665 §8.2.1; no ``id`` is used)."""
-    if value is None:
-        return False
-    package, _, _ = value.partition(";")
-    try:
-        params = parse_generic_params(value, len(package))
-    except SipParseError:
-        return False
-    return package.strip().lower() == EVENT and all(n.lower() != "id" for n, _ in params)
+    """An Event header naming the reg package without ``id``, as the UE's SUBSCRIBE
+    does (RFC 6665 §4.1.2.4: a NOTIFY must match it)."""
+    return is_event(value, EVENT_PACKAGE)
 
 
 # -- one line per NOTIFY --------------------------------------------------------------------

@@ -36,13 +36,22 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ims_core.reginfo import CONTENT_TYPE, Reginfo, ReginfoError, parse
-from ims_core.sip import Request, Response, SipParseError, make_response
+from ims_core.sip import (
+    Request,
+    Response,
+    SipParseError,
+    SubscriptionState,
+    make_response,
+    parse_subscription_state,
+    refresh_delay,
+    response_expires,
+    response_retry_after,
+)
 
 from . import messages
 from .dialog import Dialog
 from .messages import Local, Rng
-from .regevent import SubscriptionState, is_reg_event, parse_subscription_state
-from .timing import refresh_delay
+from .regevent import is_reg_event
 
 DEFAULT_EXPIRES = 600000  # TS 24.229 §5.1.1.3
 REFRESH_RETRY = 30.0  # seconds before a failed refresh is tried again (if still valid)
@@ -159,7 +168,7 @@ class Subscription:
             return
         if response.status >= 300:
             self.failed(response.status, response.reason, now,
-                        retry_after=_retry_after(response))
+                        retry_after=response_retry_after(response))
             return
         entry = TRANSITIONS.get((self.state, Event.ACCEPTED))
         if entry is None:
@@ -177,7 +186,8 @@ class Subscription:
             self.refreshes += 1
         self.state = nxt
         self.confirmed = True
-        self._granted(_expires(response, self.expires), now)
+        granted = response_expires(response)  # RFC 6665 §4.1.2.1, else what we asked
+        self._granted(self.expires if granted is None else granted, now)
 
     def failed(self, status: int, reason: str, now: float, *,
                retry_after: int | None = None) -> None:
@@ -304,14 +314,3 @@ def _body(request: Request) -> Reginfo | None:
     if ctype != CONTENT_TYPE:
         raise _Unsupported(ctype)
     return parse(request.body)
-
-
-def _expires(response: Response, asked: int) -> int:
-    """The duration the 2xx granted (RFC 6665 §4.1.2.1: its Expires), else ``asked``."""
-    raw = (response.headers.get("expires") or "").strip()
-    return int(raw) if raw.isdigit() else asked
-
-
-def _retry_after(response: Response) -> int | None:
-    raw = (response.headers.get("retry-after") or "").partition(";")[0].strip()
-    return int(raw) if raw.isdigit() else None

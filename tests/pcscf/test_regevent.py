@@ -18,12 +18,11 @@ from ims_core.pcscf.regsub import (
     Event,
     RegEventSubscriber,
     State,
-    refresh_delay,
     retry_delay,
 )
 from ims_core.proxy import Send
 from ims_core.proxy.uac import OnResponse
-from ims_core.sip import Request, Response
+from ims_core.sip import Request, Response, refresh_delay
 from ims_core.sip.addressing import Destination
 from tests.sipmsg import answer, build_request, parse_request, requests, responses
 
@@ -189,7 +188,7 @@ def test_the_requested_expires_is_configurable() -> None:
 
 # -- refresh ----------------------------------------------------------------------------
 @pytest.mark.parametrize(("granted", "delay"), [
-    (600000, 480000), (3600, 2880), (1000, 500), (60, 30),
+    (600000, 599400), (3600, 3000), (1000, 500), (60, 30),
 ])
 def test_refresh_delay(granted: int, delay: float) -> None:
     assert refresh_delay(granted) == delay
@@ -200,7 +199,7 @@ def test_the_subscription_is_refreshed_within_its_dialog_before_it_lapses() -> N
     sub, send = registered(h, reg_expires=600000)
     rr = ("<sip:rr1.example.net;lr>", "<sip:rr2.example.net;lr>")
     accept(h, send, expires=3600, record_route=rr)
-    assert subscribes(h.advance(2879)) == []
+    assert subscribes(h.advance(2999)) == []
     [(refresh, rsend)] = subscribes(h.advance(2))
     assert refresh.uri_text == NOTIFIER  # the remote target: the 2xx Contact
     assert refresh.headers.values("route") == list(reversed(rr))  # RFC 3261 §12.1.2
@@ -210,8 +209,8 @@ def test_the_subscription_is_refreshed_within_its_dialog_before_it_lapses() -> N
     assert refresh.cseq.seq == 2
     assert refresh.headers.get("event") == "reg"
     assert refresh.headers.get("expires") == "600000"
-    h.rx(answer(rsend.data, 200, to_tag="sc1", extra="Expires: 600000\r\n"))
-    assert subscribes(h.advance(479999)) == []
+    h.rx(answer(rsend.data, 200, to_tag="sc1", extra="Expires: 7200\r\n"))
+    assert subscribes(h.advance(6599)) == []  # 600 s before the new grant ends
     [(again, _)] = subscribes(h.advance(2))
     assert again.cseq.seq == 3 and again.call_id == sub.call_id
 
@@ -273,7 +272,7 @@ def test_a_failed_refresh_keeps_the_dialog_and_481_ends_it() -> None:
     h = Harness()
     sub, send = registered(h, reg_expires=600000)
     accept(h, send, expires=3600)
-    [(refresh, rsend)] = subscribes(h.advance(2881))
+    [(refresh, rsend)] = subscribes(h.advance(3001))
     assert refresh.cseq.seq == 2
     h.rx(answer(rsend.data, 500, to_tag="sc1"))  # RFC 6665 §4.1.2.2: still valid
     [(again, asend)] = subscribes(h.advance(31))
@@ -489,7 +488,7 @@ def test_a_2xx_after_the_notifier_ended_the_dialog_does_not_revive_it() -> None:
     h = Harness()
     sub, send = registered(h, reg_expires=600000)
     accept(h, send, expires=3600)
-    [(_, rsend)] = subscribes(h.advance(2881))  # a refresh in flight
+    [(_, rsend)] = subscribes(h.advance(3001))  # a refresh in flight
     assert notified(h, notify(sub, state="terminated;reason=timeout")).status == 200
     h.rx(answer(rsend.data, 200, to_tag="sc1", extra=f"Contact: <{NOTIFIER}>\r\n"))
     assert notified(h, notify(sub, reginfo(0), cseq=2)).status == 481
@@ -511,7 +510,7 @@ def test_a_notify_may_come_before_the_2xx_and_sets_up_the_dialog() -> None:
     assert notified(h, notify(sub, reginfo(0), state="active;expires=3600")).status == 200
     assert h.core.regsub.get(IMPU).established  # type: ignore[union-attr]
     accept(h, send, expires=3600)
-    [(refresh, _)] = subscribes(h.advance(2881))
+    [(refresh, _)] = subscribes(h.advance(3001))
     assert refresh.uri_text == NOTIFIER and refresh.to_tag == "sc1"
 
 

@@ -6,15 +6,13 @@ from __future__ import annotations
 import pytest
 
 from ims_core.reginfo import ContactInfo, Reginfo, RegistrationInfo
-from ims_core.sip import SipParseError
-from ims_core.ue.regevent import (
+from ims_core.sip import (
+    SipParseError,
     SubscriptionState,
-    deregistration,
-    describe,
-    is_reg_event,
     parse_subscription_state,
+    refresh_delay,
 )
-from ims_core.ue.timing import refresh_delay
+from ims_core.ue.regevent import deregistration, describe, is_reg_event
 
 from .notifier import document
 
