@@ -19,7 +19,7 @@ from .test_regevent import register
 
 pytestmark = pytest.mark.integration
 
-SUB = 440  # imsi(440): a subscriber no other test uses
+SUB = 440  # a subscriber no other test uses (tests/ims/test_regevent.py stops at 439)
 
 
 @pytest.fixture(scope="module")
