@@ -12,6 +12,7 @@ from .registrations import (
     MemoryRegistrationStore,
     Registration,
     RegistrationStore,
+    RegKey,
 )
 from .state import Leg, PcscfRequest
 
@@ -24,6 +25,7 @@ __all__ = [
     "PcscfCore",
     "PcscfRequest",
     "RegEventConfig",
+    "RegKey",
     "Registration",
     "RegistrationStore",
     "flow_key",

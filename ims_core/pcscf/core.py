@@ -14,6 +14,9 @@ Theory of operation: every request is one of these, decided in `check_request`
 |            |                                                  | else the UE's flow           |
 | own NOTIFY | NOTIFY to our own URI from a core node (§5.2.5)  | answered here (regsub.py)    |
 
+A flow may carry several registrations, one per registered identity (registrations.py):
+a request from it belongs to the one `registration_of` picks, a request towards a contact
+to the one `route_terminating` picks among those holding it.
 A request from a UE that is not registered is answered 403 (§5.2.6.3.1), and so is one
 from any other peer that is not a core node (an I-CSCF, or an S-CSCF of a Service-Route).
 Originating requests lose the UE's P-Asserted-Identity and gain the asserted registered
@@ -44,7 +47,7 @@ from typing import ClassVar
 
 from ims_core import log
 from ims_core.cscf import CscfCore
-from ims_core.identity import same_identity, uri_key
+from ims_core.identity import uri_key
 from ims_core.proxy import (
     DIALOG_CREATING,
     RequestContext,
@@ -81,10 +84,13 @@ from .registrations import (
     Registration,
     RegistrationStore,
     drop_bindings,
+    registration_key,
+    select,
 )
 from .regsub import RegEventSubscriber
 from .session import (
     assert_identity,
+    claimed_identities,
     drop_ue_identity,
     prepare_for_ue,
     served_identities,
@@ -300,15 +306,16 @@ class PcscfCore(CscfCore[PcscfRequest]):
     def route_terminating(self, ctx: Ctx) -> Target | Response:
         """§5.2.6.4: an initial request from the core towards a UE goes to the contact in
         its Request-URI over the flow that contact was registered on; P-Asserted-Identity
-        passes (trusted domain) unless the caller asked for `Privacy: id`."""
+        passes (trusted domain) unless the caller asked for `Privacy: id`. When several
+        identities registered that contact, the request is for the one its
+        P-Called-Party-ID, else its To, names (`select`)."""
         request, state = ctx.request, ctx.state
         state.leg = Leg.TERM
-        reg = self.store.by_contact(request.uri_text) if isinstance(request.uri, SipUri) \
-            else None
-        if reg is None or reg.expires <= ctx.created:
-            return self.make_response(ctx, 404, "Not Found - Contact Not Registered")
-        binding = reg.binding_for(request.uri_text)
-        if binding is None or binding.expires <= ctx.created:
+        uri, now = request.uri_text, ctx.created
+        holders = self.store.all_by_contact(uri) if isinstance(request.uri, SipUri) else []
+        reg = select([r for r in holders if (b := r.binding_for(uri)) and b.expires > now],
+                     claimed_identities(request, "p-called-party-id", "to"))
+        if reg is None:
             return self.make_response(ctx, 404, "Not Found - Contact Not Registered")
         prepare_for_ue(request)
         state.to_ue = True
@@ -361,22 +368,27 @@ class PcscfCore(CscfCore[PcscfRequest]):
             reg = store.by_contact(str(uri))
             if reg is None or reg.expires <= now:
                 reg = next((r for t in transports
-                            if (r := store.by_flow((t, uri.maddr or uri.host, port)))
-                            is not None and r.expires > now), None)
+                            for r in store.by_flow((t, uri.maddr or uri.host, port))
+                            if r.expires > now), None)
             if reg is not None:
                 return _flow_destination(reg)
         return None
 
     # -- registrations ---------------------------------------------------------------
     def registration_of(self, ctx: Ctx) -> Registration | None:
-        """The UE's registration, found by the flow the request came in on (§5.2.6.3.1).
-        Only the flow counts: claimed identities (P-Preferred-Identity, From) select the
-        served identity within it (`served_identity`) but never admit a request — behind
-        a NAT another UE shares the address and can claim anything."""
-        reg = self.store.by_flow(flow_key(ctx.source))
-        if reg is not None and reg.expires > ctx.created:
-            return reg
-        return None
+        """The registration a UE's request belongs to, found by the flow it came in on
+        (§5.2.6.3.1). Only the flow admits a request: behind a NAT another UE shares
+        the address and can claim anything. Claimed identities only choose among the
+        registrations over the flow (`select`: the one holding the P-Preferred-Identity,
+        else the From URI, else the newest) and the served identity within the chosen
+        one (`served_identity`)."""
+        flow, now = flow_key(ctx.source), ctx.created
+        claimed = claimed_identities(ctx.request, "p-preferred-identity", "from")
+        if claimed:  # the usual case, O(1): the request claims its registered identity
+            reg = self.store.get((flow, claimed[0]))
+            if reg is not None and reg.expires > now:
+                return reg
+        return select([r for r in self.store.by_flow(flow) if r.expires > now], claimed)
 
     def served_identity(self, message: Request | Response, reg: Registration) -> str:
         """The identity to assert for a UE's request (TS 24.229 §5.2.6.3.3) or response
@@ -399,10 +411,13 @@ class PcscfCore(CscfCore[PcscfRequest]):
             (uri.maddr or uri.host, uri.port or 5060) in self._core_addresses
 
     def record_registration(self, ctx: Ctx, response: Response, now: float) -> None:
-        """TS 24.229 §5.2.2.1: keep what the 2xx says about this UE, or forget it."""
+        """TS 24.229 §5.2.2.1: keep what the 2xx says about the registration of the
+        REGISTER's identity (its To) over this flow, or forget it; other identities
+        registered over the flow are not touched (§5.2.2: state per registration)."""
         flow = flow_key(ctx.source)
-        previous = self.store.by_flow(flow)
         try:
+            key = registration_key(flow, str(ctx.request.to_addr.uri))
+            previous = self.store.get(key)
             reg = build_registration(ctx.request, response, flow, ctx.source.conn, self.path,
                                      previous, now, self.settings.default_expires)
         except SipParseError as exc:
@@ -410,17 +425,18 @@ class PcscfCore(CscfCore[PcscfRequest]):
                          call_id=ctx.request.headers.get("call-id"))
             return
         if reg is None:
-            if (gone := self.store.remove(flow)) is not None:
-                _log.debug("pcscf.deregistered", flow=_flow_text(flow))
+            if (gone := self.store.remove(key)) is not None:
+                _log.debug("pcscf.deregistered", impu=gone.registered_impu,
+                           flow=_flow_text(flow))
                 self.regsub.release_unused(gone)
             return
         # Records this one replaces or empties: their subscriptions may be unused after.
         replaced = [previous] if previous is not None else []
         for b in reg.bindings:  # a contact lives on one flow: the newest
-            other = self.store.by_contact(b.uri)
-            if other is not None and other.flow != flow and \
-                    drop_bindings(self.store, other, {uri_key(b.uri)}) is None:
-                replaced.append(other)
+            for other in self.store.all_by_contact(b.uri):
+                if other.flow != flow and \
+                        drop_bindings(self.store, other, {uri_key(b.uri)}) is None:
+                    replaced.append(other)
         for value in reg.service_route:
             self._learn_core_node(value)
         self.store.save(reg)
@@ -428,9 +444,8 @@ class PcscfCore(CscfCore[PcscfRequest]):
             self.regsub.release_unused(other)
         _log.debug("pcscf.registered", impu=reg.registered_impu, flow=_flow_text(flow),
                    expires=round(reg.expires - now))
-        if previous is None or not same_identity(previous.registered_impu,
-                                                 reg.registered_impu):
-            self.regsub.subscribe(reg, now)  # §5.2.3: after the initial registration only
+        if previous is None:  # §5.2.3: after the initial registration of the identity only
+            self.regsub.subscribe(reg, now)
 
     def _to_registered_contact(self, ctx: Ctx) -> bool:
         request = ctx.request

@@ -1,11 +1,17 @@
 """What the P-CSCF remembers about registered UEs, behind a small store interface.
 
-TS 24.229 §5.2.2.1: once a 200 (OK) to a REGISTER passes, the P-CSCF keeps, per UE,
-the contacts and their expiry, the Service-Route list (RFC 3608), the P-Associated-URI
-set (the first entry is the default public identity) and the Path it inserted. A UE is
-identified by the *flow* its REGISTER came in on — transport, source address and port
-(on TCP that names the connection) — so later requests are accepted only from that flow
-(§5.2.6.3) and requests towards the UE are sent back over it.
+TS 24.229 §5.2.2.1: once a 200 (OK) to a REGISTER passes, the P-CSCF keeps, per
+registration, the contacts and their expiry, the Service-Route list (RFC 3608), the
+P-Associated-URI set (the first entry is the default public identity) and the Path it
+inserted. A registration is found by the *flow* its REGISTER came in on — transport,
+source address and port (on TCP that names the connection) — so later requests are
+accepted only from that flow (§5.2.6.3) and requests towards the UE are sent back over it.
+
+One flow may carry several registrations (RFC 3261 §10: any number of AORs may register
+from one contact): a softphone with two accounts, UEs behind an IMS-ALG, SIPp's users on
+one socket. So a record is keyed by its flow *and* the `impu_key` of its registered
+public identity (`RegKey`); a REGISTER, its refreshes and its de-registration touch that
+record only (§5.2.2: state per registration). `select` picks the one a message belongs to.
 
 `RegistrationStore` is the interface; `MemoryRegistrationStore` is the default. Records
 are frozen, plain data (strings, numbers, tuples), so an external store (e.g. Redis)
@@ -15,7 +21,7 @@ not part of a record's identity (the transport also finds a connection by addres
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -23,6 +29,13 @@ from ims_core.deadlines import DeadlineHeap
 from ims_core.identity import impu_key, uri_key
 
 FlowKey = tuple[str, str, int]  # (transport, host, port) of the UE's registered flow
+RegKey = tuple[FlowKey, str]  # (flow, impu_key of the registered public identity)
+
+
+def registration_key(flow: FlowKey, registered_impu: str) -> RegKey:
+    """The key of the record of `registered_impu` registered over `flow`. Raises
+    SipParseError for text that is no URI."""
+    return (flow, impu_key(registered_impu))
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +48,9 @@ class Binding:
 
 @dataclass(frozen=True, slots=True)
 class Registration:
-    """A registered UE (one flow). `impus` is the P-Associated-URI set in order (default
-    identity first, TS 24.229 §5.2.2.5) followed by the registered IMPU if it was missing;
+    """One public identity registered over one flow (`registered_impu`, the To of its
+    REGISTER). `impus` is the P-Associated-URI set in order (default identity first,
+    TS 24.229 §5.2.2.5) followed by the registered IMPU if it was missing;
     `service_route` holds the Service-Route values as received (RFC 3608 §6)."""
 
     flow: FlowKey
@@ -48,12 +62,23 @@ class Registration:
     conn: object | None = field(default=None, compare=False)
 
     @property
+    def key(self) -> RegKey:
+        return registration_key(self.flow, self.registered_impu)
+
+    @property
     def expires(self) -> float:
         return max(b.expires for b in self.bindings)
 
     @property
     def default_impu(self) -> str:
         return self.impus[0] if self.impus else self.registered_impu
+
+    @property
+    def identity_keys(self) -> set[str]:
+        """The `impu_key`s of every public identity it serves (registered included)."""
+        keys = {impu_key(i) for i in self.impus}
+        keys.add(impu_key(self.registered_impu))
+        return keys
 
     def binding_for(self, contact: str) -> Binding | None:
         key = uri_key(contact)
@@ -64,24 +89,36 @@ class Registration:
 
 
 class RegistrationStore(Protocol):
-    """Registration state of a P-CSCF. Lookups are O(1); `expire` pops due records."""
+    """Registration state of a P-CSCF. Lookups are O(1), or O(the records they return);
+    `expire` pops due records. Every list comes in the order the records were first
+    saved (newest last; saving a record again keeps its place)."""
 
     def save(self, registration: Registration) -> None:
-        """Insert or replace the record of `registration.flow`."""
+        """Insert or replace the record of `registration.key`."""
 
-    def remove(self, flow: FlowKey) -> Registration | None: ...
+    def remove(self, key: RegKey) -> Registration | None: ...
 
-    def by_flow(self, flow: FlowKey) -> Registration | None: ...
+    def get(self, key: RegKey) -> Registration | None: ...
+
+    def by_flow(self, flow: FlowKey) -> list[Registration]:
+        """Every registration over `flow`, in the order they were first saved (newest
+        last; a refresh keeps its place)."""
+        ...
 
     def by_impu(self, impu: str) -> list[Registration]:
-        """Every UE registered with public identity `impu` (compared by
-        `ims_core.identity.impu_key`)."""
+        """Every registration with public identity `impu` (compared by
+        `ims_core.identity.impu_key`), on any flow."""
         ...
 
     def by_contact(self, contact: str) -> Registration | None:
-        """The UE that registered contact URI `contact`, compared as URIs (RFC 3261
-        §19.1.4, `ims_core.identity.uri_key`): a request the S-CSCF sends to the contact
-        as registered finds it; an absent port is not 5060."""
+        """The newest registration holding contact URI `contact`, compared as URIs
+        (RFC 3261 §19.1.4, `ims_core.identity.uri_key`): a request the S-CSCF sends to
+        the contact as registered finds it; an absent port is not 5060."""
+        ...
+
+    def all_by_contact(self, contact: str) -> list[Registration]:
+        """Every registration holding contact `contact` (several identities may register
+        one contact over one flow), in the order they were first saved (newest last)."""
         ...
 
     def next_expiry(self) -> float | None: ...
@@ -93,6 +130,23 @@ class RegistrationStore(Protocol):
     def __len__(self) -> int: ...
 
 
+def select(candidates: Sequence[Registration], claimed: Sequence[str]) -> Registration | None:
+    """Which of `candidates` (registrations sharing a flow or a contact, newest last) a
+    message belongs to, given the identities it claims (`impu_key`s, strongest first:
+    for a UE's request its P-Preferred-Identity values, TS 24.229 §5.2.6.3.1, then its
+    From URI). For the first claimed identity any candidate serves: the registration of
+    that very identity, else the newest one serving it within its implicit set. When
+    none serves any claimed identity, the newest: the one a single-registration flow
+    would have kept (the latest REGISTER's), a guess but a deterministic one."""
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    for key in claimed:
+        serving = [r for r in candidates if key in r.identity_keys]
+        if serving:
+            return next((r for r in serving if r.key[1] == key), serving[-1])
+    return candidates[-1]
+
+
 def drop_bindings(store: RegistrationStore, registration: Registration,
                   contacts: Collection[str]) -> Registration | None:
     """Remove the bindings whose `uri_key` is in `contacts` from `registration` in
@@ -102,7 +156,7 @@ def drop_bindings(store: RegistrationStore, registration: Registration,
     if len(rest) == len(registration.bindings):
         return registration
     if not rest:
-        store.remove(registration.flow)
+        store.remove(registration.key)
         return None
     kept = replace(registration, bindings=rest)
     store.save(kept)
@@ -121,7 +175,7 @@ def drop_identities(store: RegistrationStore, registration: Registration,
     if not hit and vital.isdisjoint(identities):
         return registration
     if hit == len(keys) or not vital.isdisjoint(identities):
-        store.remove(registration.flow)
+        store.remove(registration.key)
         return None
     kept = replace(registration, impus=tuple(
         i for i, k in zip(registration.impus, keys, strict=True) if k not in identities))
@@ -131,72 +185,87 @@ def drop_identities(store: RegistrationStore, registration: Registration,
 
 # -- the in-memory store ---------------------------------------------------------------
 class MemoryRegistrationStore:
-    """Dicts for the three lookups and a deadline heap of expiry times."""
+    """The records by key, an index per lookup (insertion-ordered dicts used as ordered
+    sets of keys) and a deadline heap of expiry times."""
 
     def __init__(self) -> None:
-        self._by_flow: dict[FlowKey, Registration] = {}
-        self._by_impu: dict[str, dict[FlowKey, None]] = {}
-        self._by_contact: dict[str, FlowKey] = {}
-        self._expiry: DeadlineHeap[FlowKey] = DeadlineHeap()
+        self._records: dict[RegKey, Registration] = {}
+        self._by_flow: dict[FlowKey, dict[str, None]] = {}  # identity keys
+        self._by_impu: dict[str, dict[RegKey, None]] = {}
+        self._by_contact: dict[str, dict[RegKey, None]] = {}
+        self._expiry: DeadlineHeap[RegKey] = DeadlineHeap()
 
     def __len__(self) -> int:
-        return len(self._by_flow)
+        return len(self._records)
 
     def save(self, registration: Registration) -> None:
-        flow = registration.flow
-        if flow in self._by_flow:
-            self._unindex(self._by_flow[flow])
-        self._by_flow[flow] = registration
-        for key in _impu_keys(registration):
-            self._by_impu.setdefault(key, {})[flow] = None
-        for b in registration.bindings:
-            self._by_contact[uri_key(b.uri)] = flow
-        self._expiry.set(flow, registration.expires)
+        key = registration.key
+        old = self._records.get(key)
+        if old is None:
+            self._by_flow.setdefault(key[0], {})[key[1]] = None
+        self._records[key] = registration
+        self._reindex(key, old, registration)
+        self._expiry.set(key, registration.expires)
 
-    def remove(self, flow: FlowKey) -> Registration | None:
-        registration = self._by_flow.pop(flow, None)
-        if registration is not None:
-            self._unindex(registration)
-            self._expiry.discard(flow)
+    def remove(self, key: RegKey) -> Registration | None:
+        registration = self._records.pop(key, None)
+        if registration is None:
+            return None
+        self._reindex(key, registration, None)
+        on_flow = self._by_flow[key[0]]
+        del on_flow[key[1]]
+        if not on_flow:
+            del self._by_flow[key[0]]
+        self._expiry.discard(key)
         return registration
 
-    def by_flow(self, flow: FlowKey) -> Registration | None:
-        return self._by_flow.get(flow)
+    def get(self, key: RegKey) -> Registration | None:
+        return self._records.get(key)
+
+    def by_flow(self, flow: FlowKey) -> list[Registration]:
+        return [self._records[(flow, k)] for k in self._by_flow.get(flow, ())]
 
     def by_impu(self, impu: str) -> list[Registration]:
-        flows = self._by_impu.get(impu_key(impu), {})
-        return [self._by_flow[f] for f in flows]
+        return [self._records[k] for k in self._by_impu.get(impu_key(impu), ())]
 
     def by_contact(self, contact: str) -> Registration | None:
-        flow = self._by_contact.get(uri_key(contact))
-        return None if flow is None else self._by_flow.get(flow)
+        keys = self._by_contact.get(uri_key(contact))
+        return self._records[next(reversed(keys))] if keys else None
+
+    def all_by_contact(self, contact: str) -> list[Registration]:
+        return [self._records[k] for k in self._by_contact.get(uri_key(contact), ())]
 
     def next_expiry(self) -> float | None:
         return self._expiry.peek()
 
     def expire(self, now: float) -> list[Registration]:
         out: list[Registration] = []
-        for flow in self._expiry.pop_due(now):
-            removed = self.remove(flow)
+        for key in self._expiry.pop_due(now):
+            removed = self.remove(key)
             if removed is not None:
                 out.append(removed)
         return out
 
-    def _unindex(self, registration: Registration) -> None:
-        flow = registration.flow
-        for key in _impu_keys(registration):
-            flows = self._by_impu.get(key)
-            if flows is not None:
-                flows.pop(flow, None)
-                if not flows:
-                    del self._by_impu[key]
-        for b in registration.bindings:
-            key = uri_key(b.uri)
-            if self._by_contact.get(key) == flow:
-                del self._by_contact[key]
+    def _reindex(self, key: RegKey, before: Registration | None,
+                 after: Registration | None) -> None:
+        """Move record `key` in the identity and contact indexes from what `before` held
+        to what `after` holds; what both hold keeps its place."""
+        for index, values in ((self._by_impu, _identity_keys),
+                              (self._by_contact, _contact_keys)):
+            old = values(before) if before is not None else set()
+            new = values(after) if after is not None else set()
+            for value in old - new:
+                keys = index[value]
+                del keys[key]
+                if not keys:
+                    del index[value]
+            for value in new - old:
+                index.setdefault(value, {})[key] = None
 
 
-def _impu_keys(registration: Registration) -> Iterable[str]:
-    keys = {impu_key(i) for i in registration.impus}
-    keys.add(impu_key(registration.registered_impu))
-    return keys
+def _identity_keys(registration: Registration) -> set[str]:
+    return registration.identity_keys
+
+
+def _contact_keys(registration: Registration) -> set[str]:
+    return {uri_key(b.uri) for b in registration.bindings}

@@ -5,6 +5,8 @@ After the 200 (OK) to a UE's initial REGISTER the P-CSCF subscribes to the reg e
 the UE's public identity (its first P-Associated-URI), along the Service-Route of that
 200, and keeps the subscription alive while any UE with that identity is registered
 here: one subscription per identity, never a second one for a refresh or another UE.
+Initial is per identity and flow (the store keeps a record per flow and registered
+identity): an identity registering over a flow that already carries others is initial.
 
 Each subscription is a state machine (`TRANSITIONS`); an event without an entry is
 stale (the answer to a SUBSCRIBE the subscription has moved past) and changes nothing:
@@ -33,8 +35,9 @@ identity is registered here any more (the S-CSCF ends its side, RFC 3680 §3.3).
 
 A NOTIFY in one of our dialogs is answered here (`on_notify`). What it says about
 bindings is applied to the registration store at once: a registration element in state
-`terminated` ends that identity for the UEs registered with it (the whole UE when it is
-the UE's registered or default identity, or its last), and a contact in state
+`terminated` ends that identity for the registrations holding it (the whole registration
+when it is its registered or default identity, or its last; other identities registered
+over the same flow stay), and a contact in state
 `terminated` (whatever its event) and active under no other identity removes that binding
 (§5.2.5), so the UE's next request is refused and requests towards it find no contact.
 For `DEPARTED_GRACE` seconds the lost bindings stay in `departed`, where only the
@@ -460,7 +463,7 @@ class RegEventSubscriber:
                 if b.uri not in kept]
         if not gone:
             return
-        earlier = self.departed.by_flow(reg.flow)
+        earlier = self.departed.get(reg.key)
         known = {b.uri for b in gone}
         gone += [b for b in (earlier.bindings if earlier else ()) if b.uri not in known]
         self.departed.save(replace(reg, bindings=tuple(gone)))

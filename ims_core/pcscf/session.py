@@ -68,6 +68,20 @@ def preferred_identities(message: Message, impus: Sequence[str]) -> list[str]:
     return list(chosen.values())
 
 
+def claimed_identities(message: Message, *headers: str) -> list[str]:
+    """The `impu_key`s of the URIs in `headers` of `message`, in that order (e.g. a UE's
+    P-Preferred-Identity then From, TS 24.229 §5.2.6.3.1): whom it says it is, to tell
+    registrations sharing a flow apart — never a proof. A header that does not parse
+    counts as absent."""
+    out: list[str] = []
+    for name in headers:
+        try:
+            out += [impu_key(a.uri) for a in message.addresses(name)]
+        except SipParseError:
+            continue
+    return out
+
+
 def served_identities(message: Message, impus: Sequence[str], default: str) -> list[str]:
     """The identities to assert for a UE's message (TS 24.229 §5.2.6.3.3 for its
     requests, §5.2.6.4.4 / §5.2.6.4.8 for its responses): its P-Preferred-Identity

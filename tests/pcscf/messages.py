@@ -122,21 +122,24 @@ class Harness:
     def register(self, *, expires: int = 600000, ue: tuple[str, int] = UE,
                  transport: str = "UDP", conn: object | None = None,
                  associated: Sequence[str] = (IMPU, TEL), reg_expires: int = 600,
-                 call_id: str = "reg-1@ue", to: str = IMPU) -> Response:
-        """A complete registration through a fake I-CSCF/S-CSCF: 401 then 200."""
-        contact = f"sip:001010000000001@{ue[0]}:{ue[1]}"
-        first = register(ue=ue, transport=transport, expires=expires, call_id=call_id, to=to)
+                 call_id: str = "reg-1@ue", to: str = IMPU, user: str = "001010000000001",
+                 service_route: str = SERVICE_ROUTE) -> Response:
+        """A complete registration through a fake I-CSCF/S-CSCF: 401 then 200. The
+        contact is `sip:{user}@{ue}`."""
+        contact = f"sip:{user}@{ue[0]}:{ue[1]}"
+        first = register(ue=ue, transport=transport, expires=expires, call_id=call_id, to=to,
+                         contact=f"<{contact}>")
         [fwd] = requests(self.rx(first, source_for(first, ue, transport, conn)))
         challenge = f"WWW-Authenticate: {CHALLENGE}\r\n"
         [r401] = responses(self.rx(answer(fwd.data, 401, extra=challenge)))
         assert r401.status == 401
         second = register(ue=ue, transport=transport, expires=expires, cseq=2,
-                          call_id=call_id, to=to)
+                          call_id=call_id, to=to, contact=f"<{contact}>")
         [fwd2] = requests(self.rx(second, source_for(second, ue, transport, conn)))
         sent = parse_message(fwd2.data)
         path = sent.headers.values("path")[0]
-        extra = ok_extra(contact, reg_expires, path=path, associated=associated) \
-            if reg_expires else f"Path: {path}\r\n"
+        extra = ok_extra(contact, reg_expires, path=path, associated=associated,
+                         service_route=service_route) if reg_expires else f"Path: {path}\r\n"
         self.after_register = self.rx(answer(fwd2.data, 200, extra=extra))
         [r200] = responses(self.after_register)
         return r200

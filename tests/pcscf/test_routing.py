@@ -51,8 +51,7 @@ def test_registered_ue_message_goes_along_the_service_route() -> None:
 def test_served_identity_is_a_registered_preferred_identity_else_the_default() -> None:
     h = Harness()
     h.register()
-    reg = h.core.store.by_flow(("UDP", *UE))
-    assert reg is not None
+    [reg] = h.core.store.by_flow(("UDP", *UE))
     ppi = request(extra=f"P-Preferred-Identity: <{TEL}>\r\n")
     assert h.core.served_identity(ppi, reg) == TEL
     stranger = request(from_uri=f"sip:someone@{DOMAIN}")

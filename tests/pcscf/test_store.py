@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ims_core.pcscf import Binding, MemoryRegistrationStore, Registration
-from ims_core.pcscf.registrations import RegistrationStore
+from ims_core.pcscf.registrations import RegistrationStore, select
 
 
 def reg(port: int, expires: float, impus: tuple[str, ...] = ("sip:alice@d",)) -> Registration:
@@ -25,25 +27,71 @@ def test_lookups_by_flow_impu_and_contact() -> None:
     a, b = reg(5060, 100.0), reg(5062, 200.0, ("sip:alice@d", "tel:+1-555"))
     s.save(a)
     s.save(b)
-    assert s.by_flow(("UDP", "10.0.0.1", 5060)) == a
+    assert s.by_flow(("UDP", "10.0.0.1", 5060)) == [a]
+    assert s.get(a.key) == a and a.key == (a.flow, "sip:alice@d")
     assert s.by_impu("sip:alice@D;user=phone") == [a, b]
     assert s.by_impu("tel:+1555") == [b]
     assert s.by_contact("sip:alice@10.0.0.1:5062") == b
     assert s.by_contact("sip:alice@10.0.0.1:5060") == a
-    assert s.remove(a.flow) == a
+    assert s.remove(a.key) == a
+    assert s.remove(a.key) is None
     assert s.by_impu("sip:alice@d") == [b]
     assert s.by_contact("sip:alice@10.0.0.1:5060") is None
+    assert s.by_flow(a.flow) == [] and s.get(a.key) is None
 
 
 def test_replacing_a_record_reindexes_it() -> None:
     s = MemoryRegistrationStore()
-    s.save(reg(5060, 100.0, ("sip:old@d",)))
-    s.save(reg(5060, 150.0, ("sip:new@d",)))
+    s.save(reg(5060, 100.0, ("sip:alice@d", "sip:old@d")))
+    s.save(reg(5060, 150.0, ("sip:alice@d", "sip:new@d")))
     assert s.by_impu("sip:old@d") == []
     assert len(s.by_impu("sip:new@d")) == 1
     assert s.next_expiry() == 150.0  # the stale 100.0 entry is skipped
     assert s.expire(120.0) == []
     assert len(s) == 1
+
+
+def on_flow(user: str, expires: float, contact: str | None = None) -> Registration:
+    """`user`'s registration over the one flow 10.0.0.1:5060 they all share."""
+    return Registration(
+        flow=("UDP", "10.0.0.1", 5060),
+        bindings=(Binding(contact or f"sip:{user}@10.0.0.1:5060", expires),),
+        impus=(f"sip:{user}@d",), service_route=(), path="<sip:term@p;lr>",
+        registered_impu=f"sip:{user}@d")
+
+
+def test_a_flow_carries_a_record_per_registered_identity() -> None:
+    """RFC 3261 §10: several AORs register over one flow; each keeps its own record."""
+    s = MemoryRegistrationStore()
+    a, b, c = on_flow("a", 100.0), on_flow("b", 200.0), on_flow("c", 300.0)
+    for r in (a, b, c):
+        s.save(r)
+    flow = a.flow
+    assert len(s) == 3 and s.by_flow(flow) == [a, b, c]
+    assert s.by_impu("sip:b@d") == [b] and s.by_contact("sip:b@10.0.0.1:5060") == b
+    a2 = on_flow("a", 400.0)
+    s.save(a2)  # a refresh keeps its place among the flow's records
+    assert s.by_flow(flow) == [a2, b, c] and s.by_impu("sip:a@d") == [a2]
+    assert s.remove(b.key) == b
+    assert s.by_flow(flow) == [a2, c] and s.by_impu("sip:b@d") == []
+    assert [r.registered_impu for r in s.expire(350.0)] == ["sip:c@d"]
+    assert s.by_flow(flow) == [a2] and s.get(a2.key) == a2
+
+
+def test_a_contact_shared_by_identities_finds_the_newest() -> None:
+    s = MemoryRegistrationStore()
+    contact = "sip:ue@10.0.0.1:5060"
+    a, b = on_flow("a", 100.0, contact), on_flow("b", 200.0, contact)
+    s.save(a)
+    s.save(b)
+    assert s.all_by_contact(contact) == [a, b] and s.by_contact(contact) == b
+    a = on_flow("a", 300.0, contact)
+    s.save(a)  # a refresh keeps its place
+    assert s.all_by_contact(contact) == [a, b] and s.by_contact(contact) == b
+    s.remove(b.key)
+    assert s.all_by_contact(contact) == [a] and s.by_contact(contact) == a
+    s.remove(a.key)
+    assert s.all_by_contact(contact) == [] and s.by_contact(contact) is None
 
 
 def test_expire_pops_only_due_records() -> None:
@@ -59,7 +107,7 @@ def test_heap_stays_bounded_under_refreshes() -> None:
     s = MemoryRegistrationStore()
     for i in range(10_000):
         s.save(reg(5060, 100.0 + i))
-    assert len(s) == 1
+    assert len(s) == 1 and len(s.by_flow(("UDP", "10.0.0.1", 5060))) == 1
     assert s._expiry.size <= 2 * len(s) + 65
     assert s.next_expiry() == 100.0 + 9_999
 
@@ -94,3 +142,19 @@ def test_identities_match_as_public_identities() -> None:
     assert s.by_impu("<sip:alice@D;user=phone>") == [b]
     assert s.by_impu("tel:+1.555") == [b]
     assert s.by_impu("sip:alice@d:5070") == []  # an explicit port names another identity
+
+
+def test_select_by_claimed_identity_else_the_newest() -> None:
+    a, b = on_flow("a", 100.0), on_flow("b", 100.0)
+    shared = replace(on_flow("c", 100.0), impus=("sip:c@d", "tel:+1555"))
+    also = replace(on_flow("d", 100.0), impus=("sip:d@d", "tel:+1555", "sip:c@d"))
+    regs = [a, b, shared, also]
+    assert select([], ["sip:a@d"]) is None
+    assert select([a], ["sip:b@d"]) == a  # one on the flow: that one, whatever is claimed
+    assert select(regs, ["sip:a@d"]) == a
+    assert select(regs, ["sip:x@d", "sip:b@d"]) == b  # the first claimed one served
+    assert select(regs, ["sip:b@d", "sip:a@d"]) == b
+    assert select(regs, ["tel:+1555"]) == also  # in two implicit sets: the newer
+    assert select(regs, ["sip:c@d"]) == shared  # its own registration before a set
+    assert select(regs, ["sip:x@d"]) == also  # nothing served: the newest
+    assert select(regs, []) == also
