@@ -88,9 +88,9 @@ Content-Length: 0
 
 
 @contextlib.contextmanager
-def lab(tmp: Path, subscribers: int) -> Iterator[Path]:
+def lab(tmp: Path, subscribers: int, *, pcscf_subscribe: bool = True) -> Iterator[Path]:
     """The four nodes, seeded; yields the SIPp injection CSV."""
-    with running_lab(tmp, LAB, subscribers, NODES) as out:
+    with running_lab(tmp, LAB, subscribers, NODES, pcscf_subscribe=pcscf_subscribe) as out:
         users = tmp / "users.csv"
         users.write_text(split_sipp_csv(out, {"all": range(1, subscribers + 1)})["all"])
         yield users

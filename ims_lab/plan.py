@@ -18,7 +18,7 @@ from hss.provision import DEMO_FIRST_IMSI
 from ims_core.config import LogConfig
 from ims_core.cscf import DiameterClient, SipListen
 from ims_core.icscf import IcscfConfig, ScscfEntry
-from ims_core.pcscf.config import PcscfConfig
+from ims_core.pcscf.config import PcscfConfig, RegEventConfig
 from ims_core.scscf.config import RegistrarSettings, ScscfConfig
 
 from .addresses import DIAMETER_PORT, DOMAIN, NODES, SIP_PORT, Addresses
@@ -84,18 +84,22 @@ def icscf_config(plan: Addresses, *, log_level: str = "info") -> IcscfConfig:
     )
 
 
-def pcscf_config(plan: Addresses, *, log_level: str = "info") -> PcscfConfig:
-    """The P-CSCF: the home domain's REGISTERs go to the plan's I-CSCF."""
+def pcscf_config(plan: Addresses, *, log_level: str = "info",
+                 subscribe: bool = True) -> PcscfConfig:
+    """The P-CSCF: the home domain's REGISTERs go to the plan's I-CSCF; ``subscribe``:
+    whether it subscribes to each registration's reg event (TS 24.229 §5.2.3)."""
     return PcscfConfig(
         domain=plan.domain, visited_network_id=plan.domain,
         sip=SipListen(host=plan.pcscf, port=plan.sip_port, advertise=plan.pcscf),
         home_networks={plan.domain: plan.sip("icscf")}, log=LogConfig(level=log_level),
+        regevent=RegEventConfig(subscribe=subscribe),
     )
 
 
 def write_node_configs(directory: Path, plan: Addresses, *, log_level: str = "info",
                        hss_log_level: str = "warning", min_expires: int = 60,
-                       avoid_res_zero_octet: bool = True) -> dict[str, Path]:
+                       avoid_res_zero_octet: bool = True,
+                       pcscf_subscribe: bool = True) -> dict[str, Path]:
     """``directory``/{hss,scscf,icscf,pcscf}.toml for ``plan`` (the HSS database in
     ``directory`` too); node → path, in start order."""
     comment = "Written from an address plan by ims_lab.plan; rewritten on every use."
@@ -104,7 +108,7 @@ def write_node_configs(directory: Path, plan: Addresses, *, log_level: str = "in
                           log_level=hss_log_level),
         "scscf": scscf_config(plan, min_expires=min_expires, log_level=log_level),
         "icscf": icscf_config(plan, log_level=log_level),
-        "pcscf": pcscf_config(plan, log_level=log_level),
+        "pcscf": pcscf_config(plan, log_level=log_level, subscribe=pcscf_subscribe),
     }
     return {node: write_toml(directory / f"{node}.toml", configs[node], comment)
             for node in NODES}
