@@ -57,7 +57,7 @@ from ims_core.proxy.uac import OnResponse
 from ims_core.reginfo import CONTENT_TYPE, EVENT_PACKAGE, Reginfo, ReginfoError
 from ims_core.reginfo import parse as parse_reginfo
 from ims_core.sip import (
-    Headers,
+    Dialog,
     Request,
     Response,
     SipParseError,
@@ -146,23 +146,16 @@ IN_FLIGHT = frozenset({State.SUBSCRIBING, State.REFRESHING})
 
 @dataclass(slots=True, eq=False)
 class Subscription:
-    """One reg event subscription of ours and its dialog (RFC 6665 §4.1.2; RFC 3261
-    §12.1.2), in `state`. `aor` is the subscribed identity (Request-URI and To of the initial
-    SUBSCRIBE), `service_route` its Route. Dialog: `call_id`, `local_tag` (our From tag),
-    `remote_tag`, `remote_target` (the notifier's Contact), `route_set` (from
-    Record-Route), the CSeq numbers both ways. `expires_at`: when the notifier's side
-    lapses. `version`: the last reginfo version applied (RFC 3680 §5.2.1)."""
+    """One reg event subscription of ours (RFC 6665 §4.1.2), in `state`. `aor` is the
+    subscribed identity (Request-URI and To of the initial SUBSCRIBE), `service_route` its
+    Route. `dialog`: the dialog of the latest initial SUBSCRIBE (RFC 3261 §12; None while
+    WAITING). `expires_at`: when the notifier's side lapses. `version`: the last reginfo
+    version applied (RFC 3680 §5.2.1)."""
 
     aor: str
     key: str
     service_route: tuple[str, ...]
-    call_id: str = ""
-    local_tag: str = ""
-    cseq: int = 0
-    remote_tag: str | None = None
-    remote_target: str | None = None
-    route_set: tuple[str, ...] = ()
-    remote_cseq: int | None = None
+    dialog: Dialog | None = None
     expires_at: float | None = None
     version: int = -1
     failures: int = 0
@@ -170,7 +163,7 @@ class Subscription:
 
     @property
     def established(self) -> bool:
-        return self.remote_tag is not None
+        return self.dialog is not None and self.dialog.established
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,11 +237,10 @@ class RegEventSubscriber:
         self._end_dialog(sub)
 
     def _end_dialog(self, sub: Subscription) -> None:
-        if self._by_dialog.get((sub.call_id, sub.local_tag)) is sub:
-            del self._by_dialog[(sub.call_id, sub.local_tag)]
-        sub.call_id = sub.local_tag = ""
-        sub.remote_tag = sub.remote_target = sub.remote_cseq = sub.expires_at = None
-        sub.route_set = ()
+        dialog = sub.dialog
+        if dialog is not None and self._by_dialog.get((dialog.call_id, dialog.local_tag)) is sub:
+            del self._by_dialog[(dialog.call_id, dialog.local_tag)]
+        sub.dialog = sub.expires_at = None
         sub.version = -1
 
     # -- timers --------------------------------------------------------------------------
@@ -274,12 +266,16 @@ class RegEventSubscriber:
         action, sub.state = entry
         if action is Action.SUBSCRIBE:
             self._end_dialog(sub)
-            sub.call_id = f"{self._rng(10).hex()}@regevent"
-            sub.local_tag = self._rng(6).hex()
-            self._by_dialog[(sub.call_id, sub.local_tag)] = sub
-            self._send(sub, now)
-        elif action is Action.REFRESH:
-            self._send(sub, now)
+            # Before its 2xx the dialog describes the initial SUBSCRIBE: to the identity,
+            # along the Service-Route (RFC 3261 §8.1.2).
+            sub.dialog = dialog = Dialog(
+                call_id=f"{self._rng(10).hex()}@regevent", local_uri=f"<{self._local_uri()}>",
+                local_tag=self._rng(6).hex(), remote_uri=f"<{sub.aor}>", remote_target=sub.aor,
+                route_set=sub.service_route)
+            self._by_dialog[(dialog.call_id, dialog.local_tag)] = sub
+            self._send(sub, dialog, now)
+        elif action is Action.REFRESH and sub.dialog is not None:
+            self._send(sub, sub.dialog, now)
         elif action is Action.CONFIRM:
             sub.failures = 0
             self._granted(sub, granted, now)
@@ -303,46 +299,31 @@ class RegEventSubscriber:
             self._timers.set(sub, now + refresh_delay(granted))
 
     # -- SUBSCRIBE -----------------------------------------------------------------------
-    def _send(self, sub: Subscription, now: float) -> None:
-        sub.cseq += 1
-        cseq = sub.cseq
+    def _send(self, sub: Subscription, dialog: Dialog, now: float) -> None:
+        """The SUBSCRIBE (RFC 6665 §4.1.2; TS 24.229 §5.2.3): initial along the
+        Service-Route, or a refresh within the dialog (RFC 3261 §12.2.1.1)."""
+        me = f"<{self._local_uri()}>"
+        request = dialog.request("SUBSCRIBE", (
+            ("P-Asserted-Identity", me), ("Contact", me), ("Event", EVENT_PACKAGE),
+            ("Accept", CONTENT_TYPE), ("Expires", str(self.settings.expires))))
+        cseq = dialog.local_cseq
 
         def on_response(response: Response, now: float) -> None:
-            if self._subs.get(sub.key) is not sub or sub.cseq != cseq \
-                    or sub.state not in IN_FLIGHT:
+            if self._subs.get(sub.key) is not sub or sub.dialog is not dialog \
+                    or dialog.local_cseq != cseq or sub.state not in IN_FLIGHT:
                 return  # forgotten, or moved past this SUBSCRIBE
-            self._answered(sub, response, now)
+            self._answered(sub, dialog, response, now)
 
-        if not self._originate(self._build(sub), on_response, now):
+        if not self._originate(request, on_response, now):
             _log.warning("pcscf.regevent_no_route", impu=sub.aor)
             self._step(sub, Event.FAILED, now)
 
-    def _build(self, sub: Subscription) -> Request:
-        """The SUBSCRIBE (RFC 6665 §4.1.2; TS 24.229 §5.2.3): initial along the
-        Service-Route, or a refresh within the dialog (RFC 3261 §12.2.1.1)."""
-        me = self._local_uri()
-        h = Headers()
-        target = sub.remote_target if sub.state is State.REFRESHING else None
-        for value in (sub.route_set if target is not None else sub.service_route):
-            h.add("Route", value)
-        h.add("Max-Forwards", "70")
-        h.add("From", f"<{me}>;tag={sub.local_tag}")
-        h.add("To", f"<{sub.aor}>" + (f";tag={sub.remote_tag}" if target else ""))
-        h.add("Call-ID", sub.call_id)
-        h.add("CSeq", f"{sub.cseq} SUBSCRIBE")
-        h.add("P-Asserted-Identity", f"<{me}>")
-        h.add("Contact", f"<{me}>")
-        h.add("Event", EVENT_PACKAGE)
-        h.add("Accept", CONTENT_TYPE)
-        h.add("Expires", str(self.settings.expires))
-        h.add("Content-Length", "0")
-        return Request("SUBSCRIBE", target or sub.aor, h)
-
-    def _answered(self, sub: Subscription, response: Response, now: float) -> None:
+    def _answered(self, sub: Subscription, dialog: Dialog, response: Response,
+                  now: float) -> None:
         """The final response to our SUBSCRIBE in flight. A 2xx sets up the dialog
-        (RFC 6665 §4.1.2.1; unless a NOTIFY came first, §4.1.2.4), updates the remote
-        target (RFC 3261 §12.2.1.2) and says how long it lasts (Expires; 0 ends it at
-        once, not what we asked for)."""
+        (RFC 3261 §12.1.2; unless a NOTIFY came first, RFC 6665 §4.1.2.4), else refreshes
+        its target (§12.2.1.2), and says how long it lasts (Expires; 0 ends it at once,
+        not what we asked for)."""
         status = response.status
         if not 200 <= status < 300:
             event = Event.GONE if status == 481 else Event.FAILED
@@ -350,20 +331,18 @@ class RegEventSubscriber:
                        retry_after=response_retry_after(response))
             return
         try:
-            tag = response.to_tag
-            contacts = response.contacts()
-            route_set = tuple(reversed(response.headers.values("record-route")))
-        except SipParseError:
-            tag, contacts, route_set = None, [], ()
-        if contacts:
-            sub.remote_target = str(contacts[0].uri)
-        if sub.state is State.SUBSCRIBING and sub.remote_tag is None and tag:
-            sub.remote_tag, sub.route_set = tag, route_set
+            if dialog.established:
+                dialog.refresh_target(response)
+            else:
+                dialog.establish_by_response(response)
+            usable = True
+        except SipParseError:  # no To tag, no or a bad Contact
+            usable = False
         granted = response_expires(response)
         if granted is None:
             granted = self.settings.expires
-        if sub.remote_tag is None or sub.remote_target is None or granted <= 0:
-            _log.warning("pcscf.regevent_bad_2xx", impu=sub.aor, call_id=sub.call_id)
+        if not usable or granted <= 0:
+            _log.warning("pcscf.regevent_bad_2xx", impu=sub.aor, call_id=dialog.call_id)
             self._step(sub, Event.GONE, now, status=status)
             return
         self._step(sub, Event.OK, now, granted=granted)
@@ -372,16 +351,13 @@ class RegEventSubscriber:
     def on_notify(self, request: Request, now: float) -> NotifyAnswer:
         """A NOTIFY for us (Event: reg), RFC 6665 §4.1.3: 481 outside our dialogs, 400
         for a bad Subscription-State or body (nothing changes), 415 for another body
-        type; else the document is applied and the answer is 200. Raises SipParseError
-        for a malformed From/To/Call-ID/CSeq (the proxy core answers 400)."""
+        type, 500 for a CSeq lower than the last (RFC 3261 §12.2.2); else the document is
+        applied and the answer is 200. Raises SipParseError for a malformed
+        From/To/Call-ID/CSeq/Contact (the proxy core answers 400)."""
         sub = self._by_dialog.get((request.call_id, request.to_tag or ""))
-        remote_tag = request.from_tag
-        if sub is None or remote_tag is None or (
-                sub.remote_tag is not None and sub.remote_tag != remote_tag):
+        dialog = sub.dialog if sub is not None else None
+        if sub is None or dialog is None or not dialog.matches(request):
             return NotifyAnswer(481)
-        cseq = request.cseq.seq
-        if sub.remote_cseq is not None and cseq <= sub.remote_cseq:
-            return NotifyAnswer(500, "CSeq Out of Order")  # RFC 3261 §12.2.2
         try:
             state = parse_subscription_state(request.headers.get("subscription-state") or "")
         except SipParseError:
@@ -396,7 +372,9 @@ class RegEventSubscriber:
             except ReginfoError as exc:
                 _log.info("pcscf.regevent_bad_body", impu=sub.aor, reason=str(exc))
                 return NotifyAnswer(400, "Bad reginfo")
-        self._notified(sub, request, remote_tag, cseq)
+        # RFC 3261 §12.2.2 (and §12.1.1 for a NOTIFY before the 2xx, RFC 6665 §4.1.2.4)
+        if not dialog.accept(request):
+            return NotifyAnswer(500, "CSeq Out of Order")
         if info is not None and info.version > sub.version:  # RFC 3680 §5.2.1
             sub.version = info.version
             self._apply(sub, info, now)
@@ -407,22 +385,6 @@ class RegEventSubscriber:
         elif state.expires:  # RFC 6665 §4.1.2.3: the notifier's word counts
             self._granted(sub, state.expires, now)
         return NotifyAnswer(200)
-
-    def _notified(self, sub: Subscription, request: Request, remote_tag: str,
-                  cseq: int) -> None:
-        """The dialog after an accepted NOTIFY: it may be the first word from the
-        notifier (RFC 6665 §4.1.2.4: it sets up the dialog, its Record-Route is the route
-        set), and it refreshes the remote target (§4.1.2.4: a target refresh request)."""
-        if sub.remote_tag is None:
-            sub.remote_tag = remote_tag
-            sub.route_set = tuple(request.headers.values("record-route"))
-        sub.remote_cseq = cseq
-        try:
-            contacts = request.contacts()
-        except SipParseError:
-            contacts = []
-        if contacts:
-            sub.remote_target = str(contacts[0].uri)
 
     def _terminated(self, sub: Subscription, state: SubscriptionState, now: float) -> None:
         """RFC 6665 §4.1.3 / RFC 3680 §3.3: the notifier ended the subscription. After

@@ -54,7 +54,7 @@ from ims_core.identity import impu_key
 from ims_core.proxy.uac import OnResponse
 from ims_core.reginfo import EVENT_PACKAGE, ContactInfo, Reginfo, RegistrationInfo
 from ims_core.sip import (
-    Headers,
+    Dialog,
     Request,
     Response,
     SipParseError,
@@ -220,18 +220,6 @@ def dialog_key(call_id: str, remote_tag: str, local_tag: str) -> str:
     return f"{call_id};{remote_tag};{local_tag}"
 
 
-def _remote_target(request: Request) -> str | None:
-    contacts = request.contacts()
-    uri = contacts[0].uri if contacts else None
-    return str(uri) if isinstance(uri, SipUri) else None
-
-
-def _without_tag(text: str) -> str:
-    addr = parse_name_addr(text)
-    addr.remove_param("tag")
-    return str(addr)
-
-
 # -- authorisation (TS 24.229 §5.4.2.1.1 step 1) ----------------------------------------
 def visible_identities(reg: Registration) -> tuple[str, ...]:
     """The identities a NOTIFY shows: the implicit set without the barred ones."""
@@ -318,22 +306,11 @@ def registrations(reg: Registration, change: Change, now: float) -> tuple[Regist
 
 
 def notify_request(sub: Subscription, contact: str, state: str, body: bytes) -> Request:
-    """A NOTIFY inside the subscription's dialog (RFC 3261 §12.2.1.1; RFC 6665 §4.2.2;
-    loose routes: every IMS node Record-Routes with ``lr``)."""
-    h = Headers()
-    for value in sub.route_set:
-        h.add("Route", value)
-    h.add("Max-Forwards", "70")
-    h.add("From", f"{sub.local_uri};tag={sub.local_tag}")
-    h.add("To", f"{sub.remote_uri};tag={sub.remote_tag}")
-    h.add("Call-ID", sub.call_id)
-    h.add("CSeq", f"{sub.local_cseq} NOTIFY")
-    h.add("Contact", contact)
-    h.add("Event", sub.event)
-    h.add("Subscription-State", state)
-    h.add("Content-Type", reginfo.CONTENT_TYPE)
-    h.add("Content-Length", str(len(body)))
-    return Request("NOTIFY", sub.remote_target, h, body)
+    """The next NOTIFY inside the subscription's dialog (RFC 3261 §12.2.1.1; RFC 6665
+    §4.2.2)."""
+    return sub.dialog.request("NOTIFY", (
+        ("Contact", contact), ("Event", sub.event), ("Subscription-State", state),
+        ("Content-Type", reginfo.CONTENT_TYPE)), body)
 
 
 # -- the notifier ------------------------------------------------------------------------
@@ -368,22 +345,20 @@ class Notifier:
         expires = lifetime(request, self.settings)
         if isinstance(expires, Answer):
             return expires
-        target, remote_tag = _remote_target(request), request.from_tag
-        if target is None or not remote_tag:
-            return Answer(400, "Bad Request - SIP Contact and From tag Required")
-        call_id = request.call_id
+        try:
+            dialog = Dialog.uas(request, local_tag)
+        except SipParseError as exc:
+            return Answer(400, f"Bad Request - {exc.reason}")
+        call_id, remote_tag = dialog.call_id, dialog.remote_tag or ""
         sub = Subscription(
             key=dialog_key(call_id, remote_tag, local_tag), resource=resource,
-            subscriber=tuple(str(u) for u in who), call_id=call_id, local_tag=local_tag,
-            remote_tag=remote_tag, local_uri=_without_tag(request.headers.get("to") or ""),
-            remote_uri=_without_tag(request.headers.get("from") or ""), remote_target=target,
-            route_set=tuple(request.headers.values("record-route")), transport=transport,
+            subscriber=tuple(str(u) for u in who), dialog=dialog, transport=transport,
             event=(request.headers.get("event") or EVENT_PACKAGE).strip(),
-            expires_at=now + expires, remote_cseq=request.cseq.seq)
+            expires_at=now + expires)
         if expires == 0:
             return self._accepted(reg, sub, Trigger.FETCHED, now)
         for old in [s for s in reg.subscriptions.values()
-                    if s.call_id == call_id and s.remote_tag == remote_tag]:
+                    if s.dialog.call_id == call_id and s.dialog.remote_tag == remote_tag]:
             # The same SUBSCRIBE again outside its dialog (a new one has a new Call-ID,
             # RFC 3261 §8.1.1.4): it replaces the attempt before, never doubles it.
             self.store.remove_subscription(reg, old.key)
@@ -402,16 +377,12 @@ class Notifier:
         sub = reg.subscriptions.get(key) if reg is not None else None
         if reg is None or sub is None:
             return Answer(481, "Subscription Does Not Exist")
-        cseq = request.cseq.seq
-        if cseq <= sub.remote_cseq:  # RFC 3261 §12.2.2
-            return Answer(500, "Server Internal Error - CSeq Out of Order")
         expires = lifetime(request, self.settings)
         if isinstance(expires, Answer):
             return expires
-        sub.remote_cseq = cseq
-        target = _remote_target(request)  # SUBSCRIBE is a target refresh (RFC 6665 §4.1.2.2)
-        if target is not None:
-            sub.remote_target = target
+        # RFC 3261 §12.2.2: a lower CSeq is refused; SUBSCRIBE refreshes the target.
+        if not sub.dialog.accept(request):
+            return Answer(500, "Server Internal Error - CSeq Out of Order")
         sub.expires_at = now + expires
         return self._accepted(reg, sub, Trigger.REFRESHED if expires else Trigger.UNSUBSCRIBED,
                               now)
@@ -475,7 +446,6 @@ class Notifier:
             state = SubscriptionState("terminated", reason=step.reason)
         else:
             state = SubscriptionState("active", expires=sub.remaining(now))
-        sub.local_cseq += 1
         body = reginfo.encode(Reginfo(version=sub.version, state="full", registrations=regs))
         sub.version += 1
         request = notify_request(sub, self.contact(sub.transport), str(state), body)

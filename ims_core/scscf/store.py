@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ims_core.deadlines import DeadlineHeap
-from ims_core.sip import Param
+from ims_core.sip import Dialog, Param
 from ims_core.userdata import Profile
 
 
@@ -63,28 +63,18 @@ class Subscription:
     ``key``: the dialog id (Call-ID and both tags). ``resource``: the public identity
     subscribed to (``impu_key``). ``subscriber``: the identities the SUBSCRIBE was
     authorised by (P-Asserted-Identity, else From), to judge again when the profile
-    changes. ``local_uri``/``remote_uri``: the SUBSCRIBE's To and From without tags (our
-    From and To). ``remote_target``: the subscriber's Contact URI; ``route_set``: the
-    SUBSCRIBE's Record-Route values in order; ``transport``: the one it came over.
-    ``event``: its Event header value (an ``id`` parameter is echoed, RFC 6665 §8.2.1).
-    ``remote_cseq``/``local_cseq``: the last CSeq each way; ``version``: the reginfo
+    changes. ``dialog``: ours as its UAS (a plain record of strings and numbers, like the
+    rest). ``transport``: the one the SUBSCRIBE came over. ``event``: its Event header
+    value (an ``id`` parameter is echoed, RFC 6665 §8.2.1). ``version``: the reginfo
     version of the next NOTIFY (RFC 3680 §5.2, from 0)."""
 
     key: str
     resource: str
     subscriber: tuple[str, ...]
-    call_id: str
-    local_tag: str
-    remote_tag: str
-    local_uri: str
-    remote_uri: str
-    remote_target: str
-    route_set: tuple[str, ...]
+    dialog: Dialog
     transport: str
     event: str
     expires_at: float
-    remote_cseq: int
-    local_cseq: int = 0
     version: int = 0
 
     def remaining(self, now: float) -> int:

@@ -2,7 +2,8 @@
 
 Parse with `parse_message(data)` (datagram) or feed a `StreamFramer` and parse each
 frame with `parse_message(frame, stream=True)`. Serialise with `msg.to_bytes()`.
-Headers nobody edited are written back byte for byte. This package never does I/O.
+Headers nobody edited are written back byte for byte. A `Dialog` holds one side of a
+dialog (RFC 3261 §12). This package never does I/O.
 """
 
 from .address import NameAddr, parse_name_addr, parse_name_addr_list, split_values
@@ -20,6 +21,7 @@ from .addressing import (
     uri_destination,
     via_destination,
 )
+from .dialog import TARGET_REFRESH, Dialog
 from .digest import AuthHeader, AuthParam, parse_auth
 from .errors import SipError, SipParseError
 from .events import (
@@ -73,6 +75,7 @@ __all__ = [
     "RELIABLE",
     "SIP_VERSION",
     "SUBSCRIPTION_STATES",
+    "TARGET_REFRESH",
     "TCP",
     "UDP",
     "UDP_SIZE_LIMIT",
@@ -81,6 +84,7 @@ __all__ = [
     "AuthParam",
     "CSeq",
     "Destination",
+    "Dialog",
     "EventHeader",
     "Frame",
     "HasParams",

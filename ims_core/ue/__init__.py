@@ -4,10 +4,10 @@ registered and watching its own registration through the reg event (§5.1.1.3, �
 
 ``profile`` holds who the UE is, ``challenge`` answers a 401 with the auth core on the
 UE side, ``registration`` is the sans-I/O state machine of one (de-)registration,
-``subscription`` that of the reg-event subscription (its ``dialog`` per RFC 3261 §12,
-what its NOTIFYs say in ``regevent``), ``agent`` the UE that stays (re-registration,
-subscription, exit status), ``client`` the thin asyncio UDP/TCP adapter, ``cli`` the
-``ims-core ue`` command.
+``subscription`` that of the reg-event subscription (its dialog an
+:class:`ims_core.sip.Dialog`, what its NOTIFYs say in ``regevent``), ``agent`` the UE
+that stays (re-registration, subscription, exit status), ``client`` the thin asyncio
+UDP/TCP adapter, ``cli`` the ``ims-core ue`` command.
 """
 
 from .agent import Agent, Ending

@@ -37,6 +37,7 @@ from enum import Enum
 
 from ims_core.reginfo import CONTENT_TYPE, Reginfo, ReginfoError, parse
 from ims_core.sip import (
+    Dialog,
     Request,
     Response,
     SipParseError,
@@ -49,7 +50,6 @@ from ims_core.sip import (
 )
 
 from . import messages
-from .dialog import Dialog
 from .messages import Local, Rng
 from .regevent import is_reg_event
 
@@ -139,8 +139,8 @@ class Subscription:
         self.expires = expires
         self.rng = rng
         self.preferred_identity = preferred_identity
-        self.dialog = Dialog(call_id=messages.new_call_id(local, rng), local_uri=impu,
-                             local_tag=messages.new_tag(rng), remote_uri=impu,
+        self.dialog = Dialog(call_id=messages.new_call_id(local, rng), local_uri=f"<{impu}>",
+                             local_tag=messages.new_tag(rng), remote_uri=f"<{impu}>",
                              remote_target=impu, route_set=tuple(route))
         self.state = State.IDLE
         self.ended: Ended | None = None
@@ -229,12 +229,8 @@ class Subscription:
             if entry is None:
                 return self._answer(request, 481), None  # not ours (see matches)
             action, nxt = entry
-            if self.dialog.established:
-                if not self.dialog.in_order(request):
-                    return self._answer(request, 500, "Out of Order"), None
-                self.dialog.refresh_target(request)
-            elif action is Action.ESTABLISH:
-                self.dialog.establish_by_request(request)
+            if not self.dialog.accept(request):  # before the 2xx it establishes the dialog
+                return self._answer(request, 500, "Out of Order"), None
         except _Unsupported:
             response = self._answer(request, 415)
             response.headers.add("Accept", CONTENT_TYPE)
@@ -283,7 +279,8 @@ class Subscription:
     def _subscribe(self) -> Request:
         headers = messages.subscribe_headers(
             self.contact, self.expires, self.impu if self.preferred_identity else None)
-        req = self.dialog.request("SUBSCRIBE", self.local, self.rng, headers)
+        req = self.dialog.request("SUBSCRIBE", headers)
+        req.push_via(messages.via(self.local, messages.new_branch(self.rng)))
         self.sent.append(req)
         return req
 

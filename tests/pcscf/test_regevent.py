@@ -453,6 +453,17 @@ def test_a_notify_out_of_order_is_500() -> None:
     assert h.core.store.by_flow(("UDP", *UE)) != []
 
 
+def test_a_notify_with_the_last_cseq_again_is_in_order() -> None:
+    # RFC 3261 §12.2.2 refuses only a lower CSeq: an equal one (a new transaction, not a
+    # retransmission) is accepted and applied.
+    h = Harness()
+    sub = subscribed(h, reg_expires=600000)
+    assert notified(h, notify(sub, reginfo(0), cseq=3)).status == 200
+    body = reginfo(1, "terminated", ((CONTACT, "terminated", "deactivated"),))
+    assert notified(h, notify(sub, body, cseq=3)).status == 200
+    assert h.core.store.by_flow(("UDP", *UE)) == []
+
+
 def test_an_old_reginfo_version_is_not_applied() -> None:
     h = Harness()
     sub = subscribed(h, reg_expires=600000)

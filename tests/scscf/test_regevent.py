@@ -239,11 +239,28 @@ def test_refresh_inside_the_dialog_sends_the_full_state_again(h: RegHarness) -> 
     assert notify.cseq.seq == first.cseq.seq + 1
     assert state_of(notify) == "active;expires=3600"
     assert body(notify).version == 1 and body(notify).state == "full"
-    # §12.2.2: an old CSeq in the dialog is refused; an unknown dialog is 481.
-    ue.cseq -= 1
+    # §12.2.2: a lower CSeq in the dialog is refused; an unknown dialog is 481.
+    ue.cseq -= 2
     assert h.rx_from(ue.subscribe(), PCSCF).status == 500
+    assert h.notifies() == []
     stranger = Watcher(remote_tag="nope", remote_target=OUR_CONTACT)
     assert h.rx_from(stranger.subscribe(), PCSCF).status == 481
+
+
+def test_a_refresh_with_the_last_cseq_again_is_in_order(h: RegHarness) -> None:
+    # RFC 3261 §12.2.2 refuses only a lower CSeq: an equal one (a new transaction, not a
+    # retransmission) is in order and refreshes like any other.
+    ue = Watcher()
+    ue.join(h)
+    assert h.rx_from(ue.subscribe(expires=3600), PCSCF).status == 200
+    h.notifies()
+    ue.cseq -= 1
+    again = ue.subscribe(expires=1800)
+    assert again.cseq.seq == 2
+    ok = h.rx_from(again, PCSCF)
+    assert ok.status == 200 and ok.headers.get("expires") == "1800"
+    [(notify, _)] = h.notifies()
+    assert state_of(notify) == "active;expires=1800" and body(notify).version == 2
 
 
 def test_unsubscribe_ends_with_a_final_notify(h: RegHarness) -> None:

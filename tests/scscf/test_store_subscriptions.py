@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from ims_core.scscf import MemoryStore, Registration
 from ims_core.scscf.store import Subscription
+from ims_core.sip import Dialog
 
 from .test_store import reg
 
 
 def subscription(key: str, expires_at: float) -> Subscription:
-    return Subscription(
-        key=key, resource="sip:a@x", subscriber=("sip:a@x",), call_id=key, local_tag="l",
-        remote_tag="r", local_uri="<sip:a@x>", remote_uri="<sip:a@x>",
-        remote_target="sip:ue@192.0.2.1", route_set=(), transport="UDP", event="reg",
-        expires_at=expires_at, remote_cseq=1)
+    dialog = Dialog(call_id=key, local_uri="<sip:a@x>", local_tag="l", remote_uri="<sip:a@x>",
+                    remote_target="sip:ue@192.0.2.1", remote_tag="r", remote_cseq=1)
+    return Subscription(key=key, resource="sip:a@x", subscriber=("sip:a@x",), dialog=dialog,
+                        transport="UDP", event="reg", expires_at=expires_at)
 
 
 def test_registrations_by_impi() -> None:
