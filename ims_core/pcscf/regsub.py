@@ -53,7 +53,7 @@ from dataclasses import dataclass, replace
 from ims_core import log
 from ims_core.deadlines import DeadlineHeap
 from ims_core.identity import impu_key, uri_key
-from ims_core.proxy.uac import OnResponse
+from ims_core.proxy.uac import Originate
 from ims_core.reginfo import CONTENT_TYPE, EVENT_PACKAGE, Reginfo, ReginfoError
 from ims_core.reginfo import parse as parse_reginfo
 from ims_core.sip import (
@@ -86,9 +86,6 @@ DEPARTED_GRACE = 32.0
 # RFC 6665 §4.1.3: after these reasons a new subscription is worth a try.
 RESUBSCRIBE_REASONS = frozenset({"deactivated", "timeout", "probation"})
 
-# send(request, on_response, now) -> False when there is nowhere to send it
-# (ProxyCore.originate).
-Originate = Callable[[Request, OnResponse, float], bool]
 
 
 def retry_delay(settings: RegEventConfig, failures: int, retry_after: int | None = None) -> float:
@@ -314,7 +311,7 @@ class RegEventSubscriber:
                 return  # forgotten, or moved past this SUBSCRIBE
             self._answered(sub, dialog, response, now)
 
-        if not self._originate(request, on_response, now):
+        if not self._originate(request, on_response, now, strict=dialog.strict_first):
             _log.warning("pcscf.regevent_no_route", impu=sub.aor)
             self._step(sub, Event.FAILED, now)
 

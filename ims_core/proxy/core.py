@@ -233,10 +233,10 @@ class ProxyCore(Generic[StateT]):
             self.respond(ctx, 480, now)
 
     def originate(self, request: Request, on_response: OnResponse, now: float, *,
-                  next_hop: Destination | None = None, transport: str = "UDP") -> bool:
-        """Send our own request, complete but for our Via (a UAC, §8.1.2; see `.uac`);
-        False when it has nowhere to go (then `on_response` is never called)."""
-        dest = next_hop or request_destination(request, transport)
+                  transport: str = "UDP", strict: bool = False) -> bool:
+        """Our own request, complete but for our Via (a UAC, §8.1.2, `.uac`), goes by its top
+        Route (its Request-URI if formed for a `strict` router); False: nowhere to go."""
+        dest = request_destination(request, transport, strict=strict)
         if dest is None:
             return False
         branch = new_branch("", self.salt, next(self._branch_seq))

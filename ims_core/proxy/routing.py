@@ -91,10 +91,12 @@ def apply_strict_route(request: Request) -> None:
     request.uri = top
 
 
-def request_destination(request: Request, default_transport: str) -> Destination | None:
-    """§16.6 step 7: the top Route URI if there is one, else the Request-URI; None when
-    that is not a SIP URI (a tel: URI needs a translation the caller must do first)."""
-    uri = top_route(request) or request.uri
+def request_destination(request: Request, default_transport: str, *,
+                        strict: bool = False) -> Destination | None:
+    """§16.6 step 7 (§8.1.2 for a UAC): the top Route URI if there is one, else — or when
+    the request was formed for a `strict` router first — the Request-URI; None when that
+    is not a SIP URI (a tel: URI needs a translation the caller must do first)."""
+    uri = request.uri if strict else (top_route(request) or request.uri)
     if not isinstance(uri, SipUri):
         return None
     return uri_destination(uri, default_transport)

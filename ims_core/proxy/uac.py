@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ims_core import log
 from ims_core.sip import Request, Response, make_response
@@ -21,6 +22,14 @@ _log = log.get("proxy")
 
 # on_response(response, now): the final response, or a generated 408/503 (generated=True).
 OnResponse = Callable[[Response, float], None]
+
+
+class Originate(Protocol):
+    """`ProxyCore.originate`, as the sans-I/O parts of a node that send requests of their
+    own (a notifier, a subscriber) are handed it: False when it has nowhere to go."""
+
+    def __call__(self, request: Request, on_response: OnResponse, now: float, *,
+                 transport: str = "UDP", strict: bool = False) -> bool: ...
 
 
 @dataclass(slots=True, eq=False)

@@ -101,8 +101,7 @@ class ScscfCore(SessionCore):
             config.registrar.max_challenges_per_user)
         self.notifier = regevent.Notifier(
             config.regevent, self.store,
-            lambda request, on_response, now, transport: self.originate(
-                request, on_response, now, transport=transport),
+            self.originate,
             host=self.config.host, port=self.config.port, domain=config.domain)
 
     # -- timers: registration and subscription expiry, challenge purge --------------------

@@ -46,12 +46,12 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ims_core import log, reginfo
 from ims_core.identity import impu_key
-from ims_core.proxy.uac import OnResponse
+from ims_core.proxy.uac import Originate
 from ims_core.reginfo import EVENT_PACKAGE, ContactInfo, Reginfo, RegistrationInfo
 from ims_core.sip import (
     Dialog,
@@ -72,8 +72,6 @@ from .store import Binding, Registration, RegistrationStore, Subscription
 
 _log = log.get("scscf")
 
-# originate(request, on_response, now, transport) -> False when it has nowhere to go
-Originate = Callable[[Request, OnResponse, float, str], bool]
 
 
 class Trigger(enum.Enum):
@@ -165,6 +163,7 @@ class Notification:
     key: str
     request: Request
     transport: str
+    strict: bool = False  # formed for a strict router first (RFC 3261 §8.1.2)
 
 
 @dataclass(slots=True)
@@ -449,7 +448,7 @@ class Notifier:
         body = reginfo.encode(Reginfo(version=sub.version, state="full", registrations=regs))
         sub.version += 1
         request = notify_request(sub, self.contact(sub.transport), str(state), body)
-        return Notification(sub.key, request, sub.transport)
+        return Notification(sub.key, request, sub.transport, sub.dialog.strict_first)
 
     def send(self, notification: Notification, now: float) -> None:
         key = notification.key
@@ -462,7 +461,8 @@ class Notifier:
                 return  # RFC 6665 §4.2.2: a failure it recovers from; the next NOTIFY will
             self._drop(key, f"NOTIFY answered {status}")
 
-        if not self._originate(notification.request, answered, now, notification.transport):
+        if not self._originate(notification.request, answered, now,
+                               transport=notification.transport, strict=notification.strict):
             self._drop(key, "NOTIFY has nowhere to go")
 
     def _drop(self, key: str, why: str) -> None:

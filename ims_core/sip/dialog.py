@@ -89,6 +89,15 @@ class Dialog:
         h.add("Content-Length", str(len(body)))
         return Request(method, uri, h, body)
 
+    @property
+    def strict_first(self) -> bool:
+        """The first hop is a strict router: a request of this dialog goes to its
+        Request-URI, not to its top Route (§8.1.2)."""
+        if not self.route_set:
+            return False
+        first = parse_name_addr(self.route_set[0]).uri
+        return isinstance(first, SipUri) and not first.lr
+
     def _request_uri_and_route(self) -> tuple[str, tuple[str, ...]]:
         """§12.2.1.1: no route set, or a loose router (``lr``) first: the Request-URI is
         the remote target, Route the route set. A strict router first: the Request-URI

@@ -290,7 +290,8 @@ def test_nowhere_to_send_counts_as_a_failure() -> None:
     store.save(reg)
     tried: list[Request] = []
 
-    def originate(request: Request, on_response: OnResponse, now: float) -> bool:
+    def originate(request: Request, on_response: OnResponse, now: float, *,
+                  transport: str = "UDP", strict: bool = False) -> bool:
         tried.append(request)
         return False
 

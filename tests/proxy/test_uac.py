@@ -59,3 +59,20 @@ def test_nowhere_to_send_returns_false() -> None:
                 b"Content-Length: 0\r\n\r\n")
     assert isinstance(req, Request)
     assert h.core.originate(req, lambda r, now: None, h.now) is False
+
+
+def test_a_request_formed_for_a_strict_router_goes_to_its_request_uri() -> None:
+    """RFC 3261 §8.1.2: with a strict router first (§12.2.1.1) the Request-URI is that
+    router and the request goes there, not to the top Route."""
+    h = Harness()
+    req = _notify()
+    req.headers.add("Route", "<sip:198.51.100.77:5070;lr>")
+    h.core.originate(req, lambda r, now: None, h.now, strict=True)
+    [(_, send)] = downstream(h.core.data_to_send())
+    assert send.dest == dest(NEXT_HOP)
+    h2 = Harness()
+    req2 = _notify()
+    req2.headers.add("Route", "<sip:198.51.100.77:5070;lr>")
+    h2.core.originate(req2, lambda r, now: None, h2.now)
+    [(_, send2)] = downstream(h2.core.data_to_send())
+    assert send2.dest == dest(("198.51.100.77", 5070))
