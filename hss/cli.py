@@ -6,14 +6,17 @@ Provisioning works directly on the store named by the HSS config (``-c``, defaul
 the store's outbox, which the running HSS sends to the S-CSCF; the command waits for the
 answer (``--wait``) and exits 0 when it was accepted (or nothing needed sending),
 1 when it failed, 3 when no answer was reported in time (the request stays queued).
+Both commands take ``--set KEY=VALUE`` and read ``IMS_CORE__*`` variables (see
+:mod:`ims_core.config`); a bad config exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -21,9 +24,10 @@ from hss import provision
 from hss.config import DEFAULT_CONFIG, HssConfig, load_config
 from hss.cx import ppr, rtr
 from hss.cx.push import Unroutable, describe
-from hss.model import Push, PushState
-from hss.store import DuplicateError, Store, StoreError, open_store
-from ims_core.config import ConfigError
+from hss.model import Push, PushState, Subscriber
+from hss.store import DuplicateError, Store, StoreError
+from ims_core import runtime
+from ims_core.config import SETTINGS_HELP, ConfigError, add_config_args, cli_overrides
 
 # A ``subscriber`` action: its arguments, the HSS config and its open store → exit status.
 StoreAction = Callable[[argparse.Namespace, HssConfig, Store], int]
@@ -38,12 +42,17 @@ _EXIT_CODES = (
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("hss", help="run the HSS (Diameter Cx server)")
+    p: argparse.ArgumentParser = sub.add_parser(
+        "hss", help="run the HSS (Diameter Cx server)",
+        description="Run the HSS (Diameter Cx server); [seed] count demo subscribers go "
+                    "into an empty store first.",
+        epilog=f"{SETTINGS_HELP} Logs go to stdout (log.format = \"json\": one JSON "
+               f"object per line). {runtime.EXIT_HELP_HSS}.")  # fmt: skip
     _config_arg(p)
     p.set_defaults(func=_run_hss)
 
     s: argparse.ArgumentParser = sub.add_parser(
-        "subscriber", help="provision subscribers in the HSS store"
+        "subscriber", help="provision subscribers in the HSS store", epilog=SETTINGS_HELP
     )
     _config_arg(s)
     ss = s.add_subparsers(dest="action", metavar="ACTION")
@@ -113,8 +122,14 @@ def register(sub: Any) -> None:
     se.add_argument("--count", type=int, default=1000)
     se.add_argument("--first", default=provision.DEMO_FIRST_IMSI, help="first IMSI")
 
-    _action(ss, "sipp-csv", "print a SIPp injection CSV for subscribers with an OP",
-            _sipp_csv).add_argument("--count", type=int)
+    sc = _action(ss, "sipp-csv", "print a SIPp injection CSV for subscribers with an OP",
+                 _sipp_csv)
+    sc.add_argument("--count", type=int)
+    sc.add_argument("--demo", type=int, metavar="N",
+                    help="the N demo subscribers from --first, by the demo formula, without "
+                         "reading the store (what `[seed] count` put in an HSS elsewhere)")
+    sc.add_argument("--first", default=provision.DEMO_FIRST_IMSI, help="first demo IMSI")
+    sc.set_defaults(func=_sipp_csv_command)
 
 
 def _wait_arg(p: argparse.ArgumentParser) -> None:
@@ -134,32 +149,35 @@ def _action(actions: Any, name: str, summary: str,
 
 
 def _config_arg(p: argparse.ArgumentParser, *, suppress: bool = False) -> None:
-    p.add_argument(
-        "-c", "--config", metavar="FILE",
-        default=argparse.SUPPRESS if suppress else None,
-        help=f"HSS config (default {DEFAULT_CONFIG})",
-    )
+    add_config_args(p, None, f"HSS config (default {DEFAULT_CONFIG})", suppress=suppress)
 
 
 def _config(args: argparse.Namespace) -> HssConfig:
-    return load_config(getattr(args, "config", None))
+    return load_config(getattr(args, "config", None), overrides=cli_overrides(args),
+                       environ=os.environ)
 
 
 def _store(cfg: HssConfig) -> Store:
-    return open_store(cfg.store, data_dir=cfg.data_dir, ind_bits=cfg.cx.ind_bits)
+    from hss.server import open_hss_store
+
+    return open_hss_store(cfg)
 
 
-def _err(msg: str) -> int:
+def _err(msg: str, status: int = EXIT_FAILED) -> int:
     print(f"ims-core: {msg}", file=sys.stderr)
-    return 1
+    return status
 
 
 def _with_store(args: argparse.Namespace, *, action: StoreAction) -> int:
-    """Run a ``subscriber`` action on the store the config names; errors as exit 1."""
+    """Run a ``subscriber`` action on the store the config names; a bad config exits 2,
+    other errors 1."""
     try:
         cfg = _config(args)
+    except ConfigError as exc:
+        return _err(str(exc), runtime.EXIT_CONFIG)
+    try:
         store = _store(cfg)
-    except (ConfigError, StoreError) as exc:
+    except StoreError as exc:
         return _err(str(exc))
     try:
         return action(args, cfg, store)
@@ -338,8 +356,28 @@ def _seed(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
     return 0
 
 
+def _sipp_csv_command(args: argparse.Namespace) -> int:
+    """``sipp-csv``: from the store, or with ``--demo`` from the demo formula alone (a
+    SIPp container cannot read the HSS's store)."""
+    if args.demo is None:
+        return _with_store(args, action=_sipp_csv)
+    try:
+        cfg = _config(args)
+    except ConfigError as exc:
+        return _err(str(exc), runtime.EXIT_CONFIG)
+    try:
+        return _print_sipp_csv(provision.demo_subscribers(args.demo, cfg.cx.domain,
+                                                          args.first), args.count)
+    except provision.ProvisionError as exc:
+        return _err(str(exc))
+
+
 def _sipp_csv(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
-    text, skipped = provision.sipp_csv(store.subscribers(), args.count)
+    return _print_sipp_csv(store.subscribers(), args.count)
+
+
+def _print_sipp_csv(subs: Iterable[Subscriber], count: int | None) -> int:
+    text, skipped = provision.sipp_csv(subs, count)
     sys.stdout.write(text)
     if skipped:
         print(
@@ -354,7 +392,7 @@ def _run_hss(args: argparse.Namespace) -> int:
     try:
         cfg = _config(args)
     except ConfigError as exc:
-        return _err(str(exc))
+        return _err(str(exc), runtime.EXIT_CONFIG)
     from hss.server import run
 
     return run(cfg)

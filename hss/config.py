@@ -1,11 +1,20 @@
-"""The HSS configuration (``config/hss.toml``), as typed dataclasses."""
+"""The HSS configuration (``config/hss.toml``), as typed dataclasses.
+
+The home domain is ``cx.domain`` (or the top-level ``domain``, which sets it). Identities
+left at their lab defaults follow it: Origin-Host ``hss.<domain>``, realm ``<domain>``,
+the accepted peers ``icscf.<domain>`` and ``scscf.<domain>``, the Server-Name
+``sip:scscf.<domain>:5060`` in Server-Capabilities.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ims_core.config import ConfigError, LogConfig, load
+from hss.provision import DEMO_FIRST_IMSI
+from ims_core.config import ConfigError, LogConfig, from_dict, lab_default, load, with_overrides
 
 DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
 DEFAULT_CONFIG = Path("config/hss.toml")
@@ -27,6 +36,21 @@ class DiameterConfig:
     # accepted with a warning (the connection's address stands in; Kamailio 5.6's cdp
     # leaves it out in many of its starts); true: it is answered 5005 MISSING_AVP.
     require_host_ip_address: bool = False
+    # Our CER/CEA Host-IP-Address (RFC 6733 §5.3.1); empty: listen_host, which must then
+    # be an IP address other than the wildcard.
+    host_ip: str = ""
+
+    def advertised_ip(self) -> str:
+        """The Host-IP-Address we send: ``host_ip``, else ``listen_host``."""
+        text = self.host_ip or self.listen_host
+        try:
+            ip = ipaddress.ip_address(text.strip("[]"))
+        except ValueError:
+            ip = None
+        if ip is None or ip.is_unspecified:
+            raise ConfigError(f"diameter.host_ip is needed: {text!r} is not an address to "
+                              "advertise in Host-IP-Address")
+        return str(ip)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -47,6 +71,11 @@ class StoreConfig:
             raise ConfigError("store.synchronous must be 'normal' or 'full'")
         if self.backend == "postgres" and not self.dsn:
             raise ConfigError("store.dsn is required with backend 'postgres'")
+
+    def sqlite_path(self, data_dir: str | Path) -> Path:
+        """The SQLite file: ``path``, relative to ``data_dir`` unless absolute."""
+        path = Path(self.path)
+        return path if path.is_absolute() else Path(data_dir) / path
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -102,19 +131,65 @@ class PushConfig:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class SeedConfig:
+    """``count`` demo subscribers (as ``ims-core subscriber seed``) put into the store at
+    start when it holds none; 0: none."""
+
+    count: int = 0
+    first: str = DEMO_FIRST_IMSI
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            raise ConfigError("seed.count must be >= 0")
+        if not (self.first.isdigit() and 6 <= len(self.first) <= 15):
+            raise ConfigError(f"seed.first {self.first!r} is not an IMSI (6-15 digits)")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class HssConfig:
+    """``domain``: the home domain; when set it is also ``cx.domain`` (see the module doc)."""
+
     data_dir: str = "data"
     workers: int = 4  # store threads: the event loop never touches the database
+    domain: str = ""
     diameter: DiameterConfig = dataclasses.field(default_factory=DiameterConfig)
     store: StoreConfig = dataclasses.field(default_factory=StoreConfig)
     cx: CxConfig = dataclasses.field(default_factory=CxConfig)
     push: PushConfig = dataclasses.field(default_factory=PushConfig)
+    seed: SeedConfig = dataclasses.field(default_factory=SeedConfig)
     log: LogConfig = dataclasses.field(default_factory=LogConfig)
 
+    def __post_init__(self) -> None:
+        cx = self.cx
+        home = self.domain or cx.domain
+        if self.domain and cx.domain not in (DOMAIN, self.domain):
+            raise ConfigError(f"domain {self.domain!r} and cx.domain {cx.domain!r} differ: "
+                              "set one of them")
+        d = self.diameter
+        d.advertised_ip()  # checked at load
+        labs = DiameterConfig()
+        diameter = dataclasses.replace(
+            d, origin_host=lab_default(d.origin_host, labs.origin_host, f"hss.{home}"),
+            origin_realm=lab_default(d.origin_realm, labs.origin_realm, home),
+            peers=lab_default(d.peers, labs.peers, (f"icscf.{home}", f"scscf.{home}")))
+        caps = cx.capabilities
+        cx = dataclasses.replace(cx, domain=home, capabilities=dataclasses.replace(
+            caps, server_names=lab_default(caps.server_names, CapabilitiesConfig().server_names,
+                                           (f"sip:scscf.{home}:5060",))))
+        # frozen: the derived identities are completed once, here
+        object.__setattr__(self, "domain", home)
+        if diameter != self.diameter:
+            object.__setattr__(self, "diameter", diameter)
+        if cx != self.cx:
+            object.__setattr__(self, "cx", cx)
 
-def load_config(path: str | Path | None = None) -> HssConfig:
-    """Load ``path``; the default ``config/hss.toml`` falls back to built-in defaults."""
+
+def load_config(path: str | Path | None = None, *, overrides: Sequence[str] = (),
+                environ: Mapping[str, str] | None = None) -> HssConfig:
+    """Load ``path`` with the ``IMS_CORE__*`` variables of ``environ`` and ``overrides``
+    (``--set``) applied; the default ``config/hss.toml`` falls back to built-in
+    defaults."""
     p = Path(path) if path is not None else DEFAULT_CONFIG
     if path is None and not p.exists():
-        return HssConfig()
-    return load(HssConfig, p)
+        return from_dict(HssConfig, with_overrides(HssConfig, {}, overrides, environ))
+    return load(HssConfig, p, overrides=overrides, environ=environ)

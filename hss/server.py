@@ -3,18 +3,24 @@
 The handlers are blocking (store, Milenage), so requests run in worker threads (``workers``
 in the config), handed over in batches (:mod:`hss.batch`); the event loop only frames,
 dispatches and writes. Alongside, :class:`~hss.pusher.Pusher` sends the RTRs and PPRs the
-provisioning CLI queues in the store's outbox. Startup → serve until SIGINT/SIGTERM → DPR
-to peers and close (a second signal exits at once).
+provisioning CLI queues in the store's outbox. Startup (open the store, seed ``[seed]
+count`` demo subscribers into an empty one, listen) → serve until SIGINT/SIGTERM → DPR to
+peers and close (a second signal exits at once).
+
+Exit status of ``ims-core hss``: :mod:`ims_core.runtime`'s (3 cannot listen, 4 store
+unreachable). Logs go to stdout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sqlite3
+import sys
 import time
-from pathlib import Path
 from typing import Any
 
+from hss import provision
 from hss.batch import Batcher
 from hss.config import HssConfig
 from hss.cx import HANDLERS, CxContext, Handler
@@ -25,12 +31,46 @@ from ims_core.diameter import DiameterConfig, Message
 from ims_core.diameter.node import DiameterNode
 
 
+class ListenError(OSError):
+    """The Diameter address cannot be bound (in use, or not an address of this host)."""
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    """What a database driver raises when it cannot reach or open its database."""
+    errors: tuple[type[BaseException], ...] = (StoreError, OSError, sqlite3.Error)
+    try:
+        import psycopg
+    except ImportError:  # optional extra
+        return errors
+    return (*errors, psycopg.Error)
+
+
+def open_hss_store(cfg: HssConfig) -> Store:
+    """The store ``cfg`` names, opened and migrated; :class:`StoreError` saying why when
+    it cannot be (an unwritable SQLite path, an unreachable PostgreSQL)."""
+    try:
+        return open_store(cfg.store, data_dir=cfg.data_dir, ind_bits=cfg.cx.ind_bits)
+    except StoreError:
+        raise
+    except _driver_errors() as exc:
+        where = (cfg.store.dsn if cfg.store.backend == "postgres"
+                 else cfg.store.sqlite_path(cfg.data_dir))
+        raise StoreError(f"cannot open the {cfg.store.backend} store {where}: {exc}") from None
+
+
+def seed_if_empty(store: Store, count: int, domain: str,
+                  first: str = provision.DEMO_FIRST_IMSI) -> int:
+    """``count`` demo subscribers (:func:`hss.provision.demo_subscribers`) from IMSI
+    ``first`` into a store that holds none (:meth:`Store.seed`). How many were added."""
+    return store.seed(provision.demo_subscribers(count, domain, first)) if count > 0 else 0
+
+
 def diameter_config(cfg: HssConfig) -> DiameterConfig:
     d = cfg.diameter
     return DiameterConfig(
         origin_host=d.origin_host,
         origin_realm=d.origin_realm,
-        host_ip_addresses=(d.listen_host,),
+        host_ip_addresses=(d.advertised_ip(),),
         product_name="ims-core-hss",
         allowed_peers=d.peers,
         require_host_ip_address=d.require_host_ip_address,
@@ -45,9 +85,7 @@ class HssServer:
     def __init__(self, cfg: HssConfig, store: Store | None = None) -> None:
         self.cfg = cfg
         self._own_store = store is None
-        self.store = store if store is not None else open_store(
-            cfg.store, data_dir=Path(cfg.data_dir), ind_bits=cfg.cx.ind_bits
-        )
+        self.store = store if store is not None else open_hss_store(cfg)
         self.ctx = CxContext(
             store=self.store,
             cx=cfg.cx,
@@ -86,14 +124,24 @@ class HssServer:
         return handle
 
     async def start(self, host: str | None = None, port: int | None = None) -> int:
+        """Seed an empty store (``[seed] count``), then listen; :class:`ListenError` when
+        the address cannot be bound."""
         d = self.cfg.diameter
+        seeded = seed_if_empty(self.store, self.cfg.seed.count, self.cfg.cx.domain,
+                               self.cfg.seed.first)
+        if seeded:
+            self._log.info("hss_seeded", subscribers=seeded)
         self._batcher = Batcher(self._pool, self.store)
         self.node = DiameterNode(diameter_config(self.cfg))
         for code, handler in HANDLERS.items():
             self.node.add_handler(code, self._wrap(handler))
-        self.port = await self.node.listen(
-            d.listen_host if host is None else host, d.listen_port if port is None else port
-        )
+        host = d.listen_host if host is None else host
+        port = d.listen_port if port is None else port
+        try:
+            self.port = await self.node.listen(host, port)
+        except OSError as exc:
+            raise ListenError(exc.errno, f"cannot listen on {host}:{port}: "
+                              f"{exc.strerror or exc}") from None
         self._pusher = Pusher(self.node, self.ctx, self._pool, self.cfg.push)
         self._pusher.start()
         self._log.info(
@@ -132,10 +180,13 @@ async def serve(cfg: HssConfig, stop: asyncio.Event | None = None) -> None:
 
 
 def run(cfg: HssConfig) -> int:
-    log.setup(cfg.log, node="hss")
+    log.setup(cfg.log, node="hss", stream=sys.stdout)
     try:
         runtime.run(serve(cfg))
-    except (OSError, StoreError) as exc:
-        log.get("hss").error("hss_failed", error=str(exc))
-        return 1
-    return 0
+    except ListenError as exc:
+        log.get("hss").error("hss_listen_failed", error=exc.strerror or str(exc))
+        return runtime.EXIT_LISTEN
+    except StoreError as exc:
+        log.get("hss").error("hss_store_unreachable", error=str(exc))
+        return runtime.EXIT_STORE
+    return runtime.EXIT_OK

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from ims_core.config import LogConfig
 
 
-def setup(config: LogConfig | None = None, *, node: str | None = None) -> None:
-    """Configure structlog and the stdlib root logger once per process."""
+def setup(config: LogConfig | None = None, *, node: str | None = None,
+          stream: TextIO | None = None) -> None:
+    """Configure structlog and the stdlib root logger once per process, writing to
+    ``stream`` (default stderr; the node processes log to stdout)."""
     import structlog
+
+    out = sys.stderr if stream is None else stream
 
     cfg = config or LogConfig()
     level = getattr(logging, cfg.level.upper())
@@ -30,14 +34,14 @@ def setup(config: LogConfig | None = None, *, node: str | None = None) -> None:
     if cfg.format == "json":
         processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
-        processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+        processors.append(structlog.dev.ConsoleRenderer(colors=out.isatty()))
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=level, stream=out, format="%(name)s %(levelname)s %(message)s")
     if node is not None:
         structlog.contextvars.bind_contextvars(node=node)
 

@@ -1,5 +1,6 @@
-"""Process runtime shared by the nodes: the event loop they run on and how a signal ends
-them. One home for both rules, used by the CSCFs, the HSS, ``ims-core proxy`` and the lab."""
+"""Process runtime shared by the nodes: the event loop they run on, how a signal ends
+them and what their exit status means. One home for these rules, used by the CSCFs, the
+HSS, ``ims-core proxy`` and the lab."""
 
 from __future__ import annotations
 
@@ -12,6 +13,19 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+# Exit status of the node commands (ims-core pcscf|icscf|scscf|hss).
+EXIT_OK = 0  # stopped by SIGTERM or SIGINT
+EXIT_FAILED = 1  # unexpected failure
+EXIT_CONFIG = 2  # bad arguments or configuration
+EXIT_LISTEN = 3  # cannot bind or listen: address in use, or not an address of this host
+EXIT_STORE = 4  # the HSS's store is unreachable
+
+EXIT_HELP = (
+    "Exit status: 0 stopped by SIGTERM or SIGINT, 1 unexpected failure, 2 bad arguments or "
+    "configuration, 3 cannot bind or listen (address in use or not on this host)"
+)
+EXIT_HELP_HSS = f"{EXIT_HELP}, 4 store unreachable"
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

@@ -19,7 +19,7 @@ from ims_core.cscf import cli as cscf_cli
 from ims_core.proxy import cli as proxy_cli
 from ims_core.ue import cli as ue_cli
 
-from . import lab
+from . import health, lab
 
 # In the order --help lists them.
 SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
@@ -27,6 +27,7 @@ SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
     cscf_cli.register,
     auth_cli.register,
     hss_cli.register,
+    health.register,
     proxy_cli.register,
     ue_cli.register,
 )

@@ -18,10 +18,7 @@ def seed_demo(cfg: HssConfig, count: int, *, extra: Iterable[Subscriber] = (),
     most ``csv_count`` rows). Raises :class:`hss.store.StoreError`."""
     store = open_store(cfg.store, data_dir=cfg.data_dir, ind_bits=cfg.cx.ind_bits)
     try:
-        seeded = 0
-        if store.count() == 0:
-            subs = [*provision.demo_subscribers(count, cfg.cx.domain), *extra]
-            seeded = store.add(subs) if subs else 0
+        seeded = store.seed([*provision.demo_subscribers(count, cfg.cx.domain), *extra])
         text, _ = provision.sipp_csv(store.subscribers(), csv_count)
     finally:
         store.close()

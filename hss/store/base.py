@@ -74,6 +74,14 @@ class Store(abc.ABC):
     def add(self, subs: Iterable[Subscriber], *, replace: bool = False) -> int:
         """Insert subscribers in one transaction; returns how many. Duplicates raise."""
 
+    def seed(self, subs: Iterable[Subscriber]) -> int:
+        """Add *subs* to a store that holds no subscriber, so demo seeding at every start
+        is harmless; a provisioned store is left alone. How many were added."""
+        if self.count() > 0:
+            return 0
+        subs = list(subs)
+        return self.add(subs) if subs else 0
+
     @abc.abstractmethod
     def delete(self, imsi: str) -> bool: ...
 
@@ -159,10 +167,8 @@ def open_store(cfg: StoreConfig, *, data_dir: str | Path = ".", ind_bits: int = 
     if cfg.backend == "sqlite":
         from hss.store.sqlite import SqliteStore
 
-        path = Path(cfg.path)
-        if not path.is_absolute():
-            path = Path(data_dir) / path
-        return SqliteStore(path, ind_bits=ind_bits, synchronous=cfg.synchronous)
+        return SqliteStore(cfg.sqlite_path(data_dir), ind_bits=ind_bits,
+                           synchronous=cfg.synchronous)
     if cfg.backend == "postgres":
         from hss.store.postgres import PostgresStore
 

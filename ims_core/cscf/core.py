@@ -24,6 +24,11 @@ takes on; TS 24.229 §5.3.1.2, §5.4.1.2):
 
 How a failed exchange reads in SIP is :mod:`.cxresult`'s table; :meth:`cx_failure`
 builds that response with its Reason header.
+
+Readiness: the adapter sets :attr:`CscfCore.diameter_ready` as its Diameter connection to
+the HSS opens and closes. While a node that has a ``[diameter]`` client is not connected,
+an OPTIONS addressed to it is answered 503 with Retry-After (RFC 3261 §11.2, §21.5.4), so
+a health probe or a peer's keep-alive sees a node that cannot serve registrations.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ _log = log.get("cscf")
 # What a Cx callback receives: the answer, or the error that stood in for one.
 CxOutcome = Message | DiameterError | Exception
 DEFAULT_CX_TIMEOUT = 2.0  # seconds, when neither the query nor [diameter] names one
+NOT_READY_RETRY_AFTER = 5  # seconds, in the 503 to an OPTIONS while the HSS is unreachable
 
 
 @dataclass(slots=True, eq=False)
@@ -94,6 +100,8 @@ class CscfCore(ProxyCore[StateT]):
         self._session_ids = SessionIds(rng)
         self._queries: list[DiameterQuery] = []
         self._cx_deadlines: DeadlineHeap[DiameterQuery] = DeadlineHeap()
+        # Whether the Diameter connection to the HSS is open (the adapter keeps it).
+        self.diameter_ready = True
 
     # -- building and asking ------------------------------------------------------------
     def cx_request(
@@ -178,6 +186,15 @@ class CscfCore(ProxyCore[StateT]):
             phrase = "Server Time-out" if no_answer_status == 504 else None
             return self.failure_response(ctx, no_answer_status, verdict.text, phrase)
         return self.failure_response(ctx, verdict.status, verdict.text, verdict.phrase)
+
+    def options_response(self, ctx: RequestContext[StateT]) -> Response:
+        """200 to an OPTIONS for us (RFC 3261 §11.2), or 503 with Retry-After while a
+        node that asks the HSS has no Diameter connection to it (see the module doc)."""
+        if self.diameter is not None and not self.diameter_ready:
+            response = self.failure_response(ctx, 503, "no Diameter connection to the HSS")
+            response.headers.add("Retry-After", str(NOT_READY_RETRY_AFTER))
+            return response
+        return super().options_response(ctx)
 
     # -- requests from the HSS ------------------------------------------------------------
     def handle_cx_request(self, request: Message, now: float) -> Message:

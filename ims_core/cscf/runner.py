@@ -1,10 +1,12 @@
 """Run one CSCF process: SIP on UDP+TCP, a Diameter client to the HSS when configured
 (which also answers the HSS's RTR and PPR), until SIGINT/SIGTERM; then close SIP, send
-DPR and exit 0."""
+DPR and exit 0. Exit 3 when the SIP address cannot be bound (in use, or not on this host).
+Logs go to stdout."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from ims_core import log, runtime
@@ -16,7 +18,7 @@ from .server import CscfServer, transport_config
 
 
 def run_node(name: str, core: CscfCore[Any], cfg: CscfConfig) -> int:
-    log.setup(cfg.log, node=name)
+    log.setup(cfg.log, node=name, stream=sys.stdout)
     return runtime.run(serve(name, core, cfg))
 
 
@@ -32,7 +34,7 @@ async def serve(name: str, core: CscfCore[Any], cfg: CscfConfig,
                 await server.start()
             except OSError as exc:
                 logger.error(f"{name}.bind_failed", error=str(exc))
-                return 1
+                return runtime.EXIT_LISTEN
             if diameter is not None and cfg.diameter is not None:
                 # Once SIP is up: what an RTR or PPR sets in motion can be sent at once.
                 diameter.add_peer(cfg.diameter.hss_host, cfg.diameter.hss_port)  # reconnects
@@ -48,4 +50,4 @@ async def serve(name: str, core: CscfCore[Any], cfg: CscfConfig,
         if diameter is not None:
             await diameter.stop()
         logger.info(f"{name}.stopped")
-    return 0
+    return runtime.EXIT_OK

@@ -32,6 +32,11 @@ class CscfServer(ProxyServer):
             # TS 29.229 §6.1.9, §6.1.11: the HSS sends these to the Diameter client.
             for command in (RTR, PPR):
                 diameter.add_handler(command, self.answer_cx_request)
+            core.diameter_ready = bool(diameter.open_peers)
+            diameter.watch_peers(self._peers_changed)
+
+    def _peers_changed(self, open_peers: list[str]) -> None:
+        self.cscf.diameter_ready = bool(open_peers)
 
     async def answer_cx_request(self, request: Message) -> Message:
         """A Cx request from the HSS: the core answers it at once; what it decided to send

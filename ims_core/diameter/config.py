@@ -22,7 +22,9 @@ class DiameterConfig:
     DIAMETER_MISSING_AVP and close, as RFC 6733 §5.3.1 allows. Off by default: such a CER
     (Kamailio 5.6's cdp sends one in a third to a half of its starts) is accepted with a
     warning, the connection's address standing in for the missing AVP; refusing it makes
-    that peer wait 30 s before it tries again.
+    that peer wait 30 s before it tries again. ``source_address``: the local address our
+    connections to peers are made from (empty: the one the system picks); set it to the
+    advertised Host-IP-Address so the peer sees the connection come from it.
     """
 
     origin_host: str
@@ -38,6 +40,7 @@ class DiameterConfig:
     supported_vendor_ids: tuple[int, ...] = (VENDOR_3GPP,)
     allowed_peers: tuple[str, ...] = ()
     require_host_ip_address: bool = False
+    source_address: str = ""
     # Timers.
     watchdog_interval: float = 30.0  # Tw (RFC 3539 §3.4.1: default 30 s, minimum 6 s)
     watchdog_jitter: float = 2.0

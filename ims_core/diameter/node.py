@@ -49,6 +49,7 @@ from .message import Message, error_answer, make_request
 from .peer import Peer, Role, State
 
 Handler = Callable[[Message], Awaitable[Message]]
+PeersWatcher = Callable[[list[str]], None]  # gets the open peers' Origin-Hosts
 
 _CONNECTING = (State.WAIT_CONN_ACK, State.WAIT_CEA, State.WAIT_CER)
 
@@ -145,6 +146,7 @@ class DiameterNode:
         self._handlers: dict[int, Handler] = {}
         self._slots: set[_Slot] = set()
         self._open: dict[str, _Slot] = {}  # Origin-Host (lower case) -> open slot
+        self._watchers: list[PeersWatcher] = []
         self._rr = itertools.count()
         self._servers: list[asyncio.Server] = []
         self._changed: asyncio.Future[None] = self._loop.create_future()
@@ -267,6 +269,20 @@ class DiameterNode:
     def open_peers(self) -> list[str]:
         return sorted(self._open)
 
+    @property
+    def peer_addresses(self) -> dict[str, str | None]:
+        """Each open peer's Origin-Host → the address its connection comes from."""
+        return {host: slot.peer.remote_host for host, slot in sorted(self._open.items())}
+
+    def watch_peers(self, watcher: PeersWatcher) -> None:
+        """Call ``watcher(open_peers)`` whenever a peer opens or closes (readiness)."""
+        self._watchers.append(watcher)
+
+    def _open_changed(self) -> None:
+        peers = self.open_peers
+        for watcher in self._watchers:
+            watcher(peers)
+
     async def stop(self, timeout: float = 2.0) -> None:
         """Stop accepting, let requests being handled finish (up to half of *timeout*), DPR to
         every open peer and wait for DPA (the rest of *timeout*), close everything."""
@@ -313,13 +329,19 @@ class DiameterNode:
         if slot.timer is not None:
             slot.timer.cancel()
             slot.timer = slot.timer_at = None
-        for host, s in list(self._open.items()):
-            if s is slot:
-                del self._open[host]
+        self._close_slot(slot)
         for fut in slot.futures.values():
             if not fut.done():
                 fut.set_exception(DiameterUnavailable("node stopped"))
         slot.futures.clear()
+
+    def _close_slot(self, slot: _Slot) -> None:
+        """The slot is no peer's open connection any more."""
+        hosts = [host for host, s in self._open.items() if s is slot]
+        for host in hosts:
+            del self._open[host]
+        if hosts:
+            self._open_changed()
 
     def _choose(self, msg: Message, peer: str | None) -> _Slot | None:
         host = peer or msg.get_str("Destination-Host")
@@ -377,15 +399,14 @@ class DiameterNode:
                     slot.connect_task = self._loop.create_task(self._connect(slot))
             elif isinstance(ev, PeerUp):
                 self._open[ev.capabilities.origin_host.lower()] = slot
+                self._open_changed()
                 self._log.info(
                     "diameter_peer_up", peer=ev.capabilities.origin_host,
-                    applications=sorted(ev.applications),
+                    address=peer.remote_host, applications=sorted(ev.applications),
                 )  # fmt: skip
                 self._notify_change()
             elif isinstance(ev, PeerDown):
-                for host, s in list(self._open.items()):
-                    if s is slot:
-                        del self._open[host]
+                self._close_slot(slot)
                 self._log.info("diameter_peer_down", peer=peer.name, reason=ev.reason)
                 self._notify_change()
             elif isinstance(ev, (PeerSuspect, PeerRecovered)):
@@ -430,9 +451,11 @@ class DiameterNode:
     async def _connect(self, slot: _Slot) -> None:
         assert slot.address is not None
         host, port = slot.address
+        source = self.config.source_address
         try:
             await asyncio.wait_for(
-                self._loop.create_connection(lambda: _Connection(self, slot), host, port),
+                self._loop.create_connection(lambda: _Connection(self, slot), host, port,
+                                             local_addr=(source, 0) if source else None),
                 self.config.cer_timeout,
             )
         except (OSError, TimeoutError) as exc:

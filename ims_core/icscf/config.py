@@ -4,6 +4,7 @@ S-CSCF pool it selects from (TS 29.228 §6.7) and how it answers when the HSS fa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ims_core.config import ConfigError
 from ims_core.cscf import CscfConfig
@@ -41,6 +42,8 @@ class IcscfConfig(CscfConfig):
     answer (TS 24.229 §5.3.2.1; 504 Server Time-out by default).
     ``uar_timeout``: seconds to wait for a UAA or LIA (0 = the Diameter
     request_timeout)."""
+
+    node: ClassVar[str] = "icscf"
 
     scscf: tuple[ScscfEntry, ...] = ()
     hss_failure_status: int = 480

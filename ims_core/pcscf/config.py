@@ -5,8 +5,9 @@ subscriptions to the reg event package (`[regevent]`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from ims_core.config import ConfigError
+from ims_core.config import ConfigError, lab_default
 from ims_core.cscf import DOMAIN, CscfConfig
 from ims_core.sip import SipParseError, SipUri, parse_uri
 from ims_core.sip.addressing import Destination, uri_destination
@@ -43,7 +44,10 @@ class PcscfConfig(CscfConfig):
     `transport` parameter picks the transport; without one the request's own is used).
     `visited_network_id`: the P-Visited-Network-ID value (RFC 3455 §4.3).
     `path_user`: user part of our Path URI, which marks requests towards UEs (RFC 3327).
-    `regevent`: our reg event subscriptions (`RegEventConfig`)."""
+    `regevent`: our reg event subscriptions (`RegEventConfig`). A `visited_network_id`
+    left at the lab's domain follows `domain`."""
+
+    node: ClassVar[str] = "pcscf"
 
     home_networks: dict[str, str] = field(default_factory=_lab_home_networks)
     visited_network_id: str = DOMAIN
@@ -53,6 +57,8 @@ class PcscfConfig(CscfConfig):
 
     def __post_init__(self) -> None:
         CscfConfig.__post_init__(self)  # slots dataclass: no zero-argument super()
+        object.__setattr__(self, "visited_network_id",
+                           lab_default(self.visited_network_id, DOMAIN, self.domain))
         if not self.home_networks:
             raise ConfigError("home_networks: at least one home domain is needed")
         for domain, address in self.home_networks.items():

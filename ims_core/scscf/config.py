@@ -3,14 +3,16 @@ the reg event notifier's.
 
 Lab defaults: SIP on 127.0.0.3:5060, Diameter Origin-Host ``scscf.<domain>`` towards the
 HSS at 127.0.0.4:3868, Server-Name ``sip:scscf.<domain>:5060`` and Service-Route
-``<sip:orig@127.0.0.3:5060;lr>`` (TS 24.229 §5.4.1.2.2, RFC 3608).
+``<sip:orig@HOST:PORT;lr>`` through our own advertised SIP address (TS 24.229 §5.4.1.2.2,
+RFC 3608).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
-from ims_core.config import ConfigError
+from ims_core.config import ConfigError, lab_default
 from ims_core.cscf import DOMAIN, CscfConfig, DiameterClient, SipListen
 from ims_core.proxy import ProxyConfig
 from ims_core.sip import SipParseError, SipUri, parse_name_addr, parse_uri
@@ -90,17 +92,20 @@ class RegEventSettings:
 @dataclass(frozen=True, slots=True)
 class ScscfConfig(CscfConfig):
     """``server_name``: our Server-Name in MAR/SAR (a full SIP URI; the I-CSCF routes to
-    it). ``service_route``: the Service-Route value returned in the 200 OK.
+    it; at the lab's value it follows ``domain``). ``service_route``: the Service-Route
+    value returned in the 200 OK (empty: ``<sip:orig@HOST:PORT;lr>``, our advertised SIP
+    address).
     ``icscf``: ``host:port`` of the I-CSCF that originating requests for home users go to
     (TS 24.229 §5.4.3.2). ``static_routes``: domain → ``host:port`` for other domains
     (no DNS here: a domain not listed is answered 404). ``regevent``: the reg event
     notifier (:class:`RegEventSettings`)."""
 
+    node: ClassVar[str] = "scscf"
+
     sip: SipListen = field(default_factory=lambda: SipListen(host="127.0.0.3"))
-    diameter: DiameterClient | None = field(
-        default_factory=lambda: DiameterClient(origin_host=f"scscf.{DOMAIN}"))
+    diameter: DiameterClient | None = field(default_factory=DiameterClient)
     server_name: str = f"sip:scscf.{DOMAIN}:5060"
-    service_route: str = "<sip:orig@127.0.0.3:5060;lr>"
+    service_route: str = ""
     record_route: bool = True
     registrar: RegistrarSettings = field(default_factory=RegistrarSettings)
     regevent: RegEventSettings = field(default_factory=RegEventSettings)
@@ -109,6 +114,12 @@ class ScscfConfig(CscfConfig):
 
     def __post_init__(self) -> None:
         CscfConfig.__post_init__(self)  # slots dataclass: no zero-argument super()
+        object.__setattr__(self, "server_name", lab_default(
+            self.server_name, f"sip:scscf.{DOMAIN}:5060", f"sip:scscf.{self.domain}:5060"))
+        if not self.service_route:
+            host = self.sip.public_host
+            host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+            object.__setattr__(self, "service_route", f"<sip:orig@{host}:{self.sip.port};lr>")
         for where, value in (("icscf", self.icscf), *self.static_routes.items()):
             if value and hostport(value) is None:
                 raise ConfigError(f"scscf: {where} must be host:port, not {value!r}")

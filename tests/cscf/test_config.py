@@ -52,3 +52,89 @@ def load_cfg() -> CscfConfig:
     from ims_core.cscf import DiameterClient
 
     return CscfConfig(diameter=DiameterClient(origin_host="cscf.test"))
+
+
+def test_diameter_identity_follows_the_domain(tmp_path: Path) -> None:
+    from ims_core.icscf.config import IcscfConfig
+    from ims_core.scscf.config import ScscfConfig
+
+    p = tmp_path / "n.toml"
+    p.write_text('[sip]\nhost = "10.1.1.3"\n[diameter]\nhss_host = "10.1.1.4"\n')
+    env = {"IMS_CORE__DOMAIN": "ims.example.org"}
+    for cls, node in ((ScscfConfig, "scscf"), (IcscfConfig, "icscf"), (CscfConfig, "cscf")):
+        cfg = load(cls, p, environ=env)
+        assert cfg.diameter is not None
+        assert (cfg.diameter.origin_host, cfg.diameter.origin_realm) == (
+            f"{node}.ims.example.org", "ims.example.org")
+    # Left out, the lab's: <node>.<lab domain>. Given, kept.
+    cfg = load(ScscfConfig, p)
+    assert cfg.diameter is not None and cfg.diameter.origin_host == f"scscf.{DOMAIN}"
+    cfg = load(ScscfConfig, p, environ=env, overrides=[
+        "diameter.origin_host=s1.example.net", "diameter.origin_realm=example.net"])
+    assert cfg.diameter is not None
+    assert (cfg.diameter.origin_host, cfg.diameter.origin_realm) == (
+        "s1.example.net", "example.net")
+
+
+def test_scscf_names_follow_the_domain_and_its_sip_address(tmp_path: Path) -> None:
+    from ims_core.scscf.config import ScscfConfig
+
+    p = tmp_path / "s.toml"
+    p.write_text('[sip]\nhost = "172.22.0.30"\nport = 5070\n')
+    cfg = load(ScscfConfig, p, environ={"IMS_CORE__DOMAIN": "ims.example.org"})
+    assert cfg.server_name == "sip:scscf.ims.example.org:5060"
+    assert cfg.service_route == "<sip:orig@172.22.0.30:5070;lr>"
+    cfg = load(ScscfConfig, p, overrides=["sip.advertise=scscf.example.org",
+                                          "service_route=<sip:orig@x.example;lr>"])
+    assert cfg.service_route == "<sip:orig@x.example;lr>" and cfg.server_name.endswith(
+        f"scscf.{DOMAIN}:5060")
+    v6 = load(ScscfConfig, p, overrides=["sip.host=::1"])
+    assert v6.service_route == "<sip:orig@[::1]:5070;lr>"
+
+
+def test_visited_network_follows_the_domain(tmp_path: Path) -> None:
+    from ims_core.pcscf.config import PcscfConfig
+
+    p = tmp_path / "p.toml"
+    p.write_text('[home_networks]\n"ims.example.org" = "172.22.0.20:5060"\n')
+    cfg = load(PcscfConfig, p, environ={"IMS_CORE__DOMAIN": "ims.example.org"})
+    assert cfg.visited_network_id == "ims.example.org"
+    assert load(PcscfConfig, p).visited_network_id == DOMAIN
+
+
+@pytest.mark.parametrize(
+    ("sip", "host_ip", "expected"),
+    [
+        ('host = "172.22.0.30"', "", "172.22.0.30"),
+        ('host = "172.22.0.30"\nadvertise = "10.9.9.9"', "", "172.22.0.30"),
+        ('host = "0.0.0.0"\nadvertise = "10.9.9.9"', "", "10.9.9.9"),
+        ('host = "0.0.0.0"', "172.22.0.31", "172.22.0.31"),
+        ('host = "::"\nadvertise = "[2001:db8::1]"', "", "2001:db8::1"),
+    ],
+)
+def test_the_diameter_client_binds_the_address_it_advertises(
+        tmp_path: Path, sip: str, host_ip: str, expected: str) -> None:
+    p = tmp_path / "n.toml"
+    extra = f'host_ip = "{host_ip}"\n' if host_ip else ""
+    p.write_text(f"[sip]\n{sip}\n[diameter]\n{extra}")
+    d = load(CscfConfig, p).diameter_config()
+    assert d is not None
+    assert d.host_ip_addresses == (expected,) and d.source_address == expected
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[sip]\nhost = "0.0.0.0"\n[diameter]\n', "diameter.host_ip is needed"),
+        ('[sip]\nhost = "scscf.example"\n[diameter]\n', "diameter.host_ip is needed"),
+        ('[diameter]\nhost_ip = "scscf.example"\n', "diameter.host_ip must be an IP"),
+    ],
+)
+def test_no_address_to_connect_from_is_a_config_error(tmp_path: Path, toml: str,
+                                                      message: str) -> None:
+    p = tmp_path / "n.toml"
+    p.write_text(toml)
+    with pytest.raises(ConfigError, match=message):
+        load(CscfConfig, p)
+    p.write_text(toml.replace("[diameter]\n", "").replace('host_ip = "scscf.example"\n', ""))
+    load(CscfConfig, p)  # without Diameter nothing connects: no address needed

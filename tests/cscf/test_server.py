@@ -215,7 +215,7 @@ async def test_no_diameter_config_gives_unavailable() -> None:
     assert response.headers.get("x-error") == "DiameterUnavailable"
 
 
-async def test_serve_reports_bind_failure_with_status_1() -> None:
+async def test_serve_reports_bind_failure_with_status_3() -> None:
     blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     blocker.bind((HOST, 0))
     try:
@@ -223,7 +223,7 @@ async def test_serve_reports_bind_failure_with_status_1() -> None:
         status = await asyncio.wait_for(serve("testcscf", make_core(cfg), cfg), 5)
     finally:
         blocker.close()
-    assert status == 1
+    assert status == 3  # the node commands' "cannot bind or listen"
 
 
 class BrokenCallbackCscf(UarCscf):

@@ -96,9 +96,9 @@ def test_add_duplicate(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("nonsense = 1\n")
-    assert main(["subscriber", "-c", str(bad), "list"]) == 1
+    assert main(["subscriber", "-c", str(bad), "list"]) == 2
     assert "unknown key" in capsys.readouterr().err
-    assert main(["subscriber", "list", "-c", str(tmp_path / "missing.toml")]) == 1
+    assert main(["subscriber", "list", "-c", str(tmp_path / "missing.toml")]) == 2
 
 
 def test_seed_is_documented_and_idempotent(cfg: Path) -> None:
@@ -261,3 +261,16 @@ def test_sipp_csv_skips_unrepresentable() -> None:
     m = KW.match(kw)
     assert m is not None and len(kw) < 256
     assert _unsipp(m.group(2)) == bytes.fromhex(K) and _unsipp(m.group(3)) == bytes.fromhex(OP)
+
+
+def test_sipp_csv_demo_needs_no_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``sipp-csv --demo N --first IMSI``: the demo formula's injection file without the
+    store (a SIPp container cannot read the HSS's), the same rows the store would give."""
+    cfg = tmp_path / "hss.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "nowhere"}"\n')
+    assert main(["subscriber", "-c", str(cfg), "sipp-csv", "--demo", "2", "--first",
+                 "001010000000007"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0] == "SEQUENTIAL" and len(rows) == 3
+    assert rows[1].startswith("001010000000007;") and rows[2].startswith("001010000000008;")
+    assert not (tmp_path / "nowhere").exists()

@@ -169,7 +169,7 @@ async def test_ims_core_hss_process(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 20
         while not _listening(port):
-            assert proc.poll() is None, proc.communicate()[1]
+            assert proc.poll() is None, proc.communicate()[0]
             assert time.monotonic() < deadline, "HSS did not start listening"
             await asyncio.sleep(0.1)
         client = await _client(f"scscf.{DOMAIN}", port)
@@ -183,9 +183,9 @@ async def test_ims_core_hss_process(tmp_path: Path) -> None:
         await client.stop()
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
-    assert '"event": "hss_started"' in err and '"event": "cx_exchange"' in err
+        out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0, out
+    assert '"event": "hss_started"' in out and '"event": "cx_exchange"' in out
 
 
 def test_config_file_parses() -> None:
