@@ -15,10 +15,12 @@ class ScscfEntry:
     """One S-CSCF the I-CSCF may route to.
 
     ``name``: its Server-Name, the full SIP URI the HSS hands out (TS 29.228 §7.4).
-    ``address``: ``host:port`` to send to; empty = the host and port of ``name`` (an IP
-    literal there, since we do no DNS). ``transport``: ``udp``/``tcp``, empty = as the
-    request came in. ``capabilities``: the capability numbers it offers (TS 29.228 §6.7:
-    operator-defined meanings, matched against Mandatory-/Optional-Capability).
+    ``address``: ``host:port`` to send to, the host an IP address or a name (resolved when
+    sending, A/AAAA); empty = the host and port of ``name``, which must then be an IP
+    literal (a Server-Name is an identity: its host is not looked up). ``transport``:
+    ``udp``/``tcp``, empty = as the request came in. ``capabilities``: the capability
+    numbers it offers (TS 29.228 §6.7: operator-defined meanings, matched against
+    Mandatory-/Optional-Capability).
     """
 
     name: str

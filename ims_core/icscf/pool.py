@@ -55,8 +55,9 @@ def name_key(name: str) -> str | None:
 
 def server_destination(name: str, transport: str = "") -> Destination | None:
     """The next hop named by a Server-Name (RFC 3263 rules of
-    :func:`ims_core.sip.addressing.uri_destination`) when that is an IP literal: the
-    I-CSCF does no DNS. ``transport``: the default when the URI names none."""
+    :func:`ims_core.sip.addressing.uri_destination`) when that is an IP literal: a
+    Server-Name's host is not looked up (a pool ``address`` may name a host instead).
+    ``transport``: the default when the URI names none."""
     uri = _sip_uri(name)
     if uri is None:
         return None

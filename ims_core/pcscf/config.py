@@ -75,7 +75,8 @@ class PcscfConfig(CscfConfig):
 
 def parse_next_hop(address: str, where: str = "address") -> Destination:
     """`host`, `host:port`, `[v6]:port` or `sip:host[:port][;transport=…]` → a Destination
-    whose transport is "" (as received) unless the URI names one (RFC 3263 §4.1, no DNS)."""
+    whose transport is "" (as received) unless the URI names one (RFC 3263 §4.1). A host
+    name is resolved when sending (A/AAAA through the system resolver, no NAPTR/SRV)."""
     text = address.strip()
     if not text.lower().startswith(("sip:", "sips:")):
         text = f"sip:{text}"

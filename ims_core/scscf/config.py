@@ -97,7 +97,8 @@ class ScscfConfig(CscfConfig):
     address).
     ``icscf``: ``host:port`` of the I-CSCF that originating requests for home users go to
     (TS 24.229 §5.4.3.2). ``static_routes``: domain → ``host:port`` for other domains
-    (no DNS here: a domain not listed is answered 404). ``regevent``: the reg event
+    (the domain is not looked up: one not listed is answered 404). A host in these may be
+    a name, resolved when sending (A/AAAA, system resolver). ``regevent``: the reg event
     notifier (:class:`RegEventSettings`)."""
 
     node: ClassVar[str] = "scscf"

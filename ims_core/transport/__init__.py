@@ -9,10 +9,12 @@ and the §18 transport rules live in the sans-I/O `ims_core.sip.addressing`.
 
 from .config import TransportConfig
 from .layer import SipTransport
+from .resolver import NameCache
 from .tcp import ConnectionTable, TcpConnection
 
 __all__ = [
     "ConnectionTable",
+    "NameCache",
     "SipTransport",
     "TcpConnection",
     "TransportConfig",

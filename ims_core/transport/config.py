@@ -16,6 +16,8 @@ class TransportConfig:
     `max_connections`: TCP connections beyond this are refused (accepted, then closed).
     `max_write_buffer`: bytes queued for one connection before it is dropped as stuck.
     `limits`: parser limits; they also bound each connection's read buffer.
+    `name_ttl`: seconds a next hop's resolved name is reused; `name_failure_ttl`: seconds
+    a failed lookup is remembered; `name_cache_size`: names kept at most.
     """
 
     host: str = "127.0.0.1"
@@ -26,3 +28,6 @@ class TransportConfig:
     max_write_buffer: int = 1 << 20
     udp_receive_buffer: int = 4 << 20
     limits: Limits = field(default=DEFAULT_LIMITS)
+    name_ttl: float = 30.0
+    name_failure_ttl: float = 1.0
+    name_cache_size: int = 1024

@@ -9,7 +9,9 @@ it. An unframeable TCP stream closes only its own connection.
 
 `send(data, dest)` writes bytes: over UDP to the address, over TCP to `dest.conn` when
 it is still open, else over any open connection to the address, else over a new one
-(connects are shared while pending). Failures are reported through `on_error`.
+(connects are shared while pending). A destination host that is a name is resolved
+through a `NameCache` (one lookup per name and TTL). Failures are reported through
+`on_error`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ims_core.sip import Request, Response, SipParseError, inbound
 from ims_core.sip.addressing import TCP, UDP, Destination, Source, is_ip
 
 from .config import TransportConfig
+from .resolver import NameCache
 from .tcp import ConnectionTable, TcpConnection
 
 Message = Request | Response
@@ -63,11 +66,14 @@ class SipTransport:
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.local: tuple[str, int] = (config.host, config.port)
+        self.names: NameCache | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         cfg = self.config
+        self.names = NameCache(self._lookup, loop.time, ttl=cfg.name_ttl,
+                               negative_ttl=cfg.name_failure_ttl, size=cfg.name_cache_size)
         # TCP first so port 0 picks a port that UDP then shares.
         self._server = await loop.create_server(
             lambda: self._new_connection(outbound=False), cfg.host, cfg.port,
@@ -178,6 +184,9 @@ class SipTransport:
                 _call(on_error)
             elif is_ip(dest.host):
                 udp.transport.sendto(data, (dest.host.strip("[]"), dest.port))
+            elif self.names is not None and (
+                    address := self.names.cached(dest.host, dest.port)) is not None:
+                udp.transport.sendto(data, (address, dest.port))
             else:
                 self._spawn(self._resolve_and_send(data, dest, on_error))
             return
@@ -200,14 +209,32 @@ class SipTransport:
 
     async def _resolve_and_send(self, data: bytes, dest: Destination,
                                 on_error: ErrorCallback) -> None:
-        assert self._loop is not None
         try:
-            infos = await self._loop.getaddrinfo(dest.host, dest.port, type=socket.SOCK_DGRAM)
-        except OSError:
+            host = await self._resolve(dest.host, dest.port)
+        except OSError as exc:
+            _log.info("sip.resolve_failed", peer=f"{dest.host}:{dest.port}", error=str(exc))
             _call(on_error)
             return
-        host = str(infos[0][4][0])
         self.send(data, Destination(dest.transport, host, dest.port), on_error)
+
+    async def _resolve(self, host: str, port: int) -> str:
+        """`host` as an address (unchanged when it is one)."""
+        if is_ip(host):
+            return host.strip("[]")
+        assert self.names is not None
+        return await self.names.resolve(host, port)
+
+    async def _lookup(self, host: str, port: int) -> str:
+        """The system resolver's first answer in our socket's address family."""
+        assert self._loop is not None
+        local = self.local[0].strip("[]")
+        family = (socket.AF_UNSPEC if not is_ip(local) else
+                  socket.AF_INET6 if ":" in local else socket.AF_INET)
+        infos = await self._loop.getaddrinfo(host, port, family=family,
+                                             type=socket.SOCK_DGRAM)
+        if not infos:
+            raise OSError(f"{host}: no address")
+        return str(infos[0][4][0])
 
     async def _connect_and_send(self, key: tuple[str, int], data: bytes,
                                 on_error: ErrorCallback) -> None:
@@ -229,9 +256,10 @@ class SipTransport:
         future: asyncio.Future[TcpConnection] = self._loop.create_future()
         self._pending[key] = future
         try:
+            host = await self._resolve(*key)
             _, conn = await asyncio.wait_for(
                 self._loop.create_connection(
-                    lambda: self._new_connection(outbound=True), key[0], key[1],
+                    lambda: self._new_connection(outbound=True), host, key[1],
                     local_addr=(self.local[0], 0) if is_ip(self.local[0]) else None,
                 ),
                 self.config.tcp_connect_timeout,

@@ -10,6 +10,11 @@ process is started here, recorded by PID and stopped by PID (SIGTERM, then SIGKI
 grace period). The bridge, veths and namespaces carry a random token in their names and are
 removed in :meth:`Topology.down`, which :func:`running` calls in a ``finally``.
 
+Names resolve as Docker's embedded DNS answers them on the compose network: every
+namespace gets ``/etc/netns/<namespace>/hosts`` mapping each service name to its compose
+address, which ``ip netns exec`` bind-mounts over ``/etc/hosts`` for the processes it
+starts (removed with the namespace).
+
 Needs root and iproute2. Only the compose file's subnet is used; the bridge has no uplink
 and the namespaces no default route, so nothing leaves the machine.
 """
@@ -27,15 +32,15 @@ import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ims_lab.procs import Child, stop_process
 from tests.docker.compose import Project, Service
 
-__all__ = ["PREFIXES", "Host", "PathMap", "SubnetInUse", "Topology", "TopologyError", "leftovers",
-           "missing_requirements", "running"]
+__all__ = ["NETNS_ETC", "PREFIXES", "Host", "PathMap", "SubnetInUse", "Topology",
+           "TopologyError", "hosts_file", "leftovers", "missing_requirements", "running"]
 
 # Every name we create starts with one of these and carries the run's token.
 BRIDGE_PREFIX, VETH_PREFIX, NETNS_PREFIX = "imsbr", "imsv", "imsns"
@@ -43,6 +48,8 @@ PREFIXES = (BRIDGE_PREFIX, VETH_PREFIX, NETNS_PREFIX)
 ENTRYPOINT = "ims-core"  # the image's ENTRYPOINT (docker/Dockerfile)
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 STOP_GRACE = 10.0  # seconds from SIGTERM to SIGKILL for other processes (`docker stop`'s)
+# `ip netns exec NS` bind-mounts each file of /etc/netns/NS over the one of /etc.
+NETNS_ETC = Path("/etc/netns")
 
 
 class TopologyError(RuntimeError):
@@ -74,12 +81,23 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def leftovers(token: str) -> list[str]:
-    """Namespaces and links of the run ``token`` that still exist."""
+    """Namespaces, links and namespace /etc directories of the run ``token`` that still
+    exist."""
     names = [line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line]
     links = [m.group(1) for m in re.finditer(r"^\d+: ([^:@\s]+)", _ip("-o", "link").stdout,
                                              re.MULTILINE)]
+    etc = [str(p) for p in (NETNS_ETC.iterdir() if NETNS_ETC.is_dir() else ())
+           if p.name.startswith(NETNS_PREFIX) and token in p.name]
     return [n for n in [*names, *links]
-            if n.startswith(PREFIXES) and token in n]
+            if n.startswith(PREFIXES) and token in n] + etc
+
+
+def hosts_file(project: Project) -> str:
+    """An /etc/hosts answering each service name with its compose address, as Docker's
+    embedded DNS does on a user-defined network."""
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    lines += [f"{service.ipv4_address}\t{name}" for name, service in project.services.items()]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -106,6 +124,11 @@ class Host:
     def argv(self, argv: Sequence[str]) -> list[str]:
         """``argv`` run inside this host's namespace."""
         return ["ip", "netns", "exec", self.netns, *argv]
+
+    @property
+    def etc(self) -> Path:
+        """Files here replace those of /etc for what runs in the namespace."""
+        return NETNS_ETC / self.netns
 
 
 @dataclass(frozen=True)
@@ -211,6 +234,8 @@ class Topology:
         self.hosts[name] = host  # recorded before creation: down() removes what exists
         prefix = self.project.network.subnet.prefixlen
         _ip("netns", "add", host.netns)
+        host.etc.mkdir(parents=True, exist_ok=True)
+        (host.etc / "hosts").write_text(hosts_file(self.project))
         _ip("link", "add", host.veth, "type", "veth", "peer", "name", "eth0", "netns",
             host.netns)
         _ip("link", "set", host.veth, "master", self.bridge, "up")
@@ -416,7 +441,10 @@ class Topology:
             for host in reversed(list(self.hosts.values())):
                 _ip("link", "del", host.veth, check=False)
                 _ip("netns", "del", host.netns, check=False)
+                shutil.rmtree(host.etc, ignore_errors=True)
             self.hosts.clear()
+            with suppress(OSError):
+                NETNS_ETC.rmdir()  # only when empty: no other namespace has files there
             if self._bridge is not None:
                 _ip("link", "del", self._bridge, check=False)
                 self._bridge = None
