@@ -1,9 +1,9 @@
 """The HSS configuration (``config/hss.toml``), as typed dataclasses.
 
 The home domain is ``cx.domain`` (or the top-level ``domain``, which sets it). Identities
-left at their lab defaults follow it: Origin-Host ``hss.<domain>``, realm ``<domain>``,
-the accepted peers ``icscf.<domain>`` and ``scscf.<domain>``, the Server-Name
-``sip:scscf.<domain>:5060`` in Server-Capabilities.
+left out of the config are derived from it: Origin-Host ``hss.<domain>``, realm
+``<domain>``, the accepted peers ``icscf.<domain>`` and ``scscf.<domain>``, the Server-Name
+``sip:scscf.<domain>:5060`` in Server-Capabilities. A value written is kept as written.
 """
 
 from __future__ import annotations
@@ -14,22 +14,39 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hss.provision import DEMO_FIRST_IMSI
-from ims_core.config import ConfigError, LogConfig, from_dict, lab_default, load, with_overrides
+from ims_core.config import ConfigError, LogConfig, from_dict, load, with_overrides
 
 DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
 DEFAULT_CONFIG = Path("config/hss.toml")
 
 
+class _FromDomain(tuple[str, ...]):
+    """The default of a list of names left out of the config, which :class:`HssConfig`
+    derives from its domain. Told apart by identity: an empty list written in a config
+    means "none" or "any" and is never taken for it, and readers still get a tuple."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "FROM_DOMAIN"
+
+
+FROM_DOMAIN: tuple[str, ...] = _FromDomain()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class DiameterConfig:
-    """The Diameter node: listen address, identity and the peers allowed to connect."""
+    """The Diameter node: listen address, identity and the peers allowed to connect.
+    Left out, ``origin_host``, ``origin_realm`` and ``peers`` are derived from the domain
+    (see the module doc) when :class:`HssConfig` is built."""
 
     listen_host: str = "127.0.0.4"
     listen_port: int = 3868
-    origin_host: str = f"hss.{DOMAIN}"
-    origin_realm: str = DOMAIN
+    origin_host: str = ""
+    origin_realm: str = ""
     # Origin-Host values accepted in CER (RFC 6733 §5.3); others get 3010 UNKNOWN_PEER.
-    peers: tuple[str, ...] = (f"icscf.{DOMAIN}", f"scscf.{DOMAIN}")
+    # Empty: any peer.
+    peers: tuple[str, ...] = FROM_DOMAIN
     watchdog_seconds: float = 30.0
     request_timeout: float = 5.0
     # RFC 6733 §5.3.1 makes Host-IP-Address mandatory in CER. false: a CER without it is
@@ -84,9 +101,10 @@ class CapabilitiesConfig:
 
     mandatory: tuple[int, ...] = ()
     optional: tuple[int, ...] = ()
-    # Full SIP URIs. With all three empty the AVP is sent empty (I-CSCFs need one of
-    # Server-Name / Server-Capabilities; Wireshark flags an empty group as a warning).
-    server_names: tuple[str, ...] = (f"sip:scscf.{DOMAIN}:5060",)
+    # Full SIP URIs; left out: derived from the domain by HssConfig. With all three empty
+    # the AVP is sent empty (I-CSCFs need one of Server-Name / Server-Capabilities;
+    # Wireshark flags an empty group as a warning).
+    server_names: tuple[str, ...] = FROM_DOMAIN
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -167,15 +185,13 @@ class HssConfig:
                               "set one of them")
         d = self.diameter
         d.advertised_ip()  # checked at load
-        labs = DiameterConfig()
         diameter = dataclasses.replace(
-            d, origin_host=lab_default(d.origin_host, labs.origin_host, f"hss.{home}"),
-            origin_realm=lab_default(d.origin_realm, labs.origin_realm, home),
-            peers=lab_default(d.peers, labs.peers, (f"icscf.{home}", f"scscf.{home}")))
+            d, origin_host=d.origin_host or f"hss.{home}", origin_realm=d.origin_realm or home,
+            peers=(f"icscf.{home}", f"scscf.{home}") if d.peers is FROM_DOMAIN else d.peers)
         caps = cx.capabilities
         cx = dataclasses.replace(cx, domain=home, capabilities=dataclasses.replace(
-            caps, server_names=lab_default(caps.server_names, CapabilitiesConfig().server_names,
-                                           (f"sip:scscf.{home}:5060",))))
+            caps, server_names=((f"sip:scscf.{home}:5060",) if caps.server_names is FROM_DOMAIN
+                                else caps.server_names)))
         # frozen: the derived identities are completed once, here
         object.__setattr__(self, "domain", home)
         if diameter != self.diameter:

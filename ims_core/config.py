@@ -270,12 +270,6 @@ def _put(node: Any, key: str | int, value: Any, where: str, source: str) -> None
         node[key] = value
 
 
-def lab_default(value: T, lab: T, derived: T) -> T:
-    """*derived* when *value* is the built-in lab default *lab*, else *value*: identities
-    whose defaults name the lab's home domain follow the configured one instead."""
-    return derived if value == lab else value
-
-
 def from_dict(cls: type[T], data: typing.Mapping[str, Any], where: str = "config") -> T:
     """Build the dataclass *cls* from *data*, checking keys and value types."""
     if not dataclasses.is_dataclass(cls):

@@ -2,7 +2,8 @@
 
 Node URIs (Via, Record-Route, Path, Service-Route) use the advertised ``host:port``, so a
 lab works without DNS; identities (Server-Name, realms) use the home domain's names: a
-Diameter Origin-Host left out is ``<node>.<domain>`` and the realm ``<domain>``.
+Diameter Origin-Host left out is ``<node>.<domain>`` and the realm ``<domain>``, whatever
+the domain; a value written in the config is kept as written.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from ims_core.config import ConfigError, LogConfig, lab_default
+from ims_core.config import ConfigError, LogConfig
 from ims_core.diameter import DiameterConfig
 from ims_core.proxy import ProxyConfig
 from ims_core.transaction import TimerConfig
@@ -37,13 +38,13 @@ class SipListen:
 @dataclass(frozen=True, slots=True)
 class DiameterClient:
     """Our Diameter identity and the HSS we talk Cx to (TS 29.229). In a
-    :class:`CscfConfig`, ``origin_host`` left empty becomes ``<node>.<domain>`` and
-    ``origin_realm`` left at the lab's domain follows ``domain``. ``host_ip``: the address
+    :class:`CscfConfig`, ``origin_host`` left out (empty) becomes ``<node>.<domain>`` and
+    ``origin_realm`` left out becomes ``<domain>``. ``host_ip``: the address
     we connect to the HSS from and advertise in CER Host-IP-Address (RFC 6733 §5.3.1);
     empty: the ``[sip]`` host (else its ``advertise``) when that is an IP address."""
 
     origin_host: str = ""
-    origin_realm: str = DOMAIN
+    origin_realm: str = ""
     hss_host: str = "127.0.0.4"
     hss_port: int = 3868
     request_timeout: float = 2.0
@@ -80,7 +81,7 @@ class CscfConfig:
         if d is not None:
             self.diameter_host_ip()  # checked at load; derived when used (sip may change)
             filled = replace(d, origin_host=d.origin_host or f"{self.node}.{self.domain}",
-                             origin_realm=lab_default(d.origin_realm, DOMAIN, self.domain))
+                             origin_realm=d.origin_realm or self.domain)
             if filled != d:  # frozen: complete the identity once, here
                 object.__setattr__(self, "diameter", filled)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ims_core.config import ConfigError, lab_default
+from ims_core.config import ConfigError
 from ims_core.cscf import DOMAIN, CscfConfig
 from ims_core.sip import SipParseError, SipUri, parse_uri
 from ims_core.sip.addressing import Destination, uri_destination
@@ -45,26 +45,27 @@ class PcscfConfig(CscfConfig):
     `visited_network_id`: the P-Visited-Network-ID value (RFC 3455 §4.3).
     `path_user`: user part of our Path URI, which marks requests towards UEs (RFC 3327).
     `regevent`: our reg event subscriptions (`RegEventConfig`). A `visited_network_id`
-    left at the lab's domain follows `domain`."""
+    left out (empty) is `domain`."""
 
     node: ClassVar[str] = "pcscf"
 
     home_networks: dict[str, str] = field(default_factory=_lab_home_networks)
-    visited_network_id: str = DOMAIN
+    visited_network_id: str = ""
     path_user: str = "term"
     default_expires: int = 3600  # a 200 that names no expiry for a binding (RFC 3261 §10.2.1.1)
     regevent: RegEventConfig = field(default_factory=RegEventConfig)
 
     def __post_init__(self) -> None:
         CscfConfig.__post_init__(self)  # slots dataclass: no zero-argument super()
-        object.__setattr__(self, "visited_network_id",
-                           lab_default(self.visited_network_id, DOMAIN, self.domain))
+        if not self.visited_network_id:  # frozen: derived once, here
+            object.__setattr__(self, "visited_network_id", self.domain)
         if not self.home_networks:
             raise ConfigError("home_networks: at least one home domain is needed")
         for domain, address in self.home_networks.items():
             parse_next_hop(address, where=f"home_networks.{domain}")
         if not self.visited_network_id or '"' in self.visited_network_id:
-            raise ConfigError("visited_network_id must be non-empty and hold no '\"'")
+            raise ConfigError("visited_network_id (else domain) must be non-empty and hold "
+                              "no '\"'")
         if not self.path_user.isalnum():
             raise ConfigError("path_user must be alphanumeric")
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from ims_core.config import ConfigError, lab_default
-from ims_core.cscf import DOMAIN, CscfConfig, DiameterClient, SipListen
+from ims_core.config import ConfigError
+from ims_core.cscf import CscfConfig, DiameterClient, SipListen
 from ims_core.proxy import ProxyConfig
 from ims_core.sip import SipParseError, SipUri, parse_name_addr, parse_uri
 from ims_core.sip.addressing import Destination
@@ -92,7 +92,7 @@ class RegEventSettings:
 @dataclass(frozen=True, slots=True)
 class ScscfConfig(CscfConfig):
     """``server_name``: our Server-Name in MAR/SAR (a full SIP URI; the I-CSCF routes to
-    it; at the lab's value it follows ``domain``). ``service_route``: the Service-Route
+    it; left out (empty): ``sip:scscf.<domain>:5060``). ``service_route``: the Service-Route
     value returned in the 200 OK (empty: ``<sip:orig@HOST:PORT;lr>``, our advertised SIP
     address).
     ``icscf``: ``host:port`` of the I-CSCF that originating requests for home users go to
@@ -105,7 +105,7 @@ class ScscfConfig(CscfConfig):
 
     sip: SipListen = field(default_factory=lambda: SipListen(host="127.0.0.3"))
     diameter: DiameterClient | None = field(default_factory=DiameterClient)
-    server_name: str = f"sip:scscf.{DOMAIN}:5060"
+    server_name: str = ""
     service_route: str = ""
     record_route: bool = True
     registrar: RegistrarSettings = field(default_factory=RegistrarSettings)
@@ -115,8 +115,8 @@ class ScscfConfig(CscfConfig):
 
     def __post_init__(self) -> None:
         CscfConfig.__post_init__(self)  # slots dataclass: no zero-argument super()
-        object.__setattr__(self, "server_name", lab_default(
-            self.server_name, f"sip:scscf.{DOMAIN}:5060", f"sip:scscf.{self.domain}:5060"))
+        if not self.server_name:  # frozen: derived once, here
+            object.__setattr__(self, "server_name", f"sip:scscf.{self.domain}:5060")
         if not self.service_route:
             host = self.sip.public_host
             host = f"[{host}]" if ":" in host and not host.startswith("[") else host

@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from ims_core.config import ConfigError, load
+from ims_core.config import ConfigError, from_dict, load
 from ims_core.cscf import DOMAIN, CscfConfig, CscfCore
 from ims_core.cscf.server import transport_config
+from ims_core.icscf.config import IcscfConfig
+from ims_core.pcscf.config import PcscfConfig
+from ims_core.scscf.config import ScscfConfig
+
+REPO = Path(__file__).resolve().parents[2]
+OTHER = "ims.mnc070.mcc999.3gppnetwork.org"
 
 
 def test_defaults_and_derived_configs(tmp_path: Path) -> None:
@@ -55,9 +61,6 @@ def load_cfg() -> CscfConfig:
 
 
 def test_diameter_identity_follows_the_domain(tmp_path: Path) -> None:
-    from ims_core.icscf.config import IcscfConfig
-    from ims_core.scscf.config import ScscfConfig
-
     p = tmp_path / "n.toml"
     p.write_text('[sip]\nhost = "10.1.1.3"\n[diameter]\nhss_host = "10.1.1.4"\n')
     env = {"IMS_CORE__DOMAIN": "ims.example.org"}
@@ -77,8 +80,6 @@ def test_diameter_identity_follows_the_domain(tmp_path: Path) -> None:
 
 
 def test_scscf_names_follow_the_domain_and_its_sip_address(tmp_path: Path) -> None:
-    from ims_core.scscf.config import ScscfConfig
-
     p = tmp_path / "s.toml"
     p.write_text('[sip]\nhost = "172.22.0.30"\nport = 5070\n')
     cfg = load(ScscfConfig, p, environ={"IMS_CORE__DOMAIN": "ims.example.org"})
@@ -93,8 +94,6 @@ def test_scscf_names_follow_the_domain_and_its_sip_address(tmp_path: Path) -> No
 
 
 def test_visited_network_follows_the_domain(tmp_path: Path) -> None:
-    from ims_core.pcscf.config import PcscfConfig
-
     p = tmp_path / "p.toml"
     p.write_text('[home_networks]\n"ims.example.org" = "172.22.0.20:5060"\n')
     cfg = load(PcscfConfig, p, environ={"IMS_CORE__DOMAIN": "ims.example.org"})
@@ -138,3 +137,42 @@ def test_no_address_to_connect_from_is_a_config_error(tmp_path: Path, toml: str,
         load(CscfConfig, p)
     p.write_text(toml.replace("[diameter]\n", "").replace('host_ip = "scscf.example"\n', ""))
     load(CscfConfig, p)  # without Diameter nothing connects: no address needed
+
+
+@pytest.mark.parametrize("domain", [DOMAIN, OTHER])
+def test_identities_left_out_are_derived_from_the_domain(domain: str) -> None:
+    scscf = from_dict(ScscfConfig, {"domain": domain})
+    assert scscf.server_name == f"sip:scscf.{domain}:5060"
+    assert scscf.diameter is not None
+    assert (scscf.diameter.origin_host, scscf.diameter.origin_realm) == (
+        f"scscf.{domain}", domain)
+    icscf = from_dict(IcscfConfig, {"domain": domain, "diameter": {}})
+    assert icscf.diameter is not None and icscf.diameter.origin_realm == domain
+    pcscf = from_dict(PcscfConfig, {"domain": domain})
+    assert pcscf.visited_network_id == domain
+
+
+def test_identities_written_are_kept_even_the_lab_ones() -> None:
+    """A value written on purpose is never replaced, also when it is the lab's."""
+    lab_name = f"sip:scscf.{DOMAIN}:5060"
+    scscf = from_dict(ScscfConfig, {"domain": OTHER, "server_name": lab_name,
+                                    "diameter": {"origin_realm": DOMAIN}})
+    assert scscf.server_name == lab_name
+    assert scscf.diameter is not None and scscf.diameter.origin_realm == DOMAIN
+    icscf = from_dict(IcscfConfig, {"domain": OTHER, "diameter": {"origin_realm": DOMAIN}})
+    assert icscf.diameter is not None and icscf.diameter.origin_realm == DOMAIN
+    pcscf = from_dict(PcscfConfig, {"domain": OTHER, "visited_network_id": DOMAIN})
+    assert pcscf.visited_network_id == DOMAIN
+
+
+@pytest.mark.parametrize("cls", [PcscfConfig, IcscfConfig, ScscfConfig])
+def test_the_repository_configs_leave_derived_identities_out(
+        cls: type[CscfConfig]) -> None:
+    """config/<node>.toml moves to another domain with IMS_CORE__DOMAIN alone."""
+    cfg = load(cls, REPO / "config" / f"{cls.node}.toml", environ={"IMS_CORE__DOMAIN": OTHER})
+    if isinstance(cfg, PcscfConfig):
+        assert cfg.visited_network_id == OTHER
+    else:
+        assert cfg.diameter is not None and cfg.diameter.origin_realm == OTHER
+    if isinstance(cfg, ScscfConfig):
+        assert cfg.server_name == f"sip:scscf.{OTHER}:5060"

@@ -59,7 +59,8 @@ class Harness:
 
     def __init__(self, pool: tuple[ScscfEntry, ...] = POOL, *, hss_failure_status: int = 480,
                  diameter: bool = True, uar_timeout: float | None = None) -> None:
-        client = DiameterClient(origin_host=f"icscf.{DOMAIN}") if diameter else None
+        client = (DiameterClient(origin_host=f"icscf.{DOMAIN}", origin_realm=DOMAIN)
+                  if diameter else None)
         self.core = IcscfCore(
             ProxyConfig(host=ICSCF[0], port=ICSCF[1]), client, domain=DOMAIN,
             pool=ScscfPool(pool), hss_failure_status=hss_failure_status,

@@ -42,7 +42,8 @@ def test_next_hop_forms(text: str, dest: Destination) -> None:
     {"home_networks": {}},
     {"home_networks": {"d": "not a host!"}},
     {"home_networks": {"d": "sip:user@host"}},
-    {"visited_network_id": ""},
+    {"visited_network_id": 'a"b'},
+    {"domain": ""},  # nothing to derive visited_network_id from
     {"path_user": "te rm"},
     {"sip": {"port": True}},
     {"regevent": {"expires": 0}},
@@ -58,7 +59,7 @@ def test_bad_settings_are_config_errors(data: dict[str, object]) -> None:
 
 def test_main_reports_a_bad_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "pcscf.toml"
-    bad.write_text('visited_network_id = ""\n')
+    bad.write_text('visited_network_id = "a\\"b"\n')
     assert main(str(bad)) == 2
     assert "visited_network_id" in capsys.readouterr().err
     assert main(str(tmp_path / "missing.toml")) == 2
