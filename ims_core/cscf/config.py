@@ -91,6 +91,10 @@ class CscfConfig:
         return ProxyConfig(host=host, port=self.sip.port, aliases=aliases,
                            record_route=record_route, timer_c=self.timer_c)
 
+    def extra_ports(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Further (server, client) ports the SIP transport opens (none by default)."""
+        return (), ()
+
     def timer_config(self) -> TimerConfig:
         return TimerConfig(t1=self.t1)
 

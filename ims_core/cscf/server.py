@@ -17,8 +17,10 @@ from .core import CscfCore, CxOutcome, DiameterQuery
 
 def transport_config(cfg: CscfConfig) -> TransportConfig:
     """The asyncio transport's settings from a CSCF's ``[sip]`` table."""
+    server_ports, client_ports = cfg.extra_ports()
     return TransportConfig(host=cfg.sip.host, port=cfg.sip.port,
-                           tcp_idle_timeout=cfg.sip.tcp_idle_timeout)
+                           tcp_idle_timeout=cfg.sip.tcp_idle_timeout,
+                           server_ports=server_ports, client_ports=client_ports)
 
 
 class CscfServer(ProxyServer):

@@ -4,11 +4,13 @@ subscriptions to the reg event package (`[regevent]`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from ims_core.config import ConfigError
 from ims_core.cscf import DOMAIN, CscfConfig
+from ims_core.ipsec.alloc import parse_port_range
+from ims_core.proxy import ProxyConfig
 from ims_core.sip import SipParseError, SipUri, parse_uri
 from ims_core.sip.addressing import Destination, uri_destination
 
@@ -38,14 +40,72 @@ class RegEventConfig:
             raise ConfigError("regevent: 0 < retry_min <= retry_max is needed")
 
 
+_INTEGRITY = ("hmac-sha-1-96", "hmac-md5-96")  # TS 33.203 Annex H
+_ENCRYPTION = ("aes-cbc", "des-ede3-cbc", "null")
+
+
+@dataclass(frozen=True, slots=True)
+class IpsecConfig:
+    """`[ipsec]`: IPsec security agreement with UEs (TS 33.203 §7, RFC 3329). `enabled`
+    needs CAP_NET_ADMIN and a kernel with ESP (the node refuses to start otherwise).
+    `integrity` / `encryption`: the algorithms we accept, most preferred first.
+    `port_s`: our protected server port (UDP and TCP); `client_ports`: the pool our
+    protected client port comes from, `"first-last"` (a new one per SA set, §7.4).
+    `spi_min`/`spi_max`: our SPIs. `max_sas`: kernel SAs at most (4 per UE set).
+    `pending_seconds`: how long SAs set up with a 401 wait for the protected REGISTER.
+    `retire_seconds`: how long a set outlives its use (replaced by a re-registration, or
+    its registration gone) so transactions under way can finish.
+    `unprotected`: what a request from a protected UE's address that did not come over
+    its SAs gets: "403" or "drop"."""
+
+    enabled: bool = False
+    integrity: tuple[str, ...] = _INTEGRITY
+    encryption: tuple[str, ...] = _ENCRYPTION
+    port_s: int = 5064
+    client_ports: str = "5066-5073"
+    spi_min: int = 4096
+    spi_max: int = 65535
+    max_sas: int = 4000
+    pending_seconds: float = 60.0
+    retire_seconds: float = 4.0
+    unprotected: str = "403"
+
+    def __post_init__(self) -> None:
+        for name, values, known in (("integrity", self.integrity, _INTEGRITY),
+                                    ("encryption", self.encryption, _ENCRYPTION)):
+            if not values or any(v not in known for v in values):
+                raise ConfigError(f"ipsec.{name}: a non-empty list of {', '.join(known)}")
+        ports = self.client_port_range()
+        if not 0 < self.port_s < 65536 or self.port_s in ports:
+            raise ConfigError("ipsec.port_s: a port outside ipsec.client_ports")
+        if not 0 < self.spi_min <= self.spi_max < 1 << 32 or self.spi_min < 256:
+            raise ConfigError("ipsec: 256 <= spi_min <= spi_max < 2**32 is needed "
+                              "(SPIs below 256 are reserved, RFC 4303 §2.1)")
+        if self.max_sas < 4:
+            raise ConfigError("ipsec.max_sas: at least 4 (one UE's set)")
+        if not (self.pending_seconds > 0 and self.retire_seconds >= 0):
+            raise ConfigError("ipsec: pending_seconds > 0 and retire_seconds >= 0")
+        if self.unprotected not in ("403", "drop"):
+            raise ConfigError('ipsec.unprotected: "403" or "drop"')
+
+    def client_port_range(self) -> range:
+        try:
+            ports = parse_port_range(self.client_ports)
+        except ValueError as exc:
+            raise ConfigError(f"ipsec.client_ports: {exc}") from None
+        if not 2 <= len(ports) <= 1024:  # §7.4: a re-registration takes a new one
+            raise ConfigError("ipsec.client_ports: 2 to 1024 ports")
+        return ports
+
+
 @dataclass(frozen=True, slots=True)
 class PcscfConfig(CscfConfig):
     """`home_networks`: home domain → its I-CSCF as `host[:port]` or a SIP URI (a
     `transport` parameter picks the transport; without one the request's own is used).
     `visited_network_id`: the P-Visited-Network-ID value (RFC 3455 §4.3).
     `path_user`: user part of our Path URI, which marks requests towards UEs (RFC 3327).
-    `regevent`: our reg event subscriptions (`RegEventConfig`). A `visited_network_id`
-    left out (empty) is `domain`."""
+    `regevent`: our reg event subscriptions (`RegEventConfig`); `ipsec`: IPsec with UEs
+    (`IpsecConfig`). A `visited_network_id` left out (empty) is `domain`."""
 
     node: ClassVar[str] = "pcscf"
 
@@ -54,6 +114,7 @@ class PcscfConfig(CscfConfig):
     path_user: str = "term"
     default_expires: int = 3600  # a 200 that names no expiry for a binding (RFC 3261 §10.2.1.1)
     regevent: RegEventConfig = field(default_factory=RegEventConfig)
+    ipsec: IpsecConfig = field(default_factory=IpsecConfig)
 
     def __post_init__(self) -> None:
         CscfConfig.__post_init__(self)  # slots dataclass: no zero-argument super()
@@ -68,6 +129,20 @@ class PcscfConfig(CscfConfig):
                               "no '\"'")
         if not self.path_user.isalnum():
             raise ConfigError("path_user must be alphanumeric")
+
+    def proxy_config(self, *, record_route: bool = False) -> ProxyConfig:
+        """Our protected server port names us too (Routes of UEs behind SAs)."""
+        cfg = CscfConfig.proxy_config(self, record_route=record_route)
+        if not self.ipsec.enabled:
+            return cfg
+        extra = tuple(f"{h}:{self.ipsec.port_s}" for h in (cfg.host, *cfg.aliases)
+                      if ":" not in h)
+        return replace(cfg, aliases=cfg.aliases + extra)
+
+    def extra_ports(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        if not self.ipsec.enabled:
+            return (), ()
+        return (self.ipsec.port_s,), tuple(self.ipsec.client_port_range())
 
     def i_cscfs(self) -> dict[str, Destination]:
         """Home domain (lower case) → where its REGISTERs go."""

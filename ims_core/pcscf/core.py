@@ -37,6 +37,9 @@ by themselves: `get_timer` includes the store's next expiry and `handle_timer` r
 what is due. Other responses from the core pass untouched (100rel provisionals, SDP).
 After an initial registration we subscribe to the UE's reg event (§5.2.3) and apply
 what its NOTIFYs say (§5.2.5): `regsub.RegEventSubscriber`, which shares the store.
+With `[ipsec]` enabled, UEs that offer it get IPsec security associations (ipsec.py,
+`IpsecTable`): set up with the 401, confirmed by the protected REGISTER's 2xx, carrying
+everything between the UE and us afterwards, gone with the registration.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from typing import ClassVar
 from ims_core import log
 from ims_core.cscf import CscfCore
 from ims_core.identity import uri_key
+from ims_core.ipsec import Kernel
 from ims_core.proxy import (
     DIALOG_CREATING,
     RequestContext,
@@ -70,9 +74,12 @@ from ims_core.sip.addressing import Destination, Source
 from ims_core.transaction import TimerConfig
 
 from .config import PcscfConfig
+from .ipsec import IpsecTable, IpsecUnavailable, ProtectedSet, SecAgreeRejected
 from .pheaders import (
     add_path,
+    aka_keys,
     ensure_charging_vector,
+    mark_integrity,
     path_value,
     set_visited_network_id,
     strip_aka_keys,
@@ -113,15 +120,16 @@ class PcscfCore(CscfCore[PcscfRequest]):
     random value (tags, branches, icids)."""
 
     # What an OPTIONS to the P-CSCF itself is answered with (RFC 3261 §11.2; the proxy
-    # core answers it): the methods we relay and the extensions we implement. Not
-    # `sec-agree`: there is no IPsec yet (TS 33.203 §7), so we must not offer it.
+    # core answers it): the methods we relay and the extensions we implement, `sec-agree`
+    # only with [ipsec] enabled (options_response).
     allow: ClassVar[str] = ("INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, INFO, MESSAGE, "
                             "OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, PUBLISH")
     supported: ClassVar[str] = "path"
 
     def __init__(self, config: PcscfConfig, store: RegistrationStore | None = None,
                  timers: TimerConfig | None = None, *,
-                 rng: Callable[[int], bytes] = os.urandom) -> None:
+                 rng: Callable[[int], bytes] = os.urandom,
+                 kernel: Kernel | None = None) -> None:
         super().__init__(config.proxy_config(), None, timers or config.timer_config(),
                          rng=rng)
         self.settings = config
@@ -131,6 +139,11 @@ class PcscfCore(CscfCore[PcscfRequest]):
             (d.host, d.port) for d in self.i_cscfs.values()}
         self.regsub = RegEventSubscriber(config.regevent, self.store, self.originate,
                                          self.local_uri, self.rng)
+        self.ipsec: IpsecTable | None = None
+        if config.ipsec.enabled:
+            if kernel is None:
+                raise ValueError("[ipsec] enabled needs a kernel to install SAs in")
+            self.ipsec = IpsecTable(config.ipsec, self.config.host, kernel, self.rng)
 
     # -- who we are ------------------------------------------------------------------
     @property
@@ -150,7 +163,9 @@ class PcscfCore(CscfCore[PcscfRequest]):
     # -- timers ----------------------------------------------------------------------
     def get_timer(self) -> float | None:
         deadlines = [t for t in (super().get_timer(), self.store.next_expiry(),
-                                 self.regsub.get_timer()) if t is not None]
+                                 self.regsub.get_timer(),
+                                 self.ipsec.get_timer() if self.ipsec else None)
+                     if t is not None]
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
@@ -158,7 +173,91 @@ class PcscfCore(CscfCore[PcscfRequest]):
         for reg in self.store.expire(now):
             _log.info("pcscf.expired", impu=reg.registered_impu, flow=_flow_text(reg.flow))
             self.regsub.release_unused(reg)
+            self._release_sets(now, reg.flow[1])
         self.regsub.handle_timer(now)
+        if self.ipsec is not None:
+            self.ipsec.handle_timer(now)
+
+    # -- IPsec (ipsec.py) ------------------------------------------------------------
+    def options_response(self, ctx: Ctx) -> Response:
+        response = super().options_response(ctx)
+        if self.ipsec is not None:  # RFC 3329 §2.2: we can agree on ipsec-3gpp
+            response.headers.set("Supported", f"{self.supported}, sec-agree")
+        return response
+
+    def receive(self, message: Request | Response, source: Source, now: float) -> None:
+        if self.ipsec is not None and isinstance(message, Request) \
+                and self.settings.ipsec.unprotected == "drop" \
+                and self._unprotected(message, source):
+            _log.info("pcscf.unprotected_dropped", method=message.method, peer=str(source))
+            return
+        super().receive(message, source, now)
+
+    def _unprotected(self, request: Request, source: Source) -> bool:
+        """A request that should have come over a UE's SAs and did not (TS 33.203 §7:
+        after registration everything from the UE is protected). A REGISTER may always
+        start afresh, unprotected (TS 24.229 §5.2.2.1)."""
+        assert self.ipsec is not None
+        return request.method != "REGISTER" and self.ipsec.arrival(source) is None \
+            and not self.from_core(source) and self.ipsec.protects(source.host)
+
+    def check_protection(self, ctx: Ctx) -> Response | None:
+        """What came over which SA set, and what a REGISTER offers (TS 24.229 §5.2.2.1):
+        a REGISTER over a set repeats our Security-Server in Security-Verify and is
+        marked integrity-protected="yes"; an unprotected one offering ipsec-3gpp is
+        marked "no" and gets a set with its 401."""
+        assert self.ipsec is not None
+        request, state = ctx.request, ctx.state
+        state.protected = pset = self.ipsec.arrival(ctx.source)
+        if pset is None and (ctx.source.local_port == self.ipsec.port_s
+                             or self._unprotected(request, ctx.source)):
+            return self.make_response(ctx, 403, "Forbidden - Not Protected")
+        if request.method != "REGISTER":
+            return None
+        try:
+            if pset is not None:
+                self.ipsec.verify(request, pset)
+            state.sec_offer = self.ipsec.offer(request)
+        except SecAgreeRejected as exc:
+            response = self.make_response(ctx, exc.status, exc.reason)
+            for name, value in exc.headers:
+                response.headers.add(name, value)
+            response.headers.add("Require", "sec-agree")  # RFC 3329 §2.3.1
+            return response
+        if pset is not None or state.sec_offer is not None:
+            mark_integrity(request, "yes" if pset is not None else "no")
+        return None
+
+    def _challenge(self, ctx: Ctx, response: Response) -> None:
+        """A 401 to a REGISTER offering IPsec: set up its SAs from the challenge's CK/IK
+        and tell the UE our side (Security-Server, TS 33.203 §7.2); without keys or SAs
+        the UE could not answer over them, so it gets a 5xx instead."""
+        assert self.ipsec is not None and ctx.state.sec_offer is not None
+        try:
+            keys = aka_keys(response)
+            if keys is None:
+                raise IpsecUnavailable("the challenge carries no ck/ik")
+            server = self.ipsec.challenge(ctx.state.sec_offer, ctx.source.host,
+                                          ctx.state.protected, *keys, ctx.created)
+        except (IpsecUnavailable, SecAgreeRejected) as exc:
+            _log.warning("pcscf.ipsec_unavailable", error=str(exc),
+                         call_id=ctx.request.headers.get("call-id"))
+            response.status, response.reason = 503, "Service Unavailable - IPsec"
+            response.headers.remove("www-authenticate")
+            return
+        response.headers.add("Security-Server", server.format())
+
+    def _release_sets(self, now: float, host: str | None = None) -> None:
+        """Retire the SA sets of `host` (every host when None) that no live registration
+        rides any more."""
+        if self.ipsec is None:
+            return
+        store = self.store
+
+        def in_use(pset: ProtectedSet) -> bool:
+            return any(r.expires > now for t in ("UDP", "TCP")
+                       for r in store.by_flow((t, pset.ue.host, pset.ue.port_c)))
+        self.ipsec.sweep(in_use, now, host)
 
     # -- proxy hooks -----------------------------------------------------------------
     def new_state(self, request: Request) -> PcscfRequest:
@@ -167,6 +266,10 @@ class PcscfCore(CscfCore[PcscfRequest]):
     def check_request(self, ctx: Ctx) -> Response | None:
         request = ctx.request
         if not self.from_core(ctx.source):
+            if self.ipsec is not None:
+                answer = self.check_protection(ctx)
+                if answer is not None:
+                    return answer
             # RFC 3329 §2.6: we are the UE's sec-agree peer, so its Proxy-Require tag is
             # ours (and must not earn a 420 below); nothing of it travels further.
             strip_sec_agree(request)
@@ -209,11 +312,16 @@ class PcscfCore(CscfCore[PcscfRequest]):
                                    self.settings.visited_network_id, self.rng)
         leg = state.record_route_leg
         if leg is not None:  # RFC 3261 §16.6 step 4; TS 24.229 §5.2.6.3.3, §5.2.6.4.3
+            # A UE behind SAs sends in-dialog requests to our protected server port.
+            port = self.ipsec.port_s if self.ipsec is not None and state.ue_protected \
+                else self.config.port
             request.push_address("Record-Route", record_route_value(
-                self.config.host, self.config.port, state.ue_transport, leg=leg.value))
+                self.config.host, port, state.ue_transport, leg=leg.value))
 
     def on_response(self, ctx: Ctx, response: Response) -> None:
         if ctx.request.method == "REGISTER" and response.status == 401:
+            if ctx.state.sec_offer is not None:
+                self._challenge(ctx, response)
             try:
                 strip_aka_keys(response)
             except SipParseError:
@@ -225,9 +333,16 @@ class PcscfCore(CscfCore[PcscfRequest]):
 
     def on_final(self, ctx: Ctx, response: Response, now: float) -> None:
         super().on_final(ctx, response, now)
-        if ctx.request.method == "REGISTER" and 200 <= response.status < 300 \
-                and ctx.state.leg is Leg.REGISTER:
+        if ctx.request.method != "REGISTER" or ctx.state.leg is not Leg.REGISTER:
+            return
+        pset = ctx.state.protected
+        if 200 <= response.status < 300:
+            if pset is not None and self.ipsec is not None:
+                self.ipsec.confirm(pset, now)
             self.record_registration(ctx, response, now)
+            self._release_sets(now, ctx.source.host)
+        elif pset is not None and self.ipsec is not None and response.status != 401:
+            self.ipsec.reject(pset)
 
     def assert_responder(self, ctx: Ctx, response: Response) -> None:
         """A response from a UE we delivered a request to. Whatever identity it claims
@@ -258,6 +373,7 @@ class PcscfCore(CscfCore[PcscfRequest]):
             response.headers.add("Allow-Events", EVENT_PACKAGE)
             return response
         answer = self.regsub.on_notify(request, ctx.created)
+        self._release_sets(ctx.created)  # registrations it ended take their SAs along
         response = self.make_response(ctx, answer.status, answer.reason)
         for name, value in answer.headers:
             response.headers.add(name, value)
@@ -287,6 +403,7 @@ class PcscfCore(CscfCore[PcscfRequest]):
         state.leg = Leg.ORIG
         state.from_ue = True
         state.registration = reg
+        state.ue_protected = state.protected is not None
         assert_identity(request, served_identities(request, reg.impus, reg.default_impu))
         ensure_charging_vector(request, self.config.host, self.settings.visited_network_id,
                                self.rng)
@@ -320,10 +437,12 @@ class PcscfCore(CscfCore[PcscfRequest]):
         prepare_for_ue(request)
         state.to_ue = True
         state.registration = reg
+        dest = self.flow_destination(reg)
+        state.ue_protected = dest.local_port != 0
         if request.method in DIALOG_CREATING:
             state.record_route_leg = Leg.TERM
             state.ue_transport = reg.flow[0]
-        return Target(next_hop=_flow_destination(reg), flow=True)
+        return Target(next_hop=dest, flow=True)
 
     def route_in_dialog(self, ctx: Ctx, reg: Registration | None,
                         core: bool) -> Target | Response:
@@ -371,8 +490,17 @@ class PcscfCore(CscfCore[PcscfRequest]):
                             for r in store.by_flow((t, uri.maddr or uri.host, port))
                             if r.expires > now), None)
             if reg is not None:
-                return _flow_destination(reg)
+                return self.flow_destination(reg)
         return None
+
+    def flow_destination(self, reg: Registration) -> Destination:
+        """The UE's flow; over its SAs when it has them (TS 33.203 §7.1)."""
+        transport, host, port = reg.flow
+        if self.ipsec is not None:
+            dest = self.ipsec.destination(host, port, transport, reg.conn)
+            if dest is not None:
+                return dest
+        return Destination(transport, host, port, reg.conn)
 
     # -- registrations ---------------------------------------------------------------
     def registration_of(self, ctx: Ctx) -> Registration | None:
@@ -466,11 +594,6 @@ class PcscfCore(CscfCore[PcscfRequest]):
         except SipParseError:
             return None
         return self.i_cscfs.get(uri.host.lower()) if isinstance(uri, SipUri) else None
-
-
-def _flow_destination(reg: Registration) -> Destination:
-    transport, host, port = reg.flow
-    return Destination(transport, host, port, reg.conn)
 
 
 def _flow_text(flow: FlowKey) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from ims_core.sip import Message, Request, parse_auth
+from ims_core.sip import Message, Request, SipParseError, parse_auth
 from ims_core.sip.grammar import LWS, QUOTED_STRING, TOKEN
 
 # RFC 2617 §1.2 auth-param, as it appears in a challenge after the scheme.
@@ -137,3 +137,34 @@ def strip_aka_keys(message: Message) -> bool:
     for v in stripped[1:]:
         message.headers.add("WWW-Authenticate", v)
     return True
+
+
+def aka_keys(message: Message) -> tuple[bytes, bytes] | None:
+    """CK and IK of the first challenge that carries both (TS 33.203 §6.1: the S-CSCF
+    hands them to the P-CSCF in the 401), or None. Raises SipParseError when they are
+    not hexadecimal of 16 bytes each."""
+    for challenge in message.auth_headers("www-authenticate"):
+        ck, ik = challenge.ck, challenge.ik
+        if ck is None or ik is None:
+            continue
+        try:
+            keys = bytes.fromhex(ck.strip('"')), bytes.fromhex(ik.strip('"'))
+        except ValueError:
+            raise SipParseError("Bad ck/ik") from None
+        if len(keys[0]) != 16 or len(keys[1]) != 16:
+            raise SipParseError("Bad ck/ik")
+        return keys
+    return None
+
+
+def mark_integrity(request: Request, value: str) -> None:
+    """TS 24.229 §5.2.2.1: set `integrity-protected` in the REGISTER's Authorization
+    (none: nothing to mark, e.g. a softphone's first REGISTER)."""
+    values = request.headers.get_all("authorization")
+    if not values:
+        return
+    auth = parse_auth(values[0])
+    auth.set("integrity-protected", value)
+    request.headers.set("Authorization", str(auth))
+    for other in values[1:]:
+        request.headers.add("Authorization", other)

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 
 from ims_core.identity import impu_key
 from ims_core.sip import Message, Request, SipParseError
+from ims_core.sip.secagree import SEC_AGREE, SEC_AGREE_HEADERS
 
-SEC_AGREE = "sec-agree"
-SEC_AGREE_HEADERS = ("security-client", "security-verify")
 CHARGING_HEADERS = ("p-charging-vector", "p-charging-function-addresses")
 
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .registrations import Registration
+
+if TYPE_CHECKING:
+    from ims_core.sip.secagree import Choice
+
+    from .ipsec import ProtectedSet
 
 
 class Leg(enum.Enum):
@@ -25,7 +31,9 @@ class PcscfRequest:
     transport of the UE's side, for dialog-creating requests (RFC 3261 §16.6 step 4).
     `registration`: the served UE's registration. `from_ue` / `to_ue`: the request came
     from a UE (its credentials stay here) / goes to one (its responses are outside the
-    trust domain)."""
+    trust domain). `protected`: the IPsec SA set the request came over; `sec_offer`:
+    the ipsec-3gpp offer of a REGISTER we accept; `ue_protected`: the UE's side of this
+    request runs over SAs (our Record-Route then names our protected server port)."""
 
     leg: Leg | None = None
     via_path: bool = False
@@ -34,3 +42,6 @@ class PcscfRequest:
     registration: Registration | None = None
     from_ue: bool = False
     to_ue: bool = False
+    protected: ProtectedSet | None = None
+    sec_offer: Choice | None = None
+    ue_protected: bool = False

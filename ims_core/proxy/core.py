@@ -311,9 +311,10 @@ class ProxyCore(Generic[StateT]):
 
     def _stamp_via(self, request: Request, dest: Destination, branch: str, *,
                    flow: bool) -> tuple[bytes, Destination]:
-        """Push our Via and serialise; too big for UDP: TCP, unless flow-bound (§18.1.1)."""
+        """Push our Via (with the port it leaves from) and serialise; too big for UDP: TCP,
+        unless flow-bound (§18.1.1)."""
         cfg = self.config
-        via = f"{cfg.host}:{cfg.port};branch={branch}"
+        via = f"{cfg.host}:{dest.local_port or cfg.port};branch={branch}"
         request.push_via(f"SIP/2.0/{dest.transport} {via}")
         data = request.to_bytes()
         bigger = dest.transport if flow else choose_transport(

@@ -28,12 +28,15 @@ UDP_SIZE_LIMIT = 1300
 @dataclass(frozen=True, slots=True)
 class Destination:
     """Send to `host:port` over `transport`; `conn`, when set, is the transport's
-    connection to prefer (a response goes back over the request's connection, §18.2.2)."""
+    connection to prefer (a response goes back over the request's connection, §18.2.2).
+    `local_port`: send from this one of our ports (0: the main listener), e.g. a
+    protected port of an IPsec security association (TS 33.203 §7.1)."""
 
     transport: str
     host: str
     port: int
     conn: object | None = None
+    local_port: int = 0
 
     @property
     def reliable(self) -> bool:
@@ -50,13 +53,15 @@ class Destination:
 @dataclass(frozen=True, slots=True)
 class Source:
     """Where a received message came from: transport, remote address, the connection
-    (TCP) and, for a request, where its responses go (`reply_to`, §18.2.2)."""
+    (TCP) and, for a request, where its responses go (`reply_to`, §18.2.2).
+    `local_port`: the one of our ports it arrived on when not the main listener."""
 
     transport: str
     host: str
     port: int
     conn: object | None = None
     reply_to: Destination | None = None
+    local_port: int = 0
 
     @property
     def reliable(self) -> bool:

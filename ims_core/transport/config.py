@@ -18,6 +18,10 @@ class TransportConfig:
     `limits`: parser limits; they also bound each connection's read buffer.
     `name_ttl`: seconds a next hop's resolved name is reused; `name_failure_ttl`: seconds
     a failed lookup is remembered; `name_cache_size`: names kept at most.
+    `server_ports`: further ports listened on over UDP and TCP; `client_ports`: further
+    UDP ports to send from (and receive on). A request that arrives on one of them is
+    answered from that port to its source address and port — the protected ports of
+    IPsec security associations (TS 33.203 §7.1), which pair exact ports.
     """
 
     host: str = "127.0.0.1"
@@ -31,3 +35,5 @@ class TransportConfig:
     name_ttl: float = 30.0
     name_failure_ttl: float = 1.0
     name_cache_size: int = 1024
+    server_ports: tuple[int, ...] = ()
+    client_ports: tuple[int, ...] = ()

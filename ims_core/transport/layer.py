@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import cast
 
 from ims_core import log
@@ -38,15 +39,16 @@ _log = log.get("transport")
 
 
 class _UdpEndpoint(asyncio.DatagramProtocol):
-    def __init__(self, owner: SipTransport) -> None:
+    def __init__(self, owner: SipTransport, local_port: int = 0) -> None:
         self._owner = owner
+        self._local_port = local_port  # 0: the main listener
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        self._owner._on_datagram(data, (str(addr[0]), int(addr[1])))
+        self._owner._on_datagram(data, (str(addr[0]), int(addr[1])), self._local_port)
 
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP errors on an unconnected socket: nothing to attribute them to
@@ -61,6 +63,8 @@ class SipTransport:
         self.connections = ConnectionTable()
         self._udp: _UdpEndpoint | None = None
         self._server: asyncio.Server | None = None
+        self._extra_udp: dict[int, _UdpEndpoint] = {}  # further ports (config.server_ports
+        self._extra_tcp: list[asyncio.Server] = []     # and client_ports)
         self._pending: dict[tuple[str, int], asyncio.Future[TcpConnection]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.TimerHandle | None = None
@@ -94,7 +98,25 @@ class SipTransport:
         if udp_sock is not None:
             with contextlib.suppress(OSError):
                 udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, cfg.udp_receive_buffer)
+        try:
+            await self._start_extra(loop)
+        except OSError:
+            await self.close()
+            raise
         self._schedule_sweep()
+
+    async def _start_extra(self, loop: asyncio.AbstractEventLoop) -> None:
+        """UDP on every further port, TCP listeners on the server ports (a client port
+        only connects out over TCP: no listener there, so its outbound sockets can bind)."""
+        host = self.local[0]
+        for port in dict.fromkeys(self.config.server_ports + self.config.client_ports):
+            _, proto = await loop.create_datagram_endpoint(
+                lambda p=port: _UdpEndpoint(self, p), local_addr=(host, port))  # type: ignore[misc]
+            self._extra_udp[port] = proto
+        for port in self.config.server_ports:
+            self._extra_tcp.append(await loop.create_server(
+                lambda: self._new_connection(outbound=False), host, port,
+                reuse_address=True, backlog=1024))
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -103,6 +125,11 @@ class SipTransport:
             self._server.close()
         if self._udp is not None and self._udp.transport is not None:
             self._udp.transport.close()
+        for server in self._extra_tcp:
+            server.close()
+        for udp in self._extra_udp.values():
+            if udp.transport is not None:
+                udp.transport.close()
         for conn in self.connections.connections():
             conn.close()
         for task in list(self._tasks):
@@ -140,24 +167,35 @@ class SipTransport:
 
     def _on_frame(self, conn: TcpConnection, frame: bytes) -> None:
         host, port = conn.peer
+        local_port = conn.local[1]
         self._act(inbound.receive(frame, TCP, host, port, conn, limits=self.config.limits,
-                                  stream=True), TCP, host, port, conn)
+                                  stream=True), TCP, host, port, conn,
+                  0 if local_port == self.local[1] else local_port)
 
-    def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+    def _on_datagram(self, data: bytes, addr: tuple[str, int], local_port: int = 0) -> None:
         host, port = addr
         self._act(inbound.receive(data, UDP, host, port, limits=self.config.limits),
-                  UDP, host, port, None)
+                  UDP, host, port, None, local_port)
 
     def _act(self, verdict: inbound.Verdict, transport: str, host: str, port: int,
-             conn: TcpConnection | None) -> None:
-        """Carry out what `ims_core.sip.inbound` decided about bytes from `host:port`."""
+             conn: TcpConnection | None, local_port: int = 0) -> None:
+        """Carry out what `ims_core.sip.inbound` decided about bytes from `host:port`;
+        what arrived on a further port is answered from it, to its source (see
+        `TransportConfig`)."""
         if isinstance(verdict, inbound.Deliver):
-            self._dispatch(verdict.message, verdict.source)
+            source = verdict.source
+            if local_port:
+                source = replace(source, local_port=local_port, reply_to=Destination(
+                    transport, host, port, conn, local_port))
+            self._dispatch(verdict.message, source)
             return
         peer = f"{transport.lower()}:{host}:{port}"
         if isinstance(verdict, inbound.Answer):
             _log.info("sip.rejected", peer=peer, status=verdict.status, reason=verdict.reason)
-            self.send(verdict.data, verdict.dest)
+            dest = verdict.dest
+            if local_port:
+                dest = Destination(transport, host, port, conn, local_port)
+            self.send(verdict.data, dest)
             return
         if verdict.error is not None:
             _log.error("sip.parser_failed", peer=peer, exc_info=verdict.error)
@@ -179,7 +217,8 @@ class SipTransport:
     def send(self, data: bytes, dest: Destination, on_error: ErrorCallback = None) -> None:
         """Send `data` to `dest`; `on_error()` is called (maybe later) if that fails."""
         if dest.transport == UDP:
-            udp = self._udp
+            udp = self._extra_udp.get(dest.local_port, self._udp) if dest.local_port \
+                else self._udp
             if udp is None or udp.transport is None:
                 _call(on_error)
             elif is_ip(dest.host):
@@ -198,9 +237,10 @@ class SipTransport:
             return
         key = (dest.host.strip("[]"), dest.port)
         conn = self.connections.get(key)
-        if conn is not None and conn.write(data):
+        if conn is not None and (not dest.local_port or conn.local[1] == dest.local_port) \
+                and conn.write(data):
             return
-        self._spawn(self._connect_and_send(key, data, on_error))
+        self._spawn(self._connect_and_send(key, data, on_error, dest.local_port))
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -237,9 +277,9 @@ class SipTransport:
         return str(infos[0][4][0])
 
     async def _connect_and_send(self, key: tuple[str, int], data: bytes,
-                                on_error: ErrorCallback) -> None:
+                                on_error: ErrorCallback, local_port: int = 0) -> None:
         try:
-            conn = await self._connect(key)
+            conn = await self._connect(key, local_port)
         except (TimeoutError, OSError) as exc:
             _log.info("tcp.connect_failed", peer=f"{key[0]}:{key[1]}", error=str(exc))
             _call(on_error)
@@ -247,8 +287,9 @@ class SipTransport:
         if not conn.write(data):
             _call(on_error)
 
-    async def _connect(self, key: tuple[str, int]) -> TcpConnection:
-        """An open connection to `key`, sharing a connect already in progress."""
+    async def _connect(self, key: tuple[str, int], local_port: int = 0) -> TcpConnection:
+        """An open connection to `key` (from `local_port` when given), sharing a connect
+        already in progress."""
         pending = self._pending.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -258,10 +299,7 @@ class SipTransport:
         try:
             host = await self._resolve(*key)
             _, conn = await asyncio.wait_for(
-                self._loop.create_connection(
-                    lambda: self._new_connection(outbound=True), host, key[1],
-                    local_addr=(self.local[0], 0) if is_ip(self.local[0]) else None,
-                ),
+                self._open_connection(host, key[1], local_port),
                 self.config.tcp_connect_timeout,
             )
         except BaseException as exc:
@@ -276,6 +314,29 @@ class SipTransport:
         self.connections.add(conn, key)
         future.set_result(conn)
         return conn
+
+
+    async def _open_connection(self, host: str, port: int,
+                               local_port: int) -> tuple[asyncio.BaseTransport, TcpConnection]:
+        assert self._loop is not None
+        factory = lambda: self._new_connection(outbound=True)  # noqa: E731
+        local = self.local[0].strip("[]")
+        if not local_port:
+            return await self._loop.create_connection(
+                factory, host, port, local_addr=(local, 0) if is_ip(local) else None)
+        # From a given port (TS 33.203 §7.1: the protected client port): bound by hand,
+        # with SO_REUSEADDR so several connections to different peers share it.
+        sock = socket.socket(socket.AF_INET6 if ":" in local else socket.AF_INET,
+                             socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((local, local_port))
+            sock.setblocking(False)
+            await self._loop.sock_connect(sock, (host, port))
+        except BaseException:
+            sock.close()
+            raise
+        return await self._loop.create_connection(factory, sock=sock)
 
 
 def _call(callback: ErrorCallback) -> None:

@@ -19,6 +19,7 @@ from tests.docker.netns import (
     SubnetInUse,
     Topology,
     TopologyError,
+    compose_environ,
     missing_requirements,
 )
 from tests.docker.traffic import Plan, Traffic, ensure_seeded
@@ -39,7 +40,7 @@ def require_netns() -> None:
 def compose_project() -> Project:
     if not COMPOSE.exists():
         pytest.fail(f"{COMPOSE} is missing")
-    return load_project(COMPOSE)
+    return load_project(COMPOSE, environ=compose_environ())
 
 
 @dataclass

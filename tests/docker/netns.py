@@ -36,6 +36,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ims_core.ipsec import check_support
 from ims_lab.procs import Child, stop_process
 from tests.docker.compose import Project, Service
 
@@ -59,6 +60,16 @@ class TopologyError(RuntimeError):
 class SubnetInUse(TopologyError):
     """The compose subnet is already routed on this host (a running compose stack, or the
     bridge of a run that was killed before its teardown)."""
+
+
+def compose_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment the compose file is read with: the shell's, with the P-CSCF's IPsec
+    (PCSCF_IPSEC, on in docker/.env) off where this kernel cannot do it (no ESP, or no
+    CAP_NET_ADMIN): its SAs are tested in a VM (tests/vm)."""
+    env = dict(os.environ if environ is None else environ)
+    if "PCSCF_IPSEC" not in env and check_support() is not None:
+        env["PCSCF_IPSEC"] = "false"
+    return env
 
 
 def missing_requirements() -> str | None:

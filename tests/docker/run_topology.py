@@ -21,7 +21,13 @@ from pathlib import Path
 
 from ims_core.config import ConfigError
 from tests.docker.compose import ComposeError, load_project
-from tests.docker.netns import TopologyError, leftovers, missing_requirements, running
+from tests.docker.netns import (
+    TopologyError,
+    compose_environ,
+    leftovers,
+    missing_requirements,
+    running,
+)
 from tests.docker.traffic import Plan, Traffic, ensure_seeded
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker" / "compose.yaml"
@@ -52,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes: list[str] = []
     ok = False
     try:
-        project = load_project(args.compose)
+        project = load_project(args.compose, environ=compose_environ())
         with running(project, workdir, extra_hosts=("ue", "ue-callee"),
                      timeout=args.timeout,
                      prepare=lambda t: notes.append(ensure_seeded(t, plan))) as topology:
