@@ -27,6 +27,7 @@ SANS_IO_PACKAGES = (
     "ims_core.icscf",
     "ims_core.scscf",
     "ims_core.ue",
+    "ims_core.ipsec",
     "hss.cx",
 )
 # Single sans-I/O modules outside those packages.

@@ -195,12 +195,13 @@ class IpsecTable:
         except ExhaustedError as exc:
             raise IpsecUnavailable(f"no SPI free: {exc}") from None
         port_c = self._ports.allocate(avoid=came_over.ours.port_c if came_over else None)
-        ue = Endpoint(ue_host, offer.port_c, offer.port_s, offer.spi_c, offer.spi_s)
-        ours = Endpoint(self.host, port_c, self.config.port_s, spi_c, spi_s)
         try:
+            # Endpoint refuses equal ports or SPIs of one side (ValueError).
+            ue = Endpoint(ue_host, offer.port_c, offer.port_s, offer.spi_c, offer.spi_s)
+            ours = Endpoint(self.host, port_c, self.config.port_s, spi_c, spi_s)
             sa_set = build_sa_set(ours, ue, alg=choice.alg, ealg=choice.ealg, ck=ck, ik=ik)
             self.kernel.add(sa_set)
-        except Exception as exc:  # AlgorithmError, XfrmError
+        except Exception as exc:  # ValueError, AlgorithmError, XfrmError
             self._spis.release(spi_c)
             self._spis.release(spi_s)
             _log.error("ipsec.add_failed", ue=f"{ue_host}:{offer.port_c}", error=str(exc))

@@ -324,3 +324,11 @@ def test_options_to_us_says_sec_agree_only_with_ipsec() -> None:
         opt = request("OPTIONS", uri=f"sip:{PCSCF[0]}:{PCSCF[1]}", ue=SCSCF)
         [resp] = responses(lab.rx(opt, source_for(opt, SCSCF)))
         assert resp.status == 200 and resp.headers.get("supported") == supported
+
+
+def test_an_offer_with_equal_ports_gets_a_503_and_no_sas() -> None:
+    lab = Lab()
+    req = register(extra=offer(UE_US))  # port-c == port-s
+    fwd, _ = one_request(lab.h.rx(req))
+    [resp] = responses(lab.h.rx(answer(fwd, 401, extra=f"WWW-Authenticate: {CHALLENGE}\r\n")))
+    assert resp.status == 503 and lab.sets == 0
