@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all install tools run test bench lint docker-check clean
+.PHONY: all install tools run test test-vm bench lint docker-check clean
 
 all: test
 
@@ -30,6 +30,10 @@ run: $(STAMP)
 ## make test: the whole test suite (unit + integration on loopback).
 test: $(STAMP) tools
 	$(PY) -m pytest -q
+
+## make test-vm: every test that boots the qemu VM (tests/vm; `make test` runs the quick ones).
+test-vm: $(STAMP) tools
+	$(PY) -m pytest -q -m vm tests
 
 bench: $(STAMP)
 	@bash .ci/install-tools bench

@@ -5,17 +5,13 @@ zero, and UDP and TCP through the SAs over lo with the selectors' protocol "any"
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 
 from ims_core.ipsec import xfrm
 from tests.ipsec.test_xfrm import KERNEL_POLICY_DUMP, KERNEL_SA_DUMP
-from tests.vm.conftest import require_vm
-from tests.vm.vm import VmResult, run_in_vm
+from tests.vm.conftest import Booted, boot_once
 
 pytestmark = pytest.mark.vm
 
@@ -23,30 +19,13 @@ TIMEOUT = 240.0  # the whole run takes 20-35 s under software emulation
 COMMAND = "python -m tests.ipsec.xfrm_probe --traffic --capture /vmout"
 
 
-@dataclass
-class Run:
-    result: VmResult
-    out: Path
-    seconds: float
-
-    def lines(self, prefix: str) -> list[str]:
-        return [line for line in self.result.output.splitlines() if line.startswith(prefix)]
-
-
 @pytest.fixture(scope="module")
-def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-        ) -> Iterator[Run]:
-    require_vm(request.config)
-    out = tmp_path_factory.mktemp("xfrm-vmout")
-    begin = time.monotonic()
-    result = run_in_vm(COMMAND, timeout=TIMEOUT, out_dir=out)
-    seconds = time.monotonic() - begin
-    print(f"\nxfrm VM test: {seconds:.1f}s (command started {result.boot_seconds}s "
-          "after the guest kernel)")
-    yield Run(result, out, seconds)
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Booted:
+    return boot_once(request, tmp_path_factory, COMMAND, timeout=TIMEOUT,
+                     label="xfrm VM test")
 
 
-def test_every_check_in_the_guest_passes(run: Run) -> None:
+def test_every_check_in_the_guest_passes(run: Booted) -> None:
     assert not run.result.timed_out, run.result.report()
     assert run.lines("FAIL") == [], run.result.report()
     assert run.result.returncode == 0, run.result.report()
@@ -60,7 +39,7 @@ def test_every_check_in_the_guest_passes(run: Run) -> None:
     assert any("remove() leaves nothing (0, 0)" in line for line in oks), run.result.report()
 
 
-def test_protocol_any_selectors_carry_udp_and_tcp(run: Run) -> None:
+def test_protocol_any_selectors_carry_udp_and_tcp(run: Booted) -> None:
     """TS 33.203 §7.1: UDP and TCP share the SA pairs, so one policy per SA with protocol
     "any" must do (else build_sa_set would need a policy per protocol)."""
     assert run.lines("proto-any") == ["proto-any udp=yes tcp=yes"], run.result.report()
@@ -71,7 +50,7 @@ def test_protocol_any_selectors_carry_udp_and_tcp(run: Run) -> None:
     assert any("unprotected datagram port_uc -> port_ps is dropped" in line for line in oks)
 
 
-def test_the_pinned_kernel_dumps_still_hold(run: Run) -> None:
+def test_the_pinned_kernel_dumps_still_hold(run: Booted) -> None:
     """tests/ipsec/test_xfrm.py decodes dump messages captured from this kernel; a fresh
     capture decodes the same (but for the policy's index)."""
     sa = xfrm.parse(bytes.fromhex((run.out / "dump_sa.hex").read_text()))
