@@ -47,6 +47,7 @@ ADAPTERS = frozenset({
     "ims_core.icscf.app",
     "ims_core.scscf.app",
     "ims_core.ue.client",
+    "ims_core.ue.protected_flow",
     "ims_core.ue.cli",
 })
 

@@ -6,8 +6,11 @@ registered and watching its own registration through the reg event (§5.1.1.3, �
 UE side, ``registration`` is the sans-I/O state machine of one (de-)registration,
 ``subscription`` that of the reg-event subscription (its dialog an
 :class:`ims_core.sip.Dialog`, what its NOTIFYs say in ``regevent``), ``agent`` the UE
-that stays (re-registration, subscription, exit status), ``client`` the thin asyncio
-UDP/TCP adapter, ``cli`` the ``ims-core ue`` command.
+that stays (re-registration, subscription, exit status), ``sessions`` the calls and
+MESSAGEs it places and answers (``call``, ``callee``, ``sdp``), ``protection`` its side
+of IPsec sec-agree (TS 33.203 §7: the offer, the SA sets, the headers and routes),
+``client`` the thin asyncio UDP/TCP adapter and ``protected_flow`` the one over IPsec
+(sockets of the protected ports, the kernel's SAs), ``cli`` the ``ims-core ue`` command.
 """
 
 from .agent import Agent, Ending

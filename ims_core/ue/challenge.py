@@ -41,12 +41,15 @@ class Kind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The Authorization to send and what kind of answer it is. ``sqn`` is the SQN
-    accepted from AUTN (the new SQN_MS) for a successful AKA answer."""
+    """The Authorization to send and what kind of answer it is. For a successful AKA
+    answer, ``sqn`` is the SQN accepted from AUTN (the new SQN_MS) and ``ck``/``ik`` the
+    cipher and integrity keys the IPsec SAs are made of (TS 33.203 §6.1, Annex I)."""
 
     authorization: AuthHeader
     kind: Kind
     sqn: bytes | None = None
+    ck: bytes | None = None
+    ik: bytes | None = None
 
 
 class FirstRegister(Enum):
@@ -56,11 +59,17 @@ class FirstRegister(Enum):
     SOFTPHONE = "softphone"  # RFC 3261 §22.1: none until challenged
 
 
+# What the UE writes in integrity-protected: "no" without IPsec; None (left out) with
+# it, since that parameter is the P-CSCF's to set (TS 24.229 §5.2.2.1).
+UNPROTECTED = "no"
+
+
 def initial_credentials(profile: UeProfile, uri: str,
-                        first: FirstRegister = FirstRegister.IMS) -> AuthHeader | None:
+                        first: FirstRegister = FirstRegister.IMS, *,
+                        integrity_protected: str | None = UNPROTECTED) -> AuthHeader | None:
     """The Authorization of an unprotected initial REGISTER (TS 24.229 §5.1.1.2.1):
-    username = IMPI, empty nonce and response, integrity-protected="no"; None for a
-    softphone, which sends none."""
+    username = IMPI, empty nonce and response, integrity-protected="no" (unless None);
+    None for a softphone, which sends none."""
     if first is FirstRegister.SOFTPHONE:
         return None
     h = AuthHeader("Digest")
@@ -71,7 +80,8 @@ def initial_credentials(profile: UeProfile, uri: str,
     h.set("response", "")
     if not profile.uses_aka and profile.password is not None:
         h.set("algorithm", "MD5")  # tells the S-CSCF which scheme to ask the HSS for
-    h.set("integrity-protected", "no")
+    if integrity_protected is not None:
+        h.set("integrity-protected", integrity_protected)
     return h
 
 
@@ -87,7 +97,8 @@ def split_nonce(nonce: str) -> tuple[bytes, bytes]:
 
 
 def answer_challenge(profile: UeProfile, challenge: AuthHeader, method: str, uri: str,
-                     *, cnonce: str, nc: int = 1) -> Answer:
+                     *, cnonce: str, nc: int = 1,
+                     integrity_protected: str | None = UNPROTECTED) -> Answer:
     """Credentials answering ``challenge`` (a WWW-Authenticate value) for ``method uri``."""
     if not challenge.is_digest:
         raise ChallengeError(f"unsupported scheme {challenge.scheme}")
@@ -112,7 +123,8 @@ def answer_challenge(profile: UeProfile, challenge: AuthHeader, method: str, uri
             h.set("nc", nc_text)
         if challenge.opaque is not None:
             h.set("opaque", challenge.opaque)
-        h.set("integrity-protected", "no")  # no IPsec SA in the lab (TS 24.229 §5.1.1.5.1)
+        if integrity_protected is not None:  # see UNPROTECTED
+            h.set("integrity-protected", integrity_protected)
         return h
 
     def digest(alg: str, password: bytes) -> str:
@@ -127,7 +139,7 @@ def answer_challenge(profile: UeProfile, challenge: AuthHeader, method: str, uri
         if checked is None:  # TS 24.229 §5.1.1.5.3: MAC invalid → empty response
             h = credentials("")
             return Answer(h, Kind.MAC_FAILURE)
-        sqn, res, _ck, _ik = checked
+        sqn, res, ck, ik = checked
         sqn_ms = profile.sqn_ms
         if sqn_ms is not None and int.from_bytes(sqn, "big") <= int.from_bytes(sqn_ms, "big"):
             # TS 33.102 §6.3.3: SQN out of range → AUTS; RFC 3310 §3.4: empty password.
@@ -135,7 +147,7 @@ def answer_challenge(profile: UeProfile, challenge: AuthHeader, method: str, uri
             h = credentials(digest(algorithm, b""))
             h.set("auts", base64.b64encode(auts).decode("ascii"), quoted=True)
             return Answer(h, Kind.RESYNC)
-        return Answer(credentials(digest(algorithm, res)), Kind.AKA, sqn)
+        return Answer(credentials(digest(algorithm, res)), Kind.AKA, sqn, ck, ik)
     if algorithm.lower() == "md5":
         if profile.password is None:
             raise ChallengeError("MD5 challenge but the UE has no password")

@@ -10,6 +10,13 @@ The adapter owns sockets, transactions and the clock; it calls
 The first REGISTER carries the empty Authorization of an IMS UE (TS 24.229 §5.1.1.2.1),
 or none at all when the UE plays a softphone (``first=FirstRegister.SOFTPHONE``).
 
+With a :class:`~ims_core.ue.protection.Protection` (IPsec sec-agree, TS 33.203 §7) every
+REGISTER carries its headers, each exchange offers a new SA set, an AKA 401 sets it up
+from the Security-Server with the CK/IK of the answer, and the 2xx confirms it (a
+failure drops it). The kernel work that implies is the adapter's: it carries out
+``protection.effects`` before sending the next REGISTER and calls
+:meth:`Registration.install_failed` when the kernel refused.
+
 Transitions (TS 24.229 §5.1.1.2 and §5.1.1.5, RFC 3310 §3, TS 33.102 §6.3.3):
 
 =================  ==========  =========================================================
@@ -34,6 +41,7 @@ from ims_core.sip import AuthHeader, NameAddr, Request, Response, SipUri
 
 from . import messages
 from .challenge import (
+    UNPROTECTED,
     Answer,
     ChallengeError,
     FirstRegister,
@@ -43,6 +51,7 @@ from .challenge import (
 )
 from .messages import Dialogless, Local
 from .profile import UeProfile
+from .protection import Protection, ProtectionError
 
 
 class State(Enum):
@@ -98,6 +107,7 @@ class Outcome:
     paths: list[str] = field(default_factory=list)
     contacts: list[str] = field(default_factory=list)
     contact_expires: int | None = None
+    ipsec: str = ""  # the SA set in use after the exchange, if any
     final: Response | None = None
 
     @property
@@ -111,7 +121,7 @@ class Outcome:
             "mac_failure": self.mac_failure, "algorithm": self.algorithm,
             "service_route": self.service_routes, "p_associated_uri": self.associated_uris,
             "path": self.paths, "contact": self.contacts,
-            "contact_expires": self.contact_expires,
+            "contact_expires": self.contact_expires, "ipsec": self.ipsec,
         }
 
 
@@ -122,9 +132,11 @@ class Registration:
     def __init__(self, profile: UeProfile, local: Local, *, expires: int = 600,
                  contact_star: bool = False, ids: Dialogless | None = None,
                  first: FirstRegister = FirstRegister.IMS,
-                 rng: Callable[[int], bytes] = os.urandom) -> None:
+                 rng: Callable[[int], bytes] = os.urandom,
+                 protection: Protection | None = None) -> None:
         self.profile = profile
         self.first = first
+        self.protection = protection
         self.local = local
         self.expires = expires
         self.contact_star = contact_star
@@ -146,7 +158,10 @@ class Registration:
         if self.state is not State.IDLE:
             raise RuntimeError("registration already started")
         self.state = State.TRYING
-        creds = initial_credentials(self.profile, self.uri, self.first)
+        if self.protection is not None:
+            self.protection.begin()
+        creds = initial_credentials(self.profile, self.uri, self.first,
+                                    integrity_protected=self._integrity_protected)
         return self._send(None if creds is None else str(creds))
 
     def receive(self, response: Response) -> Request | None:
@@ -176,7 +191,8 @@ class Registration:
             self._stale += 1
         try:
             answer = self._answer(challenge)
-        except ChallengeError as exc:
+            self._protect(response, answer)
+        except (ChallengeError, ProtectionError) as exc:
             return self._fail(response, str(exc))
         if answer.kind is Kind.RESYNC:
             if self._resyncs >= MAX_RESYNCS:
@@ -198,21 +214,45 @@ class Registration:
         """The flow failed under the transaction: the UE's own 503 (RFC 3261 §8.1.3.1)."""
         self._local_failure(503, "Service Unavailable", error)
 
+    def install_failed(self, error: str) -> None:
+        """The kernel refused the SA set the last 401 set up: the REGISTER answering it
+        was not sent; the UE's own 503, as for a flow that failed."""
+        self._local_failure(503, "Service Unavailable", f"IPsec: {error}")
+
     @property
     def finished(self) -> bool:
         return self.state in (State.DONE, State.FAILED)
 
     # -- internals -------------------------------------------------------------------
+    @property
+    def _integrity_protected(self) -> str | None:
+        return None if self.protection is not None else UNPROTECTED
+
+    def _protect(self, response: Response, answer: Answer) -> None:
+        """TS 33.203 §7.2: a 401 the UE accepts sets up a new SA set; one it does not
+        (MAC or SQN failure) sets up none, and the answer goes where the exchange's
+        first REGISTER went (TS 24.229 §5.1.1.5.2, §5.1.1.5.3)."""
+        p = self.protection
+        if p is None:
+            return
+        if answer.kind is Kind.AKA or answer.kind is Kind.MD5:
+            p.challenged(response, ck=answer.ck, ik=answer.ik)
+        else:
+            p.drop_pending()
+
     def _answer(self, challenge: AuthHeader) -> Answer:
         self._nc += 1
         answer = answer_challenge(self.profile, challenge, "REGISTER", self.uri,
-                                  cnonce=self._cnonce, nc=self._nc)
+                                  cnonce=self._cnonce, nc=self._nc,
+                                  integrity_protected=self._integrity_protected)
         self.outcome.algorithm = answer.authorization.algorithm or ""
         if answer.sqn is not None:
             self.outcome.sqn = answer.sqn
         return answer
 
     def _local_failure(self, status: int, reason: str, error: str) -> None:
+        if self.protection is not None:
+            self.protection.abandoned()
         self.state = State.FAILED
         o = self.outcome
         o.status, o.reason, o.error = status, reason, error
@@ -221,6 +261,9 @@ class Registration:
         req = messages.register(self.profile, self.local, self.ids, expires=self.expires,
                                 authorization=authorization, contact_star=self.contact_star,
                                 rng=self.rng)
+        if self.protection is not None:
+            for name, value in self.protection.register_headers():
+                req.headers.add(name, value)
         self.sent.append(req)
         return req
 
@@ -234,8 +277,14 @@ class Registration:
         self.state = state
         o = self.outcome
         o.status, o.reason, o.final = response.status, response.reason, response
+        p = self.protection
         if state is State.FAILED:
+            if p is not None:
+                p.abandoned()
             return
+        if p is not None:
+            p.confirmed()
+            o.ipsec = p.describe()
         h = response.headers
         o.service_routes = [str(a) for a in response.service_routes()]
         o.associated_uris = [str(a) for a in response.addresses("p-associated-uri")]

@@ -171,8 +171,13 @@ def test_unknown_dialogs_and_methods() -> None:
         b"branch=z9hG4bKo\r\nFrom: <sip:x@y>;tag=1\r\nTo: <" + CONTACT.encode() +
         b">\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
     resp = agent.on_request(options, 1.0)  # type: ignore[arg-type]
-    assert resp is not None and resp.status == 405 and resp.headers.get("allow") == "NOTIFY"
+    assert resp is not None and resp.status == 200  # RFC 3261 §11.2
+    assert "MESSAGE" in (resp.headers.get("allow") or "")
     assert resp.to_tag  # an out-of-dialog answer gets our tag (RFC 3261 §8.2.6.2)
+    publish = parse_message(options.to_bytes().replace(b"OPTIONS", b"PUBLISH"))
+    resp = agent.on_request(publish, 1.0)  # type: ignore[arg-type]
+    assert resp is not None and resp.status == 405 and resp.to_tag
+    assert (resp.headers.get("allow") or "").endswith("MESSAGE, NOTIFY")
     bad = net.notifier.notify(None, body=b"<reginfo>", content_type="application/reginfo+xml")
     resp = agent.on_request(bad, 1.0)
     assert resp is not None and resp.status == 400

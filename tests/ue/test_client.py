@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import queue
-import threading
 
 import pytest
 
@@ -19,6 +17,7 @@ from ims_core.ue.client import Flow, send_request, timers_for
 from ims_core.ue.messages import message
 from ims_core.ue.profile import DEMO_OP, UeProfile, demo_k, demo_profile
 
+from .beside import served
 from .registrar import DOMAIN, FakeRegistrar, Sub, demo_registrar, serve_tcp, serve_udp
 
 IMSI = "001010000000002"
@@ -80,26 +79,19 @@ def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
 
 def _run_cli_against(reg: FakeRegistrar, argv: list[str],
                      capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """Serve ``reg`` on UDP from a thread's own loop while the CLI runs its loop here."""
-    ready: queue.Queue[int] = queue.Queue()
-    stop = threading.Event()
+    """Serve ``reg`` on UDP beside the command (PORT in ``argv`` is its port)."""
+    udp: list[asyncio.DatagramTransport] = []
 
-    async def serve() -> None:
-        udp, port = await serve_udp(reg)
-        ready.put(port)
-        while not stop.is_set():
-            await asyncio.sleep(0.02)
-        udp.close()
-        await asyncio.sleep(0)
+    async def start() -> int:
+        transport, port = await serve_udp(reg)
+        udp.append(transport)
+        return port
 
-    t = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    t.start()
-    try:
-        port = ready.get(timeout=5)
+    async def stop() -> None:
+        udp[0].close()
+
+    with served(start, stop) as port:
         return _cli([a.replace("PORT", str(port)) for a in argv], capsys)
-    finally:
-        stop.set()
-        t.join(5)
 
 
 def test_cli_register_prints_the_outcome(capsys: pytest.CaptureFixture[str]) -> None:

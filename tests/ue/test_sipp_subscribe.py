@@ -6,8 +6,7 @@ the first NOTIFY comes first (RFC 6665 §4.1.2.4), answering the NOTIFY 200."""
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from hss.provision import demo_subscribers, sipp_keyword
 from tests.integration.conftest import require_tools, run_sipp
 from tests.sipnet import tcp_peer, udp_peer
 
+from .beside import served
 from .notifier import FakePcscf
 from .registrar import DOMAIN, demo_registrar
 
@@ -36,35 +36,28 @@ def _run(tmp_path: Path, transport: str, notify_first: bool) -> tuple[FakePcscf,
     assert keyword is not None
     users = tmp_path / "users.csv"
     users.write_text(f"SEQUENTIAL\n{IMSI};;{keyword}\n")
-    ready: queue.Queue[int] = queue.Queue()
-    done = threading.Event()
+    closers: list[Callable[[], object]] = []
 
-    async def serve() -> None:
+    async def start() -> int:
         if transport == "u1":
             udp, port = await udp_peer(pcscf.handle, PCSCF_HOST)
-            ready.put(port)
-            while not done.is_set():
-                await asyncio.sleep(0.02)
-            udp.close()
-        else:
-            peer = await tcp_peer(pcscf.handle, PCSCF_HOST)
-            ready.put(peer.port)
-            while not done.is_set():
-                await asyncio.sleep(0.02)
-            await peer.close()
+            closers.append(udp.close)
+            return port
+        peer = await tcp_peer(pcscf.handle, PCSCF_HOST)
+        closers.append(peer.close)
+        return peer.port
 
-    t = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    t.start()
-    try:
-        port = ready.get(timeout=5)
+    async def stop() -> None:
+        result = closers[0]()
+        if asyncio.iscoroutine(result):
+            await result
+
+    with served(start, stop) as port:
         result = run_sipp(tmp_path, "subscribe_reg", [
             "sipp", f"{PCSCF_HOST}:{port}", "-sf", str(SCENARIO), "-inf", str(users),
             "-i", SIPP_HOST, "-t", transport, "-m", "1", "-nostdin", "-timeout", "10s",
             "-timeout_error", "-recv_timeout", "5000", "-trace_err",
             "-error_file", str(tmp_path / "errors.log")], timeout=30)
-    finally:
-        done.set()
-        t.join(5)
     errors = tmp_path / "errors.log"
     detail = (f"exit {result.returncode}, stats {result.stats}\n{result.screen[-2000:]}\n"
               f"{errors.read_text(errors='replace')[-2000:] if errors.exists() else ''}")

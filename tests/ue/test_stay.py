@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import queue
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -20,6 +18,7 @@ from ims_core.ue.cli import stay_registered
 from ims_core.ue.client import timers_for
 from tests.sipnet import tcp_peer, udp_peer
 
+from .beside import served
 from .notifier import FakePcscf
 from .registrar import DOMAIN, demo_registrar
 
@@ -104,29 +103,23 @@ async def test_a_lost_tcp_connection_ends_the_run_with_1() -> None:
 def test_cli_subscribe_exits_with_the_deregistration_status(
         capsys: pytest.CaptureFixture[str]) -> None:
     pcscf = FakePcscf(demo_registrar(IMSI), IMPU, notify_first=False, event="deactivated")
-    ready: queue.Queue[int] = queue.Queue()
-    done = threading.Event()
+    closers: list[Callable[[], object]] = []
 
-    async def serve() -> None:
+    async def start() -> int:
         port, close = await _serve(pcscf, "udp")
-        ready.put(port)
-        while not done.is_set():
-            await asyncio.sleep(0.02)
-        close()
+        closers.append(close)
+        return port
 
-    t = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    t.start()
-    try:
-        port = ready.get(timeout=5)
+    async def stop() -> None:
+        closers[0]()
+
+    with served(start, stop) as port:
         parser = argparse.ArgumentParser(prog="ims-core")
         ue_cli.register(parser.add_subparsers(dest="command"))
         args = parser.parse_args(["ue", "register", "--pcscf", f"{PCSCF_HOST}:{port}",
                                   "--local", f"{UE_HOST}:0", "--imsi", IMSI, "--subscribe",
                                   "--timeout", "4"])
         code = args.func(args)
-    finally:
-        done.set()
-        t.join(5)
     out = capsys.readouterr().out
     assert code == EXIT_DEREGISTERED, out
     assert "status: 200 OK" in out and "NOTIFY version=0 full" in out
