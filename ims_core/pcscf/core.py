@@ -217,6 +217,8 @@ class PcscfCore(CscfCore[PcscfRequest]):
         try:
             if pset is not None:
                 self.ipsec.verify(request, pset)
+            elif "security-verify" in request.headers:
+                self.ipsec.unprotected_verify(ctx.source)
             state.sec_offer = self.ipsec.offer(request)
         except SecAgreeRejected as exc:
             response = self.make_response(ctx, exc.status, exc.reason)
@@ -248,16 +250,12 @@ class PcscfCore(CscfCore[PcscfRequest]):
         response.headers.add("Security-Server", server.format())
 
     def _release_sets(self, now: float, host: str | None = None) -> None:
-        """Retire the SA sets of `host` (every host when None) that no live registration
-        rides any more."""
-        if self.ipsec is None:
-            return
-        store = self.store
-
+        """Retire the SA sets (of UE address `host`) no live registration rides any more."""
         def in_use(pset: ProtectedSet) -> bool:
             return any(r.expires > now for t in ("UDP", "TCP")
-                       for r in store.by_flow((t, pset.ue.host, pset.ue.port_c)))
-        self.ipsec.sweep(in_use, now, host)
+                       for r in self.store.by_flow((t, pset.ue.host, pset.ue.port_c)))
+        if self.ipsec is not None:
+            self.ipsec.sweep(in_use, now, host)
 
     # -- proxy hooks -----------------------------------------------------------------
     def new_state(self, request: Request) -> PcscfRequest:

@@ -133,7 +133,21 @@ class IpsecTable:
         if choice is None and requires_sec_agree(request):
             raise SecAgreeRejected(494, "Security Agreement Required",
                                    self.supported_headers())
+        if choice is not None and (choice.offer.port_c == choice.offer.port_s
+                                   or choice.offer.spi_c == choice.offer.spi_s):
+            # TS 33.203 §7.1: two SAs each way need two ports and two SPIs.
+            raise SipParseError("Bad Security-Client")
         return choice
+
+    def unprotected_verify(self, source: Source) -> None:
+        """A REGISTER that repeats a Security-Verify but did not come over the SAs it
+        names (the UE thinks they exist): refused with 494 (RFC 3329 §2.3.1), and the
+        temporary SAs set up for that UE port go (TS 24.229 §5.2.2.1)."""
+        pset = self.sets.get((source.host, source.port))
+        if pset is not None and pset.state is SetState.PENDING:
+            self._remove(pset)
+        raise SecAgreeRejected(494, "Security-Verify Without Protection",
+                               self.supported_headers())
 
     def arrival(self, source: Source) -> ProtectedSet | None:
         """The set a message came over: it arrived on our protected server port from the

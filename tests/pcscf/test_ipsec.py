@@ -326,9 +326,18 @@ def test_options_to_us_says_sec_agree_only_with_ipsec() -> None:
         assert resp.status == 200 and resp.headers.get("supported") == supported
 
 
-def test_an_offer_with_equal_ports_gets_a_503_and_no_sas() -> None:
+def test_an_offer_with_equal_ports_or_spis_is_400() -> None:
     lab = Lab()
-    req = register(extra=offer(UE_US))  # port-c == port-s
-    fwd, _ = one_request(lab.h.rx(req))
-    [resp] = responses(lab.h.rx(answer(fwd, 401, extra=f"WWW-Authenticate: {CHALLENGE}\r\n")))
-    assert resp.status == 503 and lab.sets == 0
+    for bad in (offer(UE_US), offer(5100, spi_uc=3001, spi_us=3001)):
+        [resp] = responses(lab.h.rx(register(extra=bad)))
+        assert resp.status == 400 and lab.sets == 0
+
+
+def test_a_second_register_that_skips_the_sas_is_494_and_drops_them() -> None:
+    lab = Lab()
+    r401, _ = lab.first(5100)
+    req = register(ue=(UE[0], UE_US), call_id="reg-1", cseq=2,
+                   extra=offer(5100) + f"Security-Verify: "
+                   f"{r401.headers.get('security-server')}\r\n")
+    [resp] = responses(lab.h.rx(req, source_for(req, (UE[0], 5100))))  # not over the SAs
+    assert resp.status == 494 and lab.sets == 0
