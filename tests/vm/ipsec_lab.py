@@ -67,7 +67,7 @@ class SaSeen:
 
 _SA_RE = re.compile(r"src (\S+) dst (\S+)\s+proto esp spi (0x[0-9a-f]+)")
 _AUTH_RE = re.compile(r"auth-trunc (\S+) (0x[0-9a-f]+) \d+")
-_ENC_RE = re.compile(r"enc (\S+) (0x[0-9a-f]*)")
+_ENC_RE = re.compile(r"enc (\S+)(?: (0x[0-9a-f]*))?")  # ecb(cipher_null) shows no key
 
 
 def xfrm(host: Host, what: str) -> str:
@@ -84,14 +84,19 @@ def sas_of(host: Host) -> list[SaSeen]:
         auth, enc = _AUTH_RE.search(block), _ENC_RE.search(block)
         out.append(SaSeen(m.group(1), m.group(2), int(m.group(3), 16),
                           auth.group(1) if auth else "", auth.group(2) if auth else "",
-                          enc.group(1) if enc else "", enc.group(2) if enc else ""))
+                          enc.group(1) if enc else "", (enc.group(2) or "") if enc else ""))
     return out
 
 
 def counts(host: Host) -> tuple[int, int]:
-    policies = sum(1 for line in xfrm(host, "policy").splitlines()
-                   if line.startswith("src "))
-    return len(sas_of(host)), policies
+    """(SAs, policies), read until a reading is not torn by a set coming or going."""
+    for _ in range(20):
+        before = len(sas_of(host))
+        policies = sum(1 for line in xfrm(host, "policy").splitlines()
+                       if line.startswith("src "))
+        if len(sas_of(host)) == before:
+            return before, policies
+    return before, policies
 
 
 class Lab:
