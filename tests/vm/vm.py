@@ -94,6 +94,11 @@ exec /bin/busybox chroot /newroot /sbin/modprobe "$@"
 BOOT = """#!/bin/sh
 export PATH={path} HOME=/root LANG=C.UTF-8 VIRTUAL_ENV={venv}
 unset PYTHONPATH PYTHONHOME
+# The repository has a share of its own, mounted where it is on the host: it may live
+# under /tmp or /run, which are fresh tmpfs here.
+mkdir -p {cwd} && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro,cache=loose \
+    repo {cwd} || {{ echo "ims-vm: cannot mount the repository at {cwd}" \
+    >/run/vmctl/output; exit 1; }}
 cd {cwd} || {{ echo "ims-vm: no directory {cwd}" >/run/vmctl/output; exit 1; }}
 hostname ims-vm
 ip link set lo up
@@ -316,6 +321,7 @@ def qemu_argv(kernel: GuestKernel, initrd: Path, ctl: Path, out_dir: Path, *,
         "-virtfs", f"{share},path=/,mount_tag=hostroot,readonly=on",
         "-virtfs", f"{share},path={_opt(out_dir)},mount_tag=vmout",
         "-virtfs", f"{share},path={_opt(ctl)},mount_tag=vmctl",
+        "-virtfs", f"{share},path={_opt(REPO)},mount_tag=repo,readonly=on",
     ]
 
 
