@@ -48,9 +48,12 @@ def setup(config: LogConfig | None = None, *, node: str | None = None,
 
 class _Named:
     """A logger bound to ``logger=name`` on first use, not at creation: a module-level
-    ``_log = log.get(...)`` runs at import, before :func:`setup` has set level and format."""
+    ``_log = log.get(...)`` runs at import, before :func:`setup` has set level and format.
 
-    __slots__ = ("_bound", "_name")
+    Each method is looked up on the bound logger once and then kept on this object, so
+    a call costs what the bound logger's costs: nothing much for a level the filter
+    drops. Callers whose fields are costly to build ask ``is_enabled_for(level)`` first.
+    """
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -62,7 +65,11 @@ class _Named:
             import structlog
 
             bound = self._bound = structlog.get_logger().bind(logger=self._name)
-        return getattr(bound, attr)
+        value = getattr(bound, attr)
+        # Only reached while `attr` is not yet an instance attribute: keep it, so later
+        # calls skip this method (the bound logger never changes once made).
+        self.__dict__[attr] = value
+        return value
 
 
 def get(name: str | None = None) -> Any:

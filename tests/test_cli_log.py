@@ -75,3 +75,21 @@ def test_module_level_logger_obeys_later_setup() -> None:
     assert len(err) == 1, err
     rec = json.loads(err[0])
     assert rec["event"] == "shown" and rec["logger"] == "early" and rec["level"] == "warning"
+
+
+def test_logger_keeps_its_methods_and_filters_as_configured() -> None:
+    """After the first call a method is an attribute of the logger (no lookup per call);
+    a level below the configured one still logs nothing, the others log as before."""
+    code = (
+        "import logging; from ims_core import log; from ims_core.config import LogConfig;"
+        "early = log.get('early');"
+        "log.setup(LogConfig(level='info', format='json'), node='n');"
+        "[early.debug('hidden', i=i) for i in range(3)];"
+        "early.info('shown', x=1); early.info('again', x=2);"
+        "assert 'debug' in vars(early) and 'info' in vars(early);"
+        "assert not early.is_enabled_for(logging.DEBUG) and early.is_enabled_for(logging.INFO)"
+    )
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stderr.strip().splitlines()
+    assert [json.loads(line)["event"] for line in err] == ["shown", "again"]
+    assert all(json.loads(line)["logger"] == "early" for line in err)

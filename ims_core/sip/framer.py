@@ -105,7 +105,11 @@ class StreamFramer:
             self._scan = 0
         if len(buf) < self._need:
             return None
-        frame = bytes(buf[: self._need])
-        del buf[: self._need]
+        if len(buf) == self._need:  # the usual case, one message per read: one copy
+            frame = bytes(buf)
+            buf.clear()
+        else:
+            frame = bytes(buf[: self._need])
+            del buf[: self._need]
         self._need = -1
         return frame

@@ -7,6 +7,8 @@ grammar and being liberal is harmless, the deviation is noted.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 
 # alphanum = ALPHA / DIGIT
 # token    = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" )
@@ -122,10 +124,55 @@ COMPACT_FORMS: dict[str, str] = {
 }
 
 
-def header_key(name: str) -> str:
-    """The canonical lookup key of a header name: lower-case long form."""
+def _compute_key(name: str) -> str:
     key = name.lower()
     return COMPACT_FORMS.get(key, key) if len(key) == 1 else key
+
+
+# The header names the parser knows, in their usual spelling: RFC 3261 §20, the
+# extensions behind the compact forms (COMPACT_FORMS) and those IMS uses (TS 24.229
+# §7.2, RFC 3329).
+_KNOWN_NAMES = (
+    "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info",
+    "Allow", "Allow-Events", "Authentication-Info", "Authorization", "Call-ID",
+    "Call-Info", "Contact", "Content-Disposition", "Content-Encoding", "Content-Language",
+    "Content-Length", "Content-Type", "CSeq", "Date", "Error-Info", "Event", "Expires",
+    "Feature-Caps", "From", "Identity", "Identity-Info", "In-Reply-To", "Max-Forwards",
+    "MIME-Version", "Min-Expires", "Min-SE", "Organization", "P-Access-Network-Info",
+    "P-Asserted-Identity", "P-Associated-URI", "P-Called-Party-ID",
+    "P-Charging-Function-Addresses", "P-Charging-Vector", "P-Preferred-Identity",
+    "P-Preferred-Service", "P-Asserted-Service", "P-Visited-Network-ID", "Path",
+    "Priority", "Privacy", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Require",
+    "RAck", "Reason", "Record-Route", "Refer-To", "Referred-By", "Reject-Contact",
+    "Reply-To", "Request-Disposition", "Require", "Retry-After", "Route", "RSeq",
+    "Security-Client", "Security-Server", "Security-Verify", "Server", "Service-Route",
+    "Session-Expires", "Subject", "Subscription-State", "Supported", "Timestamp", "To",
+    "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
+)
+
+
+def _known_keys() -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for name in (*_KNOWN_NAMES, *COMPACT_FORMS):
+        key = _compute_key(name)
+        titled = "-".join(part.capitalize() for part in name.split("-"))  # "Call-Id"
+        keys.update(dict.fromkeys((name, name.lower(), name.upper(), titled), key))
+    return keys
+
+
+# Spelling -> lookup key for the usual, lower-case, upper-case and title-case spellings
+# of every known name (compact forms included): built once and never changed, so that
+# looking a header up (several times per message) is one dict hit. Other spellings are
+# computed. Shared read-only; header_key uses the dict's own get (a proxy's is slower).
+_KNOWN = _known_keys()
+KNOWN_KEYS: Mapping[str, str] = MappingProxyType(_KNOWN)
+_known_get = _KNOWN.get
+
+
+def header_key(name: str) -> str:
+    """The canonical lookup key of a header name: lower-case long form."""
+    key = _known_get(name)
+    return key if key is not None else _compute_key(name)
 
 
 def unquote(value: str) -> str:

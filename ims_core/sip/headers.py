@@ -13,11 +13,13 @@ view is asked for (see message.py).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 
 from .address import split_values
 from .grammar import header_key
 
 Field = tuple[str, str, str, str | None]
+_KEY_OF = itemgetter(0)  # a field's lookup key
 
 # Preferred spelling for headers created locally (§7.3.1 leaves case free).
 _CANONICAL = {
@@ -66,8 +68,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = header_key(name)
-        return any(f[0] == key for f in self._fields)
+        return header_key(name) in map(_KEY_OF, self._fields)
 
     @property
     def fields(self) -> list[Field]:
@@ -140,9 +141,14 @@ class Headers:
     def remove(self, name: str) -> int:
         """Remove every field called `name`; return how many were removed."""
         key = header_key(name)
-        before = len(self._fields)
-        self._fields[:] = [f for f in self._fields if f[0] != key]
-        return before - len(self._fields)
+        fields = self._fields
+        # Mostly called for headers that are absent (a proxy strips what must not pass):
+        # a scan in C, and the list is rebuilt only when there is something to remove.
+        if key not in map(_KEY_OF, fields):
+            return 0
+        before = len(fields)
+        fields[:] = [f for f in fields if f[0] != key]
+        return before - len(fields)
 
     def pop_first_value(self, name: str) -> str | None:
         """Remove the topmost value of a list header (e.g. top Via, top Route).

@@ -9,9 +9,13 @@ as modified and leave every other field's bytes alone).
 proxy), so its parse is memoised against the identity of the first Via field tuple.
 Field tuples are immutable and every edit, by any route, puts a new tuple in the list,
 so there is no invalidation step to forget; callers get a copy they may edit freely.
+The single-valued views (`cseq`, `call_id`, `max_forwards`, `content_length`, the
+From/To tags) are memoised the same way, keeping only immutable values.
 """
 
 from __future__ import annotations
+
+from typing import cast
 
 from .address import NameAddr, parse_name_addr, split_values
 from .digest import AuthHeader, parse_auth
@@ -36,6 +40,10 @@ SIP_VERSION = "SIP/2.0"
 # strings, ints and tuples, so the garbage collector stops tracking it (a kept Via
 # object would add to every full collection while transactions hold the message).
 _ViaMemo = tuple[Field, str, str, int | None, tuple[Param, ...], str]
+# The other memoised views: view name -> (the field parsed, its value), values being
+# strings, ints, None or tuples of them, for the same reason.
+_Views = dict[str, tuple[Field, str | int | tuple[int, str] | None]]
+_MISSING = object()
 
 # Headers that may appear at most once (§7.3.1 / §20; RFC 4475 multi01, mcl01).
 _SINGLE = ("call-id", "cseq", "from", "to", "max-forwards", "content-length")
@@ -46,13 +54,14 @@ _AUTH = ("authorization", "proxy-authorization", "www-authenticate", "proxy-auth
 class Message:
     """Common part of Request and Response: headers, body, typed views, edits."""
 
-    __slots__ = ("_via_memo", "body", "headers", "version")
+    __slots__ = ("_via_memo", "_views", "body", "headers", "version")
 
     def __init__(self, headers: Headers | None, body: bytes, version: str) -> None:
         self.headers = headers if headers is not None else Headers()
         self.body = body
         self.version = version
         self._via_memo: _ViaMemo | None = None
+        self._views: _Views | None = None
 
     # -- serialisation -----------------------------------------------------------------
     def start_line(self) -> str:
@@ -65,6 +74,11 @@ class Message:
         return (head + "\r\n\r\n").encode("utf-8", "surrogateescape") + self.body
 
     __bytes__ = to_bytes
+
+    def _copy_memos(self, src: Message) -> None:
+        """A copy shares the field tuples, so the parses of `src` hold for it too."""
+        self._via_memo = src._via_memo
+        self._views = None if src._views is None else dict(src._views)
 
     # -- typed views -----------------------------------------------------------------
     def _required(self, name: str) -> str:
@@ -93,13 +107,41 @@ class Message:
         _, transport, host, port, params, protocol = memo
         return Via(transport, host, port, list(params), protocol)
 
+    def _view(self, view: str, key: str) -> object:
+        """The memoised value of `view` of the first `key` field (_MISSING: none kept
+        for the field there now)."""
+        views = self._views
+        if views is None:
+            return _MISSING
+        hit = views.get(view)
+        if hit is None or hit[0] is not self.headers.first_field(key):
+            return _MISSING
+        return hit[1]
+
+    def _keep(self, view: str, key: str, value: str | int | tuple[int, str] | None) -> None:
+        field = self.headers.first_field(key)
+        if field is not None:
+            if self._views is None:
+                self._views = {}
+            self._views[view] = (field, value)
+
     @property
     def call_id(self) -> str:
-        return parse_call_id(self._required("call-id"))
+        value = self._view("call-id", "call-id")
+        if value is _MISSING:
+            value = parse_call_id(self._required("call-id"))
+            self._keep("call-id", "call-id", value)
+        return cast(str, value)
 
     @property
     def cseq(self) -> CSeq:
-        return parse_cseq(self._required("cseq"))
+        value = self._view("cseq", "cseq")
+        if value is _MISSING:
+            cseq = parse_cseq(self._required("cseq"))
+            self._keep("cseq", "cseq", (cseq.seq, cseq.method))
+            return cseq
+        seq, method = cast(tuple[int, str], value)
+        return CSeq(seq, method)
 
     @property
     def from_addr(self) -> NameAddr:
@@ -111,21 +153,37 @@ class Message:
 
     @property
     def from_tag(self) -> str | None:
-        return self.from_addr.tag
+        tag = self._view("from-tag", "from")
+        if tag is _MISSING:
+            tag = self.from_addr.tag
+            self._keep("from-tag", "from", tag)
+        return cast(str | None, tag)
 
     @property
     def to_tag(self) -> str | None:
-        return self.to_addr.tag
+        tag = self._view("to-tag", "to")
+        if tag is _MISSING:
+            tag = self.to_addr.tag
+            self._keep("to-tag", "to", tag)
+        return cast(str | None, tag)
 
     @property
     def max_forwards(self) -> int | None:
-        value = self.headers.get("max-forwards")
-        return None if value is None else parse_max_forwards(value)
+        value = self._view("max-forwards", "max-forwards")
+        if value is _MISSING:
+            text = self.headers.get("max-forwards")
+            value = None if text is None else parse_max_forwards(text)
+            self._keep("max-forwards", "max-forwards", value)
+        return cast(int | None, value)
 
     @property
     def content_length(self) -> int | None:
-        value = self.headers.get("content-length")
-        return None if value is None else parse_content_length(value)
+        value = self._view("content-length", "content-length")
+        if value is _MISSING:
+            text = self.headers.get("content-length")
+            value = None if text is None else parse_content_length(text)
+            self._keep("content-length", "content-length", value)
+        return cast(int | None, value)
 
     def addresses(self, name: str) -> list[NameAddr]:
         """All name-addr values of a list header (Route, Path, P-Associated-URI, ...)."""
@@ -164,6 +222,12 @@ class Message:
 
     def pop_via(self) -> Via | None:
         """Remove the top Via value and return it (§16.7 step 3)."""
+        memo = self._via_memo
+        field = self.headers.first_field("via")
+        if memo is not None and memo[0] is field and "," not in memo[0][2]:
+            self.headers.pop_first_value("via")  # the whole field: its parse is the memo
+            _, transport, host, port, params, protocol = memo
+            return Via(transport, host, port, list(params), protocol)
         value = self.headers.pop_first_value("via")
         return None if value is None else parse_via(value)
 
@@ -171,6 +235,12 @@ class Message:
         """Rewrite the top Via value (e.g. to add received/rport, §18.2.1)."""
         if not self.headers.replace_first_value("via", str(via)):
             raise SipError("no Via header to replace")
+        # What was written is what a parse of the new field gives: keep it as the memo.
+        field = self.headers.first_field("via")
+        if field is not None:
+            self._via_memo = (
+                field, via.transport, via.host, via.port, tuple(via.params), via.protocol,
+            )
 
     def push_address(self, name: str, value: NameAddr | str) -> None:
         """Insert on top of Record-Route / Route / Path / Service-Route (§16.6 step 4)."""
@@ -250,6 +320,7 @@ class Request(Message):
         self = cls.__new__(cls)
         self.headers, self.body, self.version = headers, body, version
         self._via_memo = None
+        self._views = None
         self.method, self._uri, self._uri_text = method, uri, uri_text
         return self
 
@@ -271,10 +342,12 @@ class Request(Message):
 
     def copy(self) -> Request:
         """A copy whose headers can be edited independently (§16.6 step 1)."""
-        return Request._from_wire(
+        out = Request._from_wire(
             self.method, self._uri.copy(), self._uri_text, self.headers.copy(), self.body,
             self.version,
         )
+        out._copy_memos(self)
+        return out
 
     def decrement_max_forwards(self) -> int:
         """§16.6 step 3: decrement Max-Forwards (add 70 if absent); returns the new value.
@@ -317,6 +390,7 @@ class Response(Message):
     def copy(self) -> Response:
         out = Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
         out.generated = self.generated
+        out._copy_memos(self)
         return out
 
     def __repr__(self) -> str:

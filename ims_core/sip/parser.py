@@ -10,12 +10,11 @@ everything else waits for a typed view (message.py) or `Message.validate()`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from .errors import SipParseError
-from .grammar import COMPACT_FORMS, SIP_VERSION_RE, TOKEN_RE, header_key
+from .grammar import KNOWN_KEYS, SIP_VERSION_RE, TOKEN_RE, header_key
 from .headers import Field, Headers
 from .message import Request, Response
 from .uri import AbsoluteUri, SipUri, parse_uri
@@ -34,55 +33,25 @@ DEFAULT_LIMITS = Limits()
 _DIGITS = frozenset("0123456789")
 
 
-def _fold(lines: list[str]) -> list[tuple[str, str]]:
-    """Join continuation lines (§7.3.1): returns (raw, unfolded) per header field."""
-    out: list[tuple[str, str]] = []
+def _fold(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Join continuation lines (§7.3.1): the unfolded fields and their raw text."""
+    unfolded: list[str] = []
+    raws: list[str] = []
     for line in lines:
         if line[:1] in (" ", "\t"):
-            if not out:
+            if not raws:
                 raise SipParseError("Header block starts with a continuation line")
-            raw, unfolded = out[-1]
-            out[-1] = (raw + "\r\n" + line, unfolded.rstrip(" \t") + " " + line.lstrip(" \t"))
+            raws[-1] += "\r\n" + line
+            unfolded[-1] = unfolded[-1].rstrip(" \t") + " " + line.lstrip(" \t")
         else:
-            out.append((line, line))
-    return out
+            unfolded.append(line)
+            raws.append(line)
+    return unfolded, raws
 
 
-# The header names the parser knows, in their usual spelling: RFC 3261 §20, the
-# extensions behind the compact forms (grammar.COMPACT_FORMS) and those IMS uses
-# (TS 24.229 §7.2, RFC 3329).
-_KNOWN_NAMES = (
-    "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info",
-    "Allow", "Allow-Events", "Authentication-Info", "Authorization", "Call-ID",
-    "Call-Info", "Contact", "Content-Disposition", "Content-Encoding", "Content-Language",
-    "Content-Length", "Content-Type", "CSeq", "Date", "Error-Info", "Event", "Expires",
-    "Feature-Caps", "From", "Identity", "Identity-Info", "In-Reply-To", "Max-Forwards",
-    "MIME-Version", "Min-Expires", "Min-SE", "Organization", "P-Access-Network-Info",
-    "P-Asserted-Identity", "P-Associated-URI", "P-Called-Party-ID",
-    "P-Charging-Function-Addresses", "P-Charging-Vector", "P-Preferred-Identity",
-    "P-Preferred-Service", "P-Asserted-Service", "P-Visited-Network-ID", "Path",
-    "Priority", "Privacy", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Require",
-    "RAck", "Reason", "Record-Route", "Refer-To", "Referred-By", "Reject-Contact",
-    "Reply-To", "Request-Disposition", "Require", "Retry-After", "Route", "RSeq",
-    "Security-Client", "Security-Server", "Security-Verify", "Server", "Service-Route",
-    "Session-Expires", "Subject", "Subscription-State", "Supported", "Timestamp", "To",
-    "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
-)
-
-
-def _known_keys() -> Mapping[str, str]:
-    keys: dict[str, str] = {}
-    for name in (*_KNOWN_NAMES, *COMPACT_FORMS):
-        key = header_key(name)
-        titled = "-".join(part.capitalize() for part in name.split("-"))  # "Call-Id"
-        keys.update(dict.fromkeys((name, name.lower(), name.upper(), titled), key))
-    return MappingProxyType(keys)
-
-
-# Spelling -> lookup key for the usual, lower-case, upper-case and title-case spellings
-# of every known name (compact forms included): read-only, built once. Any other
+# Spelling -> lookup key of the known header names (read-only, built once). Any other
 # spelling is validated and computed each time (_other_key).
-_KEYS: Mapping[str, str] = _known_keys()
+_KEYS: Mapping[str, str] = KNOWN_KEYS
 
 
 def _other_key(name: str, line: str, colon: str) -> tuple[str, str]:
@@ -103,23 +72,27 @@ def _other_key(name: str, line: str, colon: str) -> tuple[str, str]:
     return key, name
 
 
-def _parse_fields(lines: list[str], has_fold: bool) -> list[Field]:
+def _parse_fields(lines: list[str], raws: list[str] | None = None) -> list[Field]:
+    """The fields of the header lines; `raws`: their raw text when `lines` were unfolded
+    (None: each field's raw text is its line)."""
     fields: list[Field] = []
     append = fields.append
     known = _KEYS
-    # (raw, unfolded) per field; without folding both are the line itself
-    pairs: Iterable[tuple[str, str]] = _fold(lines) if has_fold else zip(lines, lines, strict=True)
-    for raw, line in pairs:
+    for line in lines:
         name, colon, value = line.partition(":")
         try:  # indexing the read-only mapping is faster than its get()
             key: str | None = known[name]
         except KeyError:
             key = None
         if key is None:
+            # A continuation line (§7.3.1) starts with a blank, so never has a known name:
+            # the block is unfolded, and parsed again, only when one is seen.
+            if raws is None and any(x[:1] in (" ", "\t") for x in lines):
+                return _parse_fields(*_fold(lines))
             key, name = _other_key(name, line, colon)
         elif not colon:
             raise SipParseError("Header line without a colon")
-        append((key, name, value.strip(" \t"), raw))
+        append((key, name, value.strip(" \t"), line if raws is None else raws[len(fields)]))
     return fields
 
 
@@ -185,7 +158,7 @@ def _salvage(data: bytes) -> Request | None:
     fields: list[Field] = []
     for line in lines[1:]:
         try:
-            fields += _parse_fields([line], False)
+            fields += _parse_fields([line])
         except SipParseError:
             continue
     uri = AbsoluteUri("invalid", "request-uri")
@@ -217,14 +190,13 @@ def _parse(data: bytes, limits: Limits, stream: bool) -> Request | Response:
         lines = head.split("\n")
     if len(lines) - 1 > limits.max_headers:
         raise SipParseError("Too many header fields", 513, can_respond=not head.startswith("SIP/"))
-    if max(map(len, lines)) > limits.max_line_length:
+    # No line is longer than the whole block: most blocks need no per-line check.
+    if len(head) > limits.max_line_length and max(map(len, lines)) > limits.max_line_length:
         raise SipParseError("Header line too long", 513, can_respond=not head.startswith("SIP/"))
     msg = _start_line(lines[0])
     is_request = isinstance(msg, Request)
     try:
-        msg.headers = Headers(
-            _parse_fields(lines[1:], "\n " in head or "\n\t" in head)
-        )
+        msg.headers = Headers(_parse_fields(lines[1:]))
     except SipParseError as exc:
         exc.can_respond = False if not is_request else exc.can_respond
         raise
@@ -252,6 +224,10 @@ def _parse(data: bytes, limits: Limits, stream: bool) -> Request | Response:
 def is_keepalive(data: bytes) -> bool:
     """True for a datagram holding only CR/LF (RFC 5626 §4.4.1 CRLF keep-alive) or
     nothing: not a message, so neither parse nor answer it with a 400."""
+    # Whatever starts with another octet is not one: deciding on the first octet
+    # spares a copy of every datagram.
+    if data[:1] not in (b"\r", b"\n", b""):
+        return False
     return not data.strip(b"\r\n")
 
 
