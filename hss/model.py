@@ -52,7 +52,7 @@ def ifcs_to_json(ifcs: Iterable[Ifc]) -> str:
 
 
 def ifcs_from_json(text: str | None) -> tuple[Ifc, ...]:
-    if not text:
+    if not text or text == "[]":  # most subscribers: no iFCs, no JSON parse
         return ()
     return tuple(Ifc.from_dict(d) for d in json.loads(text))
 

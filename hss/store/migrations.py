@@ -80,6 +80,9 @@ def _v3(serial: str, real: str) -> tuple[str, ...]:
     )
 
 
+_V4_POSITION = "CREATE INDEX public_identities_position ON public_identities(imsi, position)"
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, _v1("BLOB", "INTEGER"), _v1("BYTEA", "BIGINT")),
     # v2: look-ups by MSISDN (subscriber show/delete by number, future Sh).
@@ -93,6 +96,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         _v3("INTEGER PRIMARY KEY AUTOINCREMENT", "REAL"),
         _v3("BIGSERIAL PRIMARY KEY", "DOUBLE PRECISION"),
     ),
+    # v4: a subscriber's identities in position order straight from an index, so the
+    # look-up of every Cx request needs no sort step.
+    (4, (_V4_POSITION,), (_V4_POSITION,)),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -39,21 +39,33 @@ _JOINED = (
 )
 
 
+_BY_IMSI = _JOINED.format(where="s.imsi = ?")
+_BY_IMPI = _JOINED.format(where="s.impi = ?")
+_BY_IMPU = _JOINED.format(where="s.imsi = (SELECT imsi FROM public_identities WHERE impu = ?)")
+
+
 # Integer parameters in SQN arithmetic: psycopg may bind small ints as int2, whose
 # shifts would overflow in PostgreSQL; the cast keeps the arithmetic 64-bit.
 _N = "CAST(? AS BIGINT)"
+
+
+_REG_STATES = {int(s): s for s in RegState}
 
 
 def _subscriber(rows: Sequence[Sequence[Any]]) -> Subscriber | None:
     if not rows:
         return None
     r = rows[0]
-    impus = tuple(
-        PublicIdentity(
-            impu=x[14], barred=bool(x[15]), identity_type=int(x[16]), state=RegState(x[17])
-        )
-        for x in rows
-    )
+    # The enum call RegState(x) costs several times a dict look-up; a value outside the
+    # enum still raises ValueError from it.
+    states = _REG_STATES
+    out = []
+    for x in rows:
+        state = states.get(x[17])
+        if state is None:
+            state = RegState(x[17])
+        out.append(PublicIdentity(x[14], bool(x[15]), int(x[16]), state))
+    impus = tuple(out)
     return Subscriber(
         imsi=r[0],
         impi=r[1],
@@ -281,19 +293,24 @@ class SqlStore(Store):
             return int(self._q(cur, "SELECT COUNT(*) FROM subscribers").fetchone()[0])
 
     # -- lookups ----------------------------------------------------------------------------
-    def _one(self, where: str, key: str) -> Subscriber | None:
-        # One statement, so one consistent snapshot without a write lock.
+    def _fetch_all(self, sql: str, params: tuple[Any, ...]) -> list[Sequence[Any]]:
+        """All rows of one read-only statement (*sql* already in this backend's style)."""
         with self._read() as cur:
-            return _subscriber(self._q(cur, _JOINED.format(where=where), (key,)).fetchall())
+            rows: list[Sequence[Any]] = cur.execute(sql, params).fetchall()
+            return rows
+
+    def _one(self, sql: str, key: str) -> Subscriber | None:
+        # One statement, so one consistent snapshot without a write lock.
+        return _subscriber(self._fetch_all(self._sql(sql), (key,)))
 
     def get(self, imsi: str) -> Subscriber | None:
-        return self._one("s.imsi = ?", imsi)
+        return self._one(_BY_IMSI, imsi)
 
     def by_impi(self, impi: str) -> Subscriber | None:
-        return self._one("s.impi = ?", impi)
+        return self._one(_BY_IMPI, impi)
 
     def by_impu(self, impu: str) -> Subscriber | None:
-        return self._one("s.imsi = (SELECT imsi FROM public_identities WHERE impu = ?)", impu)
+        return self._one(_BY_IMPU, impu)
 
     # -- SQN ----------------------------------------------------------------------------------
     def next_sqns(self, imsi: str, n: int) -> list[int]:

@@ -115,6 +115,12 @@ class SqliteStore(SqlStore):
                 cur.close()
         return rows[0] if rows else None
 
+    def _fetch_all(self, sql: str, params: tuple[Any, ...]) -> list[Sequence[Any]]:
+        # Connection.execute: no cursor object to open and close by hand, no context managers
+        # (they were a fifth of a MAR's look-up). The cursor is done once fetched.
+        rows: list[Sequence[Any]] = self._conn().execute(sql, params).fetchall()
+        return rows
+
     @contextlib.contextmanager
     def _reader(self, conn: sqlite3.Connection) -> Iterator[Cursor]:
         with contextlib.closing(conn.cursor()) as cur:

@@ -96,6 +96,8 @@ class Avp:
             payload = d.encoder(value)
         if mandatory is None:  # the common case, inlined
             n = len(payload)
+            if d.fixed_head is not None:  # the encoder checked the value, so n is the size
+                return cls(d.code, d.vendor, d.flags, value, d, d.fixed_head + payload)
             if d.vendor:
                 head = _HDR_V.pack(d.code, d.word + n, d.vendor)
             else:

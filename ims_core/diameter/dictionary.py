@@ -39,6 +39,12 @@ _TEXT_TYPES = frozenset(
 )
 
 
+_FIXED_SIZE = {
+    AvpType.INTEGER32: 4, AvpType.UNSIGNED32: 4, AvpType.ENUMERATED: 4, AvpType.FLOAT32: 4,
+    AvpType.TIME: 4, AvpType.INTEGER64: 8, AvpType.UNSIGNED64: 8, AvpType.FLOAT64: 8,
+}  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class AvpDef:
     """One AVP definition: name, code, vendor (0 = IETF), type and the M bit we send.
@@ -62,6 +68,8 @@ class AvpDef:
     is_text: bool = field(init=False, repr=False)  # str values encode as UTF-8
     word: int = field(init=False, repr=False)  # flags << 24 | header length, for the encoder
     key: tuple[int, int] = field(init=False, repr=False)
+    # The whole header (no padding needed) for types of one fixed size, else None.
+    fixed_head: bytes | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         flags = (AVP_FLAG_V if self.vendor else 0) | (AVP_FLAG_M if self.mandatory else 0)
@@ -74,6 +82,14 @@ class AvpDef:
         set_(self, "is_text", self.type in _TEXT_TYPES)
         set_(self, "word", (flags << 24) | (12 if self.vendor else 8))
         set_(self, "key", (self.code, self.vendor))
+        size = _FIXED_SIZE.get(self.type)
+        head = None
+        if size is not None:
+            word = ((flags << 24) | (12 if self.vendor else 8)) + size
+            head = word.to_bytes(4, "big")
+            head = self.code.to_bytes(4, "big") + head + (
+                self.vendor.to_bytes(4, "big") if self.vendor else b"")
+        set_(self, "fixed_head", head)
 
     def enum_value(self, value: int | str) -> int:
         """An Enumerated value given by number or by its name in the dictionary."""

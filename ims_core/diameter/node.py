@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -249,11 +250,12 @@ class DiameterNode:
                 if not fut.done():  # cancelled by our caller
                     slot.futures.pop(hbh, None)
                     slot.peer.cancel_request(hbh)
-        self._log.debug(
-            "diameter_exchange", peer=slot.peer.name, command=msg.name,
-            session_id=msg.session_id, result=answer.result,
-            latency_ms=round((self._loop.time() - started) * 1000, 3),
-        )  # fmt: skip
+        if self._log.is_enabled_for(logging.DEBUG):  # its fields are AVP scans
+            self._log.debug(
+                "diameter_exchange", peer=slot.peer.name, command=msg.name,
+                session_id=msg.session_id, result=answer.result,
+                latency_ms=round((self._loop.time() - started) * 1000, 3),
+            )  # fmt: skip
         return answer
 
     async def _select(self, msg: Message, peer: str | None, deadline: float) -> _Slot:
@@ -496,11 +498,12 @@ class DiameterNode:
             answer = self._error_answer(request, DiameterError(ResultCode.UNABLE_TO_COMPLY))
         slot.peer.send_answer(answer)
         self._schedule_flush(slot)
-        self._log.debug(
-            "diameter_exchange", peer=slot.peer.name, command=request.name,
-            session_id=request.session_id, result=answer.result,
-            latency_ms=round((self._loop.time() - started) * 1000, 3),
-        )  # fmt: skip
+        if self._log.is_enabled_for(logging.DEBUG):  # its fields are AVP scans
+            self._log.debug(
+                "diameter_exchange", peer=slot.peer.name, command=request.name,
+                session_id=request.session_id, result=answer.result,
+                latency_ms=round((self._loop.time() - started) * 1000, 3),
+            )  # fmt: skip
 
     def _error_answer(self, request: Message, err: DiameterError) -> Message:
         return error_answer(

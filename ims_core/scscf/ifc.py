@@ -54,14 +54,34 @@ def _search(pattern: str, text: str) -> bool:
     return rx is not None and rx.search(text) is not None
 
 
-def _sdp_lines(request: Request, kind: str) -> list[str]:
-    """Values of the SDP lines ``kind=...`` (RFC 8866 §5) of an application/sdp body."""
+def sdp_text(request: Request) -> list[str]:
+    """The lines of an application/sdp body (RFC 8866 §5), none for any other body.
+    Evaluating a profile decodes them once (:func:`next_match`), not once per SPT."""
     ctype = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     if ctype != "application/sdp" or not request.body:
         return []
-    text = request.body.decode("utf-8", "replace")
+    return request.body.decode("utf-8", "replace").splitlines()
+
+
+def _sdp_lines(lines: list[str], kind: str) -> list[str]:
+    """Values of the SDP lines ``kind=...``."""
     prefix = f"{kind.strip()}="
-    return [line[len(prefix):] for line in text.splitlines() if line.startswith(prefix)]
+    return [line[len(prefix):] for line in lines if line.startswith(prefix)]
+
+
+class _Sdp:
+    """The request's SDP lines, decoded on first need."""
+
+    __slots__ = ("lines", "request")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.lines: list[str] | None = None
+
+    def get(self) -> list[str]:
+        if self.lines is None:
+            self.lines = sdp_text(self.request)
+        return self.lines
 
 
 def _any(values: Sequence[str], content: str | None) -> bool:
@@ -70,9 +90,11 @@ def _any(values: Sequence[str], content: str | None) -> bool:
 
 
 def spt_matches(spt: Spt, request: Request, session_case: int,
-                registration_type: RegistrationType | None = None) -> bool:
+                registration_type: RegistrationType | None = None,
+                sdp: _Sdp | None = None) -> bool:
     """One SPT against *request* in *session_case*, negation applied;
-    *registration_type*: what kind of REGISTER *request* is, when it is one."""
+    *registration_type*: what kind of REGISTER *request* is, when it is one; *sdp*: the
+    request's SDP lines when a caller evaluates several SPTs."""
     if spt.method is not None:
         hit = request.method.upper() == spt.method.strip().upper()
         if hit and spt.registration_types and registration_type is not None:
@@ -86,18 +108,22 @@ def spt_matches(spt: Spt, request: Request, session_case: int,
     elif spt.session_case is not None:
         hit = spt.session_case == session_case
     else:
-        hit = _any(_sdp_lines(request, spt.sdp_line or ""), spt.sdp_content)
+        lines = (sdp or _Sdp(request)).get()
+        hit = _any(_sdp_lines(lines, spt.sdp_line or ""), spt.sdp_content)
     return hit != spt.negated
 
 
 def trigger_matches(ifc: Ifc, request: Request, session_case: int,
-                    registration_type: RegistrationType | None = None) -> bool:
+                    registration_type: RegistrationType | None = None,
+                    sdp: _Sdp | None = None) -> bool:
     """The iFC's TriggerPoint (CNF or DNF over groups, Annex C) against *request*."""
     if not ifc.spts:
         return True
+    if sdp is None:
+        sdp = _Sdp(request)
     groups: dict[int, list[bool]] = {}
     for spt in ifc.spts:
-        result = spt_matches(spt, request, session_case, registration_type)
+        result = spt_matches(spt, request, session_case, registration_type, sdp)
         for g in spt.groups:
             groups.setdefault(g, []).append(result)
     if ifc.condition_type_cnf:
@@ -117,8 +143,9 @@ def next_match(ifcs: Sequence[Ifc], request: Request, session_case: int,
     """The first iFC at index ``>= start`` (of *ifcs*, already sorted by Priority) that
     matches, with its index; None when none does (TS 23.218 §6.4: evaluation goes on
     with the next iFC after each AS the request came back from)."""
+    sdp = _Sdp(request)
     for index in range(max(start, 0), len(ifcs)):
         ifc = ifcs[index]
-        if trigger_matches(ifc, request, session_case):
+        if trigger_matches(ifc, request, session_case, sdp=sdp):
             return index, ifc
     return None

@@ -129,12 +129,12 @@ async def test_uar_over_tcp_and_unknown_user(tmp_path: Path) -> None:
         await server.stop()
 
 
-def _write_config(tmp_path: Path, port: int) -> Path:
+def _write_config(tmp_path: Path, port: int, level: str = "info") -> Path:
     cfg = tmp_path / "hss.toml"
     cfg.write_text(
         f'data_dir = "{tmp_path}"\n'
         f'[diameter]\nlisten_host = "127.0.0.1"\nlisten_port = {port}\n'
-        f'[log]\nlevel = "info"\nformat = "json"\n'
+        f'[log]\nlevel = "{level}"\nformat = "json"\n'
     )
     return cfg
 
@@ -157,9 +157,10 @@ def _free_port() -> int:
 
 @pytest.mark.integration
 async def test_ims_core_hss_process(tmp_path: Path) -> None:
-    """`ims-core subscriber seed` then `ims-core hss -c …` as a process; SIGTERM stops it."""
+    """`ims-core subscriber seed` then `ims-core hss -c …` as a process; SIGTERM stops it.
+    The line per Cx request is a debug line."""
     port = _free_port()
-    cfg = _write_config(tmp_path, port)
+    cfg = _write_config(tmp_path, port, level="debug")
     exe = [sys.executable, "-m", "ims_lab.cli"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     subprocess.run([*exe, "subscriber", "-c", str(cfg), "seed", "--count", "3"],

@@ -12,7 +12,7 @@ import pytest
 from hss import provision
 from hss.model import Ifc, Push, PushKind, PushState, RegState
 from hss.store.base import DuplicateError, Store, UnknownSubscriber
-from hss.store.migrations import MIGRATIONS
+from hss.store.migrations import LATEST, MIGRATIONS
 from hss.store.sqlite import SqliteStore
 from tests.hss.conftest import DOMAIN, subscriber
 
@@ -160,7 +160,7 @@ def test_v2_database_migrates(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     store = SqliteStore(db)
-    assert store.schema_version() == 3
+    assert store.schema_version() == LATEST
     got = store.get(IMSI)
     assert got is not None and (got.scscf_name, got.scscf_host) == (NAME, None)
     assert got.state == R
