@@ -49,7 +49,12 @@ class RequestContext(Generic[StateT]):
     from, its server transaction and branches. `state` is the subclass's typed record of
     the request (what `ProxyCore.new_state` made). `to_tag` is our To tag for the
     responses we generate (§8.2.6.2), drawn from the core's `rng` the first time one is
-    needed (most requests are only forwarded)."""
+    needed (most requests are only forwarded).
+
+    The core forgets a non-INVITE context once its final response is sent (the server
+    transaction resends that by itself, §17.2.2) and a branch once its client
+    transaction completes; an INVITE context stays until its server transaction ends:
+    the ACK of a 2xx and a CANCEL find it."""
 
     request: Request
     source: Source
@@ -77,5 +82,6 @@ class RequestContext(Generic[StateT]):
         request by the routing hooks: worked out once)."""
         if self._in_dialog is None:
             to = self.request.headers.get("to") or ""
-            self._in_dialog = ";tag=" in to.replace(" ", "").lower()
+            # Most To values of requests out of a dialog have no parameter at all.
+            self._in_dialog = ";" in to and ";tag=" in to.replace(" ", "").lower()
         return self._in_dialog

@@ -19,7 +19,7 @@ from ims_core.sip import (
     make_cancel,
     make_response,
 )
-from ims_core.sip.addressing import Destination, Source, choose_transport
+from ims_core.sip.addressing import Destination, Source
 from ims_core.transaction import (
     AckReceived,
     ClientTransaction,
@@ -46,12 +46,14 @@ from .routing import (
     preprocess_routes,
     record_route_value,
     request_destination,
+    stamp_via,
     stateless_response_destination,
 )
 from .selection import best_response
 from .uac import OnResponse, Outgoing
 
 _log = log.get("proxy")
+
 
 class ProxyCore(Generic[StateT]):
     """The stateful proxy engine; see the module docstring. `StateT` is the type of the
@@ -240,8 +242,9 @@ class ProxyCore(Generic[StateT]):
         if dest is None:
             return False
         branch = new_branch("", self.salt, next(self._branch_seq))
-        data, dest = self._stamp_via(request, dest, branch, flow=False)
-        tx = self.table.create_client(request, reliable=dest.reliable, now=now, data=data)
+        data, dest = stamp_via(request, dest, branch, self.config, flow=False)
+        tx = self.table.create_client(request, reliable=dest.reliable, now=now, data=data,
+                                     branch=branch)
         tx.flow = dest
         self._outgoing[tx] = Outgoing(request, on_response)
         self._drain(tx, now)
@@ -309,21 +312,6 @@ class ProxyCore(Generic[StateT]):
             dest = replace(dest, transport=inbound)
         return out, dest
 
-    def _stamp_via(self, request: Request, dest: Destination, branch: str, *,
-                   flow: bool) -> tuple[bytes, Destination]:
-        """Push our Via (with the port it leaves from) and serialise; too big for UDP: TCP,
-        unless flow-bound (§18.1.1)."""
-        cfg = self.config
-        via = f"{cfg.host}:{dest.local_port or cfg.port};branch={branch}"
-        request.push_via(f"SIP/2.0/{dest.transport} {via}")
-        data = request.to_bytes()
-        bigger = dest.transport if flow else choose_transport(
-            dest.transport, len(data), limit=cfg.udp_size_limit)
-        if bigger == dest.transport:
-            return data, dest
-        request.headers.replace_first_value("via", f"SIP/2.0/{bigger} {via}")
-        return request.to_bytes(), replace(dest, transport=bigger)
-
     def _forward_one(self, ctx: RequestContext[StateT], target: Target, now: float) -> None:
         request, dest = self._prepare(ctx.request, target, ctx.source.transport, ctx,
                                       record_route=self.should_record_route(ctx))
@@ -332,8 +320,9 @@ class ProxyCore(Generic[StateT]):
                 self.respond(ctx, 416, now)
             return
         branch = new_branch(ctx.loop, self.salt, next(self._branch_seq))
-        data, dest = self._stamp_via(request, dest, branch, flow=target.flow)  # step 8
-        tx = self.table.create_client(request, reliable=dest.reliable, now=now, data=data)
+        data, dest = stamp_via(request, dest, branch, self.config, flow=target.flow)  # step 8
+        tx = self.table.create_client(request, reliable=dest.reliable, now=now, data=data,
+                                     branch=branch)
         tx.flow = dest
         entry = Branch(ctx, tx, request, dest, target)
         ctx.branches.append(entry)
@@ -514,6 +503,8 @@ class ProxyCore(Generic[StateT]):
             except TransactionError:
                 return  # e.g. a late 1xx after the final response
             self._drain(stx, now)
+            if response.status >= 200:
+                self._answered(ctx, stx)
         elif response.status // 100 == 2 and ctx.source.reply_to is not None:
             self._out.append(Send(response.to_bytes(), ctx.source.reply_to))
 
@@ -573,16 +564,18 @@ class ProxyCore(Generic[StateT]):
         branch = self._branches.get(tx)
         if branch is None:
             if (out := self._outgoing.get(tx)) is not None and out.event(event, now):
-                del self._outgoing[tx]
+                del self._outgoing[tx]  # answered or ended: the rest is absorbed
             return
         if isinstance(event, ResponseReceived):
             self._on_branch_response(branch, event.response, now)
+            if tx.state is State.COMPLETED:  # only absorbs retransmissions from now on
+                del self._branches[tx]
         elif isinstance(event, TimedOut):
             self._branch_failed(branch, 408, now)
         elif isinstance(event, TransportFailed):
             self._branch_failed(branch, 503, now)
         elif isinstance(event, TransactionTerminated):
-            del self._branches[tx]
+            self._branches.pop(tx, None)
             self._stop_timer_c(branch)
 
     def _server_event(self, tx: Transaction, event: object, now: float) -> None:
@@ -599,3 +592,9 @@ class ProxyCore(Generic[StateT]):
             ctx = self._contexts.pop(tx, None)
             if ctx is not None:
                 self._proxy_timers.discard(ctx)
+
+    def _answered(self, ctx: RequestContext[StateT], stx: ServerTransaction) -> None:
+        """The final response went upstream: see `RequestContext` on what is kept."""
+        self._proxy_timers.discard(ctx)
+        if ctx.request.method != "INVITE":
+            self._contexts.pop(stx, None)

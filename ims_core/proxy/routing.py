@@ -7,12 +7,18 @@ Only the Route values are parsed, and only when a Route header is present.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ims_core.sip import Request, Response, SipUri, Uri, parse_name_addr
-from ims_core.sip.addressing import Destination, uri_destination, via_destination
+from ims_core.sip.addressing import (
+    Destination,
+    choose_transport,
+    uri_destination,
+    via_destination,
+)
 
 from .branch import is_own_branch
+from .config import ProxyConfig
 
 # Requests that create a dialog, and so are Record-Routed by a proxy that stays in it
 # (RFC 3261 §12.1, §16.6 step 4; RFC 6665 §4.1 SUBSCRIBE; RFC 3515 §2.4.7 REFER).
@@ -132,3 +138,18 @@ def stateless_response_destination(response: Response, names: frozenset[tuple[st
         return None
     response.headers.pop_first_value("via")
     return via_destination(response.top_via()) if "via" in response.headers else None
+
+
+def stamp_via(request: Request, dest: Destination, branch: str, cfg: ProxyConfig, *,
+              flow: bool) -> tuple[bytes, Destination]:
+    """§16.6 step 8: push our Via (with the port it leaves from) and serialise; too big
+    for UDP: TCP, unless flow-bound (§18.1.1)."""
+    via = f"{cfg.host}:{dest.local_port or cfg.port};branch={branch}"
+    request.push_via(f"SIP/2.0/{dest.transport} {via}")
+    data = request.to_bytes()
+    bigger = dest.transport if flow else choose_transport(
+        dest.transport, len(data), limit=cfg.udp_size_limit)
+    if bigger == dest.transport:
+        return data, dest
+    request.headers.replace_first_value("via", f"SIP/2.0/{bigger} {via}")
+    return request.to_bytes(), replace(dest, transport=bigger)

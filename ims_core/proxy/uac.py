@@ -42,7 +42,7 @@ class Outgoing:
 
     def event(self, event: object, now: float) -> bool:
         """Turn a transaction event into at most one call of ``on_response``; True
-        once the transaction has ended (forget it)."""
+        once answered or ended: forget it (the transaction absorbs what follows)."""
         if isinstance(event, TransactionTerminated):
             return True
         if self.answered:
@@ -63,4 +63,4 @@ class Outgoing:
         except Exception:  # one sender's mistake must not take the node down
             _log.exception("proxy.uac_callback_failed", method=self.request.method,
                            call_id=self.request.headers.get("call-id"))
-        return False
+        return True

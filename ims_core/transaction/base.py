@@ -16,7 +16,6 @@ Outputs pile up until drained: `data_to_send()` (bytes for the transport) and
 from __future__ import annotations
 
 import enum
-from collections import deque
 from typing import ClassVar, Protocol
 
 from ims_core.deadlines import DeadlineHeap
@@ -120,7 +119,19 @@ class Owner(Protocol):
 
 
 class Transaction:
-    """Base of the four transaction kinds; see the module docstring."""
+    """Base of the four transaction kinds; see the module docstring.
+
+    A transaction that has its final response may live on for a while (Timers D, I, J,
+    K, L, M) to absorb or answer retransmissions; all it keeps then is what that needs
+    (its key, flow and the bytes to send again), not the request: `request` raises
+    TransactionError once it is `released`. With thousands of registrations a second
+    and Timer J at 64*T1, these are most of the transactions alive."""
+
+    __slots__ = (
+        "__weakref__", "_deadlines", "_events", "_firing", "_intervals", "_moved", "_out",
+        "_owner", "_request", "_scheduled", "config", "flow", "key", "method", "reliable",
+        "state",
+    )
 
     TABLE: ClassVar[Table]
     KEEPS_TIMERS: ClassVar[Keeps]
@@ -134,7 +145,8 @@ class Transaction:
         config: TimerConfig | None = None,
         key: tuple[object, ...] | None = None,
     ) -> None:
-        self.request = request
+        self._request: Request | None = request
+        self.method = request.method
         self.reliable = reliable
         self.config = config if config is not None else TimerConfig()
         self.key = key
@@ -146,11 +158,25 @@ class Transaction:
         self._scheduled: float | None = None  # the deadline the owner's heap holds for us
         self._firing = ""
         self._out: list[bytes] = []
-        self._events: deque[Event] = deque()
+        # A list, not a deque: rarely more than two events wait, and an empty deque
+        # costs ten times an empty list (transactions are kept by the thousand).
+        self._events: list[Event] = []
         self._owner: Owner | None = None
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.request.method} {self.state.value} {self.key}>"
+        return f"<{type(self).__name__} {self.method} {self.state.value} {self.key}>"
+
+    @property
+    def request(self) -> Request:
+        """The request that created the transaction, while it still keeps it."""
+        if self._request is None:
+            raise TransactionError(f"{self!r} no longer keeps its request")
+        return self._request
+
+    @property
+    def released(self) -> bool:
+        """True once the transaction has let go of its request (see the class doc)."""
+        return self._request is None
 
     # -- outputs -----------------------------------------------------------------------
     def data_to_send(self) -> list[bytes]:
@@ -160,7 +186,7 @@ class Transaction:
 
     def next_event(self) -> Event | None:
         """The next event for the TU, or None."""
-        return self._events.popleft() if self._events else None
+        return self._events.pop(0) if self._events else None
 
     def get_timer(self) -> float | None:
         """When `handle_timer` should next be called, or None."""

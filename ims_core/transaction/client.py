@@ -23,6 +23,8 @@ class ClientTransaction(Transaction):
     """Sends `request` on creation; feed it responses with `receive()`. `data` is the
     request already serialised by the TU (it must be `request.to_bytes()`)."""
 
+    __slots__ = ("_request_bytes",)
+
     def __init__(
         self,
         request: Request,
@@ -34,7 +36,7 @@ class ClientTransaction(Transaction):
         data: bytes | None = None,
     ) -> None:
         super().__init__(request, reliable=reliable, config=config, key=key)
-        self._request_bytes = request.to_bytes() if data is None else data
+        self._request_bytes: bytes | None = request.to_bytes() if data is None else data
         self._start_actions(now)
 
     def _start_actions(self, now: float) -> None:
@@ -54,7 +56,8 @@ class ClientTransaction(Transaction):
 
     # -- actions -----------------------------------------------------------------------
     def _send_request(self, now: float, msg: Message | None) -> None:
-        self._out.append(self._request_bytes)
+        if self._request_bytes is not None:
+            self._out.append(self._request_bytes)
 
     def _pass_response(self, now: float, msg: Message | None) -> None:
         assert isinstance(msg, Response)
@@ -99,7 +102,28 @@ class InviteClientTransaction(ClientTransaction):
         S.ACCEPTED: frozenset("M"),
     }
 
-    _ack: bytes | None = None
+    # The request stays (the TU may still CANCEL it, and an ACK for a non-2xx is made
+    # from it); its bytes go once it is no longer sent again (out of Calling).
+    __slots__ = ("_ack",)
+
+    def __init__(
+        self,
+        request: Request,
+        *,
+        reliable: bool,
+        now: float,
+        config: TimerConfig | None = None,
+        key: tuple[object, ...] | None = None,
+        data: bytes | None = None,
+    ) -> None:
+        self._ack: bytes | None = None
+        super().__init__(request, reliable=reliable, now=now, config=config, key=key,
+                         data=data)
+
+    def _enter(self, state: State) -> None:
+        if state is not S.CALLING:
+            self._request_bytes = None
+        super()._enter(state)
 
     def cancel_sent(self, now: float) -> None:
         """The TU sent a CANCEL for this INVITE (allowed once a provisional response
@@ -141,8 +165,11 @@ class InviteClientTransaction(ClientTransaction):
 
 
 class NonInviteClientTransaction(ClientTransaction):
-    """Figure 6: Trying -> Proceeding -> Completed -> Terminated."""
+    """Figure 6: Trying -> Proceeding -> Completed -> Terminated. In Completed (Timer K,
+    T4 over UDP) it only absorbs retransmitted responses: it keeps its key, not the
+    request."""
 
+    __slots__ = ()
     INITIAL = S.TRYING
     _FINAL = ((A.PASS_RESPONSE, A.START_K), S.COMPLETED)
     # §17.1.2.2. A transport error in Completed is absorbed: the TU has its final
@@ -181,6 +208,7 @@ class NonInviteClientTransaction(ClientTransaction):
         self._start("E", self.config.t2, now)
 
     def _start_k(self, now: float, msg: Message | None) -> None:
+        self._request = self._request_bytes = None  # nothing is sent again
         self._start("K", 0.0 if self.reliable else self.config.t4, now)
 
 

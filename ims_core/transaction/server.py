@@ -23,7 +23,11 @@ _ERROR = ((A.REPORT_TRANSPORT_ERROR,), S.TERMINATED)
 
 
 class ServerTransaction(Transaction):
-    """Feed retransmissions/ACK with `receive()`; answer with `send_response()`."""
+    """Feed retransmissions/ACK with `receive()`; answer with `send_response()`. Once
+    its final response is sent it keeps only that response's bytes (and `flow`, where
+    they go): not the request (§17.2.1, §17.2.2 resend the response, nothing else)."""
+
+    __slots__ = ("_last_response", "last_status")
 
     def __init__(
         self,
@@ -68,6 +72,8 @@ class ServerTransaction(Transaction):
         self._last_response = data
         self.last_status = msg.status
         self._out.append(data)
+        if msg.status >= 200:
+            self._request = None
 
     def _resend_response(self, now: float, msg: Message | None) -> None:
         if self._last_response is not None:
@@ -78,6 +84,7 @@ class InviteServerTransaction(ServerTransaction):
     """Figure 7 (+ RFC 6026): Proceeding -> Completed -> Confirmed -> Terminated, or
     Proceeding -> Accepted -> Terminated after a 2xx."""
 
+    __slots__ = ()
     INITIAL = S.PROCEEDING
     # §17.2.1; RFC 6026 §7.1 (Accepted, Timer L).
     TABLE: ClassVar[Table] = {
@@ -151,6 +158,7 @@ class NonInviteServerTransaction(ServerTransaction):
     TU answers it now or knows an answer is under way, and it terminates 64*T1 later
     (time for a request the TU forwarded late to time out downstream) if none came."""
 
+    __slots__ = ()
     INITIAL = S.TRYING
     _FINAL = ((A.SEND_RESPONSE, A.START_J), S.COMPLETED)
     _GUARD = (A.REPORT_TIMEOUT, A.START_ABANDON)

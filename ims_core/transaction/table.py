@@ -68,11 +68,13 @@ class TransactionTable:
 
     # -- creation ----------------------------------------------------------------------
     def create_client(
-        self, request: Request, *, reliable: bool, now: float, data: bytes | None = None
+        self, request: Request, *, reliable: bool, now: float, data: bytes | None = None,
+        branch: str | None = None,
     ) -> ClientTransaction:
         """Start a client transaction; its request is waiting in `data_to_send()`.
-        `data`: `request.to_bytes()` if the TU already has it (saves serialising twice)."""
-        key = client_key(request)
+        `data`: `request.to_bytes()` if the TU already has it (saves serialising twice);
+        `branch`: the top Via's branch if the TU just wrote it (saves parsing it back)."""
+        key = client_key(request) if branch is None else (branch, request.method)
         if key in self._clients:
             raise TransactionError(f"client transaction {key} exists")
         tx = create_client_transaction(

@@ -264,11 +264,12 @@ def test_timer_f_in_proceeding() -> None:
 
 def test_completed_absorbs_and_timer_k() -> None:
     tx = nict()
+    req = tx.request
     tx.data_to_send()
-    tx.receive(response(tx.request, 401), 1.0)
+    tx.receive(response(req, 401), 1.0)
     assert tx.state is State.COMPLETED and tx.get_timer() == 6.0  # K = T4
-    tx.receive(response(tx.request, 401), 2.0)
-    tx.receive(response(tx.request, 100), 2.0)
+    tx.receive(response(req, 401), 2.0)
+    tx.receive(response(req, 100), 2.0)
     assert [type(e) for e in drain_events(tx)] == [ResponseReceived]
     assert tx.data_to_send() == []
     tx.handle_timer(6.0)

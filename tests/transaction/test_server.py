@@ -70,21 +70,22 @@ def test_timer_g_doubles_to_t2_and_h_times_out() -> None:
 
 def test_completed_confirmed_terminated() -> None:
     tx = ist()
-    final = response(tx.request, 404)
+    req = tx.request
+    final = response(req, 404)
     tx.send_response(final, 0.0)
     tx.data_to_send()
-    tx.receive(tx.request, 0.2)  # INVITE retransmission -> final again
+    tx.receive(req, 0.2)  # INVITE retransmission -> final again
     assert tx.data_to_send() == [final.to_bytes()]
     tx.receive(request("ACK", to_tag="b1"), 0.6)
     assert tx.state is State.CONFIRMED
     assert tx.get_timer() == 5.6  # Timer I = T4; G and H cancelled
     tx.receive(request("ACK", to_tag="b1"), 1.0)  # absorbed
-    tx.receive(tx.request, 1.0)  # absorbed
+    tx.receive(req, 1.0)  # absorbed
     assert tx.data_to_send() == [] and tx.next_event() is None
     tx.handle_timer(5.6)
     assert tx.state is State.TERMINATED
     with pytest.raises(TransactionError):
-        tx.send_response(response(tx.request, 500), 6.0)
+        tx.send_response(response(req, 500), 6.0)
 
 
 def test_reliable_no_timer_g_and_timer_i_zero() -> None:
@@ -97,10 +98,11 @@ def test_reliable_no_timer_g_and_timer_i_zero() -> None:
 
 def test_2xx_accepted_state() -> None:
     tx = ist()
-    ok = response(tx.request, 200)
+    req = tx.request
+    ok = response(req, 200)
     tx.send_response(ok, 0.0)
     assert tx.state is State.ACCEPTED and tx.data_to_send() == [ok.to_bytes()]
-    tx.receive(tx.request, 0.5)  # INVITE retransmission absorbed (RFC 6026 §7.1)
+    tx.receive(req, 0.5)  # INVITE retransmission absorbed (RFC 6026 §7.1)
     assert tx.data_to_send() == []
     tx.send_response(ok, 0.6)  # 2xx retransmission from the TU/downstream is sent
     assert tx.data_to_send() == [ok.to_bytes()]
@@ -108,7 +110,7 @@ def test_2xx_accepted_state() -> None:
     tx.receive(ack, 0.7)
     assert drain_events(tx) == [AckReceived(ack)]
     with pytest.raises(TransactionError):
-        tx.send_response(response(tx.request, 486), 0.8)
+        tx.send_response(response(req, 486), 0.8)
     assert tx.get_timer() == 32.0  # Timer L
     tx.handle_timer(32.0)
     assert tx.state is State.TERMINATED
@@ -126,23 +128,24 @@ def test_invite_server_transport_error(completed: bool) -> None:
 # -- non-INVITE server, Figure 8 -----------------------------------------------------
 def test_non_invite_trying_proceeding_completed() -> None:
     tx = nist()
+    req = tx.request
     assert tx.state is State.TRYING
-    tx.receive(tx.request, 0.1)  # absorbed in Trying
+    tx.receive(req, 0.1)  # absorbed in Trying
     assert tx.data_to_send() == []
-    trying = response(tx.request, 100)
+    trying = response(req, 100)
     tx.send_response(trying, 0.2)
     assert tx.state is State.PROCEEDING
-    tx.receive(tx.request, 0.3)
+    tx.receive(req, 0.3)
     assert tx.data_to_send() == [trying.to_bytes(), trying.to_bytes()]
-    tx.send_response(response(tx.request, 183), 0.35)
+    tx.send_response(response(req, 183), 0.35)
     tx.data_to_send()
-    final = response(tx.request, 200)
+    final = response(req, 200)
     tx.send_response(final, 0.4)
     assert tx.state is State.COMPLETED and tx.last_status == 200
-    tx.receive(tx.request, 1.0)
+    tx.receive(req, 1.0)
     assert tx.data_to_send() == [final.to_bytes(), final.to_bytes()]
     with pytest.raises(TransactionError):
-        tx.send_response(response(tx.request, 500), 1.1)
+        tx.send_response(response(req, 500), 1.1)
     assert tx.get_timer() == pytest.approx(32.4)  # Timer J = 64*T1
     tx.handle_timer(32.4)
     assert tx.state is State.TERMINATED

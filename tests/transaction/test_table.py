@@ -98,12 +98,13 @@ def test_shared_timer_heap_and_cleanup() -> None:
     assert table.handle_timer(0.5) == [register]
     assert len(register.data_to_send()) == 2  # original + retransmission
     # The TU answers directly on the transaction; the table learns of Timer J.
+    sent = register.request
     server.send_response(response(server.request, 200), 0.6)
-    register.receive(response(register.request, 200), 0.7)  # Timer K = T4 -> 5.7
+    register.receive(response(sent, 200), 0.7)  # Timer K = T4 -> 5.7
     assert table.get_timer() == 5.7  # E's stale entry (1.5) is skipped
     fired = table.handle_timer(5.7)
     assert fired == [register] and register.terminated
-    assert table.match_response(response(register.request, 200)) is None
+    assert table.match_response(response(sent, 200)) is None
     assert len(table) == 2
     assert table.get_timer() == pytest.approx(32.6)  # J for MESSAGE
     assert table.handle_timer(32.6) == [server] and server.terminated
