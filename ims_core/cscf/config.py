@@ -17,6 +17,8 @@ from ims_core.diameter import DiameterConfig
 from ims_core.proxy import ProxyConfig
 from ims_core.transaction import TimerConfig
 
+from .overload import OverloadConfig
+
 DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
 
 
@@ -72,6 +74,7 @@ class CscfConfig:
     t1: float = 0.5  # RFC 3261 T1; T2/T4 keep their defaults
     timer_c: float = 185.0  # RFC 3261 §16.6 step 11: Timer C MUST be over 3 minutes
     log: LogConfig = field(default_factory=LogConfig)
+    overload: OverloadConfig = field(default_factory=OverloadConfig)  # 503 when overloaded
 
     def __post_init__(self) -> None:
         if not self.timer_c > 180:

@@ -29,6 +29,17 @@ Readiness: the adapter sets :attr:`CscfCore.diameter_ready` as its Diameter conn
 the HSS opens and closes. While a node that has a ``[diameter]`` client is not connected,
 an OPTIONS addressed to it is answered 503 with Retry-After (RFC 3261 §11.2, §21.5.4), so
 a health probe or a peer's keep-alive sees a node that cannot serve registrations.
+
+Overload (:mod:`.overload`): the first thing ``check_request`` does is ask the node's
+:class:`LoadMonitor` for a token; a request that finds none and is not protected is
+answered at once 503 with Retry-After (RFC 3261 §21.5.4), before any other check, parse
+or Cx query. Protected — never shed, though they still take a token when one is there:
+requests within a dialog (To tag), an OPTIONS to us (a peer's keep-alive must not read
+a busy node as a dead one), and what a node's :meth:`CscfCore.protected` adds. ACK,
+CANCEL and responses never reach ``check_request``. The latency of every other admitted
+non-INVITE request, from its arrival (``ctx.created``) to its final response, feeds the
+monitor; an INVITE's final response waits on a person, and a 408 on a peer that did not
+answer, so neither measures this node's load.
 """
 
 from __future__ import annotations
@@ -50,11 +61,12 @@ from ims_core.diameter import (
 )
 from ims_core.proxy import ProxyConfig, ProxyCore, RequestContext
 from ims_core.proxy.context import StateT
-from ims_core.sip import Response, quote
+from ims_core.sip import Request, Response, quote
 from ims_core.transaction import TimerConfig
 
 from .config import DiameterClient
 from .cxresult import CxVerdict
+from .overload import Decision, LoadMonitor, OverloadConfig
 
 _log = log.get("cscf")
 
@@ -84,6 +96,14 @@ def reason_value(status: int, text: str) -> str:
     return f"SIP;cause={status};text={quote(text)}"
 
 
+def answers_challenge(request: Request) -> bool:
+    """A REGISTER carrying a challenge's nonce (TS 24.229 §5.1.1.2.1, the second REGISTER
+    of IMS-AKA): half a registration is done, and shedding it would waste that half. Not
+    checked against the challenges issued (only the S-CSCF knows them)."""
+    return request.method == "REGISTER" and any(
+        h.is_digest and bool(h.nonce) for h in request.auth_headers("authorization"))
+
+
 class CscfCore(ProxyCore[StateT]):
     """A proxy core with a sans-I/O Cx outbox; see the module docstring."""
 
@@ -94,8 +114,11 @@ class CscfCore(ProxyCore[StateT]):
         timers: TimerConfig | None = None,
         *,
         rng: Callable[[int], bytes] = os.urandom,
+        overload: OverloadConfig | None = None,
     ) -> None:
         super().__init__(config, timers, rng=rng)
+        self.overload = LoadMonitor(overload)
+        self._shed: RequestContext[StateT] | None = None  # its 503 is not a latency sample
         self.diameter = diameter
         self._session_ids = SessionIds(rng)
         self._queries: list[DiameterQuery] = []
@@ -195,6 +218,56 @@ class CscfCore(ProxyCore[StateT]):
             response.headers.add("Retry-After", str(NOT_READY_RETRY_AFTER))
             return response
         return super().options_response(ctx)
+
+    # -- overload (module docstring) ----------------------------------------------------
+    def check_request(self, ctx: RequestContext[StateT]) -> Response | None:
+        if not self.overload.admit(ctx.created, lambda: self._protected(ctx)):
+            self._shed = ctx
+            return self.overload_response(ctx)
+        return super().check_request(ctx)
+
+    def _protected(self, ctx: RequestContext[StateT]) -> bool:
+        request = ctx.request
+        return (ctx.in_dialog or (request.method == "OPTIONS" and self.is_local(request.uri))
+                or self.protected(ctx))
+
+    def protected(self, ctx: RequestContext[StateT]) -> bool:
+        """Whether this initial request passes even when the node sheds load (asked only
+        then): here, a REGISTER answering a challenge. Nodes add their own, e.g. a
+        refresh of what is already registered."""
+        return answers_challenge(ctx.request)
+
+    def overload_response(self, ctx: RequestContext[StateT]) -> Response:
+        """503 with Retry-After (RFC 3261 §21.5.4), jittered up to as much again so that
+        the UEs refused together do not all come back in the same second."""
+        response = self.failure_response(ctx, 503, "overloaded")
+        base = self.overload.config.retry_after
+        response.headers.add("Retry-After", str(base + self.rng(1)[0] % (base + 1)))
+        return response
+
+    def respond(self, ctx: RequestContext[StateT], response: Response | int,
+                now: float) -> None:
+        status = response if isinstance(response, int) else response.status
+        first_final = status >= 200 and not ctx.final_sent
+        super().respond(ctx, response, now)
+        if first_final:
+            self._finished(ctx, status, now)
+
+    def on_final(self, ctx: RequestContext[StateT], response: Response, now: float) -> None:
+        super().on_final(ctx, response, now)
+        self._finished(ctx, response.status, now)
+
+    def _finished(self, ctx: RequestContext[StateT], status: int, now: float) -> None:
+        """A final response went upstream: the request's latency is a sample."""
+        if self._shed is ctx:
+            self._shed = None
+            return
+        if status == 408 or ctx.request.method == "INVITE" or not self.overload.config.enabled:
+            return
+        mon = self.overload
+        if mon.record(now - ctx.created, now) is Decision.DECREASE:
+            _log.warning("cscf.overload", rate=round(mon.rate), rejected=mon.rejected,
+                         latency_ms=round(mon.smoothed * 1000, 1))
 
     # -- requests from the HSS ------------------------------------------------------------
     def handle_cx_request(self, request: Message, now: float) -> Message:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from ims_core import log
 from ims_core.cscf import CscfCore, CxOutcome, CxVerdict, DiameterClient, Procedure, verdict
+from ims_core.cscf.overload import OverloadConfig
 from ims_core.diameter import DiameterUnavailable
 from ims_core.proxy import ProxyConfig, RequestContext, Target
 from ims_core.sip import Request, Response, SipParseError
@@ -72,8 +73,9 @@ class IcscfCore(CscfCore[IcscfRequest]):
         uar_timeout: float | None = None,
         timers: TimerConfig | None = None,
         rng: Callable[[int], bytes] = os.urandom,
+        overload: OverloadConfig | None = None,
     ) -> None:
-        super().__init__(config, diameter, timers, rng=rng)
+        super().__init__(config, diameter, timers, rng=rng, overload=overload)
         self.domain = domain
         self.pool = pool
         self.hss_failure_status = hss_failure_status
@@ -87,6 +89,7 @@ class IcscfCore(CscfCore[IcscfRequest]):
             pool=ScscfPool(cfg.scscf), hss_failure_status=cfg.hss_failure_status,
             lir_failure_status=cfg.lir_failure_status,
             uar_timeout=cfg.uar_timeout or None, timers=cfg.timer_config(),
+            overload=cfg.overload,
         )  # fmt: skip
 
     # -- hooks -------------------------------------------------------------------------

@@ -73,6 +73,7 @@ from ims_core.sip import (
 from ims_core.sip.addressing import Destination, Source
 from ims_core.transaction import TimerConfig
 
+from . import admission
 from .config import PcscfConfig
 from .ipsec import IpsecTable, IpsecUnavailable, ProtectedSet, SecAgreeRejected
 from .pheaders import (
@@ -125,13 +126,14 @@ class PcscfCore(CscfCore[PcscfRequest]):
     allow: ClassVar[str] = ("INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, INFO, MESSAGE, "
                             "OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, PUBLISH")
     supported: ClassVar[str] = "path"
+    protected = admission.protected  # what overload control never sheds (admission.py)
 
     def __init__(self, config: PcscfConfig, store: RegistrationStore | None = None,
                  timers: TimerConfig | None = None, *,
                  rng: Callable[[int], bytes] = os.urandom,
                  kernel: Kernel | None = None) -> None:
         super().__init__(config.proxy_config(), None, timers or config.timer_config(),
-                         rng=rng)
+                         rng=rng, overload=config.overload)
         self.settings = config
         self.store: RegistrationStore = store if store is not None else MemoryRegistrationStore()
         self.i_cscfs = config.i_cscfs()

@@ -93,7 +93,7 @@ class ScscfCore(SessionCore):
     def __init__(self, config: ScscfConfig, store: RegistrationStore | None = None, *,
                  rng: Callable[[int], bytes] = os.urandom) -> None:
         super().__init__(config.scscf_proxy_config(), config.diameter, config.timer_config(),
-                         rng=rng)
+                         rng=rng, overload=config.overload)
         self.cfg = config
         self.settings = config.registrar
         self.realm = config.domain
@@ -155,6 +155,10 @@ class ScscfCore(SessionCore):
             response.headers.add("Unsupported", ", ".join(unsupported))
             return response
         return None
+
+    def protected(self, ctx: _Ctx) -> bool:  # overload spares answers and refreshes
+        return ctx.request.method == "REGISTER" and (super().protected(ctx) or self.store.get(
+            impu_key(ctx.request.to_addr.uri)) is not None)
 
     def route_request(self, ctx: _Ctx) -> _Route:
         method = ctx.request.method
@@ -325,8 +329,9 @@ class ScscfCore(SessionCore):
         record.service_route = self.cfg.service_route
         registrar.apply(record, reg.update, ctx.request, ctx.source, reg.impi, now)
         self.store.save(record)
-        _log.info("scscf.registered", impi=reg.impi, impu=reg.impu,
-                  contacts=len(record.bindings))
+        # A new registration is news; a refresh (most REGISTERs) is a debug line.
+        (_log.info if initial else _log.debug)(
+            "scscf.registered", impi=reg.impi, impu=reg.impu, contacts=len(record.bindings))
         ok = self._ok(ctx, record, reg.impu, now)
         self.respond(ctx, ok, now)
         if snap is not None:  # TS 24.229 §5.4.2.1.2

@@ -1,0 +1,276 @@
+"""Overload control: the latency-driven token bucket on a fake clock, and the 503 with
+Retry-After it makes a P-CSCF and an S-CSCF send while protected requests pass."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ims_core.config import ConfigError
+from ims_core.cscf.overload import Decision, LoadMonitor, OverloadConfig, decide
+from ims_core.pcscf import PcscfCore
+from ims_core.proxy import Send
+from ims_core.sip import Response
+from tests.pcscf.messages import (
+    DOMAIN,
+    ICSCF,
+    IMPU,
+    UE,
+    Harness,
+    config,
+    register,
+    request,
+    source_for,
+)
+from tests.scscf import helpers as scscf
+from tests.sipmsg import answer, requests, responses
+
+TARGET = 0.1  # seconds: the default target_latency_ms
+
+
+def monitor(**settings: object) -> LoadMonitor:
+    values: dict[str, object] = {"enabled": True, "initial_rate": 100.0, "min_rate": 10.0,
+                                 "max_rate": 400.0, "rate_step": 20.0, "burst_seconds": 0.1}
+    values.update(settings)
+    return LoadMonitor(OverloadConfig(**values))  # type: ignore[arg-type]
+
+
+def admit_all(mon: LoadMonitor, now: float) -> int:
+    """How many unprotected requests `mon` admits at `now` before the first refusal."""
+    n = 0
+    while mon.admit(now):
+        n += 1
+    return n
+
+
+def feed(mon: LoadMonitor, latency: float, start: float, seconds: float,
+         per_second: int = 100) -> float:
+    """`per_second` requests offered over `seconds` from `start`, each admitted one
+    answered after `latency`; returns the time after them."""
+    now = start
+    for _ in range(int(seconds * per_second)):
+        now += 1 / per_second
+        if mon.admit(now):
+            mon.record(latency, now)
+    return now
+
+
+# -- the controller ------------------------------------------------------------------------
+def test_token_bucket_admits_at_the_rate() -> None:
+    mon = monitor()  # 100/s, a bucket of 10
+    assert admit_all(mon, 0.0) == 10
+    assert admit_all(mon, 0.05) == 5  # 50 ms at 100/s
+    assert admit_all(mon, 10.0) == 10  # a long pause fills the bucket, no more
+    assert (mon.admitted, mon.rejected) == (25, 3)
+
+
+def test_latency_over_target_shrinks_the_rate_in_proportion_bounded() -> None:
+    mon = monitor()
+    feed(mon, 1.25 * TARGET, 0.0, 0.6)
+    assert mon.smoothed == pytest.approx(1.25 * TARGET)
+    assert mon.rate == pytest.approx(80.0)  # 100 * target/latency
+    mon = monitor()
+    feed(mon, 30 * TARGET, 0.0, 0.6)
+    assert mon.rate == pytest.approx(50.0)  # at most halved per period
+
+
+def test_decrease_starts_from_the_admitted_rate_when_lower() -> None:
+    mon = monitor(initial_rate=400.0)
+    feed(mon, 2 * TARGET, 0.0, 0.6, 100)  # 100/s admitted, far below the rate
+    assert 45.0 < mon.rate < 55.0  # half the admitted rate, not half of 400
+
+
+def test_rate_stays_within_bounds() -> None:
+    mon = monitor()
+    now = feed(mon, 10.0, 0.0, 5.0)
+    assert mon.rate == 10.0  # min_rate
+    assert admit_all(mon, now + 1.0) == 1  # the bucket shrank with the rate
+    for _ in range(100):  # latency fine and the bucket limiting: additive increase
+        now += 0.5
+        admit_all(mon, now)
+        mon.record(0.001, now)
+    assert mon.rate == 400.0  # max_rate
+
+
+def test_recovers_additively_once_latency_drops_and_only_when_limited() -> None:
+    mon = monitor()
+    now = feed(mon, 2 * TARGET, 0.0, 0.6)
+    assert mon.rate == pytest.approx(50.0)
+    now = feed(mon, 0.001, now, 1.0, 20)  # the EWMA comes down; the bucket never limited
+    assert mon.smoothed < TARGET
+    assert mon.rate == pytest.approx(50.0)  # HOLD
+    admit_all(mon, now)  # demand beyond the bucket
+    rate = mon.rate
+    mon.record(0.001, now + 0.6)
+    assert mon.rate == pytest.approx(rate + 20.0)  # INCREASE by rate_step
+
+
+def test_decision_table() -> None:
+    assert decide(0.2, 0.1, False) is Decision.DECREASE
+    assert decide(0.2, 0.1, True) is Decision.DECREASE
+    assert decide(0.05, 0.1, True) is Decision.INCREASE
+    assert decide(0.05, 0.1, False) is Decision.HOLD
+
+
+def test_protected_requests_pass_an_empty_bucket_and_leave_it_in_debt() -> None:
+    mon = monitor()  # bucket of 10
+    assert admit_all(mon, 0.0) == 10
+    asked: list[bool] = []
+
+    def protected() -> bool:
+        asked.append(True)
+        return True
+
+    assert all(mon.admit(0.0, protected) for _ in range(30))
+    assert len(asked) == 30 and mon.tokens == -10.0  # debt bounded by one bucket
+    assert not mon.admit(0.05)  # 5 tokens refilled, still in debt: unprotected refused
+    assert mon.admit(0.11)
+    assert mon.admit(1.0, lambda: pytest.fail("asked with a token left"))
+
+
+def test_disabled_admits_everything() -> None:
+    mon = monitor(enabled=False)
+    assert all(mon.admit(0.0) for _ in range(1000))
+    assert mon.rejected == 0
+
+
+@pytest.mark.parametrize("settings", [
+    {"min_rate": 0.0}, {"initial_rate": 500.0}, {"min_rate": 200.0},
+    {"target_latency_ms": 0.0}, {"adjust_period": -1.0}, {"retry_after": -1},
+])
+def test_bad_settings_are_refused(settings: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        monitor(**settings)
+
+
+def test_defaults_admit_a_normal_load() -> None:
+    mon = LoadMonitor(OverloadConfig(enabled=True))
+    now = 0.0
+    for _ in range(10 * 1400):  # 1400 requests/s for 10 s, answered in 5 ms
+        now += 1 / 1400
+        assert mon.admit(now)
+        mon.record(0.005, now)
+    assert mon.rejected == 0 and mon.rate == OverloadConfig().initial_rate
+
+
+# -- through a P-CSCF ----------------------------------------------------------------------
+NEW_UE = ("198.51.100.9", 5070)
+
+
+def empty_bucket(core: PcscfCore, now: float) -> None:
+    core.overload = LoadMonitor(OverloadConfig(
+        enabled=True, initial_rate=10.0, min_rate=10.0,
+                                               burst_seconds=0.1))  # a bucket of 1
+    admit_all(core.overload, now)
+
+
+def shed(sends: list[Send]) -> Response:
+    [response] = responses(sends)
+    assert response.status == 503
+    retry = int(response.headers.get("retry-after") or "-1")
+    assert 5 <= retry <= 10
+    assert "overloaded" in (response.headers.get("reason") or "")
+    return response
+
+
+def test_pcscf_sheds_new_initial_requests_and_passes_protected_ones() -> None:
+    h = Harness()
+    assert h.register().status == 200
+    empty_bucket(h.core, h.now)
+    rejected = h.core.overload.rejected
+
+    new = register(ue=NEW_UE, call_id="new@ue")
+    shed(h.rx(new, source_for(new, NEW_UE)))
+    invite = request("INVITE", call_id="inv@ue", branch="z9hG4bKinv")
+    shed(h.rx(invite))
+
+    refresh = register(call_id="reg-1@ue", cseq=3)  # the registered flow and identity
+    [fwd] = requests(h.rx(refresh))
+    assert (fwd.dest.host, fwd.dest.port) == ICSCF
+    bye = request("BYE", call_id="dlg@ue", branch="z9hG4bKbye", to_tag="callee")
+    assert all(r.status != 503 for r in responses(h.rx(bye)))
+    assert h.core.overload.rejected == rejected + 2
+
+    h.advance(1.0)  # the load dropped: the bucket refilled
+    again = register(ue=NEW_UE, call_id="new@ue", cseq=2)
+    [fwd2] = requests(h.rx(again, source_for(again, NEW_UE)))
+    assert (fwd2.dest.host, fwd2.dest.port) == ICSCF
+
+
+def test_pcscf_passes_a_register_answering_a_challenge() -> None:
+    h = Harness()
+    empty_bucket(h.core, h.now)
+    answering = register(ue=NEW_UE, call_id="new@ue", cseq=2, auth=False, extra=(
+        f'Authorization: Digest username="x", realm="{DOMAIN}", nonce="bm9uY2U=", '
+        f'uri="sip:{DOMAIN}", response="00112233445566778899aabbccddeeff"\r\n'))
+    [fwd] = requests(h.rx(answering, source_for(answering, NEW_UE)))
+    assert (fwd.dest.host, fwd.dest.port) == ICSCF
+
+
+def test_pcscf_same_address_other_identity_is_not_a_refresh() -> None:
+    h = Harness()
+    assert h.register().status == 200
+    empty_bucket(h.core, h.now)
+    other = register(to=IMPU.replace("0001@", "0002@"), call_id="other@ue")
+    shed(h.rx(other, source_for(other, UE)))
+
+
+def test_pcscf_latency_samples_exclude_its_503s() -> None:
+    h = Harness(PcscfCore(config(overload=OverloadConfig(enabled=True))))
+    first = register(call_id="lat@ue")
+    [fwd] = requests(h.rx(first))
+    h.now += 0.04
+    [r401] = responses(h.rx(answer(fwd.data, 401)))
+    assert r401.status == 401
+    assert h.core.overload.smoothed == pytest.approx(0.04)  # arrival → final response
+    empty_bucket(h.core, h.now)
+    new = register(ue=NEW_UE, call_id="new@ue")
+    shed(h.rx(new, source_for(new, NEW_UE)))
+    assert h.core.overload.smoothed == 0.0  # the fresh monitor saw no sample
+
+
+def test_pcscf_overload_disabled_never_sheds() -> None:
+    h = Harness(PcscfCore(config(overload=OverloadConfig(enabled=False))))
+    h.core.overload.tokens = 0.0
+    new = register(ue=NEW_UE, call_id="new@ue")
+    assert requests(h.rx(new, source_for(new, NEW_UE)))
+
+
+# -- through an S-CSCF ---------------------------------------------------------------------
+@pytest.fixture
+def sh(tmp_path: Path) -> Iterator[scscf.Harness]:
+    harness = scscf.Harness(tmp_path)
+    yield harness
+    harness.close()
+
+
+def test_scscf_sheds_initial_registrations_but_not_a_registered_impu(
+        sh: scscf.Harness) -> None:
+    ue = scscf.Ue()
+    assert ue.register_fully(sh).status == 200
+    sh.core.overload = LoadMonitor(OverloadConfig(
+        enabled=True, initial_rate=10.0, min_rate=10.0,
+                                                  burst_seconds=0.1))
+    admit_all(sh.core.overload, sh.now)
+    mars = len(sh.hss.requests)
+    other = scscf.Ue(impi="001010000000002@" + scscf.DOMAIN,
+                     impu="sip:001010000000002@" + scscf.DOMAIN)
+    r503 = sh.send(other.register(authorization=other.empty_authorization()))
+    assert r503.status == 503 and r503.headers.get("retry-after")
+    assert len(sh.hss.requests) == mars  # shed before any Cx question
+    r401 = sh.send(ue.register(authorization=ue.empty_authorization()))
+    assert r401.status == 401  # the registered IMPU's re-registration goes on
+
+
+def test_scscf_completes_a_registration_it_challenged(sh: scscf.Harness) -> None:
+    ue = scscf.Ue()
+    r401 = sh.send(ue.register(authorization=ue.empty_authorization()))
+    assert r401.status == 401
+    sh.core.overload = LoadMonitor(OverloadConfig(
+        enabled=True, initial_rate=10.0, min_rate=10.0,
+                                                  burst_seconds=0.1))
+    admit_all(sh.core.overload, sh.now)
+    ok = sh.send(ue.register(authorization=ue.answer(scscf.challenge_of(r401))))
+    assert ok.status == 200  # the second half of a registration is not shed
