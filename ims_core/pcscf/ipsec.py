@@ -156,13 +156,6 @@ class IpsecTable:
             return None
         return self.sets.get((source.host, source.port))
 
-    def response_arrival(self, source: Source) -> ProtectedSet | None:
-        """The set a response came over (on one of our client ports)."""
-        for pset in self._by_host(source.host):
-            if pset.ours.port_c == source.local_port and pset.ue.port_s == source.port:
-                return pset
-        return None
-
     def verify(self, request: Request, pset: ProtectedSet) -> None:
         """A REGISTER over `pset` must repeat our Security-Server in Security-Verify
         (RFC 3329 §2.3.1 step 5, TS 24.229 §5.2.2.1): else 494, and a pending set goes
