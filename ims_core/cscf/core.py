@@ -221,7 +221,8 @@ class CscfCore(ProxyCore[StateT]):
 
     # -- overload (module docstring) ----------------------------------------------------
     def check_request(self, ctx: RequestContext[StateT]) -> Response | None:
-        if not self.overload.admit(ctx.created, lambda: self._protected(ctx)):
+        mon = self.overload  # disabled: nothing per request (no closure, no bucket)
+        if mon.config.enabled and not mon.admit(ctx.created, lambda: self._protected(ctx)):
             self._shed = ctx
             return self.overload_response(ctx)
         return super().check_request(ctx)
