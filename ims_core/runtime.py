@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import os
 import signal
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -28,8 +30,30 @@ EXIT_HELP = (
 EXIT_HELP_HSS = f"{EXIT_HELP}, 4 store unreachable"
 
 
+# Cyclic collector thresholds for the nodes (CPython's default is 700, 10, 10). A node
+# allocates tens of objects per message, nearly all freed by reference counting: with the
+# default, a young collection runs every few messages and promotes the objects of the
+# requests in flight, which later full collections scan again. Measured under SIPp load,
+# the collector took a quarter of each CSCF's CPU. IMS_CORE_GC_THRESHOLD="a,b,c" overrides.
+GC_THRESHOLD = (50_000, 20, 10)
+
+
+def tune_gc() -> None:
+    """Set the collector's thresholds and move everything alive now (modules, config) out
+    of its reach for good (``gc.freeze``): the node's start-up objects are never garbage."""
+    spec = os.environ.get("IMS_CORE_GC_THRESHOLD", "")
+    try:
+        threshold = tuple(int(x) for x in spec.split(",")) if spec else GC_THRESHOLD
+        gc.set_threshold(*threshold)
+    except (ValueError, TypeError):
+        gc.set_threshold(*GC_THRESHOLD)
+    gc.freeze()
+
+
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """Run *main* to completion on uvloop if it imports, else on the default asyncio loop."""
+    """Run *main* to completion on uvloop if it imports, else on the default asyncio loop
+    (after :func:`tune_gc`)."""
+    tune_gc()
     try:
         import uvloop
     except ImportError:

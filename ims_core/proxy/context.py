@@ -3,7 +3,7 @@ branches (one per forwarded copy), and the bytes it hands the transport."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -85,3 +85,17 @@ class RequestContext(Generic[StateT]):
             # Most To values of requests out of a dialog have no parameter at all.
             self._in_dialog = ";" in to and ";tag=" in to.replace(" ", "").lower()
         return self._in_dialog
+
+
+def release(ctx: RequestContext[StateT],
+            contexts: Mapping[ServerTransaction, RequestContext[StateT]],
+            branches: Mapping[ClientTransaction, Branch[StateT]]) -> None:
+    """Once neither `ctx` nor any of its branches is in the core's tables, nothing can
+    reach it again: break the context <-> branch cycle so that reference counting frees
+    them at once instead of the cyclic collector (which cost a quarter of a CSCF's CPU)."""
+    stx = ctx.server_tx
+    if stx is not None and contexts.get(stx) is ctx:
+        return
+    if any(branches.get(b.tx) is b for b in ctx.branches):
+        return
+    ctx.branches.clear()

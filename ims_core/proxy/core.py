@@ -38,7 +38,7 @@ from ims_core.transaction import (
 
 from .branch import is_looped, loop_hash, new_branch, new_salt, stateless_branch
 from .config import ProxyConfig
-from .context import Branch, RequestContext, Send, StateT
+from .context import Branch, RequestContext, Send, StateT, release
 from .routing import (
     Target,
     apply_strict_route,
@@ -570,6 +570,7 @@ class ProxyCore(Generic[StateT]):
             self._on_branch_response(branch, event.response, now)
             if tx.state is State.COMPLETED:  # only absorbs retransmissions from now on
                 del self._branches[tx]
+                release(branch.ctx, self._contexts, self._branches)
         elif isinstance(event, TimedOut):
             self._branch_failed(branch, 408, now)
         elif isinstance(event, TransportFailed):
@@ -577,6 +578,7 @@ class ProxyCore(Generic[StateT]):
         elif isinstance(event, TransactionTerminated):
             self._branches.pop(tx, None)
             self._stop_timer_c(branch)
+            release(branch.ctx, self._contexts, self._branches)
 
     def _server_event(self, tx: Transaction, event: object, now: float) -> None:
         assert isinstance(tx, ServerTransaction)
@@ -592,9 +594,11 @@ class ProxyCore(Generic[StateT]):
             ctx = self._contexts.pop(tx, None)
             if ctx is not None:
                 self._proxy_timers.discard(ctx)
+                release(ctx, self._contexts, self._branches)
 
     def _answered(self, ctx: RequestContext[StateT], stx: ServerTransaction) -> None:
         """The final response went upstream: see `RequestContext` on what is kept."""
         self._proxy_timers.discard(ctx)
         if ctx.request.method != "INVITE":
             self._contexts.pop(stx, None)
+            release(ctx, self._contexts, self._branches)
