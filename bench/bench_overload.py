@@ -94,11 +94,12 @@ class Subscribers:
 
 @contextlib.contextmanager
 def overload_enabled(enabled: bool) -> Iterator[None]:
-    """Labs started meanwhile have ``[overload] enabled`` set so in each CSCF's config."""
+    """Labs started meanwhile have the P-CSCF's ``[overload] enabled`` set so (the I-CSCF's
+    and S-CSCF's off, as shipped)."""
     def patched(directory: Path, plan: Addresses, **kw: Any) -> dict[str, Path]:
         paths = write_node_configs(directory, plan, **kw)
-        value = "true" if enabled else "false"
-        for node in CSCFS:
+        for node in CSCFS:  # the P-CSCF sheds at the edge; interior nodes never do here
+            value = "true" if enabled and node == "pcscf" else "false"
             text = paths[node].read_text()
             if "[overload]" in text:
                 text = re.sub(r"(?m)(^\[overload\]\n(?:[^\[\n].*\n|\n)*?)enabled = \w+",
@@ -106,7 +107,7 @@ def overload_enabled(enabled: bool) -> Iterator[None]:
             else:
                 text += f"\n[overload]\nenabled = {value}\n"
             paths[node].write_text(text)
-            assert tomllib.loads(text)["overload"]["enabled"] is enabled, node
+            assert tomllib.loads(text)["overload"]["enabled"] is (value == "true"), node
         return paths
 
     with mock.patch.object(ims_lab.running, "write_node_configs", patched):

@@ -1,4 +1,5 @@
-"""Run every ``bench/bench_*.py`` in turn with this interpreter (``make bench``).
+"""Run every ``bench/bench_*.py`` in turn with this interpreter (``make bench``), some
+more than once (``VARIANTS``: registrations over UDP and over TCP).
 
 Exits non-zero if any benchmark does.
 """
@@ -9,15 +10,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+# script → the argument lists it runs with (default: once, without arguments)
+VARIANTS: dict[str, list[list[str]]] = {
+    "bench_registration.py": [["--transport", "u1"], ["--transport", "t1"]],
+}
+
 
 def main() -> int:
     here = Path(__file__).resolve().parent
     failed: list[str] = []
     for script in sorted(here.glob("bench_*.py")):
-        print(f"=== {script.name}", flush=True)
-        if subprocess.run([sys.executable, str(script)], check=False).returncode != 0:
-            failed.append(script.name)
-        print(flush=True)
+        for args in VARIANTS.get(script.name, [[]]):
+            name = " ".join([script.name, *args])
+            print(f"=== {name}", flush=True)
+            if subprocess.run([sys.executable, str(script), *args],
+                              check=False).returncode != 0:
+                failed.append(name)
+            print(flush=True)
     if failed:
         print(f"failed: {', '.join(failed)}")
         return 1

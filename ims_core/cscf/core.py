@@ -44,7 +44,6 @@ answer, so neither measures this node's load.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +61,7 @@ from ims_core.diameter import (
 from ims_core.proxy import ProxyConfig, ProxyCore, RequestContext
 from ims_core.proxy.context import StateT
 from ims_core.sip import Request, Response, quote
+from ims_core.sip.ids import unique_bytes
 from ims_core.transaction import TimerConfig
 
 from .config import DiameterClient
@@ -113,7 +113,7 @@ class CscfCore(ProxyCore[StateT]):
         diameter: DiameterClient | None = None,
         timers: TimerConfig | None = None,
         *,
-        rng: Callable[[int], bytes] = os.urandom,
+        rng: Callable[[int], bytes] = unique_bytes,
         overload: OverloadConfig | None = None,
     ) -> None:
         super().__init__(config, timers, rng=rng)
@@ -265,10 +265,18 @@ class CscfCore(ProxyCore[StateT]):
             return
         if status == 408 or ctx.request.method == "INVITE" or not self.overload.config.enabled:
             return
-        mon = self.overload
-        if mon.record(now - ctx.created, now) is Decision.DECREASE:
+        self._decided(self.overload.record(now - ctx.created, now))
+
+    def queue_delay(self, delay: float, now: float) -> None:
+        """A probe of the node's own UDP queue (``transport.queueprobe``) waited `delay`."""
+        self._decided(self.overload.queued(delay, now))
+
+    def _decided(self, decision: Decision | None) -> None:
+        if decision is Decision.DECREASE:
+            mon = self.overload
             _log.warning("cscf.overload", rate=round(mon.rate), rejected=mon.rejected,
-                         latency_ms=round(mon.smoothed * 1000, 1))
+                         latency_ms=round(mon.smoothed * 1000, 1),
+                         queue_ms=round(mon.queue * 1000, 1))
 
     # -- requests from the HSS ------------------------------------------------------------
     def handle_cx_request(self, request: Message, now: float) -> Message:

@@ -14,29 +14,44 @@ How much it can serve is learnt from how long it takes (a latency-based controll
   unprotected requests are the ones shed;
 - ``record(latency, now)`` takes the latency of an admitted request, from its arrival
   to its final response, into an EWMA of gain 1/8 (the RTT estimator's, RFC 6298 §2);
-- every ``adjust_period`` with samples, ``decide`` (the table below) compares the
-  smoothed latency with ``target_latency`` and the rate changes within
+- ``queued(delay, now)`` takes how long a datagram waited in the node's own socket
+  buffer before the node read it (measured by a probe the node sends itself, see
+  :mod:`ims_core.transport.queueprobe`), into an EWMA of gain 1/4; the load signal is
+  the sum of the two, what a UE waits for an answer from this node on;
+- every ``adjust_period`` (on whichever sample closes it), ``decide`` (the table below)
+  compares that signal with ``target_latency`` and the rate changes within
   ``[min_rate, max_rate]``:
 
-| smoothed latency | bucket ran dry in the period | decision | new rate                      |
-|------------------|------------------------------|----------|-------------------------------|
-| above target     | either                       | DECREASE | base * max(1/2, target/lat)   |
-| at or below      | yes                          | INCREASE | rate + rate_step              |
-| at or below      | no                           | HOLD     | rate                          |
+| load signal            | bucket ran dry in the period | decision | new rate                    |
+|------------------------|------------------------------|----------|-----------------------------|
+| above target           | either                       | DECREASE | base * max(1/2, √(tgt/sig)) |
+| target/2 .. target     | yes                          | INCREASE | rate + max(step, rate/16)   |
+| below target/2         | yes                          | SURGE    | rate + max(step, rate/4)    |
+| at or below target     | no                           | HOLD     | rate                        |
 
 ``base`` is the lower of the rate and the rate requests were admitted at in the period:
 a rate far above what arrives limits nothing, so shrinking it alone would take several
-periods of growing queues to bite. The decrease is proportional to how far above target
-the latency is, at most a halving per period so one slow sample does not shut the node;
-the increase is additive and only
-when the bucket limited what was admitted, so an idle node does not build up a rate it
-never proved it can serve (AIMD, as in TCP congestion avoidance).
+periods of growing queues to bite. The decrease grows with how far above target the
+signal is (a quarter off at twice the target), at most a halving per period so one
+slow sample does not shut the node.
+A period that admitted fewer than ``MIN_LOAD`` initial requests is no load to shed:
+a slow answer then comes from elsewhere (an HSS hiccup, a host pause) and cutting the
+rate would only refuse the next burst of a lightly used node. After a decrease the
+next one waits until the requests admitted at the new rate can show (twice as long as
+the signal was, at least two periods, at most ``MAX_COOLDOWN``): the backlog the
+signal saw is still draining,
+and cutting again for it would throttle the node far below what it serves.
+The increase is only when the bucket limited what was admitted, so an idle node does
+not build up a rate it never proved it can serve; it is gentle near target, and fast
+(SURGE) only while the signal is far below target and no DECREASE came for
+``SURGE_AFTER`` seconds: the load has dropped, recover at once. Under a steady
+overload the cuts keep coming and the rate creeps up to the next one, rather than
+overshooting into a backlog the signal shows only later.
 
-The queue-delay guard is the latency signal itself: the asyncio transport hands each
-datagram to the core as soon as the event loop reads it, so the only waiting the core
-cannot see is in the kernel's socket buffer, which has no arrival timestamp without
-SO_TIMESTAMP. What a busy loop delays after arrival — Cx answers, responses from the
-next hop — lengthens the admitted requests' latency, which the controller sees.
+Interior nodes (I-CSCF, S-CSCF) take nearly all their requests from other core
+nodes, whose work on them a 503 would waste (a proxy turns it into 500, RFC 3261
+§16.7); the edge (the P-CSCF) sheds UE load before it enters. Hence overload control
+is on by default at the P-CSCF only.
 """
 
 from __future__ import annotations
@@ -48,24 +63,31 @@ from dataclasses import dataclass
 from ims_core.config import ConfigError
 
 EWMA_GAIN = 0.125  # RFC 6298 §2 uses 1/8 for the smoothed RTT
+QUEUE_GAIN = 0.25  # queue probes come every few ms: follow them faster
 MAX_DECREASE = 0.5  # at most halve the rate per adjustment
+INCREASE = 1 / 16  # of the rate, near target
+SURGE = 1 / 4  # of the rate, far below target and no DECREASE for SURGE_AFTER
+SURGE_AFTER = 2.0  # seconds since the last DECREASE before a SURGE
+MAX_COOLDOWN = 1.0  # seconds: the longest wait between two decreases
+MIN_LOAD = 16  # initial requests admitted in a period for a DECREASE (see the docstring)
 
 
 @dataclass(frozen=True, slots=True)
 class OverloadConfig:
-    """``[overload]`` of every CSCF. Off by default: the controller sheds, but does not yet
-    bring the latency of what it admits down under twice the sustainable load (see
-    bench/bench_overload.py). When on, the defaults admit far more than a node serves at
-    normal load (the bucket never limits), so they only act once latency says so."""
+    """``[overload]`` of every CSCF; off by default but at the P-CSCF
+    (:class:`EdgeOverloadConfig`). When on, the defaults admit far more than a node
+    serves at normal load (the bucket never limits), so they only act once latency
+    says so."""
 
     enabled: bool = False
-    target_latency_ms: float = 100.0  # smoothed arrival→final response of admitted requests
+    target_latency_ms: float = 50.0  # smoothed queue + arrival→final response
     initial_rate: float = 2000.0  # initial requests per second
-    min_rate: float = 10.0
+    min_rate: float = 100.0
     max_rate: float = 20000.0
-    rate_step: float = 100.0  # additive increase per adjustment, requests/s
-    burst_seconds: float = 0.5  # bucket size, in seconds of the current rate
-    adjust_period: float = 0.5  # seconds between rate adjustments
+    rate_step: float = 20.0  # least increase per adjustment, requests/s
+    burst_seconds: float = 0.25  # bucket size, in seconds of the current rate
+    adjust_period: float = 0.25  # seconds between rate adjustments
+    probe_interval_ms: float = 20.0  # own-queue probes (UDP), 0: none
     retry_after: int = 5  # seconds, Retry-After of the 503 (plus up to as much jitter)
 
     def __post_init__(self) -> None:
@@ -75,26 +97,40 @@ class OverloadConfig:
         for name in ("target_latency_ms", "rate_step", "burst_seconds", "adjust_period"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"overload.{name} must be positive")
+        if self.probe_interval_ms < 0:
+            raise ConfigError("overload.probe_interval_ms must not be negative")
         if self.retry_after < 0:
             raise ConfigError("overload.retry_after must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeOverloadConfig(OverloadConfig):
+    """The P-CSCF's ``[overload]``: on unless configured off (the edge sheds, see the
+    module docstring)."""
+
+    enabled: bool = True
 
 
 class Decision(enum.Enum):
     DECREASE = "decrease"
     INCREASE = "increase"
+    SURGE = "surge"
     HOLD = "hold"
 
 
-def decide(smoothed: float, target: float, limited: bool) -> Decision:
+def decide(signal: float, target: float, limited: bool) -> Decision:
     """The table in the module docstring."""
-    if smoothed > target:
+    if signal > target:
         return Decision.DECREASE
-    return Decision.INCREASE if limited else Decision.HOLD
+    if not limited:
+        return Decision.HOLD
+    return Decision.SURGE if signal < target / 2 else Decision.INCREASE
 
 
 class LoadMonitor:
     """The controller (module docstring). Counters: ``admitted``, ``rejected``,
-    ``rate`` (tokens/s now) and ``smoothed`` (seconds; 0 before the first sample)."""
+    ``rate`` (tokens/s now), ``smoothed`` (request latency) and ``queue`` (own queue
+    delay; seconds, 0 before the first sample)."""
 
     def __init__(self, config: OverloadConfig | None = None) -> None:
         self.config = cfg = config or OverloadConfig()
@@ -102,6 +138,7 @@ class LoadMonitor:
         self.rate: float = cfg.initial_rate
         self.tokens: float = self._size()
         self.smoothed: float = 0.0
+        self.queue: float = 0.0
         self.admitted: int = 0
         self.rejected: int = 0
         self._refilled: float | None = None  # when the bucket was last topped up
@@ -109,6 +146,13 @@ class LoadMonitor:
         self._samples = 0  # in the current period
         self._period_admitted = 0
         self._limited = False  # the bucket ran dry in the current period
+        self._quiet_until = float("-inf")  # no DECREASE before (the last one's effect)
+        self._last_cut = float("-inf")  # when the last DECREASE was
+
+    @property
+    def signal(self) -> float:
+        """The load signal the rate is steered by (seconds)."""
+        return self.smoothed + self.queue
 
     def _size(self) -> float:
         return max(1.0, self.rate * self.config.burst_seconds)
@@ -149,6 +193,15 @@ class LoadMonitor:
         else:
             self.smoothed += EWMA_GAIN * (latency - self.smoothed)
         self._samples += 1
+        return self._tick(now)
+
+    def queued(self, delay: float, now: float) -> Decision | None:
+        """How long (seconds) a probe waited in the node's socket buffer; the decision
+        when this sample closed an adjustment period."""
+        self.queue += QUEUE_GAIN * (delay - self.queue)
+        return self._tick(now)
+
+    def _tick(self, now: float) -> Decision | None:
         start = self._period_start
         if start is None:
             self._period_start = now
@@ -158,13 +211,24 @@ class LoadMonitor:
 
     def _adjust(self, now: float, elapsed: float) -> Decision:
         cfg = self.config
-        decision = decide(self.smoothed, self.target, self._limited)
+        signal = self.signal
+        decision = decide(signal, self.target, self._limited)
         if decision is Decision.DECREASE:
-            admitted_rate = self._period_admitted / elapsed
-            self.rate = min(self.rate, admitted_rate) * max(MAX_DECREASE,
-                                                             self.target / self.smoothed)
-        elif decision is Decision.INCREASE:
-            self.rate += cfg.rate_step
+            if now < self._quiet_until or self._period_admitted < MIN_LOAD:
+                decision = Decision.HOLD  # the last cut has not shown yet, or no load
+            else:
+                admitted_rate = self._period_admitted / elapsed
+                self.rate = min(self.rate, admitted_rate) * max(
+                    MAX_DECREASE, (self.target / signal) ** 0.5)
+                self._quiet_until = now + min(max(2 * signal, 2 * cfg.adjust_period),
+                                              MAX_COOLDOWN)
+                self._last_cut = now
+        if decision is Decision.SURGE and now - self._last_cut < SURGE_AFTER:
+            decision = Decision.INCREASE  # still overloaded a moment ago: creep
+        if decision is Decision.INCREASE:
+            self.rate += max(cfg.rate_step, self.rate * INCREASE)
+        elif decision is Decision.SURGE:
+            self.rate += max(cfg.rate_step, self.rate * SURGE)
         self.rate = min(cfg.max_rate, max(cfg.min_rate, self.rate))
         self.tokens = min(self.tokens, self._size())
         self._period_start, self._samples, self._limited = now, 0, False

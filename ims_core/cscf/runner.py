@@ -11,6 +11,7 @@ from typing import Any
 
 from ims_core import log, runtime
 from ims_core.diameter.node import DiameterNode
+from ims_core.transport import queueprobe
 
 from .config import CscfConfig
 from .core import CscfCore
@@ -28,6 +29,7 @@ async def serve(name: str, core: CscfCore[Any], cfg: CscfConfig,
     dconf = cfg.diameter_config()
     diameter = DiameterNode(dconf) if dconf is not None else None
     server = CscfServer(core, transport_config(cfg), diameter)  # also answers RTR/PPR
+    probe: queueprobe.ProbeSender | None = None
     try:
         with runtime.stop_on_signals(stop) as stopped:  # before binding: no unguarded window
             try:
@@ -35,6 +37,10 @@ async def serve(name: str, core: CscfCore[Any], cfg: CscfConfig,
             except OSError as exc:
                 logger.error(f"{name}.bind_failed", error=str(exc))
                 return runtime.EXIT_LISTEN
+            ocfg = cfg.overload
+            if ocfg.enabled and ocfg.probe_interval_ms > 0:  # own-queue delay (overload)
+                probe = queueprobe.attach(server.transport, ocfg.probe_interval_ms / 1000,
+                                          core.queue_delay)
             if diameter is not None and cfg.diameter is not None:
                 # Once SIP is up: what an RTR or PPR sets in motion can be sent at once.
                 diameter.add_peer(cfg.diameter.hss_host, cfg.diameter.hss_port)  # reconnects
@@ -46,6 +52,8 @@ async def serve(name: str, core: CscfCore[Any], cfg: CscfConfig,
                 ready.set()
             await stopped.wait()
     finally:
+        if probe is not None:
+            probe.close()
         await server.close()
         if diameter is not None:
             await diameter.stop()

@@ -23,7 +23,6 @@ HSS (deadline, CANCEL, a failing callback), so the callbacks here only decide.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +32,7 @@ from ims_core.cscf.overload import OverloadConfig
 from ims_core.diameter import DiameterUnavailable
 from ims_core.proxy import ProxyConfig, RequestContext, Target
 from ims_core.sip import Request, Response, SipParseError
+from ims_core.sip.ids import unique_bytes
 from ims_core.transaction import TimerConfig
 
 from . import lir, uar
@@ -72,7 +72,7 @@ class IcscfCore(CscfCore[IcscfRequest]):
         lir_failure_status: int = 504,
         uar_timeout: float | None = None,
         timers: TimerConfig | None = None,
-        rng: Callable[[int], bytes] = os.urandom,
+        rng: Callable[[int], bytes] = unique_bytes,
         overload: OverloadConfig | None = None,
     ) -> None:
         super().__init__(config, diameter, timers, rng=rng, overload=overload)

@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from ims_core.config import ConfigError
 from ims_core.cscf import DOMAIN, CscfConfig
+from ims_core.cscf.overload import EdgeOverloadConfig
 from ims_core.ipsec.alloc import parse_port_range
 from ims_core.proxy import ProxyConfig
 from ims_core.sip import SipParseError, SipUri, parse_uri
@@ -115,6 +116,7 @@ class PcscfConfig(CscfConfig):
     default_expires: int = 3600  # a 200 that names no expiry for a binding (RFC 3261 §10.2.1.1)
     regevent: RegEventConfig = field(default_factory=RegEventConfig)
     ipsec: IpsecConfig = field(default_factory=IpsecConfig)
+    overload: EdgeOverloadConfig = field(default_factory=EdgeOverloadConfig)  # on: the edge
 
     def __post_init__(self) -> None:
         CscfConfig.__post_init__(self)  # slots dataclass: no zero-argument super()

@@ -44,7 +44,6 @@ everything between the UE and us afterwards, gone with the registration.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -71,6 +70,7 @@ from ims_core.sip import (
     parse_uri,
 )
 from ims_core.sip.addressing import Destination, Source
+from ims_core.sip.ids import unique_bytes
 from ims_core.transaction import TimerConfig
 
 from . import admission
@@ -92,6 +92,7 @@ from .registrations import (
     Registration,
     RegistrationStore,
     drop_bindings,
+    on_flow,
     registration_key,
     select,
 )
@@ -117,8 +118,7 @@ def flow_key(source: Source) -> FlowKey:
 
 
 class PcscfCore(CscfCore[PcscfRequest]):
-    """See the module docstring. `store` defaults to memory; `rng` is the source of every
-    random value (tags, branches, icids)."""
+    """See the module docstring. `store` defaults to memory; `rng` draws tags and icids."""
 
     # What an OPTIONS to the P-CSCF itself is answered with (RFC 3261 §11.2; the proxy
     # core answers it): the methods we relay and the extensions we implement, `sec-agree`
@@ -130,7 +130,7 @@ class PcscfCore(CscfCore[PcscfRequest]):
 
     def __init__(self, config: PcscfConfig, store: RegistrationStore | None = None,
                  timers: TimerConfig | None = None, *,
-                 rng: Callable[[int], bytes] = os.urandom,
+                 rng: Callable[[int], bytes] = unique_bytes,
                  kernel: Kernel | None = None) -> None:
         super().__init__(config.proxy_config(), None, timers or config.timer_config(),
                          rng=rng, overload=config.overload)
@@ -429,8 +429,9 @@ class PcscfCore(CscfCore[PcscfRequest]):
         request, state = ctx.request, ctx.state
         state.leg = Leg.TERM
         uri, now = request.uri_text, ctx.created
-        holders = self.store.all_by_contact(uri) if isinstance(request.uri, SipUri) else []
-        reg = select([r for r in holders if (b := r.binding_for(uri)) and b.expires > now],
+        key = uri_key(request.uri) if isinstance(request.uri, SipUri) else ""  # parsed once
+        holders = self.store.all_by_contact(uri) if key else []
+        reg = select([r for r in holders if (b := r.binding_for(uri, key)) and b.expires > now],
                      claimed_identities(request, "p-called-party-id", "to"))
         if reg is None:
             return self.make_response(ctx, 404, "Not Found - Contact Not Registered")
@@ -505,18 +506,17 @@ class PcscfCore(CscfCore[PcscfRequest]):
     # -- registrations ---------------------------------------------------------------
     def registration_of(self, ctx: Ctx) -> Registration | None:
         """The registration a UE's request belongs to, found by the flow it came in on
-        (§5.2.6.3.1). Only the flow admits a request: behind a NAT another UE shares
-        the address and can claim anything. Claimed identities only choose among the
-        registrations over the flow (`select`: the one holding the P-Preferred-Identity,
-        else the From URI, else the newest) and the served identity within the chosen
-        one (`served_identity`)."""
+        (§5.2.6.3.1): behind a NAT another UE shares the address and can claim anything.
+        Claimed identities only choose among the registrations over the flow (`on_flow`:
+        the one holding the P-Preferred-Identity, else the From URI, else the newest)
+        and the served identity within the chosen one (`served_identity`)."""
         flow, now = flow_key(ctx.source), ctx.created
         claimed = claimed_identities(ctx.request, "p-preferred-identity", "from")
         if claimed:  # the usual case, O(1): the request claims its registered identity
             reg = self.store.get((flow, claimed[0]))
             if reg is not None and reg.expires > now:
                 return reg
-        return select([r for r in self.store.by_flow(flow) if r.expires > now], claimed)
+        return on_flow(self.store, flow, claimed, now)
 
     def served_identity(self, message: Request | Response, reg: Registration) -> str:
         """The identity to assert for a UE's request (TS 24.229 §5.2.6.3.3) or response
@@ -563,7 +563,7 @@ class PcscfCore(CscfCore[PcscfRequest]):
         for b in reg.bindings:  # a contact lives on one flow: the newest
             for other in self.store.all_by_contact(b.uri):
                 if other.flow != flow and \
-                        drop_bindings(self.store, other, {uri_key(b.uri)}) is None:
+                        drop_bindings(self.store, other, {b.key}) is None:
                     replaced.append(other)
         for value in reg.service_route:
             self._learn_core_node(value)

@@ -33,7 +33,7 @@ def path_value(user: str, host: str, port: int) -> str:
 
 
 def has_option_tag(message: Message, header: str, tag: str) -> bool:
-    return any(v.lower() == tag for v in message.headers.values(header))
+    return tag in [v.lower() for v in message.headers.values(header)]  # no generator
 
 
 def add_option_tag(message: Message, header: str, tag: str) -> None:

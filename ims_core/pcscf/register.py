@@ -73,14 +73,14 @@ def registered_bindings(
         listed[uri_key(c.uri)] = (str(c.uri), _expires_of(c, response, default_expires))
     mine: dict[str, str] = {}
     for b in previous:
-        mine[uri_key(b.uri)] = b.uri
+        mine[b.key] = b.uri
     for c in register.contacts():
         mine[uri_key(c.uri)] = str(c.uri)
     out: list[Binding] = []
     for key, uri in mine.items():
         hit = listed.get(key)
         if hit is not None and hit[1] > 0:
-            out.append(Binding(uri, now + hit[1]))
+            out.append(Binding(uri, now + hit[1], key))
     return tuple(out)
 
 

@@ -40,10 +40,17 @@ def registration_key(flow: FlowKey, registered_impu: str) -> RegKey:
 
 @dataclass(frozen=True, slots=True)
 class Binding:
-    """One registered contact: the URI as the UE wrote it and when it lapses."""
+    """One registered contact: the URI as the UE wrote it, when it lapses, and its
+    `uri_key` (worked out once: bindings are compared by it on every request towards a
+    UE and every registration change). Raises SipParseError for a `uri` that is no URI."""
 
     uri: str
     expires: float
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", uri_key(self.uri))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +87,12 @@ class Registration:
         keys.add(impu_key(self.registered_impu))
         return keys
 
-    def binding_for(self, contact: str) -> Binding | None:
-        key = uri_key(contact)
+    def binding_for(self, contact: str, key: str | None = None) -> Binding | None:
+        """The binding of `contact` (`key`: its uri_key, when the caller has it)."""
+        if key is None:
+            key = uri_key(contact)
         for b in self.bindings:
-            if uri_key(b.uri) == key:
+            if b.key == key:
                 return b
         return None
 
@@ -108,6 +117,11 @@ class RegistrationStore(Protocol):
     def by_impu(self, impu: str) -> list[Registration]:
         """Every registration with public identity `impu` (compared by
         `ims_core.identity.impu_key`), on any flow."""
+        ...
+
+    def newest_on_flow(self, flow: FlowKey, now: float) -> Registration | None:
+        """The newest registration over `flow` still live at `now` (`by_flow`'s last),
+        without listing the others: a load generator puts thousands on one flow."""
         ...
 
     def by_contact(self, contact: str) -> Registration | None:
@@ -147,12 +161,25 @@ def select(candidates: Sequence[Registration], claimed: Sequence[str]) -> Regist
     return candidates[-1]
 
 
+def on_flow(store: RegistrationStore, flow: FlowKey, claimed: Sequence[str],
+            now: float) -> Registration | None:
+    """`select` among the registrations over `flow` live at `now`, in time independent
+    of how many there are (one SIPp socket carries thousands of UEs): candidates come
+    from the identity index, the newest serving one being the one whose identity was
+    indexed last."""
+    for key in claimed:
+        serving = [r for r in store.by_impu(key) if r.flow == flow and r.expires > now]
+        if serving:
+            return next((r for r in serving if r.key[1] == key), serving[-1])
+    return store.newest_on_flow(flow, now)
+
+
 def drop_bindings(store: RegistrationStore, registration: Registration,
                   contacts: Collection[str]) -> Registration | None:
     """Remove the bindings whose `uri_key` is in `contacts` from `registration` in
     `store`; the record goes when none is left. Returns the record as it now stands
     (None: removed)."""
-    rest = tuple(b for b in registration.bindings if uri_key(b.uri) not in contacts)
+    rest = tuple(b for b in registration.bindings if b.key not in contacts)
     if len(rest) == len(registration.bindings):
         return registration
     if not rest:
@@ -228,6 +255,13 @@ class MemoryRegistrationStore:
     def by_impu(self, impu: str) -> list[Registration]:
         return [self._records[k] for k in self._by_impu.get(impu_key(impu), ())]
 
+    def newest_on_flow(self, flow: FlowKey, now: float) -> Registration | None:
+        for identity in reversed(self._by_flow.get(flow, {})):
+            registration = self._records[(flow, identity)]
+            if registration.expires > now:
+                return registration
+        return None
+
     def by_contact(self, contact: str) -> Registration | None:
         keys = self._by_contact.get(uri_key(contact))
         return self._records[next(reversed(keys))] if keys else None
@@ -268,4 +302,4 @@ def _identity_keys(registration: Registration) -> set[str]:
 
 
 def _contact_keys(registration: Registration) -> set[str]:
-    return {uri_key(b.uri) for b in registration.bindings}
+    return {b.key for b in registration.bindings}

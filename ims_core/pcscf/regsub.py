@@ -437,6 +437,7 @@ def ended(info: Reginfo) -> tuple[set[str], set[str]]:
     identities: set[str] = set()
     over: set[str] = set()
     alive: set[str] = set()
+    keys: dict[str, str] = {}  # each identity of a set lists the same contacts
     for element in info.registrations:
         terminated = element.state == "terminated"
         try:
@@ -445,9 +446,11 @@ def ended(info: Reginfo) -> tuple[set[str], set[str]]:
         except SipParseError:
             pass
         for contact in element.contacts:
-            try:
-                key = uri_key(contact.uri)
-            except SipParseError:
-                continue
+            key = keys.get(contact.uri)
+            if key is None:
+                try:
+                    key = keys[contact.uri] = uri_key(contact.uri)
+                except SipParseError:
+                    continue
             (alive if contact.state == "active" and not terminated else over).add(key)
     return identities, over - alive

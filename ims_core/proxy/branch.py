@@ -23,19 +23,31 @@ def new_salt(rng: Callable[[int], bytes]) -> str:
     return rng(6).hex()
 
 
+_FIRST = ("from", "to", "call-id", "cseq")  # the first field of each counts
+_ALL = ("route", "proxy-require")  # every field of each counts
+
+
 def loop_hash(request: Request) -> str:
     """§16.6 step 8: hash of the fields whose change makes a returning request a spiral:
     Request-URI, From, To, Call-ID, CSeq number, Route set and Proxy-Require (raw
-    values; the top Via is left out, see RFC 5393 §4.2). 12 hex digits."""
-    h = request.headers
+    values; the top Via is left out, see RFC 5393 §4.2). 12 hex digits. Asked of every
+    new request: the fields are read in one pass, not looked up one by one."""
+    first: dict[str, str] = {}
+    lists: dict[str, list[str]] = {"route": [], "proxy-require": []}
+    for key, _, value, _ in request.headers.fields:
+        if key in _FIRST:
+            if key not in first:
+                first[key] = value
+        elif key in _ALL:
+            lists[key].append(value)
     text = "\x00".join((
         request.uri_text,
-        h.get("from") or "",
-        h.get("to") or "",
-        h.get("call-id") or "",
-        (h.get("cseq") or "").split(" ", 1)[0],
-        ",".join(h.get_all("route")),
-        ",".join(h.get_all("proxy-require")),
+        first.get("from", ""),
+        first.get("to", ""),
+        first.get("call-id", ""),
+        first.get("cseq", "").split(" ", 1)[0],
+        ",".join(lists["route"]),
+        ",".join(lists["proxy-require"]),
     ))
     return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
 

@@ -16,7 +16,7 @@ from .routing import Target
 StateT = TypeVar("StateT")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per message sent, and frozen costs 4x to build
 class Send:
     """Bytes for the transport. `tx` is the transaction to tell if sending fails."""
 

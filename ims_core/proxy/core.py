@@ -4,9 +4,7 @@ the package docstring (`ims_core.proxy`)."""
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import ClassVar, Generic, cast
 
 from ims_core import log
@@ -20,6 +18,7 @@ from ims_core.sip import (
     make_response,
 )
 from ims_core.sip.addressing import Destination, Source
+from ims_core.sip.ids import unique_bytes
 from ims_core.transaction import (
     AckReceived,
     ClientTransaction,
@@ -65,7 +64,7 @@ class ProxyCore(Generic[StateT]):
     supported: ClassVar[str] = ""
 
     def __init__(self, config: ProxyConfig, timers: TimerConfig | None = None, *,
-                 rng: Callable[[int], bytes] = os.urandom) -> None:
+                 rng: Callable[[int], bytes] = unique_bytes) -> None:
         self.config = config
         self.rng = rng  # tags, branch salt: every random choice of this core
         self.salt = new_salt(rng)  # marks our branches for loop detection (§16.3 step 4)
@@ -309,7 +308,7 @@ class ProxyCore(Generic[StateT]):
         dest = target.next_hop or request_destination(out, inbound)
         apply_strict_route(out)  # step 6
         if dest is not None and not dest.transport:
-            dest = replace(dest, transport=inbound)
+            dest = dest.over(inbound)
         return out, dest
 
     def _forward_one(self, ctx: RequestContext[StateT], target: Target, now: float) -> None:

@@ -7,7 +7,7 @@ Only the Route values are parsed, and only when a Route header is present.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ims_core.sip import Request, Response, SipUri, Uri, parse_name_addr
 from ims_core.sip.addressing import (
@@ -130,14 +130,14 @@ def stateless_response_destination(response: Response, names: frozenset[tuple[st
     own transactions (`salt`), where only an INVITE's 2xx goes on (RFC 6026: its
     transaction may have ended) and any other answer is late, what it answers having
     had its final response upstream. Raises SipParseError for a malformed Via/CSeq."""
-    via = response.top_via()
+    via = response.top_via_view()
     if (via.host.lower(), via.port or 5060) not in names:
         return None
     if is_own_branch(via.branch or "", salt) and (
             response.status // 100 != 2 or response.cseq.method != "INVITE"):
         return None
     response.headers.pop_first_value("via")
-    return via_destination(response.top_via()) if "via" in response.headers else None
+    return via_destination(response.top_via_view()) if "via" in response.headers else None
 
 
 def stamp_via(request: Request, dest: Destination, branch: str, cfg: ProxyConfig, *,
@@ -152,4 +152,4 @@ def stamp_via(request: Request, dest: Destination, branch: str, cfg: ProxyConfig
     if bigger == dest.transport:
         return data, dest
     request.headers.replace_first_value("via", f"SIP/2.0/{bigger} {via}")
-    return request.to_bytes(), replace(dest, transport=bigger)
+    return request.to_bytes(), dest.over(bigger)

@@ -14,6 +14,8 @@ def best_response(responses: Sequence[Response]) -> Response:
     """The best final response: a 6xx if any (first received), else the lowest class,
     within 4xx preferring 401/407/415/420/484, else the first received of that class.
     `responses` must hold at least one final response."""
+    if len(responses) == 1 and responses[0].status >= 200:
+        return responses[0]  # one branch (most requests): nothing to choose
     finals = [r for r in responses if r.status >= 200]
     if not finals:
         raise ValueError("no final response to choose from")

@@ -64,6 +64,7 @@ from ims_core.proxy import RequestContext, Target, top_route
 from ims_core.proxy.uac import OnResponse
 from ims_core.reginfo import EVENT_PACKAGE
 from ims_core.sip import AuthHeader, Request, Response, SipUri, event_package
+from ims_core.sip.ids import unique_bytes
 from ims_core.userdata import Ifc, Profile, RegistrationType, UserDataError
 from ims_core.userdata import parse as parse_user_data
 
@@ -91,9 +92,11 @@ class ScscfCore(SessionCore):
     supported: ClassVar[str] = "path"  # RFC 3327
 
     def __init__(self, config: ScscfConfig, store: RegistrationStore | None = None, *,
-                 rng: Callable[[int], bytes] = os.urandom) -> None:
+                 rng: Callable[[int], bytes] = unique_bytes,
+                 nonce_rng: Callable[[int], bytes] = os.urandom) -> None:
         super().__init__(config.scscf_proxy_config(), config.diameter, config.timer_config(),
                          rng=rng, overload=config.overload)
+        self.nonce_rng = nonce_rng  # MD5 nonces: unguessable (RFC 2617 §3.2.1), not `rng`
         self.cfg = config
         self.settings = config.registrar
         self.realm = config.domain
@@ -252,7 +255,7 @@ class ScscfCore(SessionCore):
                     ctx, 500, "no usable authentication vector from the HSS"), now)
                 return
             nonce = (digest.aka_nonce(item.rand_autn) if item.rand_autn
-                     else digest.md5_nonce(self.rng))
+                     else digest.md5_nonce(self.nonce_rng))
             lifetime = self.settings.nonce_lifetime
             ch = Challenge(
                 impi=reg.impi, impu=reg.impu, nonce=nonce, algorithm=item.algorithm,

@@ -12,7 +12,7 @@ import binascii
 from collections.abc import Callable
 
 from ims_core import auth
-from ims_core.sip import AuthHeader, Request, SipParseError
+from ims_core.sip import AuthHeader, AuthParam, Request, SipParseError
 
 from .store import Challenge
 
@@ -26,8 +26,8 @@ def aka_nonce(rand_autn: bytes) -> str:
 
 
 def md5_nonce(rng: Callable[[int], bytes]) -> str:
-    """An unguessable nonce of our own for MD5 digest (RFC 2617 §3.2.1), from the core's
-    random source."""
+    """An unguessable nonce of our own for MD5 digest (RFC 2617 §3.2.1), from `rng`: a
+    cryptographic source (the core's `nonce_rng`)."""
     return base64.b64encode(rng(18)).decode("ascii")
 
 
@@ -53,17 +53,14 @@ def decode_auts(value: str) -> bytes | None:
 def www_authenticate(ch: Challenge, *, stale: bool = False) -> str:
     """The WWW-Authenticate value for *ch* (RFC 2617 §3.2.1, RFC 3310 §3.1, TS 24.229
     §5.4.1.2.1: ck and ik for the P-CSCF, which removes them)."""
-    h = AuthHeader("Digest")
-    h.set("realm", ch.realm)
-    h.set("nonce", ch.nonce)
-    h.set("algorithm", ch.algorithm)
-    h.set("qop", "auth", quoted=True)  # qop-options is a quoted list (§3.2.1)
+    params = [AuthParam("realm", ch.realm, True), AuthParam("nonce", ch.nonce, True),
+              AuthParam("algorithm", ch.algorithm, False),
+              AuthParam("qop", "auth", True)]  # qop-options is a quoted list (§3.2.1)
     if ch.is_aka:
-        h.set("ck", ch.ck.hex())
-        h.set("ik", ch.ik.hex())
+        params += (AuthParam("ck", ch.ck.hex(), True), AuthParam("ik", ch.ik.hex(), True))
     if stale:
-        h.set("stale", "true")
-    return str(h)
+        params.append(AuthParam("stale", "true", False))
+    return str(AuthHeader("Digest", params))
 
 
 def credentials(request: Request, realm: str) -> AuthHeader | None:

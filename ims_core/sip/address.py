@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from .errors import SipParseError
 from .grammar import LWS, QUOTED_STRING, TOKEN, quote, unquote
 from .params import HasParams, Param, format_params, parse_generic_params
+from .parsecache import ParseCache
 from .uri import SipUri, Uri, parse_uri
 
 _DISPLAY_TOKENS_RE = re.compile(rf"{TOKEN}(?:[ \t]+{TOKEN})*")
 _QUOTED_HEAD_RE = re.compile(rf"{LWS}({QUOTED_STRING}){LWS}<")
 _TOKEN_ONLY_RE = re.compile(TOKEN)
+_SPLIT_MARKS = re.compile(r'[",<>\\]')  # what split_values looks at
 
 
 @dataclass(slots=True)
@@ -59,18 +61,24 @@ class NameAddr(HasParams):
 
 def split_values(value: str) -> list[str]:
     """Split a header value on commas outside quotes and angle brackets (§7.3.1)."""
-    if '"' not in value and "<" not in value:
-        return [v.strip(" \t") for v in value.split(",")]
+    if '"' not in value:
+        if "," not in value:  # one value, the usual case
+            return [value.strip(" \t")]
+        if "<" not in value:
+            return [v.strip(" \t") for v in value.split(",")]
     out: list[str] = []
     start = 0
     in_quote = in_angle = False
-    i = 0
-    n = len(value)
-    while i < n:
+    escaped = -1  # the position a backslash in a quoted string escapes
+    # Only these characters change anything: visit them, not every character.
+    for m in _SPLIT_MARKS.finditer(value):
+        i = m.start()
+        if i == escaped:
+            continue
         ch = value[i]
         if in_quote:
             if ch == "\\":
-                i += 1
+                escaped = i + 1
             elif ch == '"':
                 in_quote = False
         elif ch == '"':
@@ -82,7 +90,6 @@ def split_values(value: str) -> list[str]:
         elif ch == "," and not in_angle:
             out.append(value[start:i].strip(" \t"))
             start = i + 1
-        i += 1
     if in_quote:
         raise SipParseError("Unterminated quoted string")
     out.append(value[start:].strip(" \t"))
@@ -91,6 +98,16 @@ def split_values(value: str) -> list[str]:
 
 def parse_name_addr(text: str) -> NameAddr:
     """Parse one `(name-addr / addr-spec) *(SEMI param)` value."""
+    return PARSED.get(text).copy()  # a copy: callers may edit what they get
+
+
+def name_addr_view(text: str) -> NameAddr:
+    """`parse_name_addr(text)` as kept, shared: for reading only (e.g. a tag), never to
+    edit. Raises SipParseError as parse_name_addr does."""
+    return PARSED.get(text)
+
+
+def _parse_name_addr(text: str) -> NameAddr:
     if text.lstrip(" \t").startswith('"'):
         m = _QUOTED_HEAD_RE.match(text)
         if m is None:
@@ -127,3 +144,8 @@ def _after_laquot(text: str, start: int, display: str | None) -> NameAddr:
 def parse_name_addr_list(value: str) -> list[NameAddr]:
     """Parse a comma-separated list of addresses (Contact, Route, Path, ...)."""
     return [parse_name_addr(v) for v in split_values(value)]
+
+
+# A node reads the same To, From, Contact, Path and Route values in a request and in its
+# responses: each text is parsed once (parsecache).
+PARSED: ParseCache[NameAddr] = ParseCache(_parse_name_addr)

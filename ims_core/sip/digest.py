@@ -19,8 +19,8 @@ from .errors import SipParseError
 from .grammar import LWS, QUOTED_STRING, TOKEN, quote, unquote
 
 _SCHEME_RE = re.compile(rf"{LWS}({TOKEN})")
-_PARAM_RE = re.compile(rf"{LWS}({TOKEN}){LWS}={LWS}({QUOTED_STRING}|{TOKEN})?{LWS}")
-_COMMA_RE = re.compile(rf"{LWS},{LWS}")
+# One auth-param and the comma that may follow it (the next one needs it).
+_PARAM_RE = re.compile(rf"{LWS}({TOKEN}){LWS}={LWS}({QUOTED_STRING}|{TOKEN})?{LWS}(,{LWS})?")
 
 # Parameters sent unquoted by convention (RFC 2617 §3.2.1-2; RFC 3310; TS 24.229).
 _UNQUOTED = frozenset({"algorithm", "stale", "nc", "qop"})
@@ -148,21 +148,22 @@ def parse_auth(value: str) -> AuthHeader:
     end = len(value)
     if pos < end and value[pos] not in " \t":
         raise SipParseError("Bad authentication scheme")
-    first = True
+    params = header.params
+    match = _PARAM_RE.match
     while pos < end:
-        if not first:
-            c = _COMMA_RE.match(value, pos)
-            if c is None:
-                break
-            pos = c.end()
-        p = _PARAM_RE.match(value, pos)
+        p = match(value, pos)
         if p is None:
             break
-        raw = p.group(2) or ""
-        quoted = raw.startswith('"')
-        header.params.append(AuthParam(p.group(1), unquote(raw) if quoted else raw, quoted))
+        name, raw, comma = p.groups()
+        if raw is None:
+            params.append(AuthParam(name, "", False))
+        elif raw[0] == '"':
+            params.append(AuthParam(name, unquote(raw), True))
+        else:
+            params.append(AuthParam(name, raw, False))
         pos = p.end()
-        first = False
+        if comma is None:
+            break  # another param would need a comma first
     if value[pos:].strip(" \t"):
         raise SipParseError("Bad authentication parameters")
     return header

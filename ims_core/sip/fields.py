@@ -7,7 +7,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from .errors import SipParseError
-from .grammar import CALL_ID_RE, CSEQ_RE, DIGITS_RE, VIA_HEAD_RE
+from .grammar import CALL_ID_RE, CSEQ_RE, VIA_HEAD_RE
 from .params import HasParams, Param, format_params, parse_generic_params
 
 # §8.1.1.7: branch IDs of RFC 3261 elements start with this magic cookie.
@@ -102,17 +102,22 @@ def parse_cseq(value: str) -> CSeq:
     return CSeq(seq, m.group(2))
 
 
+def _digits(value: str) -> bool:
+    """1*DIGIT, at most 10 of them (ASCII only: str.isdigit alone takes other scripts')."""
+    return 0 < len(value) <= 10 and value.isascii() and value.isdigit()
+
+
 def parse_max_forwards(value: str) -> int:
     """Max-Forwards is 0-255 (§20.22; RFC 4475 scalarlg)."""
     value = value.strip(" \t")
-    if DIGITS_RE.fullmatch(value) is None or int(value) > 255:
+    if not _digits(value) or int(value) > 255:
         raise SipParseError("Bad Max-Forwards header")
     return int(value)
 
 
 def parse_content_length(value: str) -> int:
     value = value.strip(" \t")
-    if DIGITS_RE.fullmatch(value) is None:
+    if not _digits(value):
         raise SipParseError("Bad Content-Length header")
     return int(value)
 

@@ -134,7 +134,8 @@ class Headers:
         for i, f in enumerate(fields):
             if f[0] == key:
                 fields[i] = (key, f[1], value, None)
-                fields[i + 1 :] = [g for g in fields[i + 1 :] if g[0] != key]
+                if key in map(_KEY_OF, fields[i + 1 :]):  # rarely: rebuild only then
+                    fields[i + 1 :] = [g for g in fields[i + 1 :] if g[0] != key]
                 return
         fields.append((key, name, value, None))
 

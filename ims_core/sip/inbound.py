@@ -64,19 +64,18 @@ def receive(data: bytes, transport: str, host: str, port: int, conn: object | No
     for a stream; `stream`: `data` is one framed message of a stream, §18.3)."""
     if is_keepalive(data):
         return KEEPALIVE
-    origin = Source(transport, host, port, conn)
     try:
         message = parse_message(data, limits, stream=stream)
     except SipParseError as exc:
-        return reject(exc, None, origin)
+        return reject(exc, None, Source(transport, host, port, conn))
     except Exception as exc:  # a parser bug must cost no more than this message
         return Drop("parser failed", close=True, error=exc)
     if isinstance(message, Response):
-        return Deliver(message, origin)
+        return Deliver(message, Source(transport, host, port, conn))
     try:
         source = request_source(message, transport, host, port, conn)
     except SipParseError as exc:
-        return reject(exc, message, origin)
+        return reject(exc, message, Source(transport, host, port, conn))
     return Deliver(message, source)
 
 

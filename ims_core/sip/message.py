@@ -8,7 +8,8 @@ as modified and leave every other field's bytes alone).
 `top_via()` is asked for several times per message (transport, transaction keys,
 proxy), so its parse is memoised against the identity of the first Via field tuple.
 Field tuples are immutable and every edit, by any route, puts a new tuple in the list,
-so there is no invalidation step to forget; callers get a copy they may edit freely.
+so there is no invalidation step to forget; callers get a copy they may edit freely
+(`top_via_view()` hands out the memo itself, to code that only reads it).
 The single-valued views (`cseq`, `call_id`, `max_forwards`, `content_length`, the
 From/To tags) are memoised the same way, keeping only immutable values.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from .address import NameAddr, parse_name_addr, split_values
+from .address import NameAddr, name_addr_view, parse_name_addr, split_values
 from .digest import AuthHeader, parse_auth
 from .errors import SipError, SipParseError
 from .fields import (
@@ -30,19 +31,17 @@ from .fields import (
     parse_via,
 )
 from .headers import Field, Headers, canonical_name
-from .params import Param
 from .status import reason_phrase
 from .uri import Uri, parse_uri
 
 SIP_VERSION = "SIP/2.0"
 
-# The top Via memo: (first Via field, transport, host, port, params, protocol). Only
-# strings, ints and tuples, so the garbage collector stops tracking it (a kept Via
-# object would add to every full collection while transactions hold the message).
-_ViaMemo = tuple[Field, str, str, int | None, tuple[Param, ...], str]
+# The top Via memo: (first Via field, its parse). The parse is never edited.
+_ViaMemo = tuple[Field, Via]
 # The other memoised views: view name -> (the field parsed, its value), values being
-# strings, ints, None or tuples of them, for the same reason.
-_Views = dict[str, tuple[Field, str | int | tuple[int, str] | None]]
+# immutable: strings, ints, None, a CSeq.
+_View = str | int | CSeq | None
+_Views = dict[str, tuple[Field, _View]]
 _MISSING = object()
 
 # Headers that may appear at most once (§7.3.1 / §20; RFC 4475 multi01, mcl01).
@@ -93,19 +92,21 @@ class Message:
 
     def top_via(self) -> Via:
         """The topmost Via value (a fresh copy; see the module docstring)."""
+        return self.top_via_view().copy()
+
+    def top_via_view(self) -> Via:
+        """The topmost Via value as memoised: read it, never edit it (`top_via` gives a
+        copy to edit). Raises SipParseError when it is missing or malformed."""
         field = self.headers.first_field("via")
         if field is None:
             raise SipParseError("Missing Via header")
         memo = self._via_memo
-        if memo is None or memo[0] is not field:
-            value = field[2]
-            via = parse_via(split_values(value)[0] if "," in value else value)
-            self._via_memo = (
-                field, via.transport, via.host, via.port, tuple(via.params), via.protocol,
-            )
-            return via
-        _, transport, host, port, params, protocol = memo
-        return Via(transport, host, port, list(params), protocol)
+        if memo is not None and memo[0] is field:
+            return memo[1]
+        value = field[2]
+        via = parse_via(split_values(value)[0] if "," in value else value)
+        self._via_memo = (field, via)
+        return via
 
     def _view(self, view: str, key: str) -> object:
         """The memoised value of `view` of the first `key` field (_MISSING: none kept
@@ -118,7 +119,7 @@ class Message:
             return _MISSING
         return hit[1]
 
-    def _keep(self, view: str, key: str, value: str | int | tuple[int, str] | None) -> None:
+    def _keep(self, view: str, key: str, value: _View) -> None:
         field = self.headers.first_field(key)
         if field is not None:
             if self._views is None:
@@ -137,11 +138,9 @@ class Message:
     def cseq(self) -> CSeq:
         value = self._view("cseq", "cseq")
         if value is _MISSING:
-            cseq = parse_cseq(self._required("cseq"))
-            self._keep("cseq", "cseq", (cseq.seq, cseq.method))
-            return cseq
-        seq, method = cast(tuple[int, str], value)
-        return CSeq(seq, method)
+            value = parse_cseq(self._required("cseq"))
+            self._keep("cseq", "cseq", value)
+        return cast(CSeq, value)
 
     @property
     def from_addr(self) -> NameAddr:
@@ -155,7 +154,7 @@ class Message:
     def from_tag(self) -> str | None:
         tag = self._view("from-tag", "from")
         if tag is _MISSING:
-            tag = self.from_addr.tag
+            tag = name_addr_view(self._required("from")).tag
             self._keep("from-tag", "from", tag)
         return cast(str | None, tag)
 
@@ -163,7 +162,7 @@ class Message:
     def to_tag(self) -> str | None:
         tag = self._view("to-tag", "to")
         if tag is _MISSING:
-            tag = self.to_addr.tag
+            tag = name_addr_view(self._required("to")).tag
             self._keep("to-tag", "to", tag)
         return cast(str | None, tag)
 
@@ -226,8 +225,7 @@ class Message:
         field = self.headers.first_field("via")
         if memo is not None and memo[0] is field and "," not in memo[0][2]:
             self.headers.pop_first_value("via")  # the whole field: its parse is the memo
-            _, transport, host, port, params, protocol = memo
-            return Via(transport, host, port, list(params), protocol)
+            return memo[1].copy()
         value = self.headers.pop_first_value("via")
         return None if value is None else parse_via(value)
 
@@ -238,9 +236,7 @@ class Message:
         # What was written is what a parse of the new field gives: keep it as the memo.
         field = self.headers.first_field("via")
         if field is not None:
-            self._via_memo = (
-                field, via.transport, via.host, via.port, tuple(via.params), via.protocol,
-            )
+            self._via_memo = (field, via.copy())
 
     def push_address(self, name: str, value: NameAddr | str) -> None:
         """Insert on top of Record-Route / Route / Path / Service-Route (§16.6 step 4)."""
@@ -277,7 +273,7 @@ class Message:
         if full:
             self.vias()
         else:
-            self.top_via()
+            self.top_via_view()
         # Each property parses its header and raises on bad syntax or absence.
         _ = self.from_addr, self.to_addr, self.call_id, self.max_forwards, self.content_length
         cseq = self.cseq

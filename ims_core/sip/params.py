@@ -28,7 +28,7 @@ class HasParams:
 
     def has_param(self, name: str) -> bool:
         lname = name.lower()
-        return any(pname.lower() == lname for pname, _ in self.params)
+        return lname in [pname.lower() for pname, _ in self.params]  # no generator: faster
 
     def set_param(self, name: str, value: str | None = None) -> None:
         """Replace parameter `name` in place, or append it."""

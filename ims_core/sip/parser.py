@@ -31,6 +31,11 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 _DIGITS = frozenset("0123456789")
+# Methods in use (RFC 3261 and its extensions): tokens, so they need no regex check.
+_METHODS = frozenset({
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
+    "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
+})
 
 
 def _fold(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -102,7 +107,7 @@ def _start_line(line: str) -> Request | Response:
         version, code, reason = parts
         if len(code) != 3 or not _DIGITS.issuperset(code) or code[0] == "0":
             raise SipParseError("Bad status code", can_respond=False)
-        if SIP_VERSION_RE.fullmatch(version) is None:
+        if version != "SIP/2.0" and SIP_VERSION_RE.fullmatch(version) is None:
             raise SipParseError("Bad SIP version", can_respond=False)
         return Response(int(code), reason, None, b"", version)
     if line[:4].upper() == "SIP/":
@@ -116,9 +121,9 @@ def _start_line(line: str) -> Request | Response:
         looks_like_request = len(parts) >= 3 and TOKEN_RE.fullmatch(parts[0]) is not None
         raise SipParseError("Bad request line", can_respond=looks_like_request)
     method, uri_text, version = parts
-    if TOKEN_RE.fullmatch(method) is None:
+    if method not in _METHODS and TOKEN_RE.fullmatch(method) is None:
         raise SipParseError("Bad method", can_respond=False)
-    if SIP_VERSION_RE.fullmatch(version) is None:
+    if version != "SIP/2.0" and SIP_VERSION_RE.fullmatch(version) is None:
         raise SipParseError("Bad SIP version")
     if version.upper() != "SIP/2.0":
         raise SipParseError("Version Not Supported", 505)
@@ -240,7 +245,7 @@ def error_response(error: SipParseError) -> Response | None:
     if request is None or not error.can_respond:
         return None
     try:
-        request.top_via()
+        request.top_via_view()
         _ = request.cseq, request.call_id, request.from_addr, request.to_addr
     except SipParseError:
         return None

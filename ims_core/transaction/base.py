@@ -16,7 +16,8 @@ Outputs pile up until drained: `data_to_send()` (bytes for the transport) and
 from __future__ import annotations
 
 import enum
-from typing import ClassVar, Protocol
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
 
 from ims_core.deadlines import DeadlineHeap
 from ims_core.sip import Message, Request
@@ -30,6 +31,10 @@ class TransactionError(Exception):
 
 
 class State(enum.Enum):
+    # Hashed by identity (members are singletons): Enum's own __hash__ is Python code,
+    # run twice per lookup in the transition table.
+    __hash__ = object.__hash__
+
     CALLING = "Calling"
     TRYING = "Trying"
     PROCEEDING = "Proceeding"
@@ -40,6 +45,8 @@ class State(enum.Enum):
 
 
 class Input(enum.Enum):
+    __hash__ = object.__hash__  # as State's
+
     RESPONSE_1XX = "1xx from network"
     RESPONSE_2XX = "2xx from network"
     RESPONSE_3XX_6XX = "300-699 from network"
@@ -107,6 +114,8 @@ class Action(enum.Enum):
 
 Table = dict[tuple[State, Input], tuple[tuple[Action, ...], State]]
 Keeps = dict[State, frozenset[str]]
+ActionMethod = Callable[[Any, float, Message | None], None]
+Steps = dict[tuple[State, Input], tuple[tuple[ActionMethod, ...], State]]
 
 
 class Owner(Protocol):
@@ -136,6 +145,14 @@ class Transaction:
     TABLE: ClassVar[Table]
     KEEPS_TIMERS: ClassVar[Keeps]
     INITIAL: ClassVar[State]
+    _STEPS: ClassVar[Steps]  # TABLE with each action's method found once per class
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table: Table | None = getattr(cls, "TABLE", None)
+        if table is not None:
+            cls._STEPS = {key: (tuple(getattr(cls, a.value) for a in actions), state)
+                          for key, (actions, state) in table.items()}
 
     def __init__(
         self,
@@ -221,14 +238,14 @@ class Transaction:
         self.handle_timer(now)
 
     def _input(self, inp: Input, now: float, msg: Message | None) -> None:
-        entry = self.TABLE.get((self.state, inp))
+        entry = self._STEPS.get((self.state, inp))
         if entry is None:
             if inp in _TU_INPUTS:
                 raise TransactionError(f"{inp.value} not allowed in state {self.state.value}")
             return  # absorbed
         actions, next_state = entry
         for action in actions:
-            getattr(self, action.value)(now, msg)
+            action(self, now, msg)
         if next_state is not self.state:
             self._enter(next_state)
         if self._moved:

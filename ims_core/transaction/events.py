@@ -1,4 +1,7 @@
-"""What a transaction tells its transaction user (TU); drained with `next_event()`."""
+"""What a transaction tells its transaction user (TU); drained with `next_event()`.
+
+Not frozen: one or two are made per message, and a frozen dataclass takes several
+times as long to build; nobody edits them."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from dataclasses import dataclass
 from ims_core.sip import Request, Response
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResponseReceived:
     """A client transaction passes a response up: every 1xx, the first non-2xx final
     response, and every 2xx (retransmissions too: the TU forwards them, §16.7, RFC 6026)."""
@@ -15,7 +18,7 @@ class ResponseReceived:
     response: Response
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AckReceived:
     """An ACK matched an INVITE server transaction in the Accepted state (RFC 6026 §8.5):
     the TU forwards it like any 2xx ACK."""
@@ -23,7 +26,7 @@ class AckReceived:
     request: Request
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TimedOut:
     """Timer B or F (no final response: the proxy answers 408, §16.7 step 10), the
     "cancel" guard (no final response 64*T1 after the TU's CANCEL, §9.1), Timer H
@@ -34,13 +37,13 @@ class TimedOut:
     timer: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TransportFailed:
     """The transport reported a failure sending this transaction's message (§17.1.4,
     §17.2.4): a client TU treats it like a 503 (§16.7 step 10 / §8.1.3.1)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TransactionTerminated:
     """The transaction reached Terminated; the TU can release its state."""
 

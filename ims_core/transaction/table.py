@@ -31,13 +31,13 @@ Key = tuple[object, ...]
 def client_key(message: Message) -> Key:
     """§17.1.3: branch of the top Via plus the method (CSeq method of a response)."""
     method = message.method if isinstance(message, Request) else message.cseq.method
-    return (message.top_via().branch or "", method)
+    return (message.top_via_view().branch or "", method)
 
 
 def server_key(request: Request, method: str | None = None) -> Key:
     """§17.2.3 key of the server transaction `request` belongs to. `method` overrides
     the request's (used to find the INVITE a CANCEL refers to)."""
-    via = request.top_via()
+    via = request.top_via_view()
     if method is None:
         method = "INVITE" if request.method == "ACK" else request.method
     branch = via.branch

@@ -28,6 +28,7 @@ from ims_core.sip import Request, Response, SipParseError, inbound
 from ims_core.sip.addressing import TCP, UDP, Destination, Source, is_ip
 
 from .config import TransportConfig
+from .queueprobe import QueueProbe
 from .resolver import NameCache
 from .tcp import ConnectionTable, TcpConnection
 
@@ -70,6 +71,8 @@ class SipTransport:
         self._sweeper: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.local: tuple[str, int] = (config.host, config.port)
+        self.probe: QueueProbe | None = None  # see queueprobe: datagrams from probe_from
+        self.probe_from: tuple[str, int] | None = None
         self.names: NameCache | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -173,6 +176,9 @@ class SipTransport:
                   0 if local_port == self.local[1] else local_port)
 
     def _on_datagram(self, data: bytes, addr: tuple[str, int], local_port: int = 0) -> None:
+        if addr == self.probe_from and self.probe is not None:  # our own queue probe
+            self.probe.arrived(data, cast(asyncio.AbstractEventLoop, self._loop).time())
+            return
         host, port = addr
         self._act(inbound.receive(data, UDP, host, port, limits=self.config.limits),
                   UDP, host, port, None, local_port)

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from ims_core.config import ConfigError
-from ims_core.cscf.overload import Decision, LoadMonitor, OverloadConfig, decide
+from ims_core.cscf.overload import (
+    MAX_COOLDOWN,
+    MIN_LOAD,
+    Decision,
+    LoadMonitor,
+    OverloadConfig,
+    decide,
+)
 from ims_core.pcscf import PcscfCore
 from ims_core.proxy import Send
 from ims_core.sip import Response
@@ -27,12 +34,13 @@ from tests.pcscf.messages import (
 from tests.scscf import helpers as scscf
 from tests.sipmsg import answer, requests, responses
 
-TARGET = 0.1  # seconds: the default target_latency_ms
+TARGET = 0.1  # seconds: the target_latency_ms of `monitor()`
 
 
 def monitor(**settings: object) -> LoadMonitor:
     values: dict[str, object] = {"enabled": True, "initial_rate": 100.0, "min_rate": 10.0,
-                                 "max_rate": 400.0, "rate_step": 20.0, "burst_seconds": 0.1}
+                                 "max_rate": 400.0, "rate_step": 20.0, "burst_seconds": 0.1,
+                                 "target_latency_ms": 1000 * TARGET, "adjust_period": 0.5}
     values.update(settings)
     return LoadMonitor(OverloadConfig(**values))  # type: ignore[arg-type]
 
@@ -70,23 +78,36 @@ def test_latency_over_target_shrinks_the_rate_in_proportion_bounded() -> None:
     mon = monitor()
     feed(mon, 1.25 * TARGET, 0.0, 0.6)
     assert mon.smoothed == pytest.approx(1.25 * TARGET)
-    assert mon.rate == pytest.approx(80.0)  # 100 * target/latency
+    assert mon.rate == pytest.approx(100 * (1 / 1.25) ** 0.5)  # sqrt(target/latency)
+    mon = monitor()
+    feed(mon, 2 * TARGET, 0.0, 0.6)
+    assert mon.rate == pytest.approx(100 * 0.5 ** 0.5)  # about a quarter off at twice it
     mon = monitor()
     feed(mon, 30 * TARGET, 0.0, 0.6)
     assert mon.rate == pytest.approx(50.0)  # at most halved per period
 
 
+def test_no_decrease_without_load() -> None:
+    """A few slow answers at light load (an HSS hiccup) do not cut the rate: under
+    MIN_LOAD admitted per period, HOLD."""
+    mon = monitor()
+    feed(mon, 10 * TARGET, 0.0, 2.0, MIN_LOAD)  # MIN_LOAD/s: half that per period
+    assert mon.rate == 100.0 and mon.signal > TARGET
+    feed(mon, 10 * TARGET, 2.0, 0.6, 4 * MIN_LOAD)  # a real load: cut
+    assert mon.rate < 100.0
+
+
 def test_decrease_starts_from_the_admitted_rate_when_lower() -> None:
     mon = monitor(initial_rate=400.0)
-    feed(mon, 2 * TARGET, 0.0, 0.6, 100)  # 100/s admitted, far below the rate
+    feed(mon, 4 * TARGET, 0.0, 0.6, 100)  # 100/s admitted, far below the rate
     assert 45.0 < mon.rate < 55.0  # half the admitted rate, not half of 400
 
 
 def test_rate_stays_within_bounds() -> None:
-    mon = monitor()
+    mon = monitor(min_rate=40.0, burst_seconds=0.05)
     now = feed(mon, 10.0, 0.0, 5.0)
-    assert mon.rate == 10.0  # min_rate
-    assert admit_all(mon, now + 1.0) == 1  # the bucket shrank with the rate
+    assert mon.rate == 40.0  # min_rate
+    assert admit_all(mon, now + 1.0) == 2  # the bucket shrank with the rate
     for _ in range(100):  # latency fine and the bucket limiting: additive increase
         now += 0.5
         admit_all(mon, now)
@@ -96,9 +117,9 @@ def test_rate_stays_within_bounds() -> None:
 
 def test_recovers_additively_once_latency_drops_and_only_when_limited() -> None:
     mon = monitor()
-    now = feed(mon, 2 * TARGET, 0.0, 0.6)
+    now = feed(mon, 4 * TARGET, 0.0, 0.6)
     assert mon.rate == pytest.approx(50.0)
-    now = feed(mon, 0.001, now, 1.0, 20)  # the EWMA comes down; the bucket never limited
+    now = feed(mon, 0.001, now, 2.0, 20)  # the EWMA comes down; the bucket never limited
     assert mon.smoothed < TARGET
     assert mon.rate == pytest.approx(50.0)  # HOLD
     admit_all(mon, now)  # demand beyond the bucket
@@ -110,8 +131,67 @@ def test_recovers_additively_once_latency_drops_and_only_when_limited() -> None:
 def test_decision_table() -> None:
     assert decide(0.2, 0.1, False) is Decision.DECREASE
     assert decide(0.2, 0.1, True) is Decision.DECREASE
+    assert decide(0.1, 0.1, True) is Decision.INCREASE
     assert decide(0.05, 0.1, True) is Decision.INCREASE
+    assert decide(0.049, 0.1, True) is Decision.SURGE
     assert decide(0.05, 0.1, False) is Decision.HOLD
+    assert decide(0.0, 0.1, False) is Decision.HOLD
+
+
+def test_increase_is_gentle_near_target_and_fast_far_below() -> None:
+    near, far = monitor(initial_rate=320.0), monitor(initial_rate=320.0)
+    for mon, latency in ((near, 0.8 * TARGET), (far, 0.1 * TARGET)):
+        admit_all(mon, 0.0)  # the bucket limits
+        mon.record(latency, 0.0)
+        admit_all(mon, 0.3)
+        assert mon.record(latency, 0.6) in (Decision.INCREASE, Decision.SURGE)
+    assert near.rate == pytest.approx(340.0)  # rate/16 = 20: the step
+    assert far.rate == pytest.approx(400.0)  # rate/4 = 80, capped at max_rate
+
+
+def test_a_decrease_waits_for_the_last_one_to_show() -> None:
+    """After a cut the backlog behind the signal still drains: the next cut waits as
+    long as the signal was (at most MAX_COOLDOWN), else the rate would collapse."""
+    mon = monitor()
+    slow = 15 * TARGET  # 1.5 s: the wait is capped at MAX_COOLDOWN
+    mon.record(slow, 0.0)
+    feed(mon, slow, 0.0, 0.49)  # 100/s admitted: the cut starts from the rate
+    assert mon.record(slow, 0.5) is Decision.DECREASE
+    assert mon.rate == pytest.approx(50.0, rel=0.05)
+    feed(mon, slow, 0.5, 0.49)
+    assert mon.record(slow, 1.0) is Decision.HOLD  # 0.5 s after the cut: not yet
+    assert mon.rate == pytest.approx(50.0, rel=0.05)
+    feed(mon, slow, 1.0, 0.49)
+    assert mon.record(slow, 1.0 + MAX_COOLDOWN / 2) is Decision.DECREASE
+    assert mon.rate < 50.0
+
+
+def test_the_nodes_own_queue_counts_even_when_no_request_completes() -> None:
+    def probed(delay: float) -> LoadMonitor:
+        mon = monitor(initial_rate=400.0)
+        for i in range(60):  # 20 ms probes; 4 requests admitted between two; none answered
+            for _ in range(4):
+                mon.admit(i * 0.02)
+            mon.queued(delay, i * 0.02)
+        return mon
+
+    slow = probed(3 * TARGET)  # 300 ms of backlog
+    assert slow.queue == pytest.approx(3 * TARGET, rel=0.01)
+    assert slow.signal == slow.queue and slow.rate < 400.0  # DECREASE, from the queue alone
+    assert probed(0.001).rate == 400.0  # a short queue: HOLD
+
+
+def test_request_latency_and_queue_delay_add_up() -> None:
+    mon = monitor(burst_seconds=1.0)
+    mon.record(0.6 * TARGET, 0.0)
+    mon.queued(0.6 * TARGET, 0.01)
+    assert mon.signal == pytest.approx(0.6 * TARGET + 0.25 * 0.6 * TARGET)
+    decisions = []
+    for i in range(30):
+        mon.admit(0.02 + i * 0.02)
+        decisions.append(mon.queued(0.6 * TARGET, 0.02 + i * 0.02))
+    assert Decision.DECREASE in decisions  # each alone is under target, not their sum
+    assert mon.rate < 100.0
 
 
 def test_protected_requests_pass_an_empty_bucket_and_leave_it_in_debt() -> None:
@@ -139,6 +219,7 @@ def test_disabled_admits_everything() -> None:
 @pytest.mark.parametrize("settings", [
     {"min_rate": 0.0}, {"initial_rate": 500.0}, {"min_rate": 200.0},
     {"target_latency_ms": 0.0}, {"adjust_period": -1.0}, {"retry_after": -1},
+    {"probe_interval_ms": -1.0},
 ])
 def test_bad_settings_are_refused(settings: dict[str, object]) -> None:
     with pytest.raises(ConfigError):

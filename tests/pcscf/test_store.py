@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
+from ims_core.identity import uri_key
 from ims_core.pcscf import Binding, MemoryRegistrationStore, Registration
 from ims_core.pcscf.registrations import RegistrationStore, select
+from ims_core.sip import SipParseError
 
 
 def reg(port: int, expires: float, impus: tuple[str, ...] = ("sip:alice@d",)) -> Registration:
@@ -133,6 +137,20 @@ def test_contacts_match_as_uris() -> None:
     s.save(portless)
     assert s.by_contact("sip:bob@example.net") == portless
     assert s.by_contact("sip:bob@example.net:5060") is None
+
+
+def test_a_binding_carries_its_uri_key() -> None:
+    """Worked out once, when the binding is made (or taken as given, already worked out),
+    and kept by a copy with another expiry."""
+    b = Binding("sip:%61lice@EXAMPLE.net:5060;ob", 100.0)
+    assert b.key == uri_key("sip:alice@example.net:5060")
+    assert replace(b, expires=5.0).key == b.key
+    assert Binding(b.uri, 1.0, "given").key == "given"
+    with pytest.raises(SipParseError):
+        Binding("not a uri", 1.0)
+    a = reg(5060, 100.0)
+    key = uri_key("sip:alice@10.0.0.1:5060")
+    assert a.binding_for("ignored when the key is given", key) == a.bindings[0]
 
 
 def test_identities_match_as_public_identities() -> None:

@@ -73,6 +73,25 @@ def test_loop_hash_ignores_the_top_via_but_sees_the_request_uri() -> None:
     assert loop_hash(a) == loop_hash(b) != loop_hash(c)
 
 
+def test_loop_hash_reads_the_first_of_each_single_header_and_every_route() -> None:
+    """From, To, Call-ID and the CSeq number count as the first field of each names them
+    (compact forms too); Route and Proxy-Require with every field, in order; anything else,
+    and the CSeq method, not at all."""
+    base = request(extra="Route: <sip:r1@example.com;lr>\r\n")
+    same = request(extra="Route: <sip:r1@example.com;lr>\r\nSubject: x\r\n"
+                         "f: <sip:later@example.com>;tag=9\r\n")
+    assert loop_hash(base) == loop_hash(same)
+    other_cseq_method = request(extra="Route: <sip:r1@example.com;lr>\r\n")
+    other_cseq_method.headers.set("CSeq", "1 BYE")
+    assert loop_hash(other_cseq_method) == loop_hash(base)
+    for extra in ("Route: <sip:r1@example.com;lr>\r\nRoute: <sip:r2@example.com;lr>\r\n",
+                  "Route: <sip:r1@example.com;lr>\r\nProxy-Require: foo\r\n",
+                  "Route: <sip:r2@example.com;lr>\r\n"):
+        assert loop_hash(request(extra=extra)) != loop_hash(base), extra
+    assert loop_hash(request(cseq=2, extra="Route: <sip:r1@example.com;lr>\r\n")) != (
+        loop_hash(base))
+
+
 def test_our_branch_marks_a_loop() -> None:
     req = request()
     lh = loop_hash(req)

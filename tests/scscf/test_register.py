@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hss import sqn as sqnmod
 from hss.provision import DEMO_OP, demo_k, new_subscriber
 from ims_core import auth
 from ims_core.diameter import DiameterTimeout, DiameterUnavailable, ResultCode, make_answer
+from ims_core.scscf import ScscfCore
 from ims_core.sip import parse_name_addr
 from tests.sipmsg import responses
 
@@ -27,6 +29,7 @@ from .helpers import (
     Ue,
     aka_subscriber,
     challenge_of,
+    config,
     md5_subscriber,
     reason,
 )
@@ -568,11 +571,16 @@ def test_an_explicit_aka_algorithm_is_not_retried(tmp_path: Path) -> None:
         h.close()
 
 
-def test_md5_nonce_comes_from_the_core_rng(h: Harness) -> None:
-    h.core.rng = lambda n: bytes(range(n))
+def test_md5_nonce_comes_from_the_core_nonce_rng(h: Harness) -> None:
+    h.core.nonce_rng = lambda n: bytes(range(n))
+    h.core.rng = lambda n: bytes([0xEE] * n)  # tags and the like: never the nonce
     ch = challenge_of(h.send(Ue().register()))
     assert ch.algorithm == "MD5"
     assert base64.b64decode(ch.nonce or "") == bytes(range(18))
+
+
+def test_md5_nonces_are_cryptographic_by_default() -> None:
+    assert ScscfCore(config()).nonce_rng is os.urandom
 
 
 # -- bindings compared as URIs (RFC 3261 §10.3 step 7, §19.1.4) ----------------------------
@@ -613,3 +621,4 @@ def test_out_of_order_check_uses_uri_equality(h: Harness) -> None:
     ue.cseq = 1
     ue.contact = "sip:ue1@EXAMPLE.NET:5060"
     assert h.send(ue.register(authorization=ue.answer(ch))).status == 500
+

@@ -238,3 +238,35 @@ def test_header_key_table_is_read_only_and_fixed() -> None:
     assert parser._KEYS is table and dict(table) == before
     assert all(key == header_key(spelling) for spelling, key in table.items())
     assert {table[letter] for letter in COMPACT_FORMS} == set(COMPACT_FORMS.values())
+
+
+@pytest.mark.parametrize("value", ["", "7a", "256", "\u0667\u0660", "\u00b2", "00000000070",
+                                   "+70"])
+def test_max_forwards_takes_ascii_digits_only(value: str) -> None:
+    """§20.22: 1*DIGIT (ASCII, at most 10 of them here), 0-255; other scripts' digits,
+    which str.isdigit alone would take, are a 400."""
+    msg = parse_message(wire(f"""
+OPTIONS sip:a@b SIP/2.0
+Via: SIP/2.0/UDP h;branch=z9hG4bK1
+Max-Forwards: {value}
+From: <sip:x@y>;tag=1
+To: <sip:a@b>
+Call-ID: c
+CSeq: 1 OPTIONS
+""", b""))
+    with pytest.raises(SipParseError):
+        _ = msg.max_forwards
+
+
+def test_max_forwards_and_content_length_values() -> None:
+    msg = parse_message(wire("""
+OPTIONS sip:a@b SIP/2.0
+Via: SIP/2.0/UDP h;branch=z9hG4bK1
+Max-Forwards:  0000000070\t
+From: <sip:x@y>;tag=1
+To: <sip:a@b>
+Call-ID: c
+CSeq: 1 OPTIONS
+Content-Length: 0
+""", b""))
+    assert msg.max_forwards == 70 and msg.content_length == 0

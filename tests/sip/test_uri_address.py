@@ -18,6 +18,9 @@ from ims_core.sip import (
     unescape,
     unquote,
 )
+from ims_core.sip import address as address_module
+from ims_core.sip import uri as uri_module
+from ims_core.sip.address import name_addr_view
 
 
 @pytest.mark.parametrize(
@@ -111,3 +114,38 @@ def test_split_and_quote_helpers() -> None:
         split_values('"abc')
     assert unquote(quote('x"\\y')) == 'x"\\y'
     assert unquote("plain") == "plain"
+
+
+# -- the parse caches: the same answers, each caller its own copy, bounded ------------------
+
+
+def test_each_parse_is_a_copy_of_its_own() -> None:
+    first = parse_name_addr('"A" <sip:alice@example.com;lr>;tag=1')
+    assert isinstance(first.uri, SipUri)
+    first.uri.host = "evil.example"
+    first.uri.params.clear()
+    first.params.append(("x", None))
+    again = parse_name_addr('"A" <sip:alice@example.com;lr>;tag=1')
+    assert str(again) == "A <sip:alice@example.com;lr>;tag=1"
+    uri = parse_uri("sip:bob@example.com:5070;transport=tcp")
+    assert isinstance(uri, SipUri)
+    uri.params.append(("lr", None))
+    uri.port = 1
+    assert str(parse_uri("sip:bob@example.com:5070;transport=tcp")) == (
+        "sip:bob@example.com:5070;transport=tcp")
+    view = name_addr_view("<sip:carol@example.com>;tag=7")
+    assert view.tag == "7" and name_addr_view("<sip:carol@example.com>;tag=7") is view
+
+
+@pytest.mark.parametrize("text", ["sip:", "sip:a@b:99999", "<sip:a@b", "sip:a b@c"])
+def test_what_does_not_parse_raises_every_time(text: str) -> None:
+    for _ in range(2):
+        with pytest.raises(SipParseError):
+            parse_name_addr(text)
+
+
+def test_the_caches_stay_bounded() -> None:
+    for i in range(max(uri_module.PARSED.size, address_module.PARSED.size) + 10):
+        parse_name_addr(f"<sip:u{i}@example.com>")
+    assert 0 < len(uri_module.PARSED.entries) <= uri_module.PARSED.size
+    assert 0 < len(address_module.PARSED.entries) <= address_module.PARSED.size
