@@ -15,9 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from hss.store import Store, StoreBusy
+from ims_core import log
 from ims_core.diameter import Message
 
-Job = tuple[Callable[[Message], Message], Message, "asyncio.Future[Message]"]
+Done = Callable[[Message | BaseException], None]  # gets the answer, or what the handler raised
+Job = tuple[Callable[[Message], Message], Message, Done]
+
+_log: Any = log.get("hss")
 
 
 class Batcher:
@@ -31,15 +35,15 @@ class Batcher:
         self._pending: list[Job] = []
         self._scheduled = False
 
-    def submit(self, fn: Callable[[Message], Message], req: Message) -> asyncio.Future[Message]:
-        fut: asyncio.Future[Message] = self._loop.create_future()
-        self._pending.append((fn, req, fut))
+    def submit(self, fn: Callable[[Message], Message], req: Message, done: Done) -> None:
+        """Run ``fn(req)`` with the next batch; ``done`` gets its answer or exception on
+        the loop (no future per request) — from inside this call when it fills a batch."""
+        self._pending.append((fn, req, done))
         if len(self._pending) >= self._max:
             self._flush()
         elif not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._flush)
-        return fut
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -56,7 +60,7 @@ class Batcher:
             except Exception as exc:  # the commit failed: no answer may claim success
                 _deliver_results(batch, [exc] * len(batch))
                 return
-            else:
+            else:  # committed: only now may the answers go out
                 _deliver_results(batch, results)
                 return
         work = self._pool.submit(_run, jobs, self._store)
@@ -69,7 +73,7 @@ def _run(jobs: list[tuple[Callable[[Message], Message], Message]], store: Store)
         try:
             with store.savepoint():
                 out.append(fn(req))
-        except Exception as exc:  # handed to the awaiting handler, which re-raises
+        except Exception as exc:  # handed to the request's callback
             out.append(exc)
     return out
 
@@ -80,10 +84,8 @@ def _deliver(batch: list[Job], work: concurrent.futures.Future[list[Any]]) -> No
 
 
 def _deliver_results(batch: list[Job], results: list[Any]) -> None:
-    for (_, _, fut), res in zip(batch, results, strict=True):
-        if fut.done():  # cancelled meanwhile
-            continue
-        if isinstance(res, BaseException):
-            fut.set_exception(res)
-        else:
-            fut.set_result(res)
+    for (_, req, done), res in zip(batch, results, strict=True):
+        try:
+            done(res)
+        except Exception:  # one callback's bug must not keep the rest of the batch waiting
+            _log.exception("hss_batch_callback_failed", command=req.name)

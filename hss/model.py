@@ -7,6 +7,7 @@ registration set (TS 23.228 §4.3.3.3), which is what the lab and SIPp need.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -138,6 +139,7 @@ class Subscriber:
                    for i in self.ifcs for s in i.spts)
 
 
+@functools.lru_cache(maxsize=8192)  # a URI parse per Cx request otherwise; bounded
 def identity_key(value: str) -> str:
     """How the HSS stores and looks up an IMPU: :func:`ims_core.identity.impu_key`
     (parameters dropped, host lower-cased, tel visual separators removed); text that is

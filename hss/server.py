@@ -1,8 +1,9 @@
 """``ims-core hss``: the asyncio Diameter node with the Cx handlers.
 
-The handlers are blocking (store, Milenage), so requests run in worker threads (``workers``
-in the config), handed over in batches (:mod:`hss.batch`); the event loop only frames,
-dispatches and writes. Alongside, :class:`~hss.pusher.Pusher` sends the RTRs and PPRs the
+The handlers are blocking (store, Milenage): requests are handed over in batches
+(:mod:`hss.batch`), run on the loop in one SQLite transaction, or in worker threads
+(``workers`` in the config) for a store that needs them; the node answers each when its
+batch is done. Alongside, :class:`~hss.pusher.Pusher` sends the RTRs and PPRs the
 provisioning CLI queues in the store's outbox. Startup (open the store, seed ``[seed]
 count`` demo subscribers into an empty one, listen) → serve until SIGINT/SIGTERM → DPR to
 peers and close (a second signal exits at once).
@@ -28,7 +29,7 @@ from hss.cx import HANDLERS, CxContext, Handler
 from hss.pusher import Pusher
 from hss.store import Store, StoreError, open_store
 from ims_core import log, runtime
-from ims_core.diameter import DiameterConfig, Message
+from ims_core.diameter import DiameterConfig, Message, Respond, Responder
 from ims_core.diameter.node import DiameterNode
 
 
@@ -102,30 +103,24 @@ class HssServer:
         self.node: DiameterNode | None = None
         self.port: int | None = None
 
-    def _wrap(self, handler: Handler) -> Any:
-
+    def _responder(self, handler: Handler) -> Responder:
+        """The node's responder for *handler*: each request joins the next store batch and
+        is answered when the batch is done (no task or future per request)."""
         assert self._batcher is not None
-        batcher = self._batcher
+        submit = self._batcher.submit
         ctx = self.ctx
+        logger = self._log
 
         def run(req: Message) -> Message:
             return handler(req, ctx)
 
-        async def handle(req: Message) -> Message:
-            started = time.perf_counter()
-            ans = await batcher.submit(run, req)
+        def respond(req: Message, reply: Respond) -> None:
             # One line per Cx request is a debug line: at thousands of MARs a second, the
             # AVP look-ups for its fields alone cost more than SQL; build them only when shown.
-            if self._log.is_enabled_for(logging.DEBUG):
-                self._log.debug(
-                    "cx_exchange", command=req.name, session_id=req.session_id,
-                    peer=req.origin_host, user=req.get("User-Name"),
-                    impu=req.get("Public-Identity"), result=ans.result,
-                    latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                )  # fmt: skip
-            return ans
+            submit(run, req, _logged(logger, req, reply)
+                   if logger.is_enabled_for(logging.DEBUG) else reply)
 
-        return handle
+        return respond
 
     async def start(self, host: str | None = None, port: int | None = None) -> int:
         """Seed an empty store (``[seed] count``), then listen; :class:`ListenError` when
@@ -138,7 +133,7 @@ class HssServer:
         self._batcher = Batcher(self._pool, self.store)
         self.node = DiameterNode(diameter_config(self.cfg))
         for code, handler in HANDLERS.items():
-            self.node.add_handler(code, self._wrap(handler))
+            self.node.add_responder(code, self._responder(handler))
         host = d.listen_host if host is None else host
         port = d.listen_port if port is None else port
         try:
@@ -165,6 +160,22 @@ class HssServer:
         if self._own_store:
             self.store.close()
         self._log.info("hss_stopped")
+
+
+def _logged(logger: Any, req: Message, reply: Respond) -> Respond:
+    started = time.perf_counter()
+
+    def logged(ans: Message | BaseException) -> None:
+        reply(ans)
+        if isinstance(ans, Message):  # a failure is the node's to log
+            logger.debug(
+                "cx_exchange", command=req.name, session_id=req.session_id,
+                peer=req.origin_host, user=req.get("User-Name"),
+                impu=req.get("Public-Identity"), result=ans.result,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            )  # fmt: skip
+
+    return logged
 
 
 async def serve(cfg: HssConfig, stop: asyncio.Event | None = None) -> None:

@@ -37,6 +37,8 @@ def advance(sqn: int, n: int, ind_bits: int = DEFAULT_IND_BITS) -> int:
 
 def batch(last: int, n: int, ind_bits: int = DEFAULT_IND_BITS) -> list[int]:
     """The *n* SQNs ending at *last* (the value the atomic update returned), oldest first."""
+    if n == 1 and 0 <= last < 1 << SQN_BITS:  # the common case: join(*split(last))
+        return [last]
     seq, ind = split(last, ind_bits)
     mod = 1 << ind_bits
     return [join(seq - n + 1 + i, (ind - n + 1 + i) % mod, ind_bits) for i in range(n)]

@@ -38,6 +38,7 @@ SANS_IO_MODULES = (
 ADAPTERS = frozenset({
     "ims_core.auth.cli",
     "ims_core.diameter.node",
+    "ims_core.diameter.connection",
     "ims_core.proxy.server",
     "ims_core.proxy.cli",
     "ims_core.cscf.server",

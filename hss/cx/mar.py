@@ -16,7 +16,7 @@ from hss.cx.common import SUCCESS, CxContext, Outcome, Rejected, answer, base, e
 from hss.cx.common import text as text_avp
 from hss.model import SCHEME_BY_NAME, SCHEME_WIRE_NAME, Subscriber
 from hss.sqn import SqnExhausted
-from ims_core.diameter import CxResult, Message, ResultCode
+from ims_core.diameter import Avp, CxResult, Dictionary, Grouped, Message, ResultCode
 
 UNKNOWN_SCHEME = "unknown"  # TS 29.228 §6.3.1: the HSS picks the subscriber's scheme
 
@@ -124,10 +124,10 @@ def handle(msg: Message, ctx: CxContext) -> Message:
         ans.add("Public-Identity", res.impu)
     if not res.outcome.ok:
         return ans
-    items: list[list[tuple[str, Any]]]
+    values: list[list[tuple[str, Any]]]
     if res.digest is not None:
         d = res.digest
-        items = [[
+        values = [[
             ("SIP-Digest-Authenticate", [
                 ("Digest-Realm", d.realm),
                 ("Digest-Algorithm", d.algorithm),
@@ -136,17 +136,29 @@ def handle(msg: Message, ctx: CxContext) -> Message:
             ]),
         ]]  # fmt: skip
     else:
-        items = [[
+        values = [[
             ("SIP-Authenticate", v.sip_authenticate),
             ("SIP-Authorization", v.xres),
             ("Confidentiality-Key", v.ck),
             ("Integrity-Key", v.ik),
         ] for v in res.vectors]  # fmt: skip
-    ans.add("SIP-Number-Auth-Items", len(items))
-    for i, item in enumerate(items, 1):
-        ans.add("SIP-Auth-Data-Item", [
-            ("SIP-Item-Number", i),
-            ("SIP-Authentication-Scheme", res.scheme),
-            *item,
-        ])  # fmt: skip
+    dictionary = ans.dictionary
+    out = ans.avps
+    out.append(dictionary.constant("SIP-Number-Auth-Items", len(values)))
+    for i, item in enumerate(values, 1):
+        out.append(_auth_data_item(dictionary, i, res.scheme, item))
     return ans
+
+
+def _auth_data_item(
+    dictionary: Dictionary, number: int, scheme: str, values: list[tuple[str, Any]]
+) -> Avp:
+    """SIP-Auth-Data-Item (TS 29.229 §6.3.13): the number and scheme, which repeat from
+    answer to answer, are encoded once (:meth:`Dictionary.constant`); only the values are
+    encoded anew."""
+    children = [
+        dictionary.constant("SIP-Item-Number", number),
+        dictionary.constant("SIP-Authentication-Scheme", scheme),
+    ]
+    children += [Avp.of(name, value, dictionary) for name, value in values]
+    return Avp.of("SIP-Auth-Data-Item", Grouped(children, dictionary), dictionary)

@@ -19,6 +19,10 @@ _MIGRATION_LOCK = 0x1A5C0DE
 
 class PostgresStore(SqlStore):
     placeholder = "%s"
+    identities_agg = (
+        "json_agg(json_build_array(p.position, p.impu, p.barred, p.identity_type, "
+        "p.reg_state))::text"
+    )
 
     def __init__(self, dsn: str, *, ind_bits: int = 5, connect_timeout: int = 5) -> None:
         try:

@@ -39,9 +39,19 @@ _JOINED = (
 )
 
 
-_BY_IMSI = _JOINED.format(where="s.imsi = ?")
-_BY_IMPI = _JOINED.format(where="s.impi = ?")
-_BY_IMPU = _JOINED.format(where="s.imsi = (SELECT imsi FROM public_identities WHERE impu = ?)")
+# One row per subscriber, its public identities in one JSON column of
+# [position, impu, barred, identity_type, reg_state] arrays: a single statement (one
+# consistent snapshot) with no subscriber columns repeated per identity. Backends name the
+# aggregate ({agg}); elements are put in position order here, whatever order it used.
+_ONE = (
+    f"SELECT {_SUB_COLS}, (SELECT {{agg}} FROM public_identities p WHERE p.imsi = s.imsi) "
+    "FROM subscribers s WHERE {where}"
+)
+_BY_IMSI = _ONE.format(agg="{agg}", where="s.imsi = ?")
+_BY_IMPI = _ONE.format(agg="{agg}", where="s.impi = ?")
+_BY_IMPU = _ONE.format(
+    agg="{agg}", where="s.imsi = (SELECT imsi FROM public_identities WHERE impu = ?)"
+)
 
 
 # Integer parameters in SQN arithmetic: psycopg may bind small ints as int2, whose
@@ -52,20 +62,44 @@ _N = "CAST(? AS BIGINT)"
 _REG_STATES = {int(s): s for s in RegState}
 
 
-def _subscriber(rows: Sequence[Sequence[Any]]) -> Subscriber | None:
-    if not rows:
-        return None
-    r = rows[0]
+def _identity(impu: str, barred: Any, identity_type: Any, reg_state: int) -> PublicIdentity:
     # The enum call RegState(x) costs several times a dict look-up; a value outside the
     # enum still raises ValueError from it.
-    states = _REG_STATES
-    out = []
-    for x in rows:
-        state = states.get(x[17])
-        if state is None:
-            state = RegState(x[17])
-        out.append(PublicIdentity(x[14], bool(x[15]), int(x[16]), state))
-    impus = tuple(out)
+    state = _REG_STATES.get(reg_state)
+    if state is None:
+        state = RegState(reg_state)
+    return PublicIdentity(impu, bool(barred), int(identity_type), state)
+
+
+# Parsed identity sets by their JSON text: they change far less often than they are read
+# (a MAR reads them, then only the SQN changes). Immutable values; bounded.
+_IDENTITY_SETS: dict[str, tuple[PublicIdentity, ...]] = {}
+_MAX_IDENTITY_SETS = 4096
+
+
+def _identities(text: str | None) -> tuple[PublicIdentity, ...]:
+    if not text:
+        return ()
+    impus = _IDENTITY_SETS.get(text)
+    if impus is None:
+        items = sorted(json.loads(text), key=lambda x: int(x[0]))
+        impus = tuple(_identity(x[1], x[2], x[3], x[4]) for x in items)
+        if len(_IDENTITY_SETS) >= _MAX_IDENTITY_SETS:
+            _IDENTITY_SETS.clear()
+        _IDENTITY_SETS[text] = impus
+    return impus
+
+
+def _subscriber(rows: Sequence[Sequence[Any]]) -> Subscriber | None:
+    """From joined rows: the subscriber's columns, then one identity per row."""
+    if not rows:
+        return None
+    return _with_identities(rows[0], tuple(_identity(x[14], x[15], x[16], x[17]) for x in rows))
+
+
+def _with_identities(r: Sequence[Any], impus: tuple[PublicIdentity, ...]) -> Subscriber | None:
+    if not impus:  # as with the join: no identity, no subscriber
+        return None
     return Subscriber(
         imsi=r[0],
         impi=r[1],
@@ -89,6 +123,11 @@ class SqlStore(Store):
     """Common implementation; subclasses supply connections and transactions."""
 
     placeholder = "?"
+    # The JSON array of a subscriber's identities (see _ONE), as text.
+    identities_agg = (
+        "json_group_array(json_array(p.position, p.impu, p.barred, p.identity_type, "
+        "p.reg_state))"
+    )
 
     def __init__(self, *, ind_bits: int = sqnmod.DEFAULT_IND_BITS) -> None:
         if not 0 <= ind_bits <= 10:
@@ -97,6 +136,18 @@ class SqlStore(Store):
         self._local = threading.local()
         self._all: list[Any] = []
         self._lock = threading.Lock()
+        b, mod = ind_bits, 1 << ind_bits
+        # One statement: SEQ += n, IND = (IND + n) mod 2^b (Annex C.3.2); the row lock
+        # makes concurrent callers (threads, processes, HSS fronts) get disjoint ranges.
+        # SEQ must stay within its 48 - b bits: the row is left alone otherwise.
+        self._next_sqns = (
+            f"UPDATE subscribers SET sqn = (((sqn >> {b}) + {_N}) << {b}) "
+            f"| (((sqn & {mod - 1}) + {_N}) % {mod}) "
+            f"WHERE imsi = ? AND (sqn >> {b}) + {_N} < {_N} RETURNING sqn"
+        )
+        self._by_imsi, self._by_impi, self._by_impu = (
+            self._sql(q.format(agg=self.identities_agg)) for q in (_BY_IMSI, _BY_IMPI, _BY_IMPU)
+        )
 
     # -- backend hooks ------------------------------------------------------------------
     @abc.abstractmethod
@@ -119,6 +170,12 @@ class SqlStore(Store):
 
     def _is_duplicate(self, exc: BaseException) -> bool:
         return False
+
+    def _changed(self, imsi: str) -> None:
+        """This connection wrote subscriber *imsi* (for a backend that keeps what it read)."""
+
+    def _sqn_changed(self, imsi: str, sqn: int) -> None:
+        """This connection moved subscriber *imsi*'s SQN to *sqn*, and nothing else."""
 
     # -- plumbing -------------------------------------------------------------------------
     def _conn(self) -> Any:
@@ -192,19 +249,22 @@ class SqlStore(Store):
 
     # -- provisioning ---------------------------------------------------------------------
     def add(self, subs: Iterable[Subscriber], *, replace: bool = False) -> int:
-        n = 0
+        imsis: list[str] = []
         try:
             with self._tx() as cur:
                 for s in subs:
+                    imsis.append(s.imsi)
                     if replace:
                         self._q(cur, "DELETE FROM subscribers WHERE imsi = ?", (s.imsi,))
                     self._insert(cur, s)
-                    n += 1
         except Exception as exc:
             if self._is_duplicate(exc):
                 raise DuplicateError(f"already provisioned: {exc}") from None
             raise
-        return n
+        finally:
+            for imsi in imsis:
+                self._changed(imsi)
+        return len(imsis)
 
     def _insert(self, cur: Cursor, s: Subscriber) -> None:
         self._q(
@@ -260,12 +320,19 @@ class SqlStore(Store):
             if self._is_duplicate(exc):
                 raise DuplicateError(f"already provisioned: {exc}") from None
             raise
+        finally:
+            self._changed(sub.imsi)
 
     def delete(self, imsi: str) -> bool:
-        with self._tx() as cur:
-            # Explicit child delete: SQLite enforces ON DELETE CASCADE only with the pragma.
-            self._q(cur, "DELETE FROM public_identities WHERE imsi = ?", (imsi,))
-            return bool(self._q(cur, "DELETE FROM subscribers WHERE imsi = ?", (imsi,)).rowcount)
+        try:
+            with self._tx() as cur:
+                # Explicit child delete: SQLite enforces ON DELETE CASCADE only with the pragma.
+                self._q(cur, "DELETE FROM public_identities WHERE imsi = ?", (imsi,))
+                return bool(
+                    self._q(cur, "DELETE FROM subscribers WHERE imsi = ?", (imsi,)).rowcount
+                )
+        finally:
+            self._changed(imsi)
 
     def subscribers(self, limit: int | None = None) -> list[Subscriber]:
         with self._tx() as cur:
@@ -301,36 +368,31 @@ class SqlStore(Store):
 
     def _one(self, sql: str, key: str) -> Subscriber | None:
         # One statement, so one consistent snapshot without a write lock.
-        return _subscriber(self._fetch_all(self._sql(sql), (key,)))
+        rows = self._fetch_all(sql, (key,))
+        return _with_identities(rows[0], _identities(rows[0][14])) if rows else None
 
     def get(self, imsi: str) -> Subscriber | None:
-        return self._one(_BY_IMSI, imsi)
+        return self._one(self._by_imsi, imsi)
 
     def by_impi(self, impi: str) -> Subscriber | None:
-        return self._one(_BY_IMPI, impi)
+        return self._one(self._by_impi, impi)
 
     def by_impu(self, impu: str) -> Subscriber | None:
-        return self._one(_BY_IMPU, impu)
+        return self._one(self._by_impu, impu)
 
     # -- SQN ----------------------------------------------------------------------------------
     def next_sqns(self, imsi: str, n: int) -> list[int]:
         if n < 1:
             raise ValueError("n must be >= 1")
-        b, mod = self.ind_bits, 1 << self.ind_bits
-        # One statement: SEQ += n, IND = (IND + n) mod 2^b (Annex C.3.2); the row lock
-        # makes concurrent callers (threads, processes, HSS fronts) get disjoint ranges.
-        # SEQ must stay within its 48 - b bits: the row is left alone otherwise.
-        row = self._update_one(
-            f"UPDATE subscribers SET sqn = (((sqn >> {b}) + {_N}) << {b}) "
-            f"| (((sqn & {mod - 1}) + {_N}) % {mod}) "
-            f"WHERE imsi = ? AND (sqn >> {b}) + {_N} < {_N} RETURNING sqn",
-            (n, n, imsi, n, 1 << (sqnmod.SQN_BITS - b)),
-        )
+        b = self.ind_bits
+        row = self._update_one(self._next_sqns, (n, n, imsi, n, 1 << (sqnmod.SQN_BITS - b)))
         if row is None:
             if self.get(imsi) is None:
                 raise UnknownSubscriber(imsi)
             raise sqnmod.SqnExhausted(f"SQN of {imsi} exhausted")
-        return sqnmod.batch(int(row[0]), n, b)
+        last = int(row[0])
+        self._sqn_changed(imsi, last)
+        return sqnmod.batch(last, n, b)
 
     def resync(self, imsi: str, sqn_ms: int) -> int:
         b = self.ind_bits
@@ -343,7 +405,9 @@ class SqlStore(Store):
         )
         if row is None:
             raise UnknownSubscriber(imsi)
-        return int(row[0])
+        stored = int(row[0])
+        self._sqn_changed(imsi, stored)
+        return stored
 
     # -- registration ---------------------------------------------------------------------------
     def update_registration(
@@ -366,20 +430,23 @@ class SqlStore(Store):
         if not isinstance(scscf_name, _Keep):
             sets.append("scscf_name = ?")
             params.append(scscf_name)
-        with self._tx() as cur:
-            if sets:
-                cur_ = self._q(
-                    cur, f"UPDATE subscribers SET {', '.join(sets)} WHERE imsi = ?",
-                    (*params, imsi),
-                )  # fmt: skip
-                if cur_.rowcount == 0:
-                    raise UnknownSubscriber(imsi)
-            for impu, state in states.items():
-                self._q(
-                    cur,
-                    "UPDATE public_identities SET reg_state = ? WHERE impu = ? AND imsi = ?",
-                    (int(state), impu, imsi),
-                )
+        try:
+            with self._tx() as cur:
+                if sets:
+                    cur_ = self._q(
+                        cur, f"UPDATE subscribers SET {', '.join(sets)} WHERE imsi = ?",
+                        (*params, imsi),
+                    )  # fmt: skip
+                    if cur_.rowcount == 0:
+                        raise UnknownSubscriber(imsi)
+                for impu, state in states.items():
+                    self._q(
+                        cur,
+                        "UPDATE public_identities SET reg_state = ? WHERE impu = ? AND imsi = ?",
+                        (int(state), impu, imsi),
+                    )
+        finally:
+            self._changed(imsi)
 
     # -- outbox of HSS-initiated requests (RTR, PPR) ------------------------------------------
     def queue_push(self, push: Push, now: float) -> int:

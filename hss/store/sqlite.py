@@ -13,7 +13,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from hss.model import Subscriber
 from hss.store.base import StoreBusy
+from hss.store.cache import SubscriberCache
 from hss.store.sql import Cursor, SqlStore
 
 
@@ -67,27 +69,50 @@ class SqliteStore(SqlStore):
                 raise StoreBusy(str(exc)) from exc
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {int(self._busy)}")
-            self._local.batch = True
+            cache = self._cache()
+            cache.check(conn.execute("PRAGMA data_version").fetchone()[0])
+            local = self._local
+            local.batch, local.savepoint = True, _Savepoint(conn, cache)
             try:
                 with conn:  # commits the batch, or rolls it back if it raises
                     yield
+            except BaseException:
+                cache.clear()  # what it remembered may not have been kept
+                raise
             finally:
-                self._local.batch = False
+                local.batch, local.savepoint = False, None
 
-    @contextlib.contextmanager
-    def savepoint(self) -> Iterator[None]:
+    def savepoint(self) -> contextlib.AbstractContextManager[None]:
+        sp: _Savepoint | None = getattr(self._local, "savepoint", None)  # set in a batch
+        return contextlib.nullcontext() if sp is None else sp
+
+    # -- subscribers read in batches, kept for the next ones (see hss.store.cache) ---------
+    def _cache(self) -> SubscriberCache:
+        cache: SubscriberCache | None = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = SubscriberCache()
+        return cache
+
+    def _one(self, sql: str, key: str) -> Subscriber | None:
         if not self._in_batch():
-            yield
-            return
-        conn = self._conn()
-        conn.execute("SAVEPOINT cx")
-        try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK TO cx")
-            raise
-        finally:
-            conn.execute("RELEASE cx")
+            return super()._one(sql, key)
+        cache = self._cache()
+        sub = cache.get((sql, key))
+        if sub is None:
+            sub = super()._one(sql, key)
+            if sub is not None:
+                cache.put((sql, key), sub)
+        return sub
+
+    def _changed(self, imsi: str) -> None:
+        cache: SubscriberCache | None = getattr(self._local, "cache", None)
+        if cache is not None:
+            cache.changed(imsi)
+
+    def _sqn_changed(self, imsi: str, sqn: int) -> None:
+        cache: SubscriberCache | None = getattr(self._local, "cache", None)
+        if cache is not None:
+            cache.sqn_changed(imsi, sqn)
 
     @contextlib.contextmanager
     def _transaction(self, conn: sqlite3.Connection) -> Iterator[Cursor]:
@@ -133,3 +158,25 @@ class SqliteStore(SqlStore):
 
     def _is_duplicate(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)
+
+
+class _Savepoint:
+    """One request's writes inside a batch: kept, or undone if it raises. A plain class,
+    not a generator, and one object per batch: this runs once per Cx request."""
+
+    __slots__ = ("_cache", "_conn")
+
+    def __init__(self, conn: sqlite3.Connection, cache: SubscriberCache) -> None:
+        self._conn = conn
+        self._cache = cache
+
+    def __enter__(self) -> None:
+        self._conn.execute("SAVEPOINT cx")
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if exc_type is not None:
+                self._cache.clear()  # it may remember writes being undone now
+                self._conn.execute("ROLLBACK TO cx")
+        finally:
+            self._conn.execute("RELEASE cx")

@@ -4,9 +4,10 @@ and answer what the HSS asks it (RTR, PPR) over the connection the node opened."
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
-from ims_core.diameter import PPR, RTR, DiameterUnavailable, Message
+from ims_core.diameter import PPR, RTR, DiameterUnavailable, Message, PendingRequest
 from ims_core.diameter.node import DiameterNode
 from ims_core.proxy.server import ProxyServer
 from ims_core.transport import TransportConfig
@@ -29,7 +30,8 @@ class CscfServer(ProxyServer):
         super().__init__(core, transport_config)
         self.cscf = core
         self.diameter = diameter
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._asking: dict[DiameterQuery, PendingRequest] = {}  # sent, not yet answered
+        self._closed = False
         if diameter is not None:
             # TS 29.229 §6.1.9, §6.1.11: the HSS sends these to the Diameter client.
             for command in (RTR, PPR):
@@ -53,24 +55,30 @@ class CscfServer(ProxyServer):
     def _flush(self) -> None:
         super()._flush()
         for query in self.cscf.queries_to_send():
-            task = asyncio.get_running_loop().create_task(self._ask(query))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._ask(query)
 
-    async def _ask(self, query: DiameterQuery) -> None:
-        outcome: CxOutcome
+    def _ask(self, query: DiameterQuery) -> None:
+        """Send a query; its outcome comes to :meth:`_answered` (no task per query)."""
         if self.diameter is None:
-            outcome = DiameterUnavailable("no Diameter client configured")
-        else:
-            try:
-                outcome = await self.diameter.request(query.request, timeout=query.timeout)
-            except Exception as exc:  # DiameterUnavailable, DiameterTimeout, codec errors
-                outcome = exc
+            assert self._loop is not None  # _flush runs once started
+            # Next iteration, as an answer would come: not into the _flush that asked.
+            self._loop.call_soon(self._answered, query,
+                                 DiameterUnavailable("no Diameter client configured"))
+            return
+        self._asking[query] = self.diameter.send_request(
+            query.request, timeout=query.timeout, on_answer=partial(self._answered, query))
+
+    def _answered(self, query: DiameterQuery, outcome: CxOutcome) -> None:
+        if self._closed:
+            return
+        self._asking.pop(query, None)
         assert self._loop is not None
         self.cscf.answer_query(query, outcome, self._loop.time())
         self._flush()  # what the callback decided (and any follow-up query) goes out now
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._closed = True
+        for pending in self._asking.values():  # their answers would find nobody
+            pending.cancel()
+        self._asking.clear()
         await super().close()

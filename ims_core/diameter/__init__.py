@@ -1,7 +1,8 @@
 """Diameter base protocol (RFC 6733) and Cx/Dx (TS 29.229): codec, dictionary, message model,
 peer state machine and asyncio node.
 
-The sans-I/O parts (everything but :mod:`.node`) import neither asyncio nor socket.
+The sans-I/O parts (everything but :mod:`.node` and :mod:`.connection`) import neither asyncio
+nor socket.
 
 Messages::
 
@@ -19,9 +20,11 @@ Node (asyncio; imported lazily so the sans-I/O parts stay asyncio-free)::
 
     node = DiameterNode(DiameterConfig(origin_host, origin_realm, allowed_peers=(...)))
     node.add_handler(MAR, handler)                   # async def handler(req) -> answer
+    node.add_responder(MAR, responder)               # responder(req, respond): respond(ans)
     await node.listen(host, port)                    # server
     node.add_peer(host, port)                        # client: CER/CEA, DWR/DWA, reconnect
     answer = await node.request(req, timeout=2.0)    # DiameterUnavailable / DiameterTimeout
+    node.send_request(req, on_answer=cb)             # the same, cb(answer or exception)
     await node.stop()                                # DPR/DPA
 """
 
@@ -57,6 +60,7 @@ from .errors import (
 )
 from .header import FLAG_E, FLAG_P, FLAG_R, FLAG_T, Header, parse_header
 from .ids import SessionIds
+from .inflight import AnswerCallback, PendingRequest, Respond, Responder
 from .message import Message, error_answer, make_answer, make_request, new_session_id
 from .peer import Peer, Role, State, Watchdog
 
@@ -115,6 +119,7 @@ __all__ = [
     "UAA",
     "UAR",
     "VENDOR_3GPP",
+    "AnswerCallback",
     "Application",
     "Avp",
     "AvpDef",
@@ -135,6 +140,9 @@ __all__ = [
     "Header",
     "Message",
     "Peer",
+    "PendingRequest",
+    "Respond",
+    "Responder",
     "ResultCode",
     "Role",
     "SessionIds",

@@ -283,6 +283,15 @@ def _typed(value: Any, kind: type[_T], name: str) -> _T | None:
     raise DiameterError(ResultCode.INVALID_AVP_VALUE, f"{name} is not {kind.__name__}")
 
 
+def fresh(avp: Avp) -> Avp:
+    """A copy of *avp* sharing nothing mutable with it (Grouped values are copied too) and
+    keeping its encoding: how templates (AVPs built or decoded once) are handed out."""
+    value = avp.value
+    if isinstance(value, Grouped):
+        value = Grouped([fresh(a) for a in value.avps], value.dictionary)
+    return Avp(avp.code, avp.vendor, avp.flags, value, avp.defn, avp.encode())
+
+
 def make_grouped(value: Any, dictionary: Dictionary = DEFAULT) -> Grouped:
     """A :class:`Grouped` from a Grouped, a mapping, or a sequence of pairs and AVPs."""
     if isinstance(value, Grouped):

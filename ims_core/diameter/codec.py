@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import struct
 
-from .avp import Avp, Grouped, missing_avp
+from .avp import Avp, Grouped, fresh, missing_avp
 from .datatypes import AvpType
 from .dictionary import (
     AVP_FLAG_M,
@@ -110,7 +110,9 @@ def check_required(msg: Message, rules: tuple[str | tuple[str, ...], ...]) -> No
 def _check_keys(avps: list[Avp], rules: tuple[KeyRule, ...], dictionary: Dictionary) -> None:
     present = {(a.code, a.vendor) for a in avps}
     for rule in rules:
-        for key in rule:
+        if rule[0] in present:  # most rules name one AVP
+            continue
+        for key in rule[1:]:
             if key in present:
                 break
         else:
@@ -179,10 +181,11 @@ def _decode_avps(
             if d.type is _GROUPED:
                 if depth >= MAX_GROUP_DEPTH:
                     raise DiameterError(ResultCode.INVALID_AVP_VALUE, "Grouped nested too deep")
-                inner = _frame_avps(data, start, stop, strict_end=False)
-                value: object = Grouped(
-                    _decode_avps(data, inner, dictionary, depth + 1), dictionary
-                )
+                if depth == 0:
+                    value: object = _top_grouped(data, start, stop, dictionary)
+                else:
+                    inner = _frame_avps(data, start, stop, strict_end=False)
+                    value = Grouped(_decode_avps(data, inner, dictionary, depth + 1), dictionary)
             else:
                 value = d.decoder(data[start:stop])
         except DiameterError as err:
@@ -191,6 +194,25 @@ def _decode_avps(
             raise
         out.append(Avp(code, vendor, flags, value, d))
     return out
+
+
+_MAX_DECODED_GROUPS = 1024  # payloads may come from anyone: keep a bounded number
+
+
+def _top_grouped(data: bytes, start: int, stop: int, dictionary: Dictionary) -> Grouped:
+    """A top-level Grouped value. Its members depend on its payload alone, and the same
+    payloads keep coming (the Vendor-Specific-Application-Id of every Cx message, a MAR's
+    SIP-Auth-Data-Item): each is decoded once, then handed out as fresh copies."""
+    payload = data[start:stop]
+    memo = dictionary.decoded_groups
+    template = memo.get(payload)
+    if template is not None:
+        return Grouped([fresh(a) for a in template], dictionary)
+    avps = _decode_avps(data, _frame_avps(data, start, stop, strict_end=False), dictionary, 1)
+    if len(memo) >= _MAX_DECODED_GROUPS:
+        memo.clear()
+    memo[payload] = tuple(fresh(a) for a in avps)
+    return Grouped(avps, dictionary)
 
 
 def _decode_failed_avp(
@@ -248,17 +270,18 @@ class Framer:
         out: list[bytes] = []
         pos = 0
         n = len(buf)
-        while n - pos >= 4:
-            word = int.from_bytes(buf[pos : pos + 4], "big")
-            version, length = word >> 24, word & 0xFFFFFF
-            if version != VERSION:
-                raise DiameterError(ResultCode.UNSUPPORTED_VERSION, f"version {version}")
-            if length < HEADER_LENGTH or length & 3 or length > self.max_length:
-                raise DiameterError(ResultCode.INVALID_MESSAGE_LENGTH, f"length {length}")
-            if n - pos < length:
-                break
-            out.append(bytes(buf[pos : pos + length]))
-            pos += length
+        with memoryview(buf) as view:  # one copy per message (a bytearray slice is two)
+            while n - pos >= 4:
+                word = _U32.unpack_from(buf, pos)[0]
+                version, length = word >> 24, word & 0xFFFFFF
+                if version != VERSION:
+                    raise DiameterError(ResultCode.UNSUPPORTED_VERSION, f"version {version}")
+                if length < HEADER_LENGTH or length & 3 or length > self.max_length:
+                    raise DiameterError(ResultCode.INVALID_MESSAGE_LENGTH, f"length {length}")
+                if n - pos < length:
+                    break
+                out.append(bytes(view[pos : pos + length]))
+                pos += length
         if pos:
             del buf[:pos]
         return out

@@ -45,6 +45,9 @@ _FIXED_SIZE = {
 }  # fmt: skip
 
 
+_MAX_CONSTANTS = 1024  # Dictionary.constant's templates (values may come from peers)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class AvpDef:
     """One AVP definition: name, code, vendor (0 = IETF), type and the M bit we send.
@@ -158,6 +161,9 @@ class Dictionary:
         self.applications: dict[int, Application] = {}
         # (command code, is request) -> required AVPs as keys, and the error-answer rules
         self.rule_keys: dict[tuple[int, bool], tuple[KeyRule, ...]] = {}
+        self._constants: dict[tuple[str, type, object], Avp] = {}
+        # The codec's: top-level Grouped payloads -> their members, decoded once.
+        self.decoded_groups: dict[bytes, tuple[Avp, ...]] = {}
         self.extend(avps, commands, applications)
         # Error answers (E bit) are held only to the base error rules (RFC 6733 §7.2).
         self.error_rule_keys = self.keys_of(("Origin-Host", "Origin-Realm", "Result-Code"))
@@ -184,6 +190,8 @@ class Dictionary:
             self.rule_keys[(c.code, True)] = self.keys_of(c.request_rules)
             self.rule_keys[(c.code, False)] = self.keys_of(c.answer_rules)
         self.__dict__.pop("cx_request_avps", None)  # new definitions: encode it anew
+        self._constants.clear()
+        self.decoded_groups.clear()
 
     @cached_property
     def cx_request_avps(self) -> tuple[Avp, ...]:
@@ -197,6 +205,21 @@ class Dictionary:
             Avp.of("Vendor-Specific-Application-Id", CX_VSAI, self),
             Avp.of("Auth-Session-State", 1, self),
         )
+
+    def constant(self, name: str, value: int | str | bytes) -> Avp:
+        """A fresh copy of AVP *name* = *value*, encoded once by this dictionary: for the
+        values messages keep repeating (result codes, our identity, item numbers). The
+        value is a scalar; a bounded number of them are kept."""
+        key = (name, value.__class__, value)
+        template = self._constants.get(key)
+        if template is None:
+            from .avp import Avp
+
+            template = Avp.of(name, value, self)
+            if len(self._constants) >= _MAX_CONSTANTS:
+                self._constants.clear()
+            self._constants[key] = template
+        return template.copy()
 
     def keys_of(self, rules: Iterable[Rule]) -> tuple[KeyRule, ...]:
         """Rules by name -> rules by (code, vendor); unknown names are an error."""

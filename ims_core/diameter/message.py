@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .avp import Avp, AvpList, Grouped
+from .avp import Avp, AvpList, Grouped, fresh
 from .dictionary import CX_APPLICATION_ID, DEFAULT, VENDOR_3GPP, CommandDef, Dictionary
 from .errors import DiameterError, is_protocol_error
 from .header import FLAG_E, FLAG_P, FLAG_R, FLAG_T, HEADER_LENGTH, Header, pack_header
@@ -179,7 +179,7 @@ def make_request(
             session_id = new_id(origin_host)
         msg.add("Session-Id", session_id)
     if cx:
-        msg.avps += [_fresh(a) for a in dictionary.cx_request_avps]
+        msg.avps += [fresh(a) for a in dictionary.cx_request_avps]
     for name, value in (
         ("Origin-Host", origin_host),
         ("Origin-Realm", origin_realm),
@@ -193,17 +193,9 @@ def make_request(
     return msg
 
 
-def _fresh(avp: Avp) -> Avp:
-    """A copy of *avp* sharing nothing mutable with it (Grouped values are copied too)
-    and keeping its encoding."""
-    value = avp.value
-    if isinstance(value, Grouped):
-        value = Grouped([_fresh(a) for a in value.avps], value.dictionary)
-    return Avp(avp.code, avp.vendor, avp.flags, value, avp.defn, avp.encode())
-
-
-# Copied from request to answer by make_answer (Cx answers echo them, TS 29.229 §6.1).
-_ECHOED = ((260, 0), (277, 0))
+# Copied from request to answer by make_answer (Cx answers echo them, TS 29.229 §6.1):
+# Vendor-Specific-Application-Id and Auth-Session-State, vendor 0.
+_ECHOED = (260, 277)
 
 
 def make_answer(
@@ -227,32 +219,47 @@ def make_answer(
     flags = request.flags & FLAG_P
     if result_code is not None and is_protocol_error(result_code):
         flags |= FLAG_E
+    dictionary = request.dictionary
     ans = Message(
         request.command_code, request.application_id, flags, request.hop_by_hop,
-        request.end_to_end, dictionary=request.dictionary,
+        request.end_to_end, dictionary=dictionary,
     )  # fmt: skip
+    sid: Avp | None = None
+    echoed: list[Avp] = []
+    proxy_info: list[Avp] = []
+    echo = not flags & FLAG_E
+    for a in request.avps:  # one pass for everything the answer copies
+        if a.vendor:
+            continue
+        code = a.code
+        if code == 263:
+            if sid is None:
+                sid = a
+        elif code in _ECHOED:
+            if echo:
+                echoed.append(a)
+        elif code == 284:
+            proxy_info.append(a)
     out = ans.avps
-    sid = request.find_code(263)
     if sid is not None:
         out.append(sid)
-    if not flags & FLAG_E:
-        out.extend(a for a in request.avps if (a.code, a.vendor) in _ECHOED)
+    out += echoed
     if result_code is not None:
-        ans.add("Result-Code", int(result_code))
+        out.append(dictionary.constant("Result-Code", int(result_code)))
     if experimental is not None:
         ans.add(
             "Experimental-Result",
             {"Vendor-Id": experimental_vendor, "Experimental-Result-Code": int(experimental)},
         )
     if origin_host is not None:
-        ans.add("Origin-Host", origin_host)
+        out.append(dictionary.constant("Origin-Host", origin_host))
     if origin_realm is not None:
-        ans.add("Origin-Realm", origin_realm)
+        out.append(dictionary.constant("Origin-Realm", origin_realm))
     if error_message:
         ans.add("Error-Message", error_message)
     if failed_avp is not None:
-        ans.add("Failed-AVP", Grouped([Avp.from_raw(failed_avp)], request.dictionary))
-    out.extend(a for a in request.avps if a.code == 284 and a.vendor == 0)  # Proxy-Info
+        ans.add("Failed-AVP", Grouped([Avp.from_raw(failed_avp)], dictionary))
+    out += proxy_info
     return ans
 
 

@@ -5,16 +5,21 @@
     node = DiameterNode(DiameterConfig("hss.ims.example", "ims.example",
                                        allowed_peers=("scscf.ims.example",)))
     node.add_handler(MAR, handle_mar)           # async def handle_mar(req) -> Message
+    node.add_responder(SAR, answer_sar)         # def answer_sar(req, reply): reply(ans) later
     await node.listen("127.0.0.4", 3868)
 
     client = DiameterNode(DiameterConfig("scscf.ims.example", "ims.example"))
     client.add_peer("127.0.0.4", 3868)         # connects, CER/CEA, reconnects with backoff
     answer = await client.request(mar, timeout=2.0)   # DiameterUnavailable / DiameterTimeout
+    client.send_request(mar, on_answer=done)    # the same; done(answer or exception)
 
 Each connection is an ``asyncio.Protocol`` feeding one peer; the peer's ``get_timer()`` is kept
-armed with one ``loop.call_at`` handle. Requests received are answered by the handler
-registered for their command code (3001 with the E bit when there is none; a handler's
+armed with one ``loop.call_at`` handle. Requests received are answered by the handler or
+responder registered for their command code (3001 with the E bit when there is none; a
 :class:`DiameterError` becomes the matching error answer; any other exception 5012).
+
+The callback forms (:meth:`DiameterNode.send_request`, responders) cost no task, coroutine
+or future per request; the coroutine forms are thin layers over them.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 from .. import log
 from .capabilities import Capabilities
 from .config import DiameterConfig
+from .connection import PeerConnection, PeerSlot
 from .dictionary import DEFAULT, Dictionary
 from .errors import DiameterError, DiameterTimeout, DiameterUnavailable, ResultCode
 from .events import (
@@ -46,6 +52,7 @@ from .events import (
 )
 from .header import FLAG_T
 from .ids import EndToEnd, SessionIds
+from .inflight import AnswerCallback, PendingRequest, Reply, Responder
 from .message import Message, error_answer, make_request
 from .peer import Peer, Role, State
 
@@ -53,77 +60,6 @@ Handler = Callable[[Message], Awaitable[Message]]
 PeersWatcher = Callable[[list[str]], None]  # gets the open peers' Origin-Hosts
 
 _CONNECTING = (State.WAIT_CONN_ACK, State.WAIT_CEA, State.WAIT_CER)
-
-
-class _Slot:
-    """Node-side bookkeeping for one peer: transport, timer, waiting requests, handler tasks."""
-
-    __slots__ = (
-        "address", "conn", "connect_task", "flush_handle", "futures", "peer", "tasks", "timer",
-        "timer_at",
-    )  # fmt: skip
-
-    def __init__(self, peer: Peer, address: tuple[str, int] | None) -> None:
-        self.peer = peer
-        self.address = address
-        self.conn: _Connection | None = None
-        self.connect_task: asyncio.Task[None] | None = None
-        self.flush_handle: asyncio.Handle | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.timer_at: float | None = None
-        self.futures: dict[int, asyncio.Future[Message]] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
-
-
-class _Connection(asyncio.Protocol):
-    def __init__(self, node: DiameterNode, slot: _Slot) -> None:
-        self.node = node
-        self.slot = slot
-        self.transport: asyncio.Transport | None = None
-        self.closed: asyncio.Future[None] = node._loop.create_future()
-        self.writable = asyncio.Event()  # cleared while the transport's buffer is full
-        self.writable.set()
-
-    def pause_writing(self) -> None:
-        self.writable.clear()
-
-    def resume_writing(self) -> None:
-        self.writable.set()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
-        self.slot.conn = self
-        peername = transport.get_extra_info("peername")
-        self.slot.peer.connection_made(self.node._loop.time(),
-                                       str(peername[0]) if peername else None)
-        self.node._process(self.slot)
-
-    def data_received(self, data: bytes) -> None:
-        self.slot.peer.receive_data(data, self.node._loop.time())
-        self.node._process(self.slot)
-
-    def eof_received(self) -> bool | None:
-        return None  # close our side too
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-        self.writable.set()
-        slot = self.slot
-        if slot.conn is self:
-            slot.conn = None
-            slot.peer.connection_lost(self.node._loop.time())
-            self.node._process(slot)
-            if slot.peer.role is Role.RESPONDER:
-                self.node._forget(slot)
-
-    def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
 
 class DiameterNode:
@@ -145,19 +81,30 @@ class DiameterNode:
         self._e2e = EndToEnd(time.time())
         self._session_ids = SessionIds()
         self._handlers: dict[int, Handler] = {}
-        self._slots: set[_Slot] = set()
-        self._open: dict[str, _Slot] = {}  # Origin-Host (lower case) -> open slot
+        self._responders: dict[int, Responder] = {}
+        self._slots: set[PeerSlot] = set()
+        self._open: dict[str, PeerSlot] = {}  # Origin-Host (lower case) -> open slot
         self._watchers: list[PeersWatcher] = []
         self._rr = itertools.count()
         self._servers: list[asyncio.Server] = []
         self._changed: asyncio.Future[None] = self._loop.create_future()
         self._stopping = False
+        self._waiting: set[PendingRequest] = set()  # not yet sent: no peer or no buffer room
+        self._idle: asyncio.Future[None] | None = None  # stopping: nothing left to answer
         self._log: Any = log.get("diameter")
 
     # ----- public API
     def add_handler(self, command_code: int, handler: Handler) -> None:
         """Answer requests with *command_code* with ``await handler(request)``."""
         self._handlers[command_code] = handler
+        self._responders.pop(command_code, None)
+
+    def add_responder(self, command_code: int, responder: Responder) -> None:
+        """Answer requests with *command_code* by ``responder(request, reply)``: it calls
+        ``reply(answer)``, or ``reply(exception)``, once, at once or later (no task per
+        request). What it raises stands for its answer."""
+        self._responders[command_code] = responder
+        self._handlers.pop(command_code, None)
 
     async def listen(self, host: str, port: int) -> int:
         """Accept peers on *host*:*port*; returns the bound port (useful with port 0)."""
@@ -173,7 +120,7 @@ class DiameterNode:
             self.config, Role.INITIATOR, end_to_end=self._e2e, dictionary=self.dictionary,
             name=f"{host}:{port}",
         )  # fmt: skip
-        slot = _Slot(peer, (host, port))
+        slot = PeerSlot(peer, (host, port))
         self._slots.add(slot)
         peer.start(self._loop.time())
         self._process(slot)
@@ -209,63 +156,49 @@ class DiameterNode:
     async def request(
         self, msg: Message, *, timeout: float | None = None, peer: str | None = None
     ) -> Message:
-        """Send *msg* and return its answer.
+        """Send *msg* and return its answer, or raise what :meth:`send_request` delivers
+        instead. Cancelling the caller forgets the request."""
+        fut: asyncio.Future[Message] = self._loop.create_future()
+
+        def settle(outcome: Message | Exception) -> None:
+            if fut.done():
+                return
+            if isinstance(outcome, Message):
+                fut.set_result(outcome)
+            else:
+                fut.set_exception(outcome)
+
+        pending = self.send_request(msg, on_answer=settle, timeout=timeout, peer=peer)
+        try:
+            return await fut
+        finally:
+            pending.cancel()  # a no-op once delivered
+
+    def send_request(
+        self,
+        msg: Message,
+        *,
+        on_answer: AnswerCallback,
+        timeout: float | None = None,
+        peer: str | None = None,
+    ) -> PendingRequest:
+        """Send *msg*; ``on_answer`` gets its answer, or the exception that stands for it,
+        exactly once and never before this returns (unless cancelled first).
 
         The peer is *peer* (an Origin-Host), else the request's Destination-Host if that peer
-        is open, else any open peer supporting the application (round robin). Raises
-        :class:`DiameterUnavailable` at once when no peer is open or connecting, and
-        :class:`DiameterTimeout` when the answer does not come within *timeout* (default
-        ``config.request_timeout``). If the link fails before the answer, the request is sent
-        once more, with the T bit, to another open peer (RFC 6733 §5.5.4).
+        is open, else any open peer supporting the application (round robin). With no peer
+        open or connecting the outcome is :class:`DiameterUnavailable` at once; without an
+        answer within *timeout* (default ``config.request_timeout``) it is
+        :class:`DiameterTimeout`. If the link fails before the answer, the request is sent
+        once more, with the T bit, to another open peer (RFC 6733 §5.5.4). No task is made
+        unless the request must wait for a peer to connect or for room in a send buffer.
         """
+        now = self._loop.time()
         if timeout is None:
             timeout = self.config.request_timeout
-        started = self._loop.time()
-        deadline = started + timeout
-        retried = False
-        while True:
-            slot = await self._select(msg, peer, deadline)
-            conn = slot.conn
-            if conn is not None and not conn.writable.is_set():  # back-pressure
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(conn.writable.wait(), deadline - self._loop.time())
-                if not conn.writable.is_set():
-                    raise DiameterTimeout(f"{slot.peer.name}: send buffer full")
-                if not slot.peer.is_open:
-                    continue
-            fut: asyncio.Future[Message] = self._loop.create_future()
-            now = self._loop.time()
-            hbh = slot.peer.send_request(msg, now, max(deadline - now, 0.0))
-            slot.futures[hbh] = fut
-            self._schedule_flush(slot)
-            try:
-                answer = await fut
-                break
-            except DiameterUnavailable:
-                if retried or self._stopping or self._loop.time() >= deadline:
-                    raise
-                retried = True
-                msg.flags |= FLAG_T  # same End-to-End id: the server may detect a duplicate
-            finally:
-                if not fut.done():  # cancelled by our caller
-                    slot.futures.pop(hbh, None)
-                    slot.peer.cancel_request(hbh)
-        if self._log.is_enabled_for(logging.DEBUG):  # its fields are AVP scans
-            self._log.debug(
-                "diameter_exchange", peer=slot.peer.name, command=msg.name,
-                session_id=msg.session_id, result=answer.result,
-                latency_ms=round((self._loop.time() - started) * 1000, 3),
-            )  # fmt: skip
-        return answer
-
-    async def _select(self, msg: Message, peer: str | None, deadline: float) -> _Slot:
-        slot = self._choose(msg, peer)
-        while slot is None:
-            if self._stopping or not any(s.peer.state in _CONNECTING for s in self._slots):
-                raise DiameterUnavailable(f"no open Diameter peer for {msg.name}")
-            await self._wait_change(deadline)
-            slot = self._choose(msg, peer)
-        return slot
+        pending = PendingRequest(msg, on_answer, peer, now, now + timeout)
+        self._start(pending, soon=True)
+        return pending
 
     @property
     def open_peers(self) -> list[str]:
@@ -291,9 +224,10 @@ class DiameterNode:
         self._stopping = True
         for server in self._servers:
             server.close()
-        busy = [t for slot in self._slots for t in slot.tasks]
-        if busy:
-            await asyncio.wait(busy, timeout=timeout / 2)
+        if any(slot.busy for slot in self._slots):
+            self._idle = self._loop.create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._idle), timeout / 2)
         now = self._loop.time()
         for slot in list(self._slots):
             if slot.connect_task is not None:
@@ -309,6 +243,11 @@ class DiameterNode:
             for t in slot.tasks:
                 t.cancel()
             self._forget(slot)
+        for pending in list(self._waiting):  # left waiting for a peer: none will come
+            if pending.task is not None:
+                pending.task.cancel()
+                pending.task = None
+            self._deliver(pending, DiameterUnavailable("node stopped"))
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
@@ -319,25 +258,121 @@ class DiameterNode:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    # ----- adapter internals
-    def _accept(self) -> _Connection:
-        peer = Peer(self.config, Role.RESPONDER, end_to_end=self._e2e, dictionary=self.dictionary)
-        slot = _Slot(peer, None)
-        self._slots.add(slot)
-        return _Connection(self, slot)
+    # ----- our requests
+    def _start(self, pending: PendingRequest, *, soon: bool = False) -> None:
+        """Send now if a peer is open and writable; else fail at once when no peer is open
+        or connecting (*soon*: from the next loop iteration, so the sender's call returns
+        first), or wait for one in a task."""
+        slot = self._choose(pending.msg, pending.peer)
+        if slot is not None and (slot.conn is None or slot.conn.writable.is_set()):
+            self._send(pending, slot, soon)
+        elif slot is None and self._no_peer_coming():
+            self._fail(pending, self._no_peer(pending.msg), soon)
+        else:
+            pending.task = self._loop.create_task(self._send_later(pending, slot))
+            self._waiting.add(pending)
+            pending.task.add_done_callback(lambda _: self._waiting.discard(pending))
 
-    def _forget(self, slot: _Slot) -> None:
+    def _no_peer_coming(self) -> bool:
+        return self._stopping or not any(s.peer.state in _CONNECTING for s in self._slots)
+
+    @staticmethod
+    def _no_peer(msg: Message) -> DiameterUnavailable:
+        return DiameterUnavailable(f"no open Diameter peer for {msg.name}")
+
+    def _send(self, pending: PendingRequest, slot: PeerSlot, soon: bool) -> None:
+        now = self._loop.time()
+        try:
+            hbh = slot.peer.send_request(pending.msg, now, max(pending.deadline - now, 0.0))
+        except Exception as exc:  # an AVP value that does not encode
+            self._fail(pending, exc, soon)
+            return
+        pending.slot, pending.hbh = slot, hbh
+        slot.pending[hbh] = pending
+        self._schedule_flush(slot)
+
+    def _fail(self, pending: PendingRequest, exc: Exception, soon: bool) -> None:
+        if soon:
+            self._loop.call_soon(self._deliver, pending, exc)
+        else:
+            self._deliver(pending, exc)
+
+    async def _send_later(self, pending: PendingRequest, slot: PeerSlot | None) -> None:
+        """Wait for an open peer and for room in its send buffer, then send."""
+        msg, deadline = pending.msg, pending.deadline
+        try:
+            while True:
+                if slot is None:
+                    slot = self._choose(msg, pending.peer)
+                    if slot is None:
+                        if self._no_peer_coming():
+                            raise self._no_peer(msg)
+                        await self._wait_change(deadline)
+                        continue
+                conn = slot.conn
+                if conn is None or conn.writable.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):  # back-pressure
+                    await asyncio.wait_for(conn.writable.wait(), deadline - self._loop.time())
+                if not conn.writable.is_set():
+                    raise DiameterTimeout(f"{slot.peer.name}: send buffer full")
+                if slot.peer.is_open:
+                    break
+                slot = None
+        except (DiameterUnavailable, DiameterTimeout) as exc:
+            pending.task = None
+            self._deliver(pending, exc)
+            return
+        pending.task = None
+        self._send(pending, slot, soon=False)
+
+    def _link_failed(self, pending: PendingRequest, exc: DiameterUnavailable) -> None:
+        """No answer will come over this link: send once more, with the T bit (RFC 6733
+        §5.5.4), unless this was the second try or time is up."""
+        pending.slot = None
+        if pending.retried or self._stopping or self._loop.time() >= pending.deadline:
+            self._deliver(pending, exc)
+            return
+        pending.retried = True
+        pending.msg.flags |= FLAG_T  # same End-to-End id: the server may detect a duplicate
+        self._start(pending)
+
+    def _deliver(self, pending: PendingRequest, outcome: Message | Exception) -> None:
+        if pending.done:  # cancelled meanwhile
+            return
+        pending.done = True
+        slot, pending.slot = pending.slot, None
+        if isinstance(outcome, Message) and self._log.is_enabled_for(logging.DEBUG):
+            msg = pending.msg  # the fields are AVP scans: only when shown
+            self._log.debug(
+                "diameter_exchange", peer=slot.peer.name if slot else None, command=msg.name,
+                session_id=msg.session_id, result=outcome.result,
+                latency_ms=round((self._loop.time() - pending.started) * 1000, 3),
+            )  # fmt: skip
+        try:
+            pending.on_answer(outcome)
+        except Exception:  # the caller's bug: it must not stop the node
+            self._log.exception("diameter_answer_callback_failed", command=pending.msg.name)
+
+    # ----- adapter internals
+    def _accept(self) -> PeerConnection:
+        peer = Peer(self.config, Role.RESPONDER, end_to_end=self._e2e, dictionary=self.dictionary)
+        slot = PeerSlot(peer, None)
+        self._slots.add(slot)
+        return PeerConnection(self, slot)
+
+    def _forget(self, slot: PeerSlot) -> None:
         self._slots.discard(slot)
         if slot.timer is not None:
             slot.timer.cancel()
             slot.timer = slot.timer_at = None
         self._close_slot(slot)
-        for fut in slot.futures.values():
-            if not fut.done():
-                fut.set_exception(DiameterUnavailable("node stopped"))
-        slot.futures.clear()
+        pending = list(slot.pending.values())
+        slot.pending.clear()
+        for p in pending:
+            self._link_failed(p, DiameterUnavailable("node stopped"))
 
-    def _close_slot(self, slot: _Slot) -> None:
+    def _close_slot(self, slot: PeerSlot) -> None:
         """The slot is no peer's open connection any more."""
         hosts = [host for host, s in self._open.items() if s is slot]
         for host in hosts:
@@ -345,7 +380,7 @@ class DiameterNode:
         if hosts:
             self._open_changed()
 
-    def _choose(self, msg: Message, peer: str | None) -> _Slot | None:
+    def _choose(self, msg: Message, peer: str | None) -> PeerSlot | None:
         host = peer or msg.get_str("Destination-Host")
         if host is not None:
             slot = self._open.get(host.lower())
@@ -375,21 +410,24 @@ class DiameterNode:
             self._changed.set_result(None)
         self._changed = self._loop.create_future()
 
-    def _process(self, slot: _Slot) -> None:
+    def _process(self, slot: PeerSlot) -> None:
         """Act on the peer's events, write its output, re-arm its timer."""
         peer = slot.peer
         while (ev := peer.next_event()) is not None:
             if isinstance(ev, AnswerReceived):
-                fut = slot.futures.pop(ev.hop_by_hop, None)
-                if fut is not None and not fut.done():
-                    fut.set_result(ev.message)
+                pending = slot.pending.pop(ev.hop_by_hop, None)
+                if pending is not None:
+                    self._deliver(pending, ev.message)
             elif isinstance(ev, RequestReceived):
                 self._dispatch(slot, ev.message)
             elif isinstance(ev, RequestFailed):
-                fut = slot.futures.pop(ev.hop_by_hop, None)
-                if fut is not None and not fut.done():
-                    exc_type = DiameterTimeout if ev.timed_out else DiameterUnavailable
-                    fut.set_exception(exc_type(f"{peer.name}: {ev.reason}"))
+                pending = slot.pending.pop(ev.hop_by_hop, None)
+                if pending is None:
+                    pass
+                elif ev.timed_out:
+                    self._deliver(pending, DiameterTimeout(f"{peer.name}: {ev.reason}"))
+                else:
+                    self._link_failed(pending, DiameterUnavailable(f"{peer.name}: {ev.reason}"))
             elif isinstance(ev, CloseRequested):
                 self._flush(slot)
                 if slot.conn is not None:
@@ -416,7 +454,7 @@ class DiameterNode:
         self._flush(slot)
         self._arm_timer(slot)
 
-    def _flush(self, slot: _Slot) -> None:
+    def _flush(self, slot: PeerSlot) -> None:
         if slot.flush_handle is not None:
             slot.flush_handle.cancel()
             slot.flush_handle = None
@@ -424,17 +462,17 @@ class DiameterNode:
         if data and slot.conn is not None:
             slot.conn.write(data)
 
-    def _schedule_flush(self, slot: _Slot) -> None:
+    def _schedule_flush(self, slot: PeerSlot) -> None:
         """Coalesce the writes of one loop iteration into one."""
         if slot.flush_handle is None:
             slot.flush_handle = self._loop.call_soon(self._flush_soon, slot)
 
-    def _flush_soon(self, slot: _Slot) -> None:
+    def _flush_soon(self, slot: PeerSlot) -> None:
         slot.flush_handle = None
         self._flush(slot)
         self._arm_timer(slot)
 
-    def _arm_timer(self, slot: _Slot) -> None:
+    def _arm_timer(self, slot: PeerSlot) -> None:
         """Keep one ``call_at`` no later than the peer's next timer. An earlier one is kept
         (waking early is harmless) so that answers do not re-arm it each time."""
         t = slot.peer.get_timer()
@@ -445,18 +483,18 @@ class DiameterNode:
         slot.timer_at = t
         slot.timer = None if t is None else self._loop.call_at(t, self._on_timer, slot)
 
-    def _on_timer(self, slot: _Slot) -> None:
+    def _on_timer(self, slot: PeerSlot) -> None:
         slot.timer = slot.timer_at = None
         slot.peer.handle_timer(self._loop.time())
         self._process(slot)
 
-    async def _connect(self, slot: _Slot) -> None:
+    async def _connect(self, slot: PeerSlot) -> None:
         assert slot.address is not None
         host, port = slot.address
         source = self.config.source_address
         try:
             await asyncio.wait_for(
-                self._loop.create_connection(lambda: _Connection(self, slot), host, port,
+                self._loop.create_connection(lambda: PeerConnection(self, slot), host, port,
                                              local_addr=(source, 0) if source else None),
                 self.config.cer_timeout,
             )
@@ -468,33 +506,57 @@ class DiameterNode:
         finally:
             slot.connect_task = None
 
-    def _dispatch(self, slot: _Slot, request: Message) -> None:
-        task = self._loop.create_task(self._answer(slot, request))
+    # ----- requests we answer
+    def _dispatch(self, slot: PeerSlot, request: Message) -> None:
+        reply = Reply(self, slot, request, self._loop.time())
+        slot.busy += 1
+        if slot.busy >= self.max_inflight and slot.conn is not None:
+            slot.paused = True
+            slot.conn.pause_reading()
+        code = request.command_code
+        responder = self._responders.get(code)
+        if responder is not None:
+            try:
+                responder(request, reply)
+            except Exception as exc:
+                reply(exc)
+            return
+        handler = self._handlers.get(code)
+        if handler is None:
+            reply(DiameterError(ResultCode.COMMAND_UNSUPPORTED, "no handler"))
+            return
+        task = self._loop.create_task(self._await_handler(handler, request, reply))
         slot.tasks.add(task)
         task.add_done_callback(slot.tasks.discard)
-        if len(slot.tasks) >= self.max_inflight and slot.conn and slot.conn.transport:
-            slot.conn.transport.pause_reading()
-            task.add_done_callback(lambda _t: self._maybe_resume(slot))
 
-    def _maybe_resume(self, slot: _Slot) -> None:
-        if len(slot.tasks) < self.max_inflight // 2 and slot.conn and slot.conn.transport:
-            slot.conn.transport.resume_reading()
-
-    async def _answer(self, slot: _Slot, request: Message) -> None:
-        started = self._loop.time()
-        handler = self._handlers.get(request.command_code)
+    @staticmethod
+    async def _await_handler(handler: Handler, request: Message, reply: Reply) -> None:
         try:
-            if handler is None:
-                raise DiameterError(ResultCode.COMMAND_UNSUPPORTED, "no handler")
-            answer = await handler(request)
-            if not isinstance(answer, Message) or answer.is_request:
-                raise TypeError(f"handler returned {answer!r}, not an answer")
+            answer: Message | BaseException = await handler(request)
+        except Exception as exc:
+            answer = exc
+        reply(answer)
+
+    def _reply(self, slot: PeerSlot, request: Message, outcome: Message | BaseException,
+               started: float) -> None:
+        """Send the answer to *request*: *outcome* checked, or the error answer for it."""
+        slot.busy -= 1
+        if slot.paused and slot.busy < self.max_inflight // 2 and slot.conn is not None:
+            slot.paused = False
+            slot.conn.resume_reading()
+        if self._idle is not None and not self._idle.done() and not any(
+                s.busy for s in self._slots):
+            self._idle.set_result(None)
+        if isinstance(outcome, Message) and not outcome.is_request:
+            answer = outcome
             # The identifiers must be the request's (RFC 6733 §6.2), whoever built the answer.
             answer.hop_by_hop, answer.end_to_end = request.hop_by_hop, request.end_to_end
-        except DiameterError as err:
-            answer = self._error_answer(request, err)
-        except Exception:
-            self._log.exception("diameter_handler_failed", command=request.name)
+        elif isinstance(outcome, DiameterError):
+            answer = self._error_answer(request, outcome)
+        else:
+            if not isinstance(outcome, BaseException):
+                outcome = TypeError(f"handler returned {outcome!r}, not an answer")
+            self._log.error("diameter_handler_failed", command=request.name, exc_info=outcome)
             answer = self._error_answer(request, DiameterError(ResultCode.UNABLE_TO_COMPLY))
         slot.peer.send_answer(answer)
         self._schedule_flush(slot)

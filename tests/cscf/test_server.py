@@ -243,3 +243,37 @@ async def test_a_failing_callback_answers_500_and_the_node_keeps_serving(hss: Hs
         ok = await exchange(core, "fine")
     assert failed.status == 500 and "cause=500" in (failed.headers.get("reason") or "")
     assert ok.status == 200 and ok.headers.get("x-result") == "2001"
+
+
+async def test_queries_go_without_a_task_each_and_close_forgets_the_pending_ones(
+    hss: Hss,
+) -> None:
+    hss.delay = 0.5
+    cfg = config(hss.port)
+    core = make_core(cfg)
+    answered: list[str] = []
+    done = core._done
+
+    def record(ctx: RequestContext[None], outcome: CxOutcome, now: float) -> None:
+        answered.append(type(outcome).__name__)
+        done(ctx, outcome, now)
+
+    core._done = record  # type: ignore[method-assign]
+    async with running(cfg, core):
+        asking = [asyncio.ensure_future(exchange(core, f"q{i}")) for i in range(5)]
+        for _ in range(200):
+            if len(hss.seen) == 5:
+                break
+            await asyncio.sleep(0.01)
+        assert len(hss.seen) == 5 and core.open_queries == 5
+        # the HSS stub's handlers are tasks; the CSCF's queries in flight are not
+        names = [t.get_coro().__qualname__ for t in asyncio.all_tasks()]
+        assert names.count("DiameterNode._await_handler") == 5
+        assert not [n for n in names if n.startswith(("CscfServer.", "DiameterNode.request",
+                                                      "DiameterNode._send_later"))]
+    # closed while the HSS still holds them: nobody is called back afterwards
+    await asyncio.sleep(0.6)
+    assert answered == [] and core.open_queries == 5
+    for t in asking:
+        t.cancel()
+    await asyncio.gather(*asking, return_exceptions=True)

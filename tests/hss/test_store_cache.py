@@ -1,0 +1,131 @@
+"""The SQLite store keeps the subscribers it read inside batches for its later batches —
+and reads them anew whenever they may have changed: its own writes, a savepoint or batch
+rolled back, any commit by another connection (another process, another thread)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hss import sqn as sqnmod
+from hss.model import PublicIdentity, RegState, Subscriber
+from hss.store.cache import SubscriberCache
+from hss.store.sqlite import SqliteStore
+from tests.hss.conftest import subscriber
+
+IMSI = "001010000000001"
+
+
+class Counting(SqliteStore):
+    """Counts the SELECTs that build a subscriber."""
+
+    selects = 0
+
+    def _fetch_all(self, sql: str, params: tuple[object, ...]) -> list[object]:  # type: ignore[override]
+        if sql in (self._by_imsi, self._by_impi, self._by_impu):
+            self.selects += 1
+        return super()._fetch_all(sql, params)  # type: ignore[return-value]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Counting]:
+    s = Counting(tmp_path / "hss.sqlite")
+    s.add([subscriber(), subscriber("001010000000002", "15550000002")])
+    yield s
+    s.close()
+
+
+def read(store: SqliteStore, how: str = "impi") -> Subscriber:
+    with store.batch():
+        sub = (store.by_impi(subscriber().impi) if how == "impi"
+               else store.by_impu(subscriber().impus[0].impu) if how == "impu"
+               else store.get(IMSI))  # fmt: skip
+    assert sub is not None
+    return sub
+
+
+def test_kept_across_batches_and_only_inside_them(store: Counting) -> None:
+    first = read(store)
+    assert read(store) is first and store.selects == 1
+    read(store, "impu")
+    read(store, "imsi")
+    assert store.selects == 3  # one per kind of look-up
+    assert read(store, "impu") is not None and store.selects == 3
+    store.by_impi(subscriber().impi)  # outside a batch: always read
+    store.by_impi(subscriber().impi)
+    assert store.selects == 5
+
+
+def test_own_sqn_update_is_seen(store: Counting) -> None:
+    read(store)
+    with store.batch():
+        [sqn] = store.next_sqns(IMSI, 1)
+    after = read(store)
+    assert after.sqn == sqn and store.selects == 1
+    with store.batch():
+        store.resync(IMSI, sqnmod.join(1000, 0))
+    assert read(store).sqn >> store.ind_bits == 1000
+    fresh = SqliteStore(store.path)
+    assert fresh.get(IMSI) == read(store)
+    fresh.close()
+
+
+def test_own_writes_in_or_out_of_batches_are_seen(store: Counting) -> None:
+    read(store)
+    impu = subscriber().impus[0].impu
+    with store.batch():
+        store.update_registration(IMSI, {impu: RegState.REGISTERED}, scscf_name="sip:s1")
+    got = read(store)
+    assert got.scscf_name == "sip:s1" and got.identity(impu) is not None
+    assert got.state is RegState.REGISTERED
+    store.update_registration(IMSI, {}, scscf_name="sip:s2")  # not in a batch
+    assert read(store).scscf_name == "sip:s2"
+    moved = (*subscriber().impus, PublicIdentity("sip:extra@ims.example"))
+    store.update_profile(subscriber(impus=moved, barred=True))
+    got = read(store)
+    assert got.barred and got.identity("sip:extra@ims.example") is not None
+    store.delete(IMSI)
+    with store.batch():
+        assert store.by_impi(subscriber().impi) is None
+
+
+def test_another_connection_commits_are_seen(store: Counting) -> None:
+    read(store, "impu")
+    other = SqliteStore(store.path)  # another process, as far as SQLite can tell
+    other.update_registration(IMSI, {}, scscf_name="sip:elsewhere")
+    other.next_sqns(IMSI, 3)
+    other.close()
+    got = read(store, "impu")
+    assert got.scscf_name == "sip:elsewhere" and got.sqn >> store.ind_bits == 3
+
+
+def test_another_thread_commits_are_seen(store: Counting) -> None:
+    read(store)
+    t = threading.Thread(target=store.update_registration, args=(IMSI, {}),
+                         kwargs={"scscf_name": "sip:from-a-thread"})  # its own connection
+    t.start()
+    t.join()
+    assert read(store).scscf_name == "sip:from-a-thread"
+
+
+def test_rolled_back_savepoint_and_batch_forget(store: Counting) -> None:
+    before = read(store)
+    with store.batch(), pytest.raises(RuntimeError), store.savepoint():
+        store.next_sqns(IMSI, 1)
+        raise RuntimeError("the handler failed after its write")
+    assert read(store).sqn == before.sqn  # rolled back, and not remembered
+    with pytest.raises(RuntimeError), store.batch():
+        store.next_sqns(IMSI, 1)
+        raise RuntimeError("the batch failed")
+    assert read(store).sqn == before.sqn
+
+
+def test_cache_is_bounded() -> None:
+    cache = SubscriberCache(max_entries=2)
+    subs = [subscriber(f"00101000000000{i}") for i in range(3)]
+    for i, s in enumerate(subs):
+        cache.put(("q", str(i)), s)
+    assert cache.get(("q", "0")) is None and cache.get(("q", "2")) is subs[2]
