@@ -9,9 +9,10 @@ How much it can serve is learnt from how long it takes (a latency-based controll
 
 - each initial request admitted takes one token from a bucket that refills at
   ``rate`` tokens/s up to ``rate * burst_seconds``; a request finding no token is shed
-  unless it is protected (the caller decides; see ``CscfCore.protected``), in which case
-  it passes and the bucket goes into debt (at most one bucket's worth), so the
-  unprotected requests are the ones shed;
+  unless it is protected (the caller decides; see ``CscfCore.protected``) or the node
+  shows no load (the signal below half the target and no cut for ``SURGE_AFTER``), in
+  which case it passes and the bucket goes into debt (at most one bucket's worth), so
+  the unprotected requests are the ones shed, and only under load;
 - ``record(latency, now)`` takes the latency of an admitted request, from its arrival
   to its final response, into an EWMA of gain 1/8 (the RTT estimator's, RFC 6298 §2);
 - ``queued(delay, now)`` takes how long a datagram waited in the node's own socket
@@ -65,9 +66,9 @@ from ims_core.config import ConfigError
 EWMA_GAIN = 0.125  # RFC 6298 §2 uses 1/8 for the smoothed RTT
 QUEUE_GAIN = 0.25  # queue probes come every few ms: follow them faster
 MAX_DECREASE = 0.5  # at most halve the rate per adjustment
-INCREASE = 1 / 16  # of the rate, near target
-SURGE = 1 / 4  # of the rate, far below target and no DECREASE for SURGE_AFTER
-SURGE_AFTER = 2.0  # seconds since the last DECREASE before a SURGE
+INCREASE = 1 / 32  # of the rate, near target
+SURGE = 1 / 8  # of the rate, far below target and no DECREASE for SURGE_AFTER
+SURGE_AFTER = 3.0  # seconds since the last DECREASE before a SURGE
 MAX_COOLDOWN = 1.0  # seconds: the longest wait between two decreases
 MIN_LOAD = 16  # initial requests admitted in a period for a DECREASE (see the docstring)
 
@@ -81,7 +82,7 @@ class OverloadConfig:
 
     enabled: bool = False
     target_latency_ms: float = 50.0  # smoothed queue + arrival→final response
-    initial_rate: float = 2000.0  # initial requests per second
+    initial_rate: float = 1000.0  # initial requests per second
     min_rate: float = 100.0
     max_rate: float = 20000.0
     rate_step: float = 20.0  # least increase per adjustment, requests/s
@@ -165,8 +166,9 @@ class LoadMonitor:
             self._refilled = now
 
     def admit(self, now: float, protected: Callable[[], bool] | None = None) -> bool:
-        """Whether to take on an initial request arriving ``now``. ``protected`` is asked
-        only when no token is left: True lets the request pass, the bucket in debt."""
+        """Whether to take on an initial request arriving ``now``. With no token left it
+        passes anyway, the bucket in debt, while the node shows no load (``_loaded``)
+        or when ``protected`` (asked only then) says so."""
         if not self.config.enabled:
             self.admitted += 1
             return True
@@ -177,13 +179,20 @@ class LoadMonitor:
             self.tokens -= 1.0
         else:
             self._limited = True
-            if protected is None or not protected():
+            if self._loaded(now) and (protected is None or not protected()):
                 self.rejected += 1
                 return False
             self.tokens = max(self.tokens - 1.0, -self._size())
         self.admitted += 1
         self._period_admitted += 1
         return True
+
+    def _loaded(self, now: float) -> bool:
+        """Whether the node shows load: the signal at half the target or more, or a cut
+        less than SURGE_AFTER ago. Until then the bucket only measures (a rate learnt
+        at a lighter load must not refuse a heavier one the node serves in time; the
+        INCREASE/SURGE it causes raises the rate)."""
+        return self.signal >= self.target / 2 or now - self._last_cut < SURGE_AFTER
 
     def record(self, latency: float, now: float) -> Decision | None:
         """The latency (seconds) of an admitted request that got its final response;

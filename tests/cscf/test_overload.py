@@ -12,6 +12,7 @@ from ims_core.config import ConfigError
 from ims_core.cscf.overload import (
     MAX_COOLDOWN,
     MIN_LOAD,
+    SURGE_AFTER,
     Decision,
     LoadMonitor,
     OverloadConfig,
@@ -37,18 +38,26 @@ from tests.sipmsg import answer, requests, responses
 TARGET = 0.1  # seconds: the target_latency_ms of `monitor()`
 
 
-def monitor(**settings: object) -> LoadMonitor:
+class Loaded(LoadMonitor):
+    """A monitor whose node always shows load: its bucket refuses from the start (the
+    no-load rule has tests of its own)."""
+
+    def _loaded(self, now: float) -> bool:
+        return True
+
+
+def monitor(loaded: bool = True, **settings: object) -> LoadMonitor:
     values: dict[str, object] = {"enabled": True, "initial_rate": 100.0, "min_rate": 10.0,
                                  "max_rate": 400.0, "rate_step": 20.0, "burst_seconds": 0.1,
                                  "target_latency_ms": 1000 * TARGET, "adjust_period": 0.5}
     values.update(settings)
-    return LoadMonitor(OverloadConfig(**values))  # type: ignore[arg-type]
+    return (Loaded if loaded else LoadMonitor)(OverloadConfig(**values))  # type: ignore[arg-type]
 
 
-def admit_all(mon: LoadMonitor, now: float) -> int:
+def admit_all(mon: LoadMonitor, now: float, bound: int = 100_000) -> int:
     """How many unprotected requests `mon` admits at `now` before the first refusal."""
     n = 0
-    while mon.admit(now):
+    while n < bound and mon.admit(now):
         n += 1
     return n
 
@@ -145,8 +154,8 @@ def test_increase_is_gentle_near_target_and_fast_far_below() -> None:
         mon.record(latency, 0.0)
         admit_all(mon, 0.3)
         assert mon.record(latency, 0.6) in (Decision.INCREASE, Decision.SURGE)
-    assert near.rate == pytest.approx(340.0)  # rate/16 = 20: the step
-    assert far.rate == pytest.approx(400.0)  # rate/4 = 80, capped at max_rate
+    assert near.rate == pytest.approx(340.0)  # rate/32 = 10: the step, 20
+    assert far.rate == pytest.approx(360.0)  # rate/8 = 40
 
 
 def test_a_decrease_waits_for_the_last_one_to_show() -> None:
@@ -226,6 +235,30 @@ def test_bad_settings_are_refused(settings: dict[str, object]) -> None:
         monitor(**settings)
 
 
+def test_no_refusal_while_the_node_shows_no_load() -> None:
+    """A bucket learnt at a lighter load does not refuse a heavier one served in time:
+    the requests pass (in debt) and the rate rises; it refuses once the signal reaches
+    half the target, or within SURGE_AFTER of a cut."""
+    mon = monitor(loaded=False)
+    assert admit_all(mon, 0.0, 50) == 50  # a bucket of 10, nothing refused
+    mon.record(0.1 * TARGET, 0.0)
+    assert admit_all(mon, 0.6, 50) == 50
+    mon.record(TARGET, 0.7)  # the EWMA: 0.1 + (1 - 0.1)/8 of TARGET, still under half
+    assert mon.rate > 100.0  # the period closed limited, far under target: SURGE
+    assert mon.admit(0.7)
+    for t in range(8):
+        mon.record(TARGET, 0.71 + t * 0.001)
+    assert mon.signal >= TARGET / 2
+    assert admit_all(mon, 0.72, 50) < 50  # now the bucket refuses
+    cut = monitor(loaded=False)
+    feed(cut, 10 * TARGET, 0.0, 0.6)  # a DECREASE at 0.5
+    for t in range(40):
+        cut.record(0.0, 0.6 + t * 0.001)  # the signal falls back to nothing...
+    assert cut.signal < TARGET / 2
+    assert admit_all(cut, 1.0, 50) < 50  # ...but a cut was just made: still refused
+    assert admit_all(cut, 0.5 + SURGE_AFTER + 0.1, 500) == 500
+
+
 def test_defaults_admit_a_normal_load() -> None:
     mon = LoadMonitor(OverloadConfig(enabled=True))
     now = 0.0
@@ -233,7 +266,7 @@ def test_defaults_admit_a_normal_load() -> None:
         now += 1 / 1400
         assert mon.admit(now)
         mon.record(0.005, now)
-    assert mon.rejected == 0 and mon.rate == OverloadConfig().initial_rate
+    assert mon.rejected == 0 and mon.rate > 1400  # the rate followed the load up
 
 
 # -- through a P-CSCF ----------------------------------------------------------------------
@@ -241,9 +274,8 @@ NEW_UE = ("198.51.100.9", 5070)
 
 
 def empty_bucket(core: PcscfCore, now: float) -> None:
-    core.overload = LoadMonitor(OverloadConfig(
-        enabled=True, initial_rate=10.0, min_rate=10.0,
-                                               burst_seconds=0.1))  # a bucket of 1
+    core.overload = Loaded(OverloadConfig(
+        enabled=True, initial_rate=10.0, min_rate=10.0, burst_seconds=0.1))  # a bucket of 1
     admit_all(core.overload, now)
 
 
@@ -331,9 +363,8 @@ def test_scscf_sheds_initial_registrations_but_not_a_registered_impu(
         sh: scscf.Harness) -> None:
     ue = scscf.Ue()
     assert ue.register_fully(sh).status == 200
-    sh.core.overload = LoadMonitor(OverloadConfig(
-        enabled=True, initial_rate=10.0, min_rate=10.0,
-                                                  burst_seconds=0.1))
+    sh.core.overload = Loaded(OverloadConfig(
+        enabled=True, initial_rate=10.0, min_rate=10.0, burst_seconds=0.1))
     admit_all(sh.core.overload, sh.now)
     mars = len(sh.hss.requests)
     other = scscf.Ue(impi="001010000000002@" + scscf.DOMAIN,
@@ -349,9 +380,8 @@ def test_scscf_completes_a_registration_it_challenged(sh: scscf.Harness) -> None
     ue = scscf.Ue()
     r401 = sh.send(ue.register(authorization=ue.empty_authorization()))
     assert r401.status == 401
-    sh.core.overload = LoadMonitor(OverloadConfig(
-        enabled=True, initial_rate=10.0, min_rate=10.0,
-                                                  burst_seconds=0.1))
+    sh.core.overload = Loaded(OverloadConfig(
+        enabled=True, initial_rate=10.0, min_rate=10.0, burst_seconds=0.1))
     admit_all(sh.core.overload, sh.now)
     ok = sh.send(ue.register(authorization=ue.answer(scscf.challenge_of(r401))))
     assert ok.status == 200  # the second half of a registration is not shed
