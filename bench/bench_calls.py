@@ -104,7 +104,7 @@ def run_step(tmp: Path, target: tuple[str, int], callee_uri: str, route: str, us
     """One bounded caller run at ``rate``; statistics and every INVITE→180 time. Its SIPp
     "calls" are the calls plus the caller's registration, if any."""
     calls = max(1, int(rate * seconds))
-    step = Step(rate, calls + (1 if register else 0), "call", TIMED)
+    step = Step(rate, calls + (1 if register else 0), "call", TIMED, max_p99_ms=100.0)
     work = Path(tempfile.mkdtemp(prefix=f"{tag}_{rate}_", dir=tmp))
     argv = ["sipp", f"{target[0]}:{target[1]}", "-sf", str(SCENARIOS / "uac_aka.xml"),
             "-inf", str(users), "-i", CALLER[0], "-p", str(CALLER[1]), "-t", transport,

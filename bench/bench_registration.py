@@ -8,7 +8,7 @@ Each step runs SIPp (config/sipp/register_aka.xml, IMS-AKA with per-subscriber k
 from `ims-core subscriber sipp-csv`) for a bounded number of registrations (-m = rate x
 seconds) under a wall-clock cap; a step passes when every registration got its 200 OK,
 none failed, SIPp achieved at least 95 % of the target rate and both p99 response times
-stayed under 500 ms (no growing queue). The ramp stops at the
+stayed under 50 ms (the sustained criterion). The ramp stops at the
 first failing step. The HSS runs with avoid_res_zero_octet, so the known SIPp RES-0x00
 defect cannot cause failures. Percentiles come from SIPp -trace_rtt (every call; SIPp's
 clock ticks in whole milliseconds, so small values read 0 or 4 ms). CPU µs/registration
@@ -31,6 +31,7 @@ from pathlib import Path
 
 from labrun import running_lab  # bench/ is sys.path[0] when run
 from sipp_steps import (
+    GOOD_P99_MS,
     SCENARIOS,
     Step,
     have_sipp,
@@ -107,10 +108,12 @@ def trivial_registrar(tmp: Path, seconds: float) -> Iterator[None]:
 
 def run_step(tmp: Path, target: tuple[str, int], users: Path, rate: int, seconds: float,
              transport: str, tag: str, scenario: Path = SCENARIO,
-             timed: tuple[tuple[str, str], ...] = TIMED) -> Step:
+             timed: tuple[tuple[str, str], ...] = TIMED,
+             max_p99_ms: float = GOOD_P99_MS) -> Step:
     """One bounded SIPp run of ``scenario`` at ``rate``; statistics and every response
-    time."""
-    step = Step(rate, max(1, int(rate * seconds)), "registration", timed)
+    time. It passes with p99 under ``max_p99_ms`` (and every registration OK)."""
+    step = Step(rate, max(1, int(rate * seconds)), "registration", timed,
+                max_p99_ms=max_p99_ms)
     work = Path(tempfile.mkdtemp(prefix=f"{tag}_{rate}_", dir=tmp))
     shutil.copy(scenario, work / "reg.xml")
     run_sipp(step, ["sipp", f"{target[0]}:{target[1]}", "-sf", "reg.xml", "-inf", str(users),

@@ -22,6 +22,7 @@ from ims_lab.procs import stop_process
 SCENARIOS = Path(__file__).resolve().parent.parent / "config" / "sipp"
 SUSTAINED = 0.95  # achieved / target rate for a step to count as sustained
 MAX_P99_MS = 500.0  # and every p99 response time below this (no growing queue)
+GOOD_P99_MS = 50.0  # what "sustained" means for registrations: p99 REGISTER->200 under it
 
 
 @dataclass
@@ -39,12 +40,13 @@ class Step:
     achieved: float = 0.0
     rtt: dict[str, list[float]] = field(default_factory=dict)  # counter → ms, every call
     cpu: dict[str, float] = field(default_factory=dict)  # node → CPU seconds in the step
+    max_p99_ms: float = MAX_P99_MS  # the p99 bound of `passed`
 
     @property
     def passed(self) -> bool:
         return (self.code == 0 and self.failed == 0 and self.ok == self.calls
                 and self.achieved >= SUSTAINED * self.rate
-                and all(self.pct(name, .99) < MAX_P99_MS for name, _ in self.timed))
+                and all(self.pct(name, .99) < self.max_p99_ms for name, _ in self.timed))
 
     def pct(self, name: str, q: float) -> float:
         values = sorted(self.rtt.get(name, []))

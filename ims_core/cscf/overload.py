@@ -10,7 +10,7 @@ How much it can serve is learnt from how long it takes (a latency-based controll
 - each initial request admitted takes one token from a bucket that refills at
   ``rate`` tokens/s up to ``rate * burst_seconds``; a request finding no token is shed
   unless it is protected (the caller decides; see ``CscfCore.protected``) or the node
-  shows no load (the signal below half the target and no cut for ``SURGE_AFTER``), in
+  shows no load (the signal below half the target, a quarter just after a cut), in
   which case it passes and the bucket goes into debt (at most one bucket's worth), so
   the unprotected requests are the ones shed, and only under load;
 - ``record(latency, now)`` takes the latency of an admitted request, from its arrival
@@ -188,11 +188,15 @@ class LoadMonitor:
         return True
 
     def _loaded(self, now: float) -> bool:
-        """Whether the node shows load: the signal at half the target or more, or a cut
-        less than SURGE_AFTER ago. Until then the bucket only measures (a rate learnt
-        at a lighter load must not refuse a heavier one the node serves in time; the
-        INCREASE/SURGE it causes raises the rate)."""
-        return self.signal >= self.target / 2 or now - self._last_cut < SURGE_AFTER
+        """Whether the node shows load: the signal at half the target or more, or at a
+        quarter within SURGE_AFTER of a cut. Until then the bucket only measures (a rate
+        learnt at a lighter load must not refuse a heavier one the node serves in time;
+        the INCREASE/SURGE it causes raises the rate), and once the load drops the
+        signal falls under a quarter of the target within a few requests: nothing is
+        refused from then on."""
+        signal = self.signal
+        return signal >= self.target / 2 or (
+            signal >= self.target / 4 and now - self._last_cut < SURGE_AFTER)
 
     def record(self, latency: float, now: float) -> Decision | None:
         """The latency (seconds) of an admitted request that got its final response;

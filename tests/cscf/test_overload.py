@@ -238,7 +238,7 @@ def test_bad_settings_are_refused(settings: dict[str, object]) -> None:
 def test_no_refusal_while_the_node_shows_no_load() -> None:
     """A bucket learnt at a lighter load does not refuse a heavier one served in time:
     the requests pass (in debt) and the rate rises; it refuses once the signal reaches
-    half the target, or within SURGE_AFTER of a cut."""
+    half the target, or a quarter within SURGE_AFTER of a cut."""
     mon = monitor(loaded=False)
     assert admit_all(mon, 0.0, 50) == 50  # a bucket of 10, nothing refused
     mon.record(0.1 * TARGET, 0.0)
@@ -252,11 +252,18 @@ def test_no_refusal_while_the_node_shows_no_load() -> None:
     assert admit_all(mon, 0.72, 50) < 50  # now the bucket refuses
     cut = monitor(loaded=False)
     feed(cut, 10 * TARGET, 0.0, 0.6)  # a DECREASE at 0.5
-    for t in range(40):
-        cut.record(0.0, 0.6 + t * 0.001)  # the signal falls back to nothing...
-    assert cut.signal < TARGET / 2
-    assert admit_all(cut, 1.0, 50) < 50  # ...but a cut was just made: still refused
-    assert admit_all(cut, 0.5 + SURGE_AFTER + 0.1, 500) == 500
+    while cut.signal > 0.3 * TARGET:
+        cut.record(0.28 * TARGET, 0.6)  # the signal falls to under a third of target...
+    assert TARGET / 4 < cut.signal < TARGET / 2
+    assert admit_all(cut, 1.0, 50) < 50  # ...and a cut was just made: still refused
+    assert admit_all(cut, 0.5 + SURGE_AFTER + 0.1, 500) == 500  # not any more
+    while cut.signal > 0.1 * TARGET:
+        cut.record(0.0, 3.7)  # the load dropped: at once nothing is refused
+    drop = monitor(loaded=False)
+    feed(drop, 10 * TARGET, 0.0, 0.6)
+    while drop.signal > 0.2 * TARGET:
+        drop.record(0.0, 0.6)
+    assert admit_all(drop, 0.7, 50) == 50
 
 
 def test_defaults_admit_a_normal_load() -> None:
