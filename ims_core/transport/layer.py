@@ -73,6 +73,7 @@ class SipTransport:
         self.local: tuple[str, int] = (config.host, config.port)
         self.probe: QueueProbe | None = None  # see queueprobe: datagrams from probe_from
         self.probe_from: tuple[str, int] | None = None
+        self.datagrams = 0  # read so far (the probe stays quiet while none come)
         self.names: NameCache | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -176,6 +177,7 @@ class SipTransport:
                   0 if local_port == self.local[1] else local_port)
 
     def _on_datagram(self, data: bytes, addr: tuple[str, int], local_port: int = 0) -> None:
+        self.datagrams += 1
         if addr == self.probe_from and self.probe is not None:  # our own queue probe
             self.probe.arrived(data, cast(asyncio.AbstractEventLoop, self._loop).time())
             return

@@ -7,7 +7,11 @@ offer), the node measures the queue by sending itself a probe every ``interval``
 seconds from a socket of its own: an 8-byte send time (the loop clock), queued behind
 whatever arrived before it. When the transport reads it, now minus that time is the
 queue delay, fed to ``on_delay`` (overload control, :mod:`ims_core.cscf.overload`).
-A probe lost to a full buffer is just one sample fewer.
+A probe lost to a full buffer is just one sample fewer. While no other datagram
+arrives the probe stays quiet: an idle node sends nothing (captures of an idle lab show
+no probes; when load comes, the first probe goes out within ``interval``). A capture
+shows a probe as an 8-byte UDP datagram from the node's address to its SIP port, which
+Wireshark leaves undecoded (not SIP).
 
 ``QueueProbe`` is the sans-I/O part (what to send, what a probe read means); the
 transport hands it datagrams from its source address (``SipTransport.probe``).
@@ -69,9 +73,11 @@ class ProbeSender:
     """The asyncio side: a UDP socket of its own sending a probe every ``interval``."""
 
     def __init__(self, probe: QueueProbe, target: tuple[int, str, int],
-                 interval: float) -> None:
+                 interval: float, activity: Callable[[], int] = lambda: 1) -> None:
         family, host, port = target
         self.probe = probe
+        self.activity = activity  # a count that moves while traffic comes in
+        self._seen = -1
         self.interval = interval
         self.dest = (host, port)
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -89,9 +95,12 @@ class ProbeSender:
     def _send(self) -> None:
         loop = self._loop
         assert loop is not None
-        # A full buffer (EAGAIN) or any send error: this probe is lost, the next one tries.
-        with contextlib.suppress(OSError):
-            self.sock.sendto(self.probe.payload(loop.time()), self.dest)
+        seen = self.activity()
+        if seen != self._seen:  # traffic since the last probe (ours counts once)
+            self._seen = seen + 1
+            # A full buffer (EAGAIN) or a send error: this probe is lost, the next one tries.
+            with contextlib.suppress(OSError):
+                self.sock.sendto(self.probe.payload(loop.time()), self.dest)
         self._handle = loop.call_later(self.interval, self._send)
 
     def close(self) -> None:
@@ -106,7 +115,8 @@ def attach(transport: SipTransport, interval: float,
     """Probe ``transport``'s (started) UDP listener every ``interval`` seconds; stop with
     ``close()`` on what this returns."""
     probe = QueueProbe(on_delay)
-    sender = ProbeSender(probe, probe_target(transport.local), interval)
+    sender = ProbeSender(probe, probe_target(transport.local), interval,
+                         lambda: transport.datagrams)
     transport.probe, transport.probe_from = probe, sender.address
     sender.start()
     return sender

@@ -89,6 +89,8 @@ def sip_messages(path: Path) -> list[tuple[str, str, Message]]:
     messages: list[tuple[str, str, Message]] = []
     for line in out.stdout.splitlines():
         src, dst, sport, dport, udp, tcp = (line.split("\t") + [""] * 6)[:6]
+        if udp and src == dst:  # a node's own-queue probe (transport/queueprobe.py)
+            continue
         if udp:
             messages.append((src, dst, parse_message(bytes.fromhex(udp.replace(":", "")))))
             continue

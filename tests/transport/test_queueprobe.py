@@ -4,6 +4,7 @@ sockets on 127.0.0.1, and the sans-I/O part alone."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import pytest
@@ -44,9 +45,15 @@ async def test_the_probe_measures_the_time_datagrams_wait_in_the_socket() -> Non
     await transport.start()
     delays: list[float] = []
     sender = attach(transport, 0.01, lambda delay, now: delays.append(delay))
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         await asyncio.sleep(0.2)
-        assert sender.probe.received >= 5 and max(delays) < 0.1  # an idle loop: no queue
+        assert sender.probe.sent == sender.probe.received == 1  # idle: quiet after one
+        for _ in range(40):  # traffic (keep-alives): probes every 10 ms
+            client.sendto(b"\r\n\r\n", transport.local)
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.02)
+        assert sender.probe.received >= 6 and max(delays) < 0.1  # a quick loop: no queue
         delays.clear()
         loop = asyncio.get_running_loop()
         sender.sock.sendto(sender.probe.payload(loop.time()), sender.dest)
@@ -55,5 +62,6 @@ async def test_the_probe_measures_the_time_datagrams_wait_in_the_socket() -> Non
         assert max(delays) >= 0.15
         assert got == []  # probes never reach the SIP handler
     finally:
+        client.close()
         sender.close()
         await transport.close()
