@@ -160,9 +160,7 @@ class ProxyCore(Generic[StateT]):
 
     def should_record_route(self, ctx: RequestContext[StateT]) -> bool:
         """§16.6 step 4: Record-Route dialog-creating requests when configured."""
-        return (
-            self.config.record_route and not ctx.in_dialog and ctx.request.method != "REGISTER"
-        )
+        return self.config.record_route and not ctx.in_dialog and ctx.request.method != "REGISTER"
 
     def on_forward(self, ctx: RequestContext[StateT], request: Request, target: Target) -> None:
         """Edit a copy about to be forwarded (after Max-Forwards and Record-Route)."""
@@ -582,8 +580,7 @@ class ProxyCore(Generic[StateT]):
     def _server_event(self, tx: Transaction, event: object, now: float) -> None:
         assert isinstance(tx, ServerTransaction)
         if isinstance(event, AckReceived):
-            ctx = self._contexts.get(tx)
-            if ctx is not None:
+            if (ctx := self._contexts.get(tx)) is not None:
                 self._forward_ack(event.request, ctx.source, now)
         elif isinstance(event, TimedOut):
             ctx = self._contexts.get(tx)
