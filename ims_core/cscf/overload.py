@@ -26,8 +26,8 @@ How much it can serve is learnt from how long it takes (a latency-based controll
 | load signal            | bucket ran dry in the period | decision | new rate                    |
 |------------------------|------------------------------|----------|-----------------------------|
 | above target           | either                       | DECREASE | base * max(1/2, √(tgt/sig)) |
-| target/2 .. target     | yes                          | INCREASE | rate + max(step, rate/16)   |
-| below target/2         | yes                          | SURGE    | rate + max(step, rate/4)    |
+| target/2 .. target     | yes                          | INCREASE | rate + max(step, rate/32)   |
+| below target/2         | yes                          | SURGE    | rate + max(step, rate/8)    |
 | at or below target     | no                           | HOLD     | rate                        |
 
 ``base`` is the lower of the rate and the rate requests were admitted at in the period:

@@ -40,7 +40,6 @@ class QueueProbe:
         self.on_delay = on_delay  # (delay seconds, now)
         self.sent = 0
         self.received = 0
-        self.last_delay: float | None = None
 
     def payload(self, now: float) -> bytes:
         self.sent += 1
@@ -55,7 +54,6 @@ class QueueProbe:
         if not 0.0 <= now - stamp < 3600.0:
             return
         self.received += 1
-        self.last_delay = now - stamp
         self.on_delay(now - stamp, now)
 
 
