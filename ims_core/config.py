@@ -44,16 +44,25 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LogConfig:
-    """Logging: ``format`` is ``console`` (human) or ``json`` (one object per line)."""
+    """Logging: ``format`` is ``console`` (human) or ``json`` (one object per line).
+
+    ``exchanges``: the line per SIP transaction and per Diameter exchange (call-id or
+    Session-Id, method or command, status or result, peer, latency). ``auto`` logs them
+    at info in JSON mode (machines read them) and at debug on the console (a person
+    watching a lab under load would see nothing else); ``info``, ``debug`` or ``off``."""
 
     level: str = "info"
     format: str = "console"
+    exchanges: str = "auto"
 
     def __post_init__(self) -> None:
         if self.format not in ("console", "json"):
             raise ConfigError(f"log.format must be 'console' or 'json', not {self.format!r}")
         if self.level.lower() not in ("debug", "info", "warning", "error", "critical"):
             raise ConfigError(f"log.level {self.level!r} is not a logging level")
+        if self.exchanges not in ("auto", "info", "debug", "off"):
+            raise ConfigError(f"log.exchanges must be auto, info, debug or off, "
+                              f"not {self.exchanges!r}")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

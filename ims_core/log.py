@@ -42,8 +42,30 @@ def setup(config: LogConfig | None = None, *, node: str | None = None,
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=level, stream=out, format="%(name)s %(levelname)s %(message)s")
+    global _exchange_level
+    wanted = {"auto": "info" if cfg.format == "json" else "debug"}.get(cfg.exchanges,
+                                                                      cfg.exchanges)
+    _exchange_level = (None if wanted == "off" or getattr(logging, wanted.upper()) < level
+                       else wanted)
     if node is not None:
         structlog.contextvars.bind_contextvars(node=node)
+
+
+# The level of the exchange lines (LogConfig.exchanges), None when they are not shown;
+# None until setup(), so cores driven by tests build no fields for them.
+_exchange_level: str | None = None
+
+
+def exchanges_enabled() -> bool:
+    """Whether the one-line-per-exchange events are shown: ask before building fields."""
+    return _exchange_level is not None
+
+
+def exchange(logger: Any, event: str, **fields: Any) -> None:
+    """Emit one exchange line (a SIP transaction, a Diameter request/answer) at the level
+    :func:`setup` chose for them; nothing when they are off."""
+    if _exchange_level is not None:
+        getattr(logger, _exchange_level)(event, **fields)
 
 
 class _Named:
