@@ -15,6 +15,8 @@ from pathlib import Path
 
 from hss.provision import DEMO_FIRST_IMSI
 from ims_core.config import ConfigError, LogConfig, from_dict, load, with_overrides
+from ims_core.hep.config import HepConfig
+from ims_core.metrics.config import MetricsConfig
 
 DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
 DEFAULT_CONFIG = Path("config/hss.toml")
@@ -176,6 +178,8 @@ class HssConfig:
     push: PushConfig = dataclasses.field(default_factory=PushConfig)
     seed: SeedConfig = dataclasses.field(default_factory=SeedConfig)
     log: LogConfig = dataclasses.field(default_factory=LogConfig)
+    metrics: MetricsConfig = dataclasses.field(default_factory=MetricsConfig)
+    hep: HepConfig = dataclasses.field(default_factory=HepConfig)
 
     def __post_init__(self) -> None:
         cx = self.cx

@@ -14,6 +14,8 @@ from typing import ClassVar
 
 from ims_core.config import ConfigError, LogConfig
 from ims_core.diameter import DiameterConfig
+from ims_core.hep.config import HepConfig
+from ims_core.metrics.config import MetricsConfig
 from ims_core.proxy import ProxyConfig
 from ims_core.transaction import TimerConfig
 
@@ -75,6 +77,8 @@ class CscfConfig:
     timer_c: float = 185.0  # RFC 3261 §16.6 step 11: Timer C MUST be over 3 minutes
     log: LogConfig = field(default_factory=LogConfig)
     overload: OverloadConfig = field(default_factory=OverloadConfig)  # 503 when overloaded
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)  # /metrics, /healthz, /readyz
+    hep: HepConfig = field(default_factory=HepConfig)  # HEP3 copies to a Homer collector
 
     def __post_init__(self) -> None:
         if not self.timer_c > 180:
