@@ -56,6 +56,7 @@ docker-check: $(PY)
 	@command -v docker-compose >/dev/null || { echo "docker-check: no docker-compose (make tools)" >&2; exit 1; }
 	$(COMPOSE_CHECK) config -q
 	$(COMPOSE_CHECK) --profile sipp --profile postgres config -q
+	$(COMPOSE_CHECK) --profile monitoring config -q
 
 clean:
 	rm -rf $(VENV) build *.egg-info ims_core/auth/*.so

@@ -1,12 +1,14 @@
 """Stand docker/compose.yaml's default topology up as network namespaces (as the test
-does, without Docker), run SIPp through it and print SIPp's counts; everything is torn
-down at the end. Needs root, iproute2 and SIPp.
+does, without Docker), run SIPp through it and print SIPp's counts and what each node's
+/readyz and /metrics say (scraped as the compose file's Prometheus would); everything is
+torn down at the end. Needs root, iproute2 and SIPp.
 
     .venv/bin/python -m tests.docker.run_topology --registrations 200 --calls 50
     .venv/bin/python -m tests.docker.run_topology --keep 60   # stay up a minute
 
 Exit status 0 when every registration and call succeeded, the softphone registered, every
-node stopped with 0 and nothing was left behind; 1 otherwise; 2 when it cannot run here.
+node was ready and scraped, stopped with 0 and nothing was left behind; 1 otherwise; 2 when
+it cannot run here.
 """
 
 from __future__ import annotations
@@ -28,9 +30,17 @@ from tests.docker.netns import (
     missing_requirements,
     running,
 )
+from tests.docker.scrape import NodeScrape, scrape_nodes
 from tests.docker.traffic import Plan, Traffic, ensure_seeded
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker" / "compose.yaml"
+
+
+def traffic_counts(scrapes: Sequence[NodeScrape]) -> str:
+    """Per node: SIP requests received and Cx requests, as its /metrics counts them."""
+    return ", ".join(
+        f"{s.node} {s.value('ims_sip_requests_received_total'):g} SIP requests, "
+        f"{s.value('ims_cx_requests_total'):g} Cx requests" for s in scrapes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"healthy in {topology.up_seconds:.1f}s: " + ", ".join(
                 f"{name} {run.service.ipv4_address}" for name, run in topology.services.items()))
             print(*notes, sep="\n")
+            scrapes = scrape_nodes(topology)
+            print(*(s.summary() for s in scrapes), sep="\n")
+            scraped = all(s.ready.status == 200 and s.metrics.status == 200 for s in scrapes)
             traffic = Traffic(topology, plan)
             ue, callee = topology.hosts["ue"], topology.hosts["ue-callee"]
             start = time.monotonic()
@@ -81,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.keep > 0:
                 print(f"up for {args.keep:g}s more (Ctrl-C ends it)")
                 time.sleep(args.keep)
-            ok = register.ok and calls.ok and softphone.code == 0
+            print(f"metrics: {traffic_counts(scrape_nodes(topology))}")
+            ok = scraped and register.ok and calls.ok and softphone.code == 0
             for run in (register, calls):
                 if not run.ok:
                     print(run.detail(), file=sys.stderr)

@@ -344,12 +344,13 @@ def test_path_map_replaces_whole_paths_only() -> None:
 
 
 def test_the_repository_compose_file_is_understood() -> None:
-    """docker/compose.yaml and docker/.env as the netns test reads them: four nodes on one
-    subnet, all variables set, each node ``ims-core <node> -c /etc/ims-core/<node>.toml``
-    with a healthcheck, and no mounted config naming a path only the container has."""
+    """docker/compose.yaml and docker/.env as the netns test reads them: four nodes and
+    the HSS's API on one subnet, all variables set, each ``ims-core <service> -c
+    /etc/ims-core/<node>.toml`` with a healthcheck, and no mounted config naming a path only
+    the container has."""
     project = load_project(DOCKER / "compose.yaml", environ={})
     assert project.unset_variables == frozenset()
-    assert set(project.services) == {"hss", "scscf", "icscf", "pcscf"}
+    assert set(project.services) == {"hss", "hss-api", "scscf", "icscf", "pcscf"}
     assert project.start_order()[0] == "hss"
     for name, service in project.services.items():
         assert service.command[:1] == (name,), name
