@@ -39,7 +39,8 @@ a busy node as a dead one), and what a node's :meth:`CscfCore.protected` adds. A
 CANCEL and responses never reach ``check_request``. The latency of every other admitted
 non-INVITE request, from its arrival (``ctx.created``) to its final response, feeds the
 monitor; an INVITE's final response waits on a person, and a 408 on a peer that did not
-answer, so neither measures this node's load.
+answer, so neither measures this node's load. Each 503 of overload control is counted in
+``metrics.overload_rejected{method}`` (the one count of refusals).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from ims_core.diameter import (
     SessionIds,
     make_request,
 )
+from ims_core.metrics import method_label
 from ims_core.proxy import ProxyConfig, ProxyCore, RequestContext
 from ims_core.proxy.context import StateT
 from ims_core.sip import Request, Response, quote
@@ -224,6 +226,7 @@ class CscfCore(ProxyCore[StateT]):
         mon = self.overload  # disabled: nothing per request (no closure, no bucket)
         if mon.config.enabled and not mon.admit(ctx.created, lambda: self._protected(ctx)):
             self._shed = ctx
+            self._metrics.overload_rejected.inc(method_label(ctx.request.method))
             return self.overload_response(ctx)
         return super().check_request(ctx)
 
@@ -274,7 +277,8 @@ class CscfCore(ProxyCore[StateT]):
     def _decided(self, decision: Decision | None) -> None:
         if decision is Decision.DECREASE:
             mon = self.overload
-            _log.warning("cscf.overload", rate=round(mon.rate), rejected=mon.rejected,
+            rejected = sum(self._metrics.overload_rejected.values.values())
+            _log.warning("cscf.overload", rate=round(mon.rate), rejected=int(rejected),
                          latency_ms=round(mon.smoothed * 1000, 1),
                          queue_ms=round(mon.queue * 1000, 1))
 

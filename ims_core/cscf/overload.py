@@ -129,9 +129,10 @@ def decide(signal: float, target: float, limited: bool) -> Decision:
 
 
 class LoadMonitor:
-    """The controller (module docstring). Counters: ``admitted``, ``rejected``,
+    """The controller (module docstring). State: ``admitted`` (requests taken on),
     ``rate`` (tokens/s now), ``smoothed`` (request latency) and ``queue`` (own queue
-    delay; seconds, 0 before the first sample)."""
+    delay; seconds, 0 before the first sample). Refusals are counted by the caller
+    (``SipMetrics.overload_rejected``, by method)."""
 
     def __init__(self, config: OverloadConfig | None = None) -> None:
         self.config = cfg = config or OverloadConfig()
@@ -141,7 +142,6 @@ class LoadMonitor:
         self.smoothed: float = 0.0
         self.queue: float = 0.0
         self.admitted: int = 0
-        self.rejected: int = 0
         self._refilled: float | None = None  # when the bucket was last topped up
         self._period_start: float | None = None
         self._samples = 0  # in the current period
@@ -180,7 +180,6 @@ class LoadMonitor:
         else:
             self._limited = True
             if self._loaded(now) and (protected is None or not protected()):
-                self.rejected += 1
                 return False
             self.tokens = max(self.tokens - 1.0, -self._size())
         self.admitted += 1

@@ -73,7 +73,7 @@ from ims_core.sip.addressing import Destination, Source
 from ims_core.sip.ids import unique_bytes
 from ims_core.transaction import TimerConfig
 
-from . import admission
+from . import admission, gauges
 from .config import PcscfConfig
 from .ipsec import IpsecTable, IpsecUnavailable, ProtectedSet, SecAgreeRejected
 from .pheaders import (
@@ -127,10 +127,10 @@ class PcscfCore(CscfCore[PcscfRequest]):
                             "OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, PUBLISH")
     supported: ClassVar[str] = "path"
     protected = admission.protected  # what overload control never sheds (admission.py)
+    bind_metrics = gauges.bind_metrics  # what the registration gauges read (gauges.py)
 
     def __init__(self, config: PcscfConfig, store: RegistrationStore | None = None,
-                 timers: TimerConfig | None = None, *,
-                 rng: Callable[[int], bytes] = unique_bytes,
+                 timers: TimerConfig | None = None, *, rng: Callable[[int], bytes] = unique_bytes,
                  kernel: Kernel | None = None) -> None:
         super().__init__(config.proxy_config(), None, timers or config.timer_config(),
                          rng=rng, overload=config.overload)

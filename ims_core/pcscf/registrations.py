@@ -143,6 +143,10 @@ class RegistrationStore(Protocol):
 
     def __len__(self) -> int: ...
 
+    def binding_count(self) -> int:
+        """How many contacts all the records hold (asked at scrape time only)."""
+        ...
+
 
 def select(candidates: Sequence[Registration], claimed: Sequence[str]) -> Registration | None:
     """Which of `candidates` (registrations sharing a flow or a contact, newest last) a
@@ -224,6 +228,9 @@ class MemoryRegistrationStore:
 
     def __len__(self) -> int:
         return len(self._records)
+
+    def binding_count(self) -> int:
+        return sum(len(r.bindings) for r in self._records.values())
 
     def save(self, registration: Registration) -> None:
         key = registration.key

@@ -26,6 +26,9 @@ Subclasses (the CSCFs) override the hooks (`check_request`, `route_request`,
 keep what they learn in a typed per-request state (`RequestContext.state`, `new_state`).
 
 A core also sends requests of its own as a UAC (`ProxyCore.originate`, `.uac`).
+
+What a core counts in its `metrics` (a `SipMetrics`, assignable before the node's server
+is built) and the exchange line it logs per server transaction: `.stats`.
 """
 
 from .branch import is_looped, loop_hash, new_branch, stateless_branch

@@ -58,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     )
     tconfig = TransportConfig(host=host, port=port, tcp_idle_timeout=args.tcp_idle_timeout)
     core: ProxyCore[None] = ProxyCore(config)
-    core.log_transactions = args.log_level.lower() == "debug"
     return runtime.run(serve(ProxyServer(core, tconfig)))
 
 

@@ -9,6 +9,7 @@ from typing import ClassVar, Generic, cast
 
 from ims_core import log
 from ims_core.deadlines import DeadlineHeap
+from ims_core.metrics import method_label
 from ims_core.sip import (
     Request,
     Response,
@@ -49,16 +50,16 @@ from .routing import (
     stateless_response_destination,
 )
 from .selection import best_response
+from .stats import SipCounting, answered, response_received
 from .uac import OnResponse, Outgoing
 
 _log = log.get("proxy")
 
 
-class ProxyCore(Generic[StateT]):
-    """The stateful proxy engine; see the module docstring. `StateT` is the type of the
-    per-request state a subclass keeps (None for the plain proxy)."""
+class ProxyCore(SipCounting, Generic[StateT]):
+    """The stateful proxy engine; see the module docstring (what it counts: `.stats`).
+    `StateT` is the type of the per-request state a subclass keeps (None: plain proxy)."""
 
-    log_transactions = False  # one debug event per transaction (costs ~10 µs each)
     # §11.2: the Allow and Supported values of our 200 to an OPTIONS addressed to us.
     allow: ClassVar[str] = "INVITE, ACK, CANCEL, BYE, OPTIONS"
     supported: ClassVar[str] = ""
@@ -70,6 +71,7 @@ class ProxyCore(Generic[StateT]):
         self.salt = new_salt(rng)  # marks our branches for loop detection (§16.3 step 4)
         self._branch_seq = itertools.count(1)
         self.table = TransactionTable(timers)
+        self.metrics = self.table.metrics  # a private set until the node assigns its own
         self._out: list[Send] = []
         self._contexts: dict[ServerTransaction, RequestContext[StateT]] = {}
         self._branches: dict[ClientTransaction, Branch[StateT]] = {}
@@ -93,17 +95,17 @@ class ProxyCore(Generic[StateT]):
         essential headers are malformed (the transport answers 400)."""
         if isinstance(message, Response):
             self._receive_response(message, now)
-        elif message.method == "ACK":
+            return
+        self._metrics.requests_received.inc(method_label(message.method))
+        if message.method == "ACK":
             self._receive_ack(message, source, now)
         elif message.method == "CANCEL":
             self._receive_cancel(message, source, now)
+        elif (stx := self.table.match_request(message)) is not None:  # §17.2.1, §17.2.2
+            stx.receive(message, now)  # a retransmission
+            self._drain(stx, now)
         else:
-            stx = self.table.match_request(message)
-            if stx is not None:  # a retransmission (§17.2.1, §17.2.2)
-                stx.receive(message, now)
-                self._drain(stx, now)
-            else:
-                self._new_request(message, source, now)
+            self._new_request(message, source, now)
 
     def handle_timer(self, now: float) -> None:
         for tx in self.table.handle_timer(now):
@@ -178,13 +180,7 @@ class ProxyCore(Generic[StateT]):
         return False
 
     def on_final(self, ctx: RequestContext[StateT], response: Response, now: float) -> None:
-        """A final response went upstream: one log event per transaction."""
-        if self.log_transactions:
-            _log.debug(
-                "sip.transaction", method=ctx.request.method, status=response.status,
-                call_id=ctx.request.headers.get("call-id"), peer=str(ctx.source),
-                latency_ms=round((now - ctx.created) * 1000, 1),
-            )
+        """A final response from a branch went upstream (not one we generated)."""
 
     # -- helpers for subclasses ----------------------------------------------------------
     def is_local(self, uri: object) -> bool:
@@ -359,14 +355,14 @@ class ProxyCore(Generic[StateT]):
         cfg = self.config
         out.push_via(f"SIP/2.0/{dest.transport} {cfg.host}:{cfg.port};"
                      f"branch={stateless_branch(request)}")
-        self._out.append(Send(out.to_bytes(), dest))
+        self._stateless(out.to_bytes(), dest, out.method)
         return True
 
     def _reply_stateless(self, request: Request, source: Source, status: int) -> None:
         """Answer a request we keep no transaction for (§16.11, §8.2.7)."""
         response = make_response(request, status, to_tag=self.rng(6).hex())
         if source.reply_to is not None:
-            self._out.append(Send(response.to_bytes(), source.reply_to))
+            self._stateless(response.to_bytes(), source.reply_to, request.method, status)
 
     def _receive_cancel(self, cancel: Request, source: Source, now: float) -> None:
         """§16.10: answer a CANCEL that matches an INVITE we are proxying and cancel its
@@ -425,13 +421,14 @@ class ProxyCore(Generic[StateT]):
     # -- responses -----------------------------------------------------------------------
     def _receive_response(self, response: Response, now: float) -> None:
         ctx_tx = self.table.match_response(response)
+        method = response_received(self._metrics, response, ctx_tx)
         if ctx_tx is not None:
             ctx_tx.receive(response, now)
             self._drain(ctx_tx, now)
             return
         dest = stateless_response_destination(response, self.config.names, self.salt)
         if dest is not None:  # §16.7 step 1: no transaction, so on as a stateless proxy
-            self._out.append(Send(response.to_bytes(), dest))
+            self._stateless(response.to_bytes(), dest, method, response.status)
 
     def _on_branch_response(self, branch: Branch[StateT], response: Response, now: float) -> None:
         if branch.is_cancel:
@@ -495,15 +492,18 @@ class ProxyCore(Generic[StateT]):
     def _send_upstream(self, ctx: RequestContext[StateT], response: Response, now: float) -> None:
         stx = ctx.server_tx
         if stx is not None and not stx.terminated:
+            first_final = stx.last_status < 200 <= response.status
             try:
                 stx.send_response(response, now)
             except TransactionError:
                 return  # e.g. a late 1xx after the final response
             self._drain(stx, now)
+            if first_final:
+                answered(self._metrics, ctx, stx, response.status, now)
             if response.status >= 200:
                 self._answered(ctx, stx)
-        elif response.status // 100 == 2 and ctx.source.reply_to is not None:
-            self._out.append(Send(response.to_bytes(), ctx.source.reply_to))
+        elif response.status // 100 == 2 and (reply_to := ctx.source.reply_to) is not None:
+            self._stateless(response.to_bytes(), reply_to, ctx.request.method, response.status)
 
     def _start_timer_c(self, branch: Branch[StateT], now: float) -> None:
         branch.timer_c = now + self.config.timer_c

@@ -18,7 +18,8 @@ from .core import ProxyCore
 
 
 class ProxyServer:
-    """Runs `core` on `transport_config`'s address (UDP and TCP).
+    """Runs `core` on `transport_config`'s address (UDP and TCP). The transport counts in
+    the core's `metrics` as they are when the server is built (assign them before).
 
     The loop timer wakes the core up to `timer_slack` seconds after its deadline, so that
     deadlines close together are handled in one wakeup: every transaction ends on a
@@ -30,7 +31,7 @@ class ProxyServer:
 
     def __init__(self, core: ProxyCore[Any], transport_config: TransportConfig) -> None:
         self.core = core
-        self.transport = SipTransport(transport_config, self._on_message)
+        self.transport = SipTransport(transport_config, self._on_message, core.metrics)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None

@@ -68,7 +68,8 @@ from ims_core.sip.ids import unique_bytes
 from ims_core.userdata import Ifc, Profile, RegistrationType, UserDataError
 from ims_core.userdata import parse as parse_user_data
 
-from . import cx, cxserver, digest, regevent, registrar, thirdparty
+from . import cx, cxserver, digest, gauges, regevent, registrar, thirdparty
+from .calls import CallTracker
 from .config import ScscfConfig
 from .cx import AssignmentType
 from .legs import ORIG, is_home, leg_of
@@ -90,6 +91,7 @@ class ScscfCore(SessionCore):
 
     allow: ClassVar[str] = ALLOW  # OPTIONS to us (RFC 3261 §11.2)
     supported: ClassVar[str] = "path"  # RFC 3327
+    bind_metrics = gauges.bind_metrics  # what the registration and call gauges read
 
     def __init__(self, config: ScscfConfig, store: RegistrationStore | None = None, *,
                  rng: Callable[[int], bytes] = unique_bytes,
@@ -106,6 +108,7 @@ class ScscfCore(SessionCore):
             config.regevent, self.store,
             self.originate,
             host=self.config.host, port=self.config.port, domain=config.domain)
+        self.calls = CallTracker()  # the INVITE dialogs in progress (calls.py)
 
     # -- timers: registration and subscription expiry, challenge purge --------------------
     def get_timer(self) -> float | None:
@@ -127,6 +130,7 @@ class ScscfCore(SessionCore):
             if reg.subscriptions:
                 self.notifier.changed(reg, regevent.removed(gone, "expired"), now)
         self.notifier.expire(now)
+        self.calls.expire(now)
 
     def _auth_timeouts(self, forgotten: list[Challenge], now: float) -> None:
         """TS 24.229 §5.4.1.2.3 / TS 29.228 §6.1.2: challenges never answered. For a user
@@ -169,6 +173,8 @@ class ScscfCore(SessionCore):
             return self._register(ctx)
         if method == "SUBSCRIBE" and self._subscribe(ctx):
             return None
+        if method == "BYE":
+            self.calls.ended(ctx.request)
         if ctx.in_dialog:
             return Target()  # follow the route set (RFC 3261 §16.12)
         return self.route_session(ctx, ctx.created)

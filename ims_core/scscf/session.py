@@ -45,6 +45,7 @@ from ims_core.userdata import parse as parse_user_data
 
 from . import cx
 from . import ifc as ifcs
+from .calls import CallTracker
 from .config import ScscfConfig
 from .legs import ORIG, TERM, asserted_identities, is_home
 from .state import AsHop, ScscfRequest
@@ -77,6 +78,7 @@ class SessionCore(CscfCore[ScscfRequest]):
     cfg: ScscfConfig
     store: RegistrationStore
     realm: str
+    calls: CallTracker
 
     def new_state(self, request: Request) -> ScscfRequest:
         return ScscfRequest()
@@ -249,6 +251,12 @@ class SessionCore(CscfCore[ScscfRequest]):
             cfg = self.config
             request.push_address("Record-Route", record_route_value(
                 cfg.host, cfg.port, ctx.source.transport, leg=leg))
+
+    def on_response(self, ctx: _Ctx, response: Response) -> None:
+        """A 2xx to an initial INVITE we Record-Routed: a call begins (calls.py)."""
+        if (ctx.state.record_route is not None and 200 <= response.status < 300
+                and ctx.request.method == "INVITE" and not ctx.in_dialog):
+            self.calls.answered(response, ctx.created)
 
     def on_branch_final(self, ctx: _Ctx, branch: Branch[ScscfRequest], response: Response,
                         now: float) -> bool:

@@ -175,6 +175,17 @@ class RegistrationStore(Protocol):
     def next_deadline(self) -> float | None:
         """The earliest expiry or purge time (may be early; never late)."""
 
+    # What the gauges read at scrape time (ims_core.scscf.gauges).
+    def __len__(self) -> int:
+        """How many registrations (implicit registration sets) have a binding."""
+
+    def binding_count(self) -> int:
+        """How many bindings (contacts) all registrations hold."""
+
+    @property
+    def subscription_count(self) -> int:
+        """How many reg-event subscriptions are held."""
+
 
 class MemoryStore:
     """The in-process :class:`RegistrationStore`."""
@@ -193,6 +204,10 @@ class MemoryStore:
     # -- registrations -----------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._expiry)
+
+    def binding_count(self) -> int:
+        return sum(len(reg.bindings) for mine in self._by_impi.values()
+                   for reg in mine.values())
 
     def get(self, impu: str) -> Registration | None:
         return self._regs.get(impu)

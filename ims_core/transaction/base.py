@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 from ims_core.deadlines import DeadlineHeap
+from ims_core.metrics import SipMetrics
 from ims_core.sip import Message, Request
 
 from .config import TimerConfig
@@ -84,7 +85,7 @@ _TU_INPUTS = frozenset({Input.TU_1XX, Input.TU_2XX, Input.TU_3XX_6XX, Input.TU_C
 class Action(enum.Enum):
     """Each value names the method that performs the action."""
 
-    SEND_REQUEST = "_send_request"
+    RESEND_REQUEST = "_resend_request"
     SEND_ACK = "_send_ack"
     PASS_RESPONSE = "_pass_response"
     SEND_RESPONSE = "_send_response"
@@ -120,10 +121,13 @@ Steps = dict[tuple[State, Input], tuple[tuple[ActionMethod, ...], State]]
 
 class Owner(Protocol):
     """The transaction table: keeps each live transaction's earliest deadline in
-    `timers`, and is told when one terminates."""
+    `timers`, is told when one terminates, and holds the `metrics` its transactions
+    count what they send and absorb in (see `TransactionTable`)."""
 
     @property
     def timers(self) -> DeadlineHeap[Transaction]: ...
+    @property
+    def metrics(self) -> SipMetrics: ...
     def _forget(self, tx: Transaction) -> None: ...
 
 
@@ -293,3 +297,9 @@ class Transaction:
 
     def _report_transport_error(self, now: float, msg: Message | None) -> None:
         self._events.append(TransportFailed())
+
+    def _retransmission(self, direction: str) -> None:
+        """Count one retransmission, "sent" or "received" (absorbed), in the owner's
+        metrics (rare: nothing per ordinary message)."""
+        if self._owner is not None:
+            self._owner.metrics.retransmissions.inc(direction)

@@ -21,7 +21,12 @@ _ERROR = ((A.REPORT_TRANSPORT_ERROR,), S.TERMINATED)
 
 class ClientTransaction(Transaction):
     """Sends `request` on creation; feed it responses with `receive()`. `data` is the
-    request already serialised by the TU (it must be `request.to_bytes()`)."""
+    request already serialised by the TU (it must be `request.to_bytes()`).
+
+    Counted in the owner's metrics (the table counts the request itself): each resend
+    by Timer A or E, and each ACK resent for a repeated non-2xx final, as a
+    retransmission "sent"; the first such ACK in ``requests_sent``; a response arriving
+    in Completed (absorbed, or re-ACKed) as a retransmission "received"."""
 
     __slots__ = ("_request_bytes",)
 
@@ -51,6 +56,8 @@ class ClientTransaction(Transaction):
             inp = Input.RESPONSE_2XX
         else:
             inp = Input.RESPONSE_3XX_6XX
+        if self.state is State.COMPLETED:
+            self._retransmission("received")
         self._input(inp, now, response)
         self.handle_timer(now)
 
@@ -58,6 +65,11 @@ class ClientTransaction(Transaction):
     def _send_request(self, now: float, msg: Message | None) -> None:
         if self._request_bytes is not None:
             self._out.append(self._request_bytes)
+
+    def _resend_request(self, now: float, msg: Message | None) -> None:
+        if self._request_bytes is not None:
+            self._out.append(self._request_bytes)
+            self._retransmission("sent")
 
     def _pass_response(self, now: float, msg: Message | None) -> None:
         assert isinstance(msg, Response)
@@ -75,7 +87,7 @@ class InviteClientTransaction(ClientTransaction):
     # response; in Accepted it is absorbed (Timer M ends it). §9.1: after the TU's
     # CANCEL, a final response is awaited for 64*T1 at most.
     TABLE: ClassVar[Table] = {
-        (S.CALLING, I.TIMER_A): ((A.SEND_REQUEST, A.DOUBLE_A), S.CALLING),
+        (S.CALLING, I.TIMER_A): ((A.RESEND_REQUEST, A.DOUBLE_A), S.CALLING),
         (S.CALLING, I.TIMER_B): ((A.REPORT_TIMEOUT,), S.TERMINATED),
         (S.CALLING, I.RESPONSE_1XX): (_PASS, S.PROCEEDING),
         (S.CALLING, I.RESPONSE_2XX): ((A.PASS_RESPONSE, A.START_M), S.ACCEPTED),
@@ -141,6 +153,10 @@ class InviteClientTransaction(ClientTransaction):
         assert isinstance(msg, Response)
         if self._ack is None:
             self._ack = make_ack(self.request, msg).to_bytes()
+            if self._owner is not None:
+                self._owner.metrics.requests_sent.inc("ACK")
+        else:
+            self._retransmission("sent")
         self._out.append(self._ack)
 
     def _start_a(self, now: float, msg: Message | None) -> None:
@@ -175,13 +191,13 @@ class NonInviteClientTransaction(ClientTransaction):
     # §17.1.2.2. A transport error in Completed is absorbed: the TU has its final
     # response and Timer K ends the transaction.
     TABLE: ClassVar[Table] = {
-        (S.TRYING, I.TIMER_E): ((A.SEND_REQUEST, A.DOUBLE_E), S.TRYING),
+        (S.TRYING, I.TIMER_E): ((A.RESEND_REQUEST, A.DOUBLE_E), S.TRYING),
         (S.TRYING, I.TIMER_F): ((A.REPORT_TIMEOUT,), S.TERMINATED),
         (S.TRYING, I.RESPONSE_1XX): (_PASS, S.PROCEEDING),
         (S.TRYING, I.RESPONSE_2XX): _FINAL,
         (S.TRYING, I.RESPONSE_3XX_6XX): _FINAL,
         (S.TRYING, I.TRANSPORT_ERROR): _ERROR,
-        (S.PROCEEDING, I.TIMER_E): ((A.SEND_REQUEST, A.E_TO_T2), S.PROCEEDING),
+        (S.PROCEEDING, I.TIMER_E): ((A.RESEND_REQUEST, A.E_TO_T2), S.PROCEEDING),
         (S.PROCEEDING, I.TIMER_F): ((A.REPORT_TIMEOUT,), S.TERMINATED),
         (S.PROCEEDING, I.RESPONSE_1XX): (_PASS, S.PROCEEDING),
         (S.PROCEEDING, I.RESPONSE_2XX): _FINAL,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ims_core.metrics import method_label, status_class
 from ims_core.sip import Message, Request, Response, make_response
 
 from .base import Action, Input, Keeps, State, Table, Transaction
@@ -25,7 +26,14 @@ _ERROR = ((A.REPORT_TRANSPORT_ERROR,), S.TERMINATED)
 class ServerTransaction(Transaction):
     """Feed retransmissions/ACK with `receive()`; answer with `send_response()`. Once
     its final response is sent it keeps only that response's bytes (and `flow`, where
-    they go): not the request (§17.2.1, §17.2.2 resend the response, nothing else)."""
+    they go): not the request (§17.2.1, §17.2.2 resend the response, nothing else).
+
+    Counted in the owner's metrics: each response of the TU in ``responses_sent``
+    (method, class), except a 2xx identical to the last one sent (a UAS's 2xx
+    retransmission the TU passes on, RFC 6026 §7.1), which is a retransmission "sent" as
+    is every response resent for a retransmitted request or Timer G; a request matched
+    here (a retransmission, or an ACK repeated in Confirmed) is a retransmission
+    "received"."""
 
     __slots__ = ("_last_response", "last_status")
 
@@ -49,6 +57,8 @@ class ServerTransaction(Transaction):
     def receive(self, request: Request, now: float) -> None:
         """A request matched to this transaction (§17.2.3): retransmission or ACK."""
         inp = Input.ACK if request.method == "ACK" else Input.REQUEST
+        if inp is Input.REQUEST or self.state is State.CONFIRMED:
+            self._retransmission("received")
         self._input(inp, now, request)
         self.handle_timer(now)
 
@@ -69,15 +79,21 @@ class ServerTransaction(Transaction):
     def _send_response(self, now: float, msg: Message | None) -> None:
         assert isinstance(msg, Response)
         data = msg.to_bytes()
+        status = msg.status
+        if self.state is State.ACCEPTED and data == self._last_response:
+            self._retransmission("sent")
+        elif (owner := self._owner) is not None:
+            owner.metrics.responses_sent.inc(method_label(self.method), status_class(status))
         self._last_response = data
-        self.last_status = msg.status
+        self.last_status = status
         self._out.append(data)
-        if msg.status >= 200:
+        if status >= 200:
             self._request = None
 
     def _resend_response(self, now: float, msg: Message | None) -> None:
         if self._last_response is not None:
             self._out.append(self._last_response)
+            self._retransmission("sent")
 
 
 class InviteServerTransaction(ServerTransaction):

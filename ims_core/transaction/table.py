@@ -11,19 +11,26 @@ and when they terminate, so the TU may call a transaction's methods directly. Th
 holds one deadline per live transaction (`DeadlineHeap`): a finished transaction leaves
 it at once. `handle_timer(now)` fires what is due and returns the transactions it
 touched, whose outputs the TU then drains.
+
+`metrics` (a private set unless the TU assigns its own) is where the transactions count
+what they send by themselves and what they absorb (see the transaction classes); the
+table counts each client transaction's request in ``requests_sent`` as it creates it,
+and its `active` is what ``transactions_active`` reads at scrape time.
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
 
 from ims_core.deadlines import DeadlineHeap
+from ims_core.metrics import SipMetrics, method_label
 from ims_core.sip import MAGIC_COOKIE, Message, Request, Response, SipParseError
 
 from .base import Transaction, TransactionError
-from .client import ClientTransaction, create_client_transaction
+from .client import ClientTransaction, InviteClientTransaction, create_client_transaction
 from .config import TimerConfig
-from .server import ServerTransaction, create_server_transaction
+from .server import InviteServerTransaction, ServerTransaction, create_server_transaction
 
 Key = tuple[object, ...]
 
@@ -58,9 +65,22 @@ class TransactionTable:
         self._servers: dict[Key, ServerTransaction] = {}
         # One entry per live transaction with a timer, set by the transaction itself.
         self.timers: DeadlineHeap[Transaction] = DeadlineHeap()
+        self.metrics = SipMetrics.create()
 
     def __len__(self) -> int:
         return len(self._clients) + len(self._servers)
+
+    def active(self) -> list[tuple[tuple[str, ...], float]]:
+        """How many transactions of each kind the table holds (``transactions_active``;
+        counted when asked, at scrape time: nothing is kept in step per message)."""
+        servers = collections.Counter(map(type, self._servers.values()))
+        clients = collections.Counter(map(type, self._clients.values()))
+        invite_servers = servers.pop(InviteServerTransaction, 0)
+        invite_clients = clients.pop(InviteClientTransaction, 0)
+        return [(("invite_server",), invite_servers),
+                (("non_invite_server",), sum(servers.values())),
+                (("invite_client",), invite_clients),
+                (("non_invite_client",), sum(clients.values()))]
 
     def __iter__(self) -> Iterator[Transaction]:
         yield from self._clients.values()
@@ -82,6 +102,7 @@ class TransactionTable:
         )
         self._clients[key] = tx
         self._adopt(tx)
+        self.metrics.requests_sent.inc(method_label(request.method))
         return tx
 
     def create_server(

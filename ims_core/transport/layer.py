@@ -12,6 +12,14 @@ it is still open, else over any open connection to the address, else over a new 
 (connects are shared while pending). A destination host that is a name is resolved
 through a `NameCache` (one lookup per name and TTL). Failures are reported through
 `on_error`.
+
+`metrics` (the node's `SipMetrics`, else a private set): ``parse_errors{status}`` counts
+each message refused here, by the status answered ("400", "513", ...) or "dropped" when
+none could be (an unparseable response or request line, a malformed ACK, a TCP stream
+that cannot be framed); ``tcp_connections`` reads the connection table at scrape time.
+`tap` (a `WireTap`, None by default) gets a copy of every SIP message read (each
+datagram, each framed TCP message; not keep-alives, not the queue probe's datagrams)
+and written, with the addresses on the wire (our side: the bound address).
 """
 
 from __future__ import annotations
@@ -24,8 +32,10 @@ from dataclasses import replace
 from typing import cast
 
 from ims_core import log
-from ims_core.sip import Request, Response, SipParseError, inbound
+from ims_core.metrics import SipMetrics
+from ims_core.sip import Request, Response, SipParseError, inbound, is_keepalive
 from ims_core.sip.addressing import TCP, UDP, Destination, Source, is_ip
+from ims_core.wiretap import Address, Proto, WireTap
 
 from .config import TransportConfig
 from .queueprobe import QueueProbe
@@ -58,10 +68,14 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
 class SipTransport:
     """UDP + TCP listeners on `config.host:config.port` feeding `handler`."""
 
-    def __init__(self, config: TransportConfig, handler: Handler) -> None:
+    def __init__(self, config: TransportConfig, handler: Handler,
+                 metrics: SipMetrics | None = None) -> None:
         self.config = config
         self.handler = handler
         self.connections = ConnectionTable()
+        self.metrics = metrics if metrics is not None else SipMetrics.create()
+        self.metrics.tcp_connections.read = self._open_connections
+        self.tap: WireTap | None = None  # assignable any time (see the module docstring)
         self._udp: _UdpEndpoint | None = None
         self._server: asyncio.Server | None = None
         self._extra_udp: dict[int, _UdpEndpoint] = {}  # further ports (config.server_ports
@@ -160,8 +174,16 @@ class SipTransport:
     def _new_connection(self, *, outbound: bool) -> TcpConnection:
         return TcpConnection(
             self.config, self._on_frame, self._on_open, self.connections.remove,
-            outbound=outbound,
+            outbound=outbound, on_unframeable=self._unframeable,
         )
+
+    def _open_connections(self) -> list[tuple[tuple[str, ...], float]]:
+        return [((), len(self.connections))]
+
+    def _unframeable(self, conn: TcpConnection, error: SipParseError) -> None:
+        self.metrics.parse_errors.inc("dropped")
+        _log.info("sip.malformed", peer=f"tcp:{conn.peer[0]}:{conn.peer[1]}",
+                  reason=error.reason)
 
     def _on_open(self, conn: TcpConnection) -> bool:
         if not conn.outbound and len(self.connections) >= self.config.max_connections:
@@ -170,6 +192,8 @@ class SipTransport:
         return True
 
     def _on_frame(self, conn: TcpConnection, frame: bytes) -> None:
+        if self.tap is not None:
+            self._tap("tcp", conn.peer, conn.local, frame)
         host, port = conn.peer
         local_port = conn.local[1]
         self._act(inbound.receive(frame, TCP, host, port, conn, limits=self.config.limits,
@@ -181,6 +205,8 @@ class SipTransport:
         if addr == self.probe_from and self.probe is not None:  # our own queue probe
             self.probe.arrived(data, cast(asyncio.AbstractEventLoop, self._loop).time())
             return
+        if self.tap is not None and not is_keepalive(data):
+            self._tap("udp", addr, (self.local[0], local_port or self.local[1]), data)
         host, port = addr
         self._act(inbound.receive(data, UDP, host, port, limits=self.config.limits),
                   UDP, host, port, None, local_port)
@@ -199,12 +225,15 @@ class SipTransport:
             return
         peer = f"{transport.lower()}:{host}:{port}"
         if isinstance(verdict, inbound.Answer):
+            self.metrics.parse_errors.inc(str(verdict.status))
             _log.info("sip.rejected", peer=peer, status=verdict.status, reason=verdict.reason)
             dest = verdict.dest
             if local_port:
                 dest = Destination(transport, host, port, conn, local_port)
             self.send(verdict.data, dest)
             return
+        if not verdict.quiet:  # a keep-alive is no error
+            self.metrics.parse_errors.inc("dropped")
         if verdict.error is not None:
             _log.error("sip.parser_failed", peer=peer, exc_info=verdict.error)
         elif not verdict.quiet:
@@ -221,6 +250,13 @@ class SipTransport:
         except Exception:
             _log.exception("transport.handler_failed", peer=str(source))
 
+    def _tap(self, proto: Proto, src: Address, dst: Address, data: bytes) -> None:
+        """Hand a copy to the tap; one that fails must not cost the message."""
+        try:
+            cast(WireTap, self.tap)("sip", proto, src, dst, data)
+        except Exception:
+            _log.exception("transport.tap_failed")
+
     # -- sending -------------------------------------------------------------------------
     def send(self, data: bytes, dest: Destination, on_error: ErrorCallback = None) -> None:
         """Send `data` to `dest`; `on_error()` is called (maybe later) if that fails."""
@@ -229,26 +265,40 @@ class SipTransport:
                 else self._udp
             if udp is None or udp.transport is None:
                 _call(on_error)
-            elif is_ip(dest.host):
-                udp.transport.sendto(data, (dest.host.strip("[]"), dest.port))
-            elif self.names is not None and (
-                    address := self.names.cached(dest.host, dest.port)) is not None:
-                udp.transport.sendto(data, (address, dest.port))
+                return
+            if is_ip(dest.host):
+                address: str | None = dest.host.strip("[]")
             else:
+                names = self.names
+                address = names.cached(dest.host, dest.port) if names is not None else None
+            if address is None:
                 self._spawn(self._resolve_and_send(data, dest, on_error))
+                return
+            udp.transport.sendto(data, (address, dest.port))
+            if self.tap is not None:
+                self._tap("udp", (self.local[0], dest.local_port or self.local[1]),
+                          (address, dest.port), data)
             return
         if dest.transport != TCP:
             _call(on_error)  # TLS, SCTP, WS: not offered by this transport layer
             return
         conn = cast(TcpConnection | None, dest.conn)
-        if conn is not None and conn.write(data):
+        if conn is not None and self._write(conn, data):
             return
         key = (dest.host.strip("[]"), dest.port)
         conn = self.connections.get(key)
         if conn is not None and (not dest.local_port or conn.local[1] == dest.local_port) \
-                and conn.write(data):
+                and self._write(conn, data):
             return
         self._spawn(self._connect_and_send(key, data, on_error, dest.local_port))
+
+    def _write(self, conn: TcpConnection, data: bytes) -> bool:
+        """`conn.write(data)`, and the copy to the tap when it was queued."""
+        if not conn.write(data):
+            return False
+        if self.tap is not None:
+            self._tap("tcp", conn.local, conn.peer, data)
+        return True
 
     def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -292,7 +342,7 @@ class SipTransport:
             _log.info("tcp.connect_failed", peer=f"{key[0]}:{key[1]}", error=str(exc))
             _call(on_error)
             return
-        if not conn.write(data):
+        if not self._write(conn, data):
             _call(on_error)
 
     async def _connect(self, key: tuple[str, int], local_port: int = 0) -> TcpConnection:

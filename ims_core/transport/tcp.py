@@ -17,6 +17,8 @@ from .config import TransportConfig
 
 # (connection, one framed message) -> None
 FrameHandler = Callable[["TcpConnection", bytes], None]
+# (connection, why its stream cannot be framed) -> None, just before it is aborted
+UnframeableHandler = Callable[["TcpConnection", SipParseError], None]
 CRLF = b"\r\n"
 
 
@@ -31,9 +33,11 @@ class TcpConnection(asyncio.Protocol):
         on_close: Callable[[TcpConnection], None],
         *,
         outbound: bool,
+        on_unframeable: UnframeableHandler | None = None,
     ) -> None:
         self._config = config
         self._on_frame = on_frame
+        self._on_unframeable = on_unframeable
         self._on_open = on_open
         self._on_close = on_close
         self._framer = StreamFramer(config.limits)
@@ -81,7 +85,9 @@ class TcpConnection(asyncio.Protocol):
                     self._on_frame(self, cast(bytes, frame))
                     if self.closed:
                         return
-        except SipParseError:
+        except SipParseError as exc:
+            if self._on_unframeable is not None:
+                self._on_unframeable(self, exc)
             self.abort()  # §18.3: the stream cannot be framed any more
 
     def eof_received(self) -> bool | None:
