@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from collections.abc import Callable
 from typing import Any
 
 from hss.store import Store, StoreBusy
 from ims_core import log
 from ims_core.diameter import Message
+from ims_core.metrics.groups import HssMetrics
 
 Done = Callable[[Message | BaseException], None]  # gets the answer, or what the handler raised
 Job = tuple[Callable[[Message], Message], Message, Done]
@@ -25,12 +27,18 @@ _log: Any = log.get("hss")
 
 
 class Batcher:
+    """Batches of requests run against *store*; each batch's time in the store is observed
+    as ``store_seconds{operation="batch"}`` (on the loop: one transaction; in a worker:
+    the requests one after the other)."""
+
     def __init__(
-        self, pool: concurrent.futures.Executor, store: Store, max_batch: int = 64
-    ) -> None:
+        self, pool: concurrent.futures.Executor, store: Store, max_batch: int = 64,
+        metrics: HssMetrics | None = None,
+    ) -> None:  # fmt: skip
         self._pool = pool
         self._store = store
         self._max = max_batch
+        self._seconds = (HssMetrics.create() if metrics is None else metrics).store_seconds
         self._loop = asyncio.get_running_loop()
         self._pending: list[Job] = []
         self._scheduled = False
@@ -52,19 +60,33 @@ class Batcher:
             return
         jobs = [(fn, req) for fn, req, _ in batch]
         if self._store.inline:
+            started = time.perf_counter()
             try:
                 with self._store.batch():
                     results = _run(jobs, self._store)
             except StoreBusy:
                 pass  # locked by another process: do this batch in a thread instead
             except Exception as exc:  # the commit failed: no answer may claim success
+                self._seconds.observe(time.perf_counter() - started, "batch")
                 _deliver_results(batch, [exc] * len(batch))
                 return
             else:  # committed: only now may the answers go out
+                self._seconds.observe(time.perf_counter() - started, "batch")
                 _deliver_results(batch, results)
                 return
-        work = self._pool.submit(_run, jobs, self._store)
-        work.add_done_callback(lambda w: self._loop.call_soon_threadsafe(_deliver, batch, w))
+        work = self._pool.submit(_run_timed, jobs, self._store)
+        work.add_done_callback(lambda w: self._loop.call_soon_threadsafe(self._done, batch, w))
+
+    def _done(self, batch: list[Job],
+              work: concurrent.futures.Future[tuple[list[Any], float]]) -> None:
+        """A worker's batch is over (on the loop, where the histogram is kept)."""
+        exc = work.exception()
+        if exc is not None:
+            _deliver_results(batch, [exc] * len(batch))
+            return
+        results, seconds = work.result()
+        self._seconds.observe(seconds, "batch")
+        _deliver_results(batch, results)
 
 
 def _run(jobs: list[tuple[Callable[[Message], Message], Message]], store: Store) -> list[Any]:
@@ -78,9 +100,11 @@ def _run(jobs: list[tuple[Callable[[Message], Message], Message]], store: Store)
     return out
 
 
-def _deliver(batch: list[Job], work: concurrent.futures.Future[list[Any]]) -> None:
-    exc = work.exception()
-    _deliver_results(batch, [exc] * len(batch) if exc is not None else work.result())
+def _run_timed(jobs: list[tuple[Callable[[Message], Message], Message]],
+               store: Store) -> tuple[list[Any], float]:
+    started = time.perf_counter()
+    results = _run(jobs, store)
+    return results, time.perf_counter() - started
 
 
 def _deliver_results(batch: list[Job], results: list[Any]) -> None:

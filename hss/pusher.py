@@ -5,6 +5,9 @@ of a partial index while nothing is queued); the entries it claims are prepared 
 worker thread (a PPR's User-Data from the subscriber as stored then), sent on the loop to
 the S-CSCF's Diameter host over the connection that S-CSCF opened, and their answers
 recorded in a worker thread again. The loop never waits on the store.
+
+Counted: each entry sent as ``push_requests{kind, outcome}`` (``done``, or ``failed``: a
+refusal, no answer, the HSS stopping) and each claim as ``store_seconds{push_claim}``.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from hss.config import PushConfig
 from hss.cx import PUSHES
 from hss.cx.common import CxContext
 from hss.cx.push import Unsendable, describe, failed
-from hss.model import Push
+from hss.model import Push, PushState
 from ims_core import log
 from ims_core.diameter import DiameterTimeout, DiameterUnavailable
 from ims_core.diameter.node import DiameterNode
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_IN_FLIGHT = 256  # requests awaiting their answer; more stay queued in the store
 PURGE_EVERY = 60.0  # seconds between deletions of old finished entries
@@ -51,6 +55,7 @@ class Pusher:
         self._sending: set[asyncio.Task[None]] = set()
         self._purged_at = float("-inf")
         self._log: Any = log.get("hss")
+        self._metrics = ctx.metrics
 
     def start(self) -> None:
         self._task = self._loop.create_task(self._run())
@@ -88,7 +93,8 @@ class Pusher:
         room = min(self._cfg.batch, MAX_IN_FLIGHT - len(self._sending))
         if room <= 0:
             return 0
-        pushes = await self._in_pool(self._ctx.store.claim_pushes, room, now)
+        pushes, took = await self._in_pool(_timed, self._ctx.store.claim_pushes, room, now)
+        self._metrics.store_seconds.observe(took, "push_claim")
         for push in pushes:
             task = self._loop.create_task(self._send(push))
             self._sending.add(task)
@@ -100,13 +106,16 @@ class Pusher:
         try:
             done = await self._exchange(push)
         except asyncio.CancelledError:
+            self._metrics.push_requests.inc(push.kind.value, PushState.FAILED.value)
             await self._fail(push, "the HSS stopped before the answer")
             raise
         except Exception as exc:  # e.g. the store failed: say so in the entry if it can
+            self._metrics.push_requests.inc(push.kind.value, PushState.FAILED.value)
             self._log.exception("cx_push_failed", kind=push.kind.value, id=push.id)
             with contextlib.suppress(Exception):
                 await self._fail(push, f"HSS error: {exc}")
             return
+        self._metrics.push_requests.inc(push.kind.value, done.state.value)
         self._log.info(
             "cx_push", kind=push.kind.value, id=push.id, imsi=push.imsi, impi=push.impi,
             peer=push.destination_host, state=done.state.value, result=describe(done),
@@ -135,3 +144,10 @@ class Pusher:
                 push, f"S-CSCF {push.destination_host} is not connected to this HSS"
             )
         return await self._in_pool(proc.on_answer, push, ans, self._ctx, self._clock())
+
+
+def _timed(fn: Callable[..., R], *args: Any) -> tuple[R, float]:
+    """``fn(*args)`` and the seconds it took (measured in the worker, observed on the loop)."""
+    started = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - started

@@ -8,6 +8,10 @@ provisioning CLI queues in the store's outbox. Startup (open the store, seed ``[
 count`` demo subscribers into an empty one, listen) → serve until SIGINT/SIGTERM → DPR to
 peers and close (a second signal exits at once).
 
+With ``[metrics] enabled`` the HSS serves ``/metrics``, ``/healthz`` and ``/readyz``
+(:class:`~ims_core.metrics.http.MetricsServer`); with ``[hep] enabled`` it sends a HEP3
+copy of every Diameter message to the collector.
+
 Exit status of ``ims-core hss``: :mod:`ims_core.runtime`'s (3 cannot listen, 4 store
 unreachable). Logs go to stdout.
 """
@@ -16,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
+import functools
 import sqlite3
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hss import provision
@@ -29,8 +34,12 @@ from hss.cx import HANDLERS, CxContext, Handler
 from hss.pusher import Pusher
 from hss.store import Store, StoreError, open_store
 from ims_core import log, runtime
-from ims_core.diameter import DiameterConfig, Message, Respond, Responder
+from ims_core.diameter import DiameterConfig, Message, Responder
 from ims_core.diameter.node import DiameterNode
+from ims_core.hep.exporter import HepExporter
+from ims_core.metrics.families import Labels, Registry
+from ims_core.metrics.groups import DiameterMetrics, HssMetrics
+from ims_core.metrics.http import MetricsServer
 
 
 class ListenError(OSError):
@@ -81,11 +90,83 @@ def diameter_config(cfg: HssConfig) -> DiameterConfig:
     )
 
 
-class HssServer:
-    """The Cx server; usable from tests (``port=0``) and from :func:`run`."""
+class StoreWatch:
+    """The subscriber count and whether the store answers, for ``/metrics`` and
+    ``/readyz``, read in a worker thread: a scrape on the loop never waits for the store
+    (a PostgreSQL across the network, a SQLite file locked by another process).
 
-    def __init__(self, cfg: HssConfig, store: Store | None = None) -> None:
+    :meth:`subscribers` and :meth:`problem` give what the last read found and start a new
+    one when that is over ``max_age`` seconds old; a read running for over ``timeout``
+    seconds is itself the problem. Each read is observed as ``store_seconds{count}``.
+    """
+
+    def __init__(self, store: Store, pool: concurrent.futures.Executor, metrics: HssMetrics,
+                 *, max_age: float = 5.0, timeout: float = 2.0) -> None:
+        self.store = store
+        self.max_age = max_age
+        self.timeout = timeout
+        self._pool = pool
+        self._metrics = metrics
+        self._loop = asyncio.get_running_loop()
+        self._count: int | None = None
+        self._error: str | None = None
+        self._read_at = float("-inf")
+        self._started: float | None = None  # the read in flight, if any
+
+    def seen(self, count: int) -> None:
+        """A count read just now by someone else (startup)."""
+        self._count, self._error, self._read_at = count, None, self._loop.time()
+
+    def subscribers(self) -> list[tuple[Labels, float]]:
+        self._refresh()
+        return [] if self._count is None else [((), float(self._count))]
+
+    def problem(self) -> str | None:
+        now = self._refresh()
+        if self._started is not None and now - self._started > self.timeout:
+            return f"store: no answer in {self.timeout:g} s"
+        return None if self._error is None else f"store unreachable: {self._error}"
+
+    def _refresh(self) -> float:
+        now = self._loop.time()
+        if self._started is None and now - self._read_at >= self.max_age:
+            try:
+                work = self._pool.submit(_timed_count, self.store)
+            except RuntimeError:  # the pool is shut down: the HSS is stopping
+                self._error = "the HSS is stopping"
+                return now
+            self._started = now
+            work.add_done_callback(lambda w: self._loop.call_soon_threadsafe(self._read, w))
+        return now
+
+    def _read(self, work: concurrent.futures.Future[tuple[int, float]]) -> None:
+        self._started = None
+        self._read_at = self._loop.time()
+        exc = work.exception()
+        if exc is not None:
+            self._error = f"{type(exc).__name__}: {exc}"
+            return
+        count, seconds = work.result()
+        self._metrics.store_seconds.observe(seconds, "count")
+        self._count, self._error = count, None
+
+
+def _timed_count(store: Store) -> tuple[int, float]:
+    started = time.perf_counter()
+    count = store.count()
+    return count, time.perf_counter() - started
+
+
+class HssServer:
+    """The Cx server; usable from tests (``port=0``) and from :func:`run`. Its metrics
+    are on ``registry`` (a private one when None)."""
+
+    def __init__(self, cfg: HssConfig, store: Store | None = None, *,
+                 registry: Registry | None = None) -> None:
         self.cfg = cfg
+        self.registry = Registry() if registry is None else registry
+        self.diameter_metrics = DiameterMetrics.create(self.registry)
+        self.metrics = HssMetrics.create(self.registry)
         self._own_store = store is None
         self.store = store if store is not None else open_hss_store(cfg)
         self.ctx = CxContext(
@@ -93,6 +174,7 @@ class HssServer:
             cx=cfg.cx,
             origin_host=cfg.diameter.origin_host,
             origin_realm=cfg.diameter.origin_realm,
+            metrics=self.metrics,
         )
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, cfg.workers), thread_name_prefix="hss-cx"
@@ -100,27 +182,35 @@ class HssServer:
         self._log: Any = log.get("hss")
         self._batcher: Batcher | None = None
         self._pusher: Pusher | None = None
+        self.store_watch: StoreWatch | None = None
+        self._http: MetricsServer | None = None
+        self._hep: HepExporter | None = None
         self.node: DiameterNode | None = None
         self.port: int | None = None
+        self.metrics_port: int | None = None
 
     def _responder(self, handler: Handler) -> Responder:
         """The node's responder for *handler*: each request joins the next store batch and
-        is answered when the batch is done (no task or future per request)."""
+        is answered when the batch is done (no task or future per request). The node
+        counts and logs the exchange."""
         assert self._batcher is not None
-        submit = self._batcher.submit
         ctx = self.ctx
-        logger = self._log
 
         def run(req: Message) -> Message:
             return handler(req, ctx)
 
-        def respond(req: Message, reply: Respond) -> None:
-            # One line per Cx request is a debug line: at thousands of MARs a second, the
-            # AVP look-ups for its fields alone cost more than SQL; build them only when shown.
-            submit(run, req, _logged(logger, req, reply)
-                   if logger.is_enabled_for(logging.DEBUG) else reply)
+        return functools.partial(self._batcher.submit, run)
 
-        return respond
+    def ready(self) -> list[str]:
+        """Why the HSS is not ready (``/readyz``): [] when it is. Cheap, never waits for
+        the store (see :class:`StoreWatch`)."""
+        reasons = []
+        if self.node is None or not self.node.listening:
+            reasons.append("diameter: not listening")
+        problem = None if self.store_watch is None else self.store_watch.problem()
+        if problem is not None:
+            reasons.append(problem)
+        return reasons
 
     async def start(self, host: str | None = None, port: int | None = None) -> int:
         """Seed an empty store (``[seed] count``), then listen; :class:`ListenError` when
@@ -130,22 +220,31 @@ class HssServer:
                                self.cfg.seed.first)
         if seeded:
             self._log.info("hss_seeded", subscribers=seeded)
-        self._batcher = Batcher(self._pool, self.store)
-        self.node = DiameterNode(diameter_config(self.cfg))
+        self._batcher = Batcher(self._pool, self.store, metrics=self.metrics)
+        self.node = DiameterNode(diameter_config(self.cfg), self.diameter_metrics)
         for code, handler in HANDLERS.items():
             self.node.add_responder(code, self._responder(handler))
+        self.store_watch = StoreWatch(self.store, self._pool, self.metrics)
+        self.metrics.subscribers.read = self.store_watch.subscribers
+        if self.cfg.hep.enabled:  # before listening: the first CER is captured too
+            self._hep = HepExporter(self.cfg.hep, "hss")
+            await self._hep.start()
+            self.node.tap = self._hep
         host = d.listen_host if host is None else host
         port = d.listen_port if port is None else port
-        try:
-            self.port = await self.node.listen(host, port)
-        except OSError as exc:
-            raise ListenError(exc.errno, f"cannot listen on {host}:{port}: "
-                              f"{exc.strerror or exc}") from None
+        self.port = await _listen(self.node.listen, host, port)
+        m = self.cfg.metrics
+        if m.enabled:
+            self._http = MetricsServer(self.registry, "hss", self.ready)
+            self.metrics_port = await _listen(self._http.start, m.host, m.port)
         self._pusher = Pusher(self.node, self.ctx, self._pool, self.cfg.push)
         self._pusher.start()
+        subscribers = self.store.count()
+        self.store_watch.seen(subscribers)
         self._log.info(
             "hss_started", origin_host=d.origin_host, port=self.port,
-            store=self.cfg.store.backend, subscribers=self.store.count(),
+            store=self.cfg.store.backend, subscribers=subscribers,
+            metrics_port=self.metrics_port,
         )  # fmt: skip
         return self.port
 
@@ -156,26 +255,25 @@ class HssServer:
         if self.node is not None:
             await self.node.stop()
             self.node = None
+        if self._hep is not None:  # after the node: its DPR/DPA are captured
+            self._hep.close()
+            self._hep = None
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._own_store:
             self.store.close()
+        if self._http is not None:  # last: /readyz says why meanwhile
+            await self._http.close()
+            self._http = None
         self._log.info("hss_stopped")
 
 
-def _logged(logger: Any, req: Message, reply: Respond) -> Respond:
-    started = time.perf_counter()
-
-    def logged(ans: Message | BaseException) -> None:
-        reply(ans)
-        if isinstance(ans, Message):  # a failure is the node's to log
-            logger.debug(
-                "cx_exchange", command=req.name, session_id=req.session_id,
-                peer=req.origin_host, user=req.get("User-Name"),
-                impu=req.get("Public-Identity"), result=ans.result,
-                latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            )  # fmt: skip
-
-    return logged
+async def _listen(start: Callable[[str, int], Awaitable[int]], host: str, port: int) -> int:
+    """``start(host, port)``; :class:`ListenError` when the address cannot be bound."""
+    try:
+        return await start(host, port)
+    except OSError as exc:
+        raise ListenError(exc.errno, f"cannot listen on {host}:{port}: "
+                          f"{exc.strerror or exc}") from None
 
 
 async def serve(cfg: HssConfig, stop: asyncio.Event | None = None) -> None:

@@ -7,6 +7,7 @@ Blocking (store and Milenage); the server calls it from a worker thread.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 from collections.abc import Callable
 
@@ -56,19 +57,27 @@ def make_vectors(
     return out
 
 
-def resynchronise(store: Store, sub: Subscriber, rand_auts: bytes) -> bool:
+class Resync(enum.Enum):
+    """How a resynchronisation ended (the value is the ``sqn_resyncs`` outcome label)."""
+
+    OK = "ok"  # MAC-S verified, SEQ_HE moved to SEQ_MS
+    MALFORMED = "malformed"  # not RAND (16 octets) ‖ AUTS (14 octets)
+    MAC_FAILURE = "mac_failure"  # MAC-S does not verify
+
+
+def resynchronise(store: Store, sub: Subscriber, rand_auts: bytes) -> Resync:
     """Verify MAC-S of RAND ‖ AUTS and move SEQ_HE to SEQ_MS (TS 33.102 §6.3.5, C.3.4).
 
-    Returns False when the input is malformed or MAC-S fails; the SQN is then untouched.
+    Unless :attr:`Resync.OK` the SQN is untouched.
     """
     if len(rand_auts) != 30:
-        return False
+        return Resync.MALFORMED
     rand, auts = rand_auts[:16], rand_auts[16:]
     sqn_ms = auth.verify_auts(sub.k, sub.opc, rand, auts)
     if sqn_ms is None:
-        return False
+        return Resync.MAC_FAILURE
     store.resync(sub.imsi, sqnmod.from_bytes(sqn_ms))
-    return True
+    return Resync.OK
 
 
 def issue(

@@ -25,6 +25,7 @@ from ims_core.diameter import (
     SessionIds,
     make_answer,
 )
+from ims_core.metrics.groups import HssMetrics
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -81,6 +82,8 @@ class CxContext:
     rand_source: Callable[[int], bytes] = os.urandom
     # Session-Ids of the requests the HSS sends (RTR, PPR).
     session_ids: SessionIds = dataclasses.field(default_factory=SessionIds)
+    # What the handlers count (SQN resynchronisations); a private registry by default.
+    metrics: HssMetrics = dataclasses.field(default_factory=HssMetrics.create)
 
 
 class Rejected(Exception):

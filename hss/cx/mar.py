@@ -76,7 +76,9 @@ def decide(req: MarRequest, ctx: CxContext) -> MarAnswer:
     resync = req.authorization is not None and scheme != "md5"
     if resync:
         assert req.authorization is not None
-        if not vectors.resynchronise(ctx.store, sub, req.authorization):
+        resynced = vectors.resynchronise(ctx.store, sub, req.authorization)
+        ctx.metrics.sqn_resyncs.inc(resynced.value)
+        if resynced is not vectors.Resync.OK:
             # MAC-S failed or malformed AUTS: no vectors (TS 33.102 §6.3.5).
             return MarAnswer(base(ResultCode.AUTHENTICATION_REJECTED), req.impi, req.impu)
     elif req.server_name and req.server_name != sub.scscf_name:

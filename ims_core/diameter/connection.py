@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, cast
 from .peer import Peer, Role
 
 if TYPE_CHECKING:
+    from ..wiretap import Address, WireTap
     from .inflight import PendingRequest
     from .node import DiameterNode
 
@@ -47,6 +48,8 @@ class PeerConnection(asyncio.Protocol):
         self.closed: asyncio.Future[None] = node._loop.create_future()
         self.writable = asyncio.Event()  # cleared while the transport's buffer is full
         self.writable.set()
+        self.local: Address = ("", 0)  # the socket's addresses, for captures
+        self.remote: Address = ("", 0)
 
     def pause_writing(self) -> None:
         self.writable.clear()
@@ -58,12 +61,24 @@ class PeerConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         self.slot.conn = self
         peername = transport.get_extra_info("peername")
+        sockname = transport.get_extra_info("sockname")
+        if peername:
+            self.remote = (str(peername[0]), int(peername[1]))
+        if sockname:
+            self.local = (str(sockname[0]), int(sockname[1]))
         self.slot.peer.connection_made(self.node._loop.time(),
                                        str(peername[0]) if peername else None)
         self.node._process(self.slot)
 
     def data_received(self, data: bytes) -> None:
-        self.slot.peer.receive_data(data, self.node._loop.time())
+        tap = self.node.tap
+        if tap is None:
+            self.slot.peer.receive_data(data, self.node._loop.time())
+        else:
+            src, dst = self.remote, self.local
+            self.slot.peer.receive_data(
+                data, self.node._loop.time(),
+                lambda frame: tap("diameter", "tcp", src, dst, frame))
         self.node._process(self.slot)
 
     def eof_received(self) -> bool | None:
@@ -84,6 +99,14 @@ class PeerConnection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+
+    def write_messages(self, messages: list[bytes], tap: WireTap) -> None:
+        """:meth:`write`, giving *tap* each whole message written."""
+        if messages and self.transport is not None and not self.transport.is_closing():
+            src, dst = self.local, self.remote
+            for m in messages:
+                tap("diameter", "tcp", src, dst, m)
+            self.transport.write(b"".join(messages))
 
     def close(self) -> None:
         if self.transport is not None:

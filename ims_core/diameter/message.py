@@ -106,11 +106,29 @@ class Message(AvpList):
     @property
     def result(self) -> int | None:
         """The outcome code: Result-Code, else Experimental-Result-Code."""
-        rc = self.result_code
-        if rc is not None:
-            return rc
-        er = self.experimental_result
-        return None if er is None else er[1]
+        kind = self.result_kind
+        return None if kind is None else kind[1]
+
+    @property
+    def result_kind(self) -> tuple[str, int] | None:
+        """``("base", Result-Code)``, else ``("experimental", Experimental-Result-Code)``,
+        else None; one pass over the top-level AVPs (read for every answer counted)."""
+        er: Avp | None = None
+        for a in self.avps:
+            if a.vendor:
+                continue
+            code = a.code
+            if code == 268:
+                value = a.value
+                if isinstance(value, int):
+                    return ("base", value)
+            elif code == 297 and er is None:
+                er = a
+        if er is None:
+            return None
+        g = er.value
+        exp = g.get_int("Experimental-Result-Code") if isinstance(g, AvpList) else None
+        return ("experimental", exp or 0)
 
     def encode(self) -> bytes:
         """The message on the wire."""

@@ -20,6 +20,11 @@ responder registered for their command code (3001 with the E bit when there is n
 
 The callback forms (:meth:`DiameterNode.send_request`, responders) cost no task, coroutine
 or future per request; the coroutine forms are thin layers over them.
+
+Every application exchange (ours and the peers') is counted in ``node.metrics``
+(:class:`~ims_core.metrics.groups.DiameterMetrics`) and, when exchange lines are on
+(:func:`ims_core.log.exchanges_enabled`), logged as one ``cx_exchange`` line;
+``node.tap``, when set, gets every whole message read or written.
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import log
+from ..metrics.families import Labels
+from ..metrics.groups import DiameterMetrics, command_label
+from ..wiretap import WireTap
 from .capabilities import Capabilities
 from .config import DiameterConfig
 from .connection import PeerConnection, PeerSlot
@@ -50,6 +57,7 @@ from .events import (
     RequestFailed,
     RequestReceived,
 )
+from .exchanges import log_exchange, peers_open, result_labels
 from .header import FLAG_T
 from .ids import EndToEnd, SessionIds
 from .inflight import AnswerCallback, PendingRequest, Reply, Responder
@@ -68,6 +76,7 @@ class DiameterNode:
     def __init__(
         self,
         config: DiameterConfig,
+        metrics: DiameterMetrics | None = None,
         *,
         dictionary: Dictionary = DEFAULT,
         max_inflight: int = 10_000,
@@ -92,6 +101,14 @@ class DiameterNode:
         self._waiting: set[PendingRequest] = set()  # not yet sent: no peer or no buffer room
         self._idle: asyncio.Future[None] | None = None  # stopping: nothing left to answer
         self._log: Any = log.get("diameter")
+        # What every exchange of ours and every answer we give is counted in (not CER/DWR/DPR:
+        # the peer state machine answers those).
+        self.metrics = DiameterMetrics.create() if metrics is None else metrics
+        self.metrics.peers_open.read = self._peers_open
+        self._known: dict[str, str] = {}  # Origin-Host (lower case) -> as the peer spells it
+        self._labels: dict[int, str] = {}  # command code -> its ``command`` label
+        # Gets every whole message read or written, CER/DWR/DPR included (HEP capture).
+        self.tap: WireTap | None = None
 
     # ----- public API
     def add_handler(self, command_code: int, handler: Handler) -> None:
@@ -203,6 +220,11 @@ class DiameterNode:
     @property
     def open_peers(self) -> list[str]:
         return sorted(self._open)
+
+    @property
+    def listening(self) -> bool:
+        """Whether a :meth:`listen` socket is accepting connections (readiness)."""
+        return any(server.is_serving() for server in self._servers)
 
     @property
     def peer_addresses(self) -> dict[str, str | None]:
@@ -342,13 +364,19 @@ class DiameterNode:
             return
         pending.done = True
         slot, pending.slot = pending.slot, None
-        if isinstance(outcome, Message) and self._log.is_enabled_for(logging.DEBUG):
-            msg = pending.msg  # the fields are AVP scans: only when shown
-            self._log.debug(
-                "diameter_exchange", peer=slot.peer.name if slot else None, command=msg.name,
-                session_id=msg.session_id, result=outcome.result,
-                latency_ms=round((self._loop.time() - pending.started) * 1000, 3),
-            )  # fmt: skip
+        msg = pending.msg
+        command = self._labels.get(msg.command_code) or self._label(msg)
+        latency = self._loop.time() - pending.started
+        if isinstance(outcome, Message):
+            kind, result = result_labels(outcome)
+            self.metrics.requests.inc("client", command, kind, result)
+            self.metrics.latency.observe(latency, "client", command)
+        else:  # no answer: not in the latency histogram
+            kind = "timeout" if isinstance(outcome, DiameterTimeout) else "error"
+            self.metrics.requests.inc("client", command, kind, "")
+        if log.exchanges_enabled():
+            peer = slot.peer.name if slot is not None else pending.peer
+            log_exchange(self._log, "client", msg, peer, latency, outcome)
         try:
             pending.on_answer(outcome)
         except Exception:  # the caller's bug: it must not stop the node
@@ -438,7 +466,9 @@ class DiameterNode:
                 if slot.address is not None and not self._stopping:
                     slot.connect_task = self._loop.create_task(self._connect(slot))
             elif isinstance(ev, PeerUp):
-                self._open[ev.capabilities.origin_host.lower()] = slot
+                host = ev.capabilities.origin_host
+                self._open[host.lower()] = slot
+                self._known.setdefault(host.lower(), host)
                 self._open_changed()
                 self._log.info(
                     "diameter_peer_up", peer=ev.capabilities.origin_host,
@@ -458,9 +488,13 @@ class DiameterNode:
         if slot.flush_handle is not None:
             slot.flush_handle.cancel()
             slot.flush_handle = None
+        tap, conn = self.tap, slot.conn
+        if tap is not None and conn is not None:
+            conn.write_messages(slot.peer.messages_to_send(), tap)
+            return
         data = slot.peer.data_to_send()
-        if data and slot.conn is not None:
-            slot.conn.write(data)
+        if data and conn is not None:
+            conn.write(data)
 
     def _schedule_flush(self, slot: PeerSlot) -> None:
         """Coalesce the writes of one loop iteration into one."""
@@ -559,16 +593,26 @@ class DiameterNode:
             self._log.error("diameter_handler_failed", command=request.name, exc_info=outcome)
             answer = self._error_answer(request, DiameterError(ResultCode.UNABLE_TO_COMPLY))
         slot.peer.send_answer(answer)
-        self._schedule_flush(slot)
-        if self._log.is_enabled_for(logging.DEBUG):  # its fields are AVP scans
-            self._log.debug(
-                "diameter_exchange", peer=slot.peer.name, command=request.name,
-                session_id=request.session_id, result=answer.result,
-                latency_ms=round((self._loop.time() - started) * 1000, 3),
-            )  # fmt: skip
+        self._schedule_flush(slot)  # written at the end of this loop iteration
+        command = self._labels.get(request.command_code) or self._label(request)
+        latency = self._loop.time() - started
+        kind, result = result_labels(answer)
+        self.metrics.requests.inc("server", command, kind, result)
+        self.metrics.latency.observe(latency, "server", command)
+        if log.exchanges_enabled():
+            log_exchange(self._log, "server", request, slot.peer.name, latency, answer)
+
+    # ----- metrics
+    def _label(self, msg: Message) -> str:
+        label = self._labels[msg.command_code] = command_label(msg.name)
+        return label
+
+    def _peers_open(self) -> list[tuple[Labels, float]]:
+        return peers_open(self._slots, self._known)
 
     def _error_answer(self, request: Message, err: DiameterError) -> Message:
         return error_answer(
             request, err, origin_host=self.config.origin_host,
             origin_realm=self.config.origin_realm, dictionary=self.dictionary,
         )  # fmt: skip
+

@@ -175,7 +175,9 @@ class Peer:
         self._disconnect_cause = cause
         self._input(Input.STOP, None, now)
 
-    def receive_data(self, data: bytes, now: float) -> None:
+    def receive_data(self, data: bytes, now: float,
+                     seen: Callable[[bytes], None] | None = None) -> None:
+        """Feed bytes read; ``seen`` (a capture) gets each whole message read, first."""
         if self.is_closed:  # closing: what still arrives is dropped
             return
         try:
@@ -184,6 +186,8 @@ class Peer:
             self._close(f"bad framing: {err}", now)
             return
         for frame in frames:
+            if seen is not None:
+                seen(frame)
             self._receive_frame(frame, now)
             if self.is_closed:
                 return
@@ -212,6 +216,11 @@ class Peer:
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)
         self._out.clear()
+        return out
+
+    def messages_to_send(self) -> list[bytes]:
+        """What :meth:`data_to_send` would return, one whole message per item (capture)."""
+        out, self._out = self._out, []
         return out
 
     def next_event(self) -> Event | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -46,16 +45,6 @@ async def handle_mar(req: Message) -> Message:
 
 async def handle_lir(req: Message) -> Message:
     raise DiameterError(ResultCode.UNABLE_TO_COMPLY, "store down")
-
-
-@pytest.fixture
-async def hss() -> AsyncIterator[tuple[DiameterNode, int]]:
-    node = DiameterNode(hss_config())
-    node.add_handler(MAR, handle_mar)
-    node.add_handler(LIR, handle_lir)
-    port = await node.listen(HOST, 0)
-    yield node, port
-    await node.stop()
 
 
 async def test_cer_request_answer_dpr(hss: tuple[DiameterNode, int]) -> None:

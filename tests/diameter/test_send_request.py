@@ -99,7 +99,11 @@ async def test_timeout_is_delivered_as_diameter_timeout() -> None:
         await _until(lambda: bool(got))
         assert isinstance(got[0], DiameterTimeout)
         assert 0.15 < time.perf_counter() - t < 1.0
+        # Counted as a timeout, not in the latency histogram (no answer).
+        assert client.metrics.requests.values == {("client", "MAR", "timeout", ""): 1}
+        assert client.metrics.latency.count("client", "MAR") == 0
     await slow.stop(timeout=0.5)
+    assert slow.metrics.requests.values == {}  # it never answered
 
 
 async def test_link_failure_resends_once_with_the_t_bit() -> None:

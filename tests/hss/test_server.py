@@ -158,7 +158,7 @@ def _free_port() -> int:
 @pytest.mark.integration
 async def test_ims_core_hss_process(tmp_path: Path) -> None:
     """`ims-core subscriber seed` then `ims-core hss -c …` as a process; SIGTERM stops it.
-    The line per Cx request is a debug line."""
+    The exchange line per Cx request is shown (JSON logs: at info)."""
     port = _free_port()
     cfg = _write_config(tmp_path, port, level="debug")
     exe = [sys.executable, "-m", "ims_lab.cli"]

@@ -50,13 +50,13 @@ def test_resync_with_valid_auts(store: Store) -> None:
     s = subscriber(sqn=sqnmod.join(5, 1))
     store.add([s])
     authz = resync_authorization(s, b"\x11" * 16, 1000, 17)
-    assert vectors.resynchronise(store, s, authz)
+    assert vectors.resynchronise(store, s, authz) is vectors.Resync.OK
     nxt = store.next_sqns(s.imsi, 1)[0]
     assert sqnmod.split(nxt)[0] == 1001  # next vector is fresh for the UE
     # Bad MAC-S or wrong length: SQN untouched.
     bad = bytearray(authz)
     bad[-1] ^= 1
-    assert not vectors.resynchronise(store, s, bytes(bad))
-    assert not vectors.resynchronise(store, s, authz[:16 + 10])
+    assert vectors.resynchronise(store, s, bytes(bad)) is vectors.Resync.MAC_FAILURE
+    assert vectors.resynchronise(store, s, authz[:16 + 10]) is vectors.Resync.MALFORMED
     got = store.get(s.imsi)
     assert got is not None and got.sqn == nxt
