@@ -10,16 +10,17 @@ from dataclasses import dataclass
 from hss.config import DOMAIN
 from ims_core.config import ConfigError
 
-__all__ = ["DIAMETER_PORT", "DOMAIN", "NODES", "SIP_PORT", "Addresses"]
+__all__ = ["DIAMETER_PORT", "DOMAIN", "METRICS_PORT", "NODES", "SIP_PORT", "Addresses"]
 
-SIP_PORT, DIAMETER_PORT = 5060, 3868
+SIP_PORT, DIAMETER_PORT, METRICS_PORT = 5060, 3868, 9090
 NODES = ("hss", "scscf", "icscf", "pcscf")  # start order (each next hop is up first)
 
 
 @dataclass(frozen=True, slots=True)
 class Addresses:
     """Each node's own IP: SIP on ``sip_port`` (UDP and TCP) for the CSCFs, Diameter on
-    ``diameter_port`` for the HSS. The defaults are ``make run``'s lab."""
+    ``diameter_port`` for the HSS, and every node's metrics listener (``/metrics``,
+    ``/healthz``, ``/readyz``) on ``metrics_port``. The defaults are ``make run``'s lab."""
 
     pcscf: str = "127.0.0.1"
     icscf: str = "127.0.0.2"
@@ -28,6 +29,7 @@ class Addresses:
     sip_port: int = SIP_PORT
     diameter_port: int = DIAMETER_PORT
     domain: str = DOMAIN
+    metrics_port: int = METRICS_PORT
 
     def __post_init__(self) -> None:
         for node in NODES:
@@ -36,7 +38,7 @@ class Addresses:
             except ValueError:
                 raise ConfigError(f"addresses.{node}: {getattr(self, node)!r} is not an IP "
                                   "address") from None
-        for name in ("sip_port", "diameter_port"):
+        for name in ("sip_port", "diameter_port", "metrics_port"):
             if not 0 < getattr(self, name) < 65536:
                 raise ConfigError(f"addresses.{name} must be 1..65535")
         if not self.domain or '"' in self.domain:
@@ -47,6 +49,10 @@ class Addresses:
         if node == "hss":
             return self.hss, self.diameter_port
         return str(getattr(self, node)), self.sip_port
+
+    def metrics(self, node: str) -> tuple[str, int]:
+        """Where ``node``'s metrics listener binds (its own IP)."""
+        return str(getattr(self, node)), self.metrics_port
 
     def sip(self, node: str) -> str:
         """``host:port`` of a CSCF (IPv6 in brackets)."""

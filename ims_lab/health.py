@@ -14,6 +14,8 @@ The node's config is read as the node reads it (the file, ``IMS_CORE__*`` variab
   probe's Origin-Host is ``health.<realm>``, which the HSS does not list as a peer: it
   answers 3010 DIAMETER_UNKNOWN_PEER and closes. Any CEA means the Diameter stack is
   serving; a probe that is accepted (an HSS that takes any peer) disconnects with DPR.
+- ``--http [URL]``: instead, a GET of the node's ``/readyz`` (URL left out: the ``[metrics]``
+  address of its config). 200 is healthy; a 503 lists why the node is not ready.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import http.client
 import importlib
 import ipaddress
 import math
@@ -30,6 +33,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from hss.config import HssConfig, load_config
 from ims_core.config import ConfigError, add_config_args, cli_overrides, load
@@ -268,7 +272,64 @@ def probe_hss(cfg: HssConfig, timeout: float, rng: Rng = os.urandom) -> Verdict:
     return Verdict(store.healthy, f"hss: {diameter.reason}; {store.reason}")
 
 
+# -- any node: GET /readyz on its metrics listener ---------------------------------------
+
+
+def metrics_url(host: str, port: int, path: str = "/readyz") -> str:
+    """``path`` on the metrics listener bound to host:port (a wildcard: on loopback)."""
+    return f"http://{_uri_host(_probe_host(host))}:{port}{path}"
+
+
+def probe_http(node: str, url: str, timeout: float) -> Verdict:
+    """GET *url* (plain HTTP, no proxy): 200 healthy; otherwise what the node answered
+    (a 503 from ``/readyz`` gives its reasons, one per line)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return Verdict(False, f"{node}: {url!r} is no http:// URL")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return Verdict(False, f"{node}: {url!r} has a bad port")
+    path = parts.path or "/"
+    if parts.query:
+        path += f"?{parts.query}"
+    conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"User-Agent": "ims-core-health"})
+        response = conn.getresponse()
+        body = response.read(4096).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        return Verdict(False, f"{node}: no HTTP answer from {url}: {reason or type(exc).__name__}")
+    finally:
+        conn.close()
+    said = "; ".join(line.strip() for line in body.splitlines() if line.strip())
+    text = f"{node}: {url} answered {response.status} {response.reason}"
+    return Verdict(response.status == 200, f"{text}: {said}" if said else text)
+
+
+def config_readyz_url(node: str, config: str | None, overrides: Sequence[str],
+                      environ: Mapping[str, str] | None) -> str:
+    """The ``/readyz`` URL of *node*'s ``[metrics]`` table, read as the node reads it;
+    :class:`ConfigError` when it is off there."""
+    cfg: HssConfig | CscfConfig
+    if node == "hss":
+        cfg = load_config(config, overrides=overrides, environ=environ)
+    else:
+        cfg = load(_cscf_config(node), config or f"config/{node}.toml", overrides=overrides,
+                   environ=environ)
+    if not cfg.metrics.enabled:
+        raise ConfigError("metrics.enabled is false: the node serves no /readyz")
+    return metrics_url(cfg.metrics.host, cfg.metrics.port)
+
+
 # -- the command ---------------------------------------------------------------------------
+
+
+def _cscf_config(node: str) -> type[CscfConfig]:
+    cls: type[CscfConfig] = getattr(importlib.import_module(f"ims_core.{node}.config"),
+                                    CSCF_CONFIGS[node])
+    return cls
 
 
 def probe(node: str, config: str | None, overrides: Sequence[str],
@@ -278,9 +339,8 @@ def probe(node: str, config: str | None, overrides: Sequence[str],
         if node == "hss":
             return probe_hss(load_config(config, overrides=overrides, environ=environ),
                              timeout)
-        cls: type[CscfConfig] = getattr(importlib.import_module(f"ims_core.{node}.config"),
-                                        CSCF_CONFIGS[node])
-        cfg = load(cls, config or f"config/{node}.toml", overrides=overrides, environ=environ)
+        cfg = load(_cscf_config(node), config or f"config/{node}.toml", overrides=overrides,
+                   environ=environ)
     except ConfigError as exc:
         return Verdict(False, f"{node}: bad config: {exc}")
     return probe_cscf(node, cfg, timeout)
@@ -294,16 +354,30 @@ def register(sub: Any) -> None:
                     "on stdout saying why.",
         epilog="CSCF: OPTIONS over UDP to its [sip] address, 200 = healthy (503 while an "
                "I-/S-CSCF has no Diameter connection to the HSS). HSS: a CEA to a CER on "
-               "its Diameter address and a readable store.")
+               "its Diameter address and a readable store. --http: GET /readyz instead "
+               "(any node with [metrics] on), 200 = healthy.")
     p.add_argument("node", choices=NODES)
     add_config_args(p, None, "the node's config (default config/<node>.toml)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help=f"how long to wait for the node (default {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--http", nargs="?", const="", default=None, metavar="URL",
+                   help="GET the node's /readyz instead, e.g. http://127.0.0.1:9090/readyz "
+                        "(URL left out: from the config's [metrics] host and port)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    verdict = probe(args.node, args.config, cli_overrides(args), os.environ,
-                    max(args.timeout, 0.1))
+    timeout = max(args.timeout, 0.1)
+    if args.http is None:
+        verdict = probe(args.node, args.config, cli_overrides(args), os.environ, timeout)
+    else:
+        url = args.http
+        try:
+            url = url or config_readyz_url(args.node, args.config, cli_overrides(args),
+                                        os.environ)
+        except ConfigError as exc:
+            verdict = Verdict(False, f"{args.node}: bad config: {exc}")
+        else:
+            verdict = probe_http(args.node, url, timeout)
     print(f"{'healthy' if verdict.healthy else 'unhealthy'}: {verdict.reason}", flush=True)
     return HEALTHY if verdict.healthy else UNHEALTHY

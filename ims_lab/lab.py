@@ -1,4 +1,5 @@
-"""``ims-core lab``: the whole IMS core on loopback, four supervised child processes.
+"""``ims-core lab``: the whole IMS core on loopback, the four nodes (and the HSS
+provisioning API) as supervised child processes.
 
 Theory of operation (``-c config/lab.toml``):
 
@@ -11,11 +12,18 @@ Theory of operation (``-c config/lab.toml``):
 2. *Start* the nodes one at a time, HSS first, then S-CSCF, I-CSCF, P-CSCF (each one's
    next hop is up before it), each as ``python -m ims_lab.cli <node> -c <file>`` in its
    own process group, and wait until each accepts TCP on its port (Diameter for the HSS,
-   SIP for the CSCFs). Their output is forwarded line by line, prefixed with the node.
-3. *Supervise*: print ``ims-core lab: ready`` and a SIPp command; restart nothing. When a
-   child exits, say which and with what status, stop the others and exit 1.
-4. *Stop* on SIGINT/SIGTERM (a second one kills at once): P-CSCF first, HSS last, each
-   with SIGTERM by PID, SIGKILL after ``stop_timeout``; exit 0 when all stopped cleanly.
+   SIP for the CSCFs) and, with ``metrics`` on (the default: ``--set
+   metrics.enabled=true`` for every node, on the ``[metrics]`` address of its config),
+   until its ``/readyz`` answers 200 (an I-/S-CSCF: once its Diameter connection to the
+   HSS is open). Their output is forwarded line by line, prefixed with the node.
+   With ``hss_api`` on (the default), the HSS provisioning API (``ims-core hss-api`` on
+   the HSS's config and store) starts last and is up once its ``/readyz`` answers 200.
+3. *Supervise*: print ``ims-core lab: ready``, the nodes' metrics URLs, the API's URL
+   and where its key is, and a SIPp command; restart nothing. When a child exits, say
+   which and with what status, stop the others and exit 1.
+4. *Stop* on SIGINT/SIGTERM (a second one kills at once): in reverse order (the API,
+   then P-CSCF first, HSS last), each with SIGTERM by PID, SIGKILL after
+   ``stop_timeout``; exit 0 when all stopped cleanly.
 
 SIPp compatibility: SIPp 3.6.1 hashes RES with ``strlen()``, so a RES containing a 0x00
 octet (~3 % of RANDs) yields a wrong response. ``hss_avoid_res_zero_octet = true`` (the
@@ -35,6 +43,7 @@ from typing import Any
 from hss.config import HssConfig, load_config
 from hss.store import StoreError
 from ims_core.config import ConfigError, load
+from ims_core.metrics.config import MetricsConfig
 
 from .addresses import NODES, Addresses
 from .seed import seed_demo
@@ -79,6 +88,8 @@ class LabConfig:
     hss_avoid_res_zero_octet: bool = True
     ready_timeout: float = 20.0
     stop_timeout: float = 10.0
+    metrics: bool = True  # every node serves /metrics, /healthz, /readyz; ready = /readyz 200
+    hss_api: bool = True  # `ims-core hss-api` on the HSS's config ([api] host:port)
     nodes: NodeFiles = dataclasses.field(default_factory=NodeFiles)
     addresses: Addresses | None = None
     sipp: SippHints = dataclasses.field(default_factory=SippHints)
@@ -103,14 +114,26 @@ def _local(host: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0") else ("::1" if host == "::" else host)
 
 
-def cscf_probe(path: Path) -> tuple[str, int]:
-    """A CSCF's SIP address from its ``[sip]`` table (SipListen's defaults)."""
+def _table(path: Path, name: str) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise LabError(f"{path}: {exc}") from None
-    sip = data.get("sip", {})
+    table = data.get(name, {})
+    return table if isinstance(table, dict) else {}
+
+
+def cscf_probe(path: Path) -> tuple[str, int]:
+    """A CSCF's SIP address from its ``[sip]`` table (SipListen's defaults)."""
+    sip = _table(path, "sip")
     return _local(str(sip.get("host", "127.0.0.1"))), int(sip.get("port", 5060))
+
+
+def metrics_address(path: Path) -> tuple[str, int]:
+    """Where a node's metrics listener is reached, from its ``[metrics]`` table."""
+    default = MetricsConfig()
+    m = _table(path, "metrics")
+    return _local(str(m.get("host", default.host))), int(m.get("port", default.port))
 
 
 def node_files(lab: LabConfig) -> NodeFiles:
@@ -122,7 +145,8 @@ def node_files(lab: LabConfig) -> NodeFiles:
 
     paths = write_node_configs(Path(lab.data_dir), lab.addresses, log_level="info",
                                hss_log_level="info",
-                               avoid_res_zero_octet=lab.hss_avoid_res_zero_octet)
+                               avoid_res_zero_octet=lab.hss_avoid_res_zero_octet,
+                               metrics=lab.metrics)
     say(f"node configs for the address plan written to {Path(lab.data_dir).resolve()}")
     return NodeFiles(**{node: str(path) for node, path in paths.items()})
 
@@ -176,8 +200,10 @@ def sipp_command(lab: LabConfig, pcscf: tuple[str, int] | None, csv_path: Path,
             f"-r {s.rate} -m {calls} -trace_err -nostdin")
 
 
-def node_plans(files: NodeFiles) -> tuple[list[NodePlan], tuple[str, int] | None]:
-    """Every node to start, in order, with its probe address; checks files exist."""
+def node_plans(files: NodeFiles, *, metrics: bool = False
+               ) -> tuple[list[NodePlan], tuple[str, int] | None]:
+    """Every node to start, in order, with its probe address (and, with ``metrics``, its
+    metrics listener turned on); checks files exist and metrics addresses differ."""
     nodes: list[NodePlan] = []
     for name in NODES:
         file = getattr(files, name)
@@ -188,11 +214,57 @@ def node_plans(files: NodeFiles) -> tuple[list[NodePlan], tuple[str, int] | None
         if not path.is_file():
             raise LabError(f"{name}: config file {path} not found")
         probe = ("", 0) if name == "hss" else cscf_probe(path)
-        nodes.append(NodePlan(name, str(path), probe))
+        if not metrics:
+            nodes.append(NodePlan(name, str(path), probe))
+            continue
+        address = metrics_address(path)
+        taken = next((n.name for n in nodes if n.http == address), None)
+        if taken is not None:
+            raise LabError(f"{name} and {taken} have the same [metrics] address "
+                           f"{address[0]}:{address[1]}")
+        nodes.append(NodePlan(name, str(path), probe, METRICS_ON, address, metrics=True))
     if not nodes:
         raise LabError("no nodes to start")
     pcscf = next((n.probe for n in nodes if n.name == "pcscf"), None)
     return nodes, pcscf
+
+
+METRICS_ON = ("--set", "metrics.enabled=true")
+API = "hss-api"
+
+
+def hss_api_plan(path: Path, cfg: HssConfig) -> NodePlan:
+    """``ims-core hss-api`` on the HSS's config file: ready when its /readyz says so."""
+    address = (_local(cfg.api.host), cfg.api.port)
+    return NodePlan(API, str(path), address, http=address)
+
+
+def api_key_hint(path: Path, cfg: HssConfig) -> str:
+    """Where the API's key is: the config's ``[api] api_key``, or the file the API
+    writes at its first start."""
+    if cfg.api.api_key:
+        return f"the [api] api_key of {path}"
+    from hss.api.process import KEY_FILE  # only here: it loads the web framework
+
+    key = (Path(cfg.data_dir) / KEY_FILE).resolve()
+    return f"the key in {key} (made at the API's first start)"
+
+
+def banner(nodes: list[NodePlan], sipp: str, api_key: str = "") -> list[str]:
+    """What the lab prints once every node is ready (after ``ims-core lab: ``, or
+    indented when the line starts with a space)."""
+    names = ", ".join(f"{n.name} {n.probe[0]}:{n.probe[1]}" for n in nodes)
+    lines = [f"ready: {names}"]
+    if any(n.metrics for n in nodes):
+        lines.append("metrics (Prometheus text format; /healthz and /readyz beside them):")
+        lines += [f"    {n.name:<6} {n.url('/metrics')}" for n in nodes if n.metrics]
+    api = next((n for n in nodes if n.name == API), None)
+    if api is not None:
+        lines += [f"HSS provisioning API: {api.url('/api/v1')} (OpenAPI: "
+                  f"{api.url('/openapi.json')}); X-API-Key: {api_key}"]
+    lines += ["register the demo subscribers with IMS-AKA through the P-CSCF:",
+              f"\n    {sipp}\n", "Ctrl-C stops all nodes"]
+    return lines
 
 
 # -- the command -------------------------------------------------------------------------
@@ -215,27 +287,32 @@ def load_lab(path: str) -> LabConfig:
 def run(args: argparse.Namespace) -> int:
     try:
         lab = load_lab(args.config)
-        nodes, pcscf = node_plans(node_files(lab))
+        nodes, pcscf = node_plans(node_files(lab), metrics=lab.metrics)
         hss = next((n for n in nodes if n.name == "hss"), None)
         csv_path, rows = Path(lab.data_dir) / "sipp_subscribers.csv", 0
+        key = ""
         if hss is not None:
             hss_file, probe, hss_cfg = prepare_hss(lab, Path(hss.config))
-            nodes = [NodePlan("hss", str(hss_file), probe) if n is hss else n for n in nodes]
+            nodes = [dataclasses.replace(n, config=str(hss_file), probe=probe) if n is hss
+                     else n for n in nodes]
             seeded, csv_path, rows = seed_and_export(lab, hss_cfg)
             if seeded:
                 say(f"seeded {seeded} demo subscriber(s) into the empty HSS store")
             say(f"SIPp injection file: {csv_path} ({rows} subscriber(s))")
+            if lab.hss_api:
+                nodes.append(hss_api_plan(hss_file, hss_cfg))
+                key = api_key_hint(hss_file, hss_cfg)
     except (LabError, ConfigError, OSError) as exc:
         say(f"error: {exc}")
         return 2
     command = sipp_command(lab, pcscf, csv_path, rows)
 
     def ready() -> None:
-        names = ", ".join(f"{n.name} {n.probe[0]}:{n.probe[1]}" for n in nodes)
-        say(f"ready: {names}")
-        say("register the demo subscribers with IMS-AKA through the P-CSCF:")
-        print(f"\n    {command}\n", flush=True)
-        say("Ctrl-C stops all nodes")
+        for line in banner(nodes, command, key):
+            if line.startswith((" ", "\n")):
+                print(line, flush=True)
+            else:
+                say(line)
 
     # Plain asyncio, not uvloop: under uvloop the PR_SET_PDEATHSIG set before exec does
     # not reach the children (libuv forks elsewhere), and the supervisor needs no speed.

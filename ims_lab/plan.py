@@ -12,21 +12,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hss.config import CapabilitiesConfig, CxConfig, HssConfig, StoreConfig
+from hss.config import ApiConfig, CapabilitiesConfig, CxConfig, HssConfig, StoreConfig
 from hss.config import DiameterConfig as HssDiameter
 from hss.provision import DEMO_FIRST_IMSI
 from ims_core.config import LogConfig
 from ims_core.cscf import DiameterClient, SipListen
 from ims_core.icscf import IcscfConfig, ScscfEntry
+from ims_core.metrics.config import MetricsConfig
 from ims_core.pcscf.config import PcscfConfig, RegEventConfig
 from ims_core.scscf.config import RegistrarSettings, ScscfConfig
 
-from .addresses import DIAMETER_PORT, DOMAIN, NODES, SIP_PORT, Addresses
+from .addresses import DIAMETER_PORT, DOMAIN, METRICS_PORT, NODES, SIP_PORT, Addresses
 from .tomlwrite import write_toml
 
 __all__ = [
-    "DIAMETER_PORT", "DOMAIN", "NODES", "SIP_PORT", "Addresses", "hss_config", "icscf_config",
-    "imsi", "pcscf_config", "scscf_config", "split_sipp_csv", "write_node_configs",
+    "DIAMETER_PORT", "DOMAIN", "METRICS_PORT", "NODES", "SIP_PORT", "Addresses", "hss_config",
+    "icscf_config", "imsi", "metrics_config", "pcscf_config", "scscf_config", "split_sipp_csv",
+    "write_node_configs",
 ]
 
 
@@ -38,11 +40,19 @@ def imsi(n: int) -> str:
 # -- one builder per node ----------------------------------------------------------------
 
 
+def metrics_config(plan: Addresses, node: str, enabled: bool) -> MetricsConfig:
+    """``node``'s ``[metrics]`` table: on its own IP and the plan's metrics port."""
+    host, port = plan.metrics(node)
+    return MetricsConfig(enabled=enabled, host=host, port=port)
+
+
 def hss_config(plan: Addresses, data_dir: Path, *, avoid_res_zero_octet: bool = True,
                workers: int = 4, log_level: str = "warning",
-               extra_peers: tuple[str, ...] = ()) -> HssConfig:
-    """The HSS: SQLite under ``data_dir``; the CSCFs (and ``extra_peers``) may connect.
-    ``avoid_res_zero_octet``: SIPp compatibility (see ``config/lab.toml``)."""
+               extra_peers: tuple[str, ...] = (), metrics: bool = False) -> HssConfig:
+    """The HSS: SQLite under ``data_dir``; the CSCFs (and ``extra_peers``) may connect;
+    its provisioning API (``ims-core hss-api``) on the HSS's address too.
+    ``avoid_res_zero_octet``: SIPp compatibility (see ``config/lab.toml``); ``metrics``:
+    whether its metrics listener is on (every builder here has it)."""
     return HssConfig(
         data_dir=str(data_dir.resolve()), workers=workers,
         diameter=HssDiameter(listen_host=plan.hss, listen_port=plan.diameter_port,
@@ -52,7 +62,8 @@ def hss_config(plan: Addresses, data_dir: Path, *, avoid_res_zero_octet: bool = 
         store=StoreConfig(backend="sqlite", path="hss.sqlite"),
         cx=CxConfig(domain=plan.domain, avoid_res_zero_octet=avoid_res_zero_octet,
                     capabilities=CapabilitiesConfig(server_names=(plan.server_name,))),
-        log=LogConfig(level=log_level),
+        log=LogConfig(level=log_level), metrics=metrics_config(plan, "hss", metrics),
+        api=ApiConfig(host=plan.hss),
     )
 
 
@@ -61,8 +72,8 @@ def _cx_client(plan: Addresses, node: str) -> DiameterClient:
                           hss_host=plan.hss, hss_port=plan.diameter_port)
 
 
-def scscf_config(plan: Addresses, *, min_expires: int = 60,
-                 log_level: str = "info") -> ScscfConfig:
+def scscf_config(plan: Addresses, *, min_expires: int = 60, log_level: str = "info",
+                 metrics: bool = False) -> ScscfConfig:
     """The S-CSCF: a Service-Route through itself (RFC 3608); requests for home users go
     on to the plan's I-CSCF (TS 24.229 §5.4.3.2)."""
     return ScscfConfig(
@@ -70,22 +81,23 @@ def scscf_config(plan: Addresses, *, min_expires: int = 60,
         diameter=_cx_client(plan, "scscf"), server_name=plan.server_name,
         service_route=f"<sip:orig@{plan.sip('scscf')};lr>", icscf=plan.sip("icscf"),
         registrar=RegistrarSettings(min_expires=min_expires, default_expires=600),
-        log=LogConfig(level=log_level),
+        log=LogConfig(level=log_level), metrics=metrics_config(plan, "scscf", metrics),
     )
 
 
-def icscf_config(plan: Addresses, *, log_level: str = "info") -> IcscfConfig:
+def icscf_config(plan: Addresses, *, log_level: str = "info",
+                 metrics: bool = False) -> IcscfConfig:
     """The I-CSCF with a pool of one: the plan's S-CSCF."""
     return IcscfConfig(
         domain=plan.domain, sip=SipListen(host=plan.icscf, port=plan.sip_port),
         diameter=_cx_client(plan, "icscf"),
         scscf=(ScscfEntry(name=plan.server_name, address=plan.sip("scscf")),),
-        log=LogConfig(level=log_level),
+        log=LogConfig(level=log_level), metrics=metrics_config(plan, "icscf", metrics),
     )
 
 
-def pcscf_config(plan: Addresses, *, log_level: str = "info",
-                 subscribe: bool = True) -> PcscfConfig:
+def pcscf_config(plan: Addresses, *, log_level: str = "info", subscribe: bool = True,
+                 metrics: bool = False) -> PcscfConfig:
     """The P-CSCF: the home domain's REGISTERs go to the plan's I-CSCF; ``subscribe``:
     whether it subscribes to each registration's reg event (TS 24.229 §5.2.3)."""
     return PcscfConfig(
@@ -93,22 +105,26 @@ def pcscf_config(plan: Addresses, *, log_level: str = "info",
         sip=SipListen(host=plan.pcscf, port=plan.sip_port, advertise=plan.pcscf),
         home_networks={plan.domain: plan.sip("icscf")}, log=LogConfig(level=log_level),
         regevent=RegEventConfig(subscribe=subscribe),
+        metrics=metrics_config(plan, "pcscf", metrics),
     )
 
 
 def write_node_configs(directory: Path, plan: Addresses, *, log_level: str = "info",
                        hss_log_level: str = "warning", min_expires: int = 60,
-                       avoid_res_zero_octet: bool = True,
-                       pcscf_subscribe: bool = True) -> dict[str, Path]:
+                       avoid_res_zero_octet: bool = True, pcscf_subscribe: bool = True,
+                       metrics: bool = False) -> dict[str, Path]:
     """``directory``/{hss,scscf,icscf,pcscf}.toml for ``plan`` (the HSS database in
-    ``directory`` too); node → path, in start order."""
+    ``directory`` too); node → path, in start order. ``metrics``: every node's metrics
+    listener on (:meth:`Addresses.metrics`)."""
     comment = "Written from an address plan by ims_lab.plan; rewritten on every use."
     configs = {
         "hss": hss_config(plan, directory, avoid_res_zero_octet=avoid_res_zero_octet,
-                          log_level=hss_log_level),
-        "scscf": scscf_config(plan, min_expires=min_expires, log_level=log_level),
-        "icscf": icscf_config(plan, log_level=log_level),
-        "pcscf": pcscf_config(plan, log_level=log_level, subscribe=pcscf_subscribe),
+                          log_level=hss_log_level, metrics=metrics),
+        "scscf": scscf_config(plan, min_expires=min_expires, log_level=log_level,
+                              metrics=metrics),
+        "icscf": icscf_config(plan, log_level=log_level, metrics=metrics),
+        "pcscf": pcscf_config(plan, log_level=log_level, subscribe=pcscf_subscribe,
+                              metrics=metrics),
     }
     return {node: write_toml(directory / f"{node}.toml", configs[node], comment)
             for node in NODES}

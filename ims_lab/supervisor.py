@@ -8,12 +8,16 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ims_core import runtime
 
+from .health import metrics_url, probe_http
 from .procs import IMS_CORE
+
+# What a readiness check found wrong, as (what, detail) for "<node>: <what> after Ns<detail>".
+Problem = tuple[str, str] | None
 
 
 def say(text: str) -> None:
@@ -22,14 +26,24 @@ def say(text: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class NodePlan:
-    """One child: its name, config file and the TCP address that answers when ready."""
+    """One child: its name (the ``ims-core`` subcommand), config file and the TCP address
+    that answers when ready; ``args`` follow the config (``--set``s); ``http``: where its
+    HTTP listener binds, whose ``/readyz`` must then answer 200 too; ``metrics``: whether
+    that listener serves ``/metrics``."""
 
     name: str
     config: str
     probe: tuple[str, int]
+    args: tuple[str, ...] = ()
+    http: tuple[str, int] | None = None
+    metrics: bool = False
 
     def argv(self) -> list[str]:
-        return [*IMS_CORE, self.name, "-c", self.config]
+        return [*IMS_CORE, self.name, "-c", self.config, *self.args]
+
+    def url(self, path: str) -> str:
+        """``http://host:port<path>`` on the HTTP listener ("" without one)."""
+        return "" if self.http is None else metrics_url(*self.http, path)
 
 
 def _die_with_parent() -> None:
@@ -107,10 +121,11 @@ class Supervisor:
         for node in self.nodes:
             # Something already answering there (another lab, a node still stopping) would
             # pass our readiness probe while our own node fails to bind: refuse up front.
-            if await _answers(*node.probe):
-                say(f"{node.name}: {node.probe[0]}:{node.probe[1]} is already in use "
-                    "(another lab or node running?); nothing started")
-                return 1
+            for address in (node.probe, node.http):
+                if address is not None and await _answers(*address):
+                    say(f"{node.name}: {address[0]}:{address[1]} is already in use "
+                        "(another lab or node running?); nothing started")
+                    return 1
         for node in self.nodes:
             if self.stop.is_set():
                 return 0
@@ -129,8 +144,37 @@ class Supervisor:
         return None
 
     async def _wait_ready(self, child: Child) -> int | None:
-        host, port = child.node.probe
+        """Until the child accepts TCP on its probe address and, with an HTTP listener,
+        its /readyz answers 200; a status to exit with when it does not."""
+        node = child.node
+        host, port = node.probe
         deadline = time.monotonic() + self.ready_timeout
+
+        async def listens() -> Problem:
+            return None if await _answers(host, port) else (f"not listening on {host}:{port}",
+                                                            "")
+
+        status = await self._poll(child, deadline, listens, 0.05)
+        if status is not None:
+            return status
+        say(f"{node.name}: listening on {host}:{port}")
+        url = node.url("/readyz")
+        if not url:
+            return None
+
+        async def ready() -> Problem:
+            verdict = await asyncio.to_thread(probe_http, node.name, url, 1.0)
+            return None if verdict.healthy else ("not ready", f": {verdict.reason}")
+
+        status = await self._poll(child, deadline, ready, 0.1)
+        if status is None:
+            say(f"{node.name}: ready ({url} answered 200)")
+        return status
+
+    async def _poll(self, child: Child, deadline: float,
+                    check: Callable[[], Awaitable[Problem]], interval: float) -> int | None:
+        """``check`` until it finds no problem (None); 1 when the child exits first or the
+        deadline passes (saying what ``check`` found last), 0 on a stop signal."""
         while True:
             if child.exited:
                 say(f"{child.node.name}: exited with status {child.proc.returncode} "
@@ -138,14 +182,14 @@ class Supervisor:
                 return 1
             if self.stop.is_set():
                 return 0
-            if await _answers(host, port):
-                say(f"{child.node.name}: listening on {host}:{port}")
+            problem = await check()
+            if problem is None:
                 return None
             if time.monotonic() > deadline:
-                say(f"{child.node.name}: not listening on {host}:{port} after "
-                    f"{self.ready_timeout:g}s")
+                what, detail = problem
+                say(f"{child.node.name}: {what} after {self.ready_timeout:g}s{detail}")
                 return 1
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(interval)
 
     async def _watch(self) -> int:
         """Until a signal (0) or a child's exit (1: reported, nothing restarted)."""

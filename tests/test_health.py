@@ -158,3 +158,20 @@ async def test_an_hss_that_accepts_the_probe_is_left_with_dpr(tmp_path: Path) ->
         assert server.node.open_peers == []
     finally:
         await server.stop()
+
+
+def test_http_probe_without_a_listener_or_with_a_bad_url(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port(PCSCF)
+    url = f"http://{PCSCF}:{port}/readyz"
+    verdict = health.probe_http("pcscf", url, 1.0)
+    assert verdict == health.Verdict(False, f"pcscf: no HTTP answer from {url}: "
+                                            "Connection refused")
+    assert health.probe_http("hss", "https://h/readyz", 1.0) == health.Verdict(
+        False, "hss: 'https://h/readyz' is no http:// URL")
+    assert not health.probe_http("hss", "http://h:x/readyz", 1.0).healthy
+    assert cli.main(["health", "icscf", "--http", "ftp://127.0.0.1/readyz"]) == 1
+    assert capsys.readouterr().out == (
+        "unhealthy: icscf: 'ftp://127.0.0.1/readyz' is no http:// URL\n")
+    assert health.metrics_url("0.0.0.0", 9090) == "http://127.0.0.1:9090/readyz"
+    assert health.metrics_url("::", 9090, "/metrics") == "http://[::1]:9090/metrics"

@@ -21,7 +21,8 @@ NODES = {
     "scscf": "S-CSCF: registrar and session control (TS 24.229 §5.4)",
 }
 EPILOG = (f"{SETTINGS_HELP} Logs go to stdout (log.format = \"json\": one JSON object per "
-          f"line). {EXIT_HELP}.")
+          "line). With metrics.enabled: /metrics (Prometheus), /healthz and /readyz over HTTP "
+          f"on metrics.host:port. {EXIT_HELP} (SIP or metrics address).")
 
 
 def register(sub: Any) -> None:

@@ -6,6 +6,7 @@ of the lab config; once they land the same tests start all four.
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import os
 import random
@@ -27,7 +28,8 @@ from tests.integration.conftest import Child, wait_for_log
 
 REPO = Path(__file__).resolve().parents[2]
 NODES = ("hss", "scscf", "icscf", "pcscf")
-PROBES = {"hss": (4, 3868), "scscf": (3, 5060), "icscf": (2, 5060), "pcscf": (1, 5060)}
+PROBES = {"hss": (4, 3868), "scscf": (3, 5060), "icscf": (2, 5060), "pcscf": (1, 5060),
+          "hss-api": (4, 8080)}
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +71,8 @@ class Lab:
         wait_for_log(Child("lab", self.proc, self.log), text, timeout)
 
     def read_pids(self) -> None:
-        for name, pid in re.findall(r"ims-core lab: (\w+): started \(pid (\d+)", self.output()):
+        for name, pid in re.findall(r"ims-core lab: ([\w-]+): started \(pid (\d+)",
+                                    self.output()):
             self.pids[name] = int(pid)
 
     def address(self, node: str) -> tuple[str, int]:
@@ -105,6 +108,16 @@ def listening(addr: tuple[str, int]) -> bool:
         return False
 
 
+def readyz(addr: tuple[str, int]) -> tuple[int, str]:
+    conn = http.client.HTTPConnection(*addr, timeout=5)
+    try:
+        conn.request("GET", "/readyz")
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
     prefix = f"127.{random.randint(100, 199)}.{random.randint(1, 250)}."
@@ -136,7 +149,7 @@ def test_lab_starts_every_node_and_stops_them_all_on_sigint(lab: Lab) -> None:
     lab.start()
     lab.wait_for("ims-core lab: ready")
     lab.read_pids()
-    assert sorted(lab.pids) == sorted(lab.nodes)
+    assert sorted(lab.pids) == sorted([*lab.nodes, "hss-api"])
     for node in lab.nodes:
         assert listening(lab.address(node)), node
         assert alive(lab.pids[node])
@@ -147,18 +160,43 @@ def test_lab_starts_every_node_and_stops_them_all_on_sigint(lab: Lab) -> None:
     assert csv[0] == "SEQUENTIAL" and len(csv) == 6
     assert "aka_K=" in csv[1]
     assert "avoid_res_zero_octet = true" in (lab.workdir / "data" / "lab-hss.toml").read_text()
-    assert "icscf | " in out and "hss   | " in out  # child logs, prefixed
+    assert "icscf   | " in out and "hss     | " in out  # child logs, prefixed
+    # Every node's metrics listener is on, on its own address; each was waited for.
+    assert "metrics (Prometheus text format; /healthz and /readyz beside them):" in out
+    for node in lab.nodes:
+        metrics = (lab.address(node)[0], 9090)
+        assert f"\n    {node:<6} http://{metrics[0]}:9090/metrics\n" in out, out
+        assert f"{node}: ready (http://{metrics[0]}:9090/readyz answered 200)" in out
+        assert readyz(metrics) == (200, "ready\n"), node
+    # The provisioning API on the HSS's store, its key where the banner says.
+    api = f"http://{lab.prefix}4:8080"
+    key = (lab.workdir / "data" / "api-key").resolve()
+    assert (f"HSS provisioning API: {api}/api/v1 (OpenAPI: {api}/openapi.json); "
+            f"X-API-Key: the key in {key} (made at the API's first start)") in out, out
+    assert readyz((f"{lab.prefix}4", 8080))[0] == 200
+    assert f"hss-api: ready ({api}/readyz answered 200)" in out
+    conn = http.client.HTTPConnection(f"{lab.prefix}4", 8080, timeout=5)
+    try:
+        conn.request("GET", "/api/v1/subscribers/001010000000005",
+                     headers={"X-API-Key": key.read_text().strip()})
+        response = conn.getresponse()
+        assert response.status == 200 and b"001010000000005" in response.read()
+    finally:
+        conn.close()
     assert lab.proc is not None
     lab.proc.send_signal(signal.SIGINT)
     assert lab.wait_exit() == 0, lab.output()
     for node, pid in lab.pids.items():
         assert not alive(pid), node
         assert not listening(lab.address(node)), node
+        assert not listening((lab.address(node)[0], 9090)), node
     out = lab.output()
-    for node in lab.nodes:
+    for node in (*lab.nodes, "hss-api"):
         assert f"ims-core lab: {node}: stopped" in out
     # Upstream first, HSS last.
     assert out.index("ims-core lab: hss: stopped") > out.index("ims-core lab: icscf: stopped")
+    assert out.index("ims-core lab: pcscf: stopped") > out.index("ims-core lab: hss-api: stopped")
+    assert not listening((f"{lab.prefix}4", 8080))
 
 
 def test_the_printed_sipp_command_registers_the_demo_subscribers(lab: Lab) -> None:
@@ -280,3 +318,21 @@ def test_a_busy_address_is_refused_before_anything_starts(lab: Lab) -> None:
     host, port = lab.address("hss")
     assert f"hss: {host}:{port} is already in use" in out, out
     assert "started (pid" not in out
+
+
+def test_a_node_that_never_gets_ready_fails_the_lab(lab: Lab) -> None:
+    # An S-CSCF without its HSS listens, but its /readyz stays 503: the lab says why.
+    config = (lab.workdir / "scscf.toml").read_text()
+    (lab.workdir / "lab.toml").write_text(
+        f'seed_count = 1\nready_timeout = 3.0\n[nodes]\nhss = ""\nicscf = ""\npcscf = ""\n'
+        f'scscf = "{lab.workdir / "scscf.toml"}"\n')
+    assert "[metrics]" in config
+    lab.start()
+    assert lab.wait_exit() == 1, lab.output()
+    lab.read_pids()
+    host = lab.address("scscf")[0]
+    assert (f"ims-core lab: scscf: not ready after 3s: scscf: http://{host}:9090/readyz "
+            f"answered 503 Service Unavailable: diameter: no open peer (hss {lab.prefix}4:3868)"
+            ) in lab.output()
+    assert "ims-core lab: scscf: stopped" in lab.output()
+    assert not alive(lab.pids["scscf"])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from hss.config import HssConfig, StoreConfig
+from hss.config import ApiConfig, HssConfig, StoreConfig
 from ims_core.config import ConfigError, load
 from ims_core.icscf import IcscfConfig
 from ims_core.icscf.app import load_config as load_icscf
@@ -18,7 +20,11 @@ from ims_lab.lab import (
     LabError,
     NodeFiles,
     SippHints,
+    api_key_hint,
+    banner,
     cscf_probe,
+    hss_api_plan,
+    metrics_address,
     node_files,
     node_plans,
     prepare_hss,
@@ -35,6 +41,7 @@ def test_shipped_lab_config_is_the_documented_default() -> None:
     assert cfg == LabConfig()
     assert cfg.seed_count == 1000 and cfg.hss_avoid_res_zero_octet
     assert cfg.nodes.icscf == "config/icscf.toml"
+    assert cfg.metrics and cfg.hss_api
 
 
 def test_bad_lab_values_are_refused() -> None:
@@ -141,3 +148,54 @@ def test_the_command_loads_no_cscf_package_until_one_is_needed() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60, cwd=REPO)
     assert out.stdout.strip() == "[]"
+
+
+def test_with_metrics_each_node_runs_its_listener_and_waits_for_readyz(tmp_path: Path) -> None:
+    (tmp_path / "h.toml").write_text('[metrics]\nhost = "127.9.9.4"\n')
+    (tmp_path / "s.toml").write_text('[metrics]\nhost = "0.0.0.0"\nport = 9191\n')
+    (tmp_path / "p.toml").write_text("")
+    files = NodeFiles(hss=str(tmp_path / "h.toml"), scscf=str(tmp_path / "s.toml"), icscf="",
+                      pcscf=str(tmp_path / "p.toml"))
+    nodes, _ = node_plans(files, metrics=True)
+    assert [n.http for n in nodes] == [("127.9.9.4", 9090), ("127.0.0.1", 9191),
+                                       ("127.0.0.1", 9090)]
+    assert all(n.metrics for n in nodes)
+    assert nodes[1].argv()[-5:] == ["scscf", "-c", str(tmp_path / "s.toml"), "--set",
+                                    "metrics.enabled=true"]
+    assert nodes[0].url("/readyz") == "http://127.9.9.4:9090/readyz"
+    assert metrics_address(tmp_path / "p.toml") == ("127.0.0.1", 9090)
+    lines = banner(nodes, "sipp …")
+    assert lines[1] == "metrics (Prometheus text format; /healthz and /readyz beside them):"
+    assert lines[2:5] == ["    hss    http://127.9.9.4:9090/metrics",
+                          "    scscf  http://127.0.0.1:9191/metrics",
+                          "    pcscf  http://127.0.0.1:9090/metrics"]
+    # Without metrics: the same nodes, no listener, nothing to wait for or print.
+    plain, _ = node_plans(files)
+    assert [n.http for n in plain] == [None, None, None] and plain[0].url("/x") == ""
+    assert not any("metrics" in line for line in banner(plain, "sipp …"))
+
+
+def test_two_nodes_on_one_metrics_address_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text("")
+    (tmp_path / "b.toml").write_text('[metrics]\nhost = "127.0.0.1"\nport = 9090\n')
+    files = NodeFiles(hss="", scscf=str(tmp_path / "a.toml"), icscf="",
+                      pcscf=str(tmp_path / "b.toml"))
+    with pytest.raises(LabError, match=re.escape(
+            "pcscf and scscf have the same [metrics] address 127.0.0.1:9090")):
+        node_plans(files, metrics=True)
+    node_plans(files)  # only a problem when the listeners are on
+
+
+def test_the_hss_api_runs_on_the_hss_config_and_is_announced(tmp_path: Path) -> None:
+    cfg = HssConfig(data_dir=str(tmp_path / "db"), api=ApiConfig(host="0.0.0.0", port=8181))
+    api = hss_api_plan(tmp_path / "hss.toml", cfg)
+    assert api.argv()[-3:] == ["hss-api", "-c", str(tmp_path / "hss.toml")]
+    assert api.probe == api.http == ("127.0.0.1", 8181) and not api.metrics
+    key = api_key_hint(tmp_path / "hss.toml", cfg)
+    assert key == f"the key in {tmp_path / 'db' / 'api-key'} (made at the API's first start)"
+    given = dataclasses.replace(cfg, api=ApiConfig(api_key="k" * 16))
+    assert api_key_hint(tmp_path / "hss.toml", given) == (
+        f"the [api] api_key of {tmp_path}/hss.toml")
+    lines = banner([api], "sipp …", key)
+    assert lines[1] == ("HSS provisioning API: http://127.0.0.1:8181/api/v1 (OpenAPI: "
+                        f"http://127.0.0.1:8181/openapi.json); X-API-Key: {key}")

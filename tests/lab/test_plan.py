@@ -10,6 +10,7 @@ from hss.config import HssConfig, load_config
 from hss.provision import new_subscriber
 from ims_core.config import ConfigError, load
 from ims_core.icscf.app import load_config as load_icscf
+from ims_core.metrics.config import MetricsConfig
 from ims_core.pcscf.config import PcscfConfig
 from ims_core.scscf.config import ScscfConfig
 from ims_lab.plan import (
@@ -106,3 +107,18 @@ def test_seed_demo_fills_an_empty_store_once(tmp_path: Path) -> None:
     seeded, again = seed_demo(cfg, 10, csv_count=2)
     assert seeded == 0 and len(again.splitlines()) == 3
 
+
+
+def test_metrics_listeners_are_on_each_nodes_own_address_when_asked(tmp_path: Path) -> None:
+    plan = Addresses("127.7.7.1", "127.7.7.2", "127.7.7.3", "127.7.7.4", metrics_port=9191)
+    assert plan.metrics("scscf") == ("127.7.7.3", 9191)
+    paths = write_node_configs(tmp_path, plan, metrics=True)
+    assert load_config(paths["hss"]).metrics == MetricsConfig(True, "127.7.7.4", 9191)
+    assert load(ScscfConfig, paths["scscf"]).metrics == MetricsConfig(True, "127.7.7.3", 9191)
+    assert load_icscf(str(paths["icscf"])).metrics == MetricsConfig(True, "127.7.7.2", 9191)
+    assert load(PcscfConfig, paths["pcscf"]).metrics == MetricsConfig(True, "127.7.7.1", 9191)
+    # Off by default: the tests' and benchmarks' labs open no extra port unless they ask.
+    assert not pcscf_config(PLAN).metrics.enabled
+    assert hss_config(PLAN, tmp_path).metrics == MetricsConfig(False, "127.7.7.4", 9090)
+    with pytest.raises(ConfigError, match="metrics_port"):
+        Addresses(metrics_port=0)
