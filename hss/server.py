@@ -38,7 +38,7 @@ from ims_core.diameter import DiameterConfig, Message, Responder
 from ims_core.diameter.node import DiameterNode
 from ims_core.hep.exporter import HepExporter
 from ims_core.metrics.families import Labels, Registry
-from ims_core.metrics.groups import DiameterMetrics, HssMetrics
+from ims_core.metrics.groups import DiameterMetrics, HssMetrics, hep_packets
 from ims_core.metrics.http import MetricsServer
 
 
@@ -228,6 +228,8 @@ class HssServer:
         self.metrics.subscribers.read = self.store_watch.subscribers
         if self.cfg.hep.enabled:  # before listening: the first CER is captured too
             self._hep = HepExporter(self.cfg.hep, "hss")
+            if self.registry.get("ims_hep_packets") is None:  # once per registry
+                hep_packets(self.registry, self._hep.counts)
             await self._hep.start()
             self.node.tap = self._hep
         host = d.listen_host if host is None else host

@@ -14,6 +14,7 @@ from ims_core.metrics import (
     status_class,
 )
 from ims_core.metrics.families import Counter, Gauge, Histogram
+from ims_core.metrics.groups import hep_packets
 
 
 def test_counter_counts_per_label_tuple() -> None:
@@ -84,3 +85,13 @@ def test_label_values_are_bounded() -> None:
     assert command_label("MAA") == "MAR"
     assert command_label("CER") == "other"
     assert command_label("DWA") == "other"
+
+
+def test_counter_read_from_another_object() -> None:
+    totals = {"sent": 3}
+    r = Registry()
+    c = hep_packets(r, lambda: [((k,), float(v)) for k, v in totals.items()])
+    assert r.get("ims_hep_packets") is c
+    assert c.value("sent") == 3
+    totals["sent"] = 5
+    assert c.samples() == [(("sent",), 5.0)]

@@ -18,6 +18,7 @@ from ims_core import log, runtime
 from ims_core.diameter.node import DiameterNode
 from ims_core.hep.exporter import HepExporter
 from ims_core.metrics import DiameterMetrics, Registry, SipMetrics
+from ims_core.metrics.groups import hep_packets
 from ims_core.metrics.http import MetricsServer
 from ims_core.transport import queueprobe
 
@@ -65,6 +66,7 @@ async def serve(name: str, core: CscfCore[Any], cfg: CscfConfig,
             listening = True
             if cfg.hep.enabled:  # before the first CER: the whole Cx exchange is copied
                 hep = HepExporter(cfg.hep, name)
+                hep_packets(registry, hep.counts)
                 await hep.start()
                 server.transport.tap = hep
                 if diameter is not None:

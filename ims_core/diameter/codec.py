@@ -98,7 +98,7 @@ def decode(
     except DiameterError as err:
         err.header = header
         if err.session_id is None:
-            err.session_id = _find_session_id(data)
+            err.session_id = find_session_id(data)
         raise
 
 
@@ -233,7 +233,7 @@ def _decode_failed_avp(
     return Avp(_FAILED_AVP, 0, flags, Grouped(inner, dictionary), dictionary.lookup(_FAILED_AVP))
 
 
-def _find_session_id(data: bytes) -> str | None:
+def find_session_id(data: bytes) -> str | None:
     """A best-effort Session-Id for an error answer to a message that failed to decode."""
     pos, end = HEADER_LENGTH, len(data)
     while end - pos >= 8:

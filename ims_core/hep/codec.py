@@ -16,7 +16,7 @@ import socket
 import struct
 from enum import IntEnum
 
-from ims_core.diameter.codec import _find_session_id as find_session_id
+from ims_core.diameter.codec import find_session_id
 from ims_core.wiretap import Payload
 
 MAGIC = b"HEP3"

@@ -76,6 +76,12 @@ class HepExporter:
         self._auth_key = cfg.password.encode()
         self._node_name = node.encode()
 
+    def counts(self) -> list[tuple[tuple[str, ...], float]]:
+        """The totals as ``ims_hep_packets{outcome}`` samples
+        (:func:`ims_core.metrics.groups.hep_packets`)."""
+        return [(("sent",), self.sent), (("dropped",), self.dropped),
+                (("error",), self.errors)]
+
     @property
     def collector(self) -> tuple[str, int]:
         return self.cfg.host, self.cfg.port

@@ -39,16 +39,19 @@ def status_class(status: int) -> str:
 
 
 class Counter:
-    """A monotonically increasing value per label tuple."""
+    """A monotonically increasing value per label tuple; or, with ``read``, totals another
+    object keeps (read at scrape time)."""
 
-    __slots__ = ("help", "labelnames", "name", "values")
+    __slots__ = ("help", "labelnames", "name", "read", "values")
     kind = "counter"
 
-    def __init__(self, name: str, help: str, labelnames: Labels = ()) -> None:
+    def __init__(self, name: str, help: str, labelnames: Labels = (),
+                 read: Reader | None = None) -> None:
         self.name = name
         self.help = help
         self.labelnames = labelnames
         self.values: dict[Labels, float] = {}
+        self.read = read
 
     def inc(self, *labels: str) -> None:
         values = self.values
@@ -59,9 +62,13 @@ class Counter:
         values[labels] = values.get(labels, 0) + amount
 
     def value(self, *labels: str) -> float:
+        if self.read is not None:
+            return dict(self.read()).get(labels, 0)
         return self.values.get(labels, 0)
 
     def samples(self) -> list[tuple[Labels, float]]:
+        if self.read is not None:
+            return list(self.read())
         return list(self.values.items())
 
 
@@ -157,8 +164,9 @@ class Registry:
             raise ValueError(f"metric {family.name} registered twice")
         self._families[family.name] = family
 
-    def counter(self, name: str, help: str, labelnames: Labels = ()) -> Counter:
-        c = Counter(name, help, labelnames)
+    def counter(self, name: str, help: str, labelnames: Labels = (),
+                read: Reader | None = None) -> Counter:
+        c = Counter(name, help, labelnames, read)
         self.add(c)
         return c
 

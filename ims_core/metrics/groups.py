@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .families import Counter, Gauge, Histogram, Registry
+from .families import Counter, Gauge, Histogram, Reader, Registry
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)
@@ -125,3 +125,10 @@ class HssMetrics:
             push_requests=r.counter(
                 "ims_hss_push_requests", "RTR/PPR sent from the outbox", ("kind", "outcome")),
         )  # fmt: skip
+
+
+def hep_packets(registry: Registry, read: Reader) -> Counter:
+    """HEP3 copies by ``outcome`` (sent, dropped, error), totals the exporter keeps
+    (:class:`ims_core.hep.exporter.HepExporter`)."""
+    return registry.counter("ims_hep_packets", "HEP3 copies of SIP and Diameter messages",
+                            ("outcome",), read=read)
