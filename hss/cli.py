@@ -1,4 +1,5 @@
-"""``ims-core hss`` (run the Cx server) and ``ims-core subscriber …`` (provisioning).
+"""``ims-core hss`` (run the Cx server), ``ims-core hss-api`` (the provisioning REST API,
+:mod:`hss.api`) and ``ims-core subscriber …`` (provisioning).
 
 Provisioning works directly on the store named by the HSS config (``-c``, default
 ``config/hss.toml``), so it can run while the HSS is up (SQLite WAL, Postgres MVCC).
@@ -20,10 +21,10 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from hss import provision
+from hss import admin, provision
 from hss.config import DEFAULT_CONFIG, HssConfig, load_config
-from hss.cx import ppr, rtr
-from hss.cx.push import Unroutable, describe
+from hss.cx import rtr
+from hss.cx.push import describe
 from hss.model import Push, PushState, Subscriber
 from hss.store import DuplicateError, Store, StoreError
 from ims_core import runtime
@@ -50,6 +51,16 @@ def register(sub: Any) -> None:
                f"object per line). {runtime.EXIT_HELP_HSS}.")  # fmt: skip
     _config_arg(p)
     p.set_defaults(func=_run_hss)
+
+    api: argparse.ArgumentParser = sub.add_parser(
+        "hss-api", help="run the HSS provisioning REST API (on the HSS's store)",
+        description="Serve the provisioning REST API (/api/v1, OpenAPI at /openapi.json) on "
+                    "[api] host:port, on the store the HSS config names. Every /api/v1 "
+                    "request needs X-API-Key: [api] api_key, or the key generated into "
+                    "<data_dir>/api-key at the first start.",
+        epilog=f"{SETTINGS_HELP} {runtime.EXIT_HELP_HSS}.")  # fmt: skip
+    _config_arg(api)
+    api.set_defaults(func=_run_api)
 
     s: argparse.ArgumentParser = sub.add_parser(
         "subscriber", help="provision subscribers in the HSS store", epilog=SETTINGS_HELP
@@ -181,7 +192,7 @@ def _with_store(args: argparse.Namespace, *, action: StoreAction) -> int:
         return _err(str(exc))
     try:
         return action(args, cfg, store)
-    except (provision.ProvisionError, StoreError, OSError) as exc:
+    except (admin.AdminError, provision.ProvisionError, StoreError, OSError) as exc:
         return _err(str(exc))
     finally:
         store.close()
@@ -193,10 +204,7 @@ def _add(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
         msisdn=args.msisdn, password=args.password, schemes=args.schemes,
         barred=args.barred, domain=cfg.cx.domain,
     )
-    try:
-        store.add([sub], replace=args.replace)
-    except DuplicateError:
-        return _err(f"subscriber {sub.imsi} (or one of its identities) already exists")
+    admin.add(store, sub, replace=args.replace)
     print(f"added {sub.imsi}: {sub.impi} {' '.join(sub.impu_names)}")
     return 0
 
@@ -240,93 +248,67 @@ def _show(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
 
 
 def _delete(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
-    sub = store.get(args.imsi)
-    if sub is None:
-        return _err(f"no subscriber {args.imsi}")
-    # The RTR is queued first and carries all it needs: it goes out after the deletion.
-    try:
-        push = rtr.new_push(sub, rtr.ReasonCode.PERMANENT_TERMINATION)
-    except Unroutable as exc:
-        print(f"ims-core: warning: no RTR sent: {exc}", file=sys.stderr)
-        push = None
-    queued = store.queue_push(push, time.time()) if push is not None else None
-    if not store.delete(args.imsi):
-        return _err(f"no subscriber {args.imsi}")
+    done = admin.delete(store, args.imsi, time.time())
+    if done.not_sent is not None:
+        print(f"ims-core: warning: no RTR sent: {done.not_sent}", file=sys.stderr)
     print(f"deleted {args.imsi}")
-    if push is None or queued is None:
+    if done.push is None:
         return EXIT_OK
-    return _await_push(store, queued, push, args.wait)
+    return _await_push(store, done.push, args.wait)
 
 
 def _deregister(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
-    sub = store.get(args.imsi)
-    if sub is None:
-        return _err(f"no subscriber {args.imsi}")
-    try:
-        push = rtr.new_push(sub, rtr.REASONS[args.reason], args.info, args.impu or ())
-    except ValueError as exc:  # Unroutable too
-        return _err(str(exc))
+    push = admin.deregister(store, args.imsi, rtr.REASONS[args.reason], time.time(),
+                            info=args.info, impus=args.impu or ())  # fmt: skip
     if push is None:
         print(f"{args.imsi} is not registered: no RTR sent")
         return EXIT_OK
-    return _await_push(store, store.queue_push(push, time.time()), push, args.wait)
+    return _await_push(store, push, args.wait)
 
 
 def _update(args: argparse.Namespace, cfg: HssConfig, store: Store) -> int:
-    sub = store.get(args.imsi)
-    if sub is None:
-        return _err(f"no subscriber {args.imsi}")
+    admin.get(store, args.imsi)  # an unknown IMSI is said first
     changes = (args.ifc_file, args.add_impu, args.remove_impu, args.bar, args.unbar)
     if not any(changes) and args.barred is None:
         return _err("nothing to change: give --ifc-file, --add-impu, --remove-impu, --bar, "
                     "--unbar, --barred or --unbarred")  # fmt: skip
-    new = provision.updated(
-        sub, ifcs=provision.read_ifcs(args.ifc_file) if args.ifc_file else None,
-        add_impus=args.add_impu, remove_impus=args.remove_impu, bar=args.bar,
-        unbar=args.unbar, barred=args.barred,
-    )  # fmt: skip
-    if new == sub:
+    ifcs = provision.read_ifcs(args.ifc_file) if args.ifc_file else None
+    done = admin.change_profile(store, args.imsi, lambda sub: provision.updated(
+        sub, ifcs=ifcs, add_impus=args.add_impu, remove_impus=args.remove_impu,
+        bar=args.bar, unbar=args.unbar, barred=args.barred,
+    ), time.time())  # fmt: skip
+    if not done.changed:
         print(f"{args.imsi}: nothing changed; no PPR sent")
         return EXIT_OK
-    try:
-        store.update_profile(new)
-    except DuplicateError:
-        return _err(f"an identity added to {args.imsi} belongs to another subscriber")
+    new = done.subscriber
     print(f"updated {args.imsi}: {' '.join(new.impu_names)}; {len(new.ifcs)} iFC(s)")
-    current = store.get(args.imsi) or new
-    try:
-        push = ppr.new_push(current)
-    except Unroutable as exc:
-        return _err(f"no PPR sent: {exc}")
-    if push is None:
+    if done.not_sent is not None:
+        return _err(f"no PPR sent: {done.not_sent}")
+    if done.push is None:
         print(f"{args.imsi} is not registered: no PPR sent")
         return EXIT_OK
-    return _await_push(store, store.queue_push(push, time.time()), push, args.wait)
+    return _await_push(store, done.push, args.wait)
 
 
-def _await_push(store: Store, push_id: int, push: Push, wait: float) -> int:
+def _await_push(store: Store, push: Push, wait: float) -> int:
     """Wait up to *wait* seconds for the HSS to report the answer to the queued push."""
-    what, host = push.kind.value, push.destination_host
+    what, host, push_id = push.kind.value, push.destination_host, push.id
     if wait <= 0:
         print(f"queued {what} #{push_id} for {host}")
         return EXIT_OK
-    deadline = time.monotonic() + wait
-    while True:
-        got = store.get_push(push_id)
-        if got is None:
-            return _err(f"{what} #{push_id} is gone from the outbox")
-        if got.state.finished:
-            break
-        if time.monotonic() >= deadline:
-            if got.state == PushState.PENDING:
-                print(f"ims-core: {what} #{push_id} for {host} stays queued: no HSS took it "
-                      f"within {wait:g} s (is `ims-core hss` running on this store?)",
-                      file=sys.stderr)  # fmt: skip
-            else:
-                print(f"ims-core: {what} #{push_id} sent to {host}; no answer reported "
-                      f"within {wait:g} s", file=sys.stderr)  # fmt: skip
-            return EXIT_QUEUED
-        time.sleep(0.05)
+    try:
+        got = admin.await_push(store, push_id, wait)
+    except admin.NotFound:
+        return _err(f"{what} #{push_id} is gone from the outbox")
+    if not got.state.finished:
+        if got.state == PushState.PENDING:
+            print(f"ims-core: {what} #{push_id} for {host} stays queued: no HSS took it "
+                  f"within {wait:g} s (is `ims-core hss` running on this store?)",
+                  file=sys.stderr)  # fmt: skip
+        else:
+            print(f"ims-core: {what} #{push_id} sent to {host}; no answer reported "
+                  f"within {wait:g} s", file=sys.stderr)  # fmt: skip
+        return EXIT_QUEUED
     if got.state == PushState.DONE:
         print(f"{what} sent to {host}: {describe(got)}")
         return EXIT_OK
@@ -386,6 +368,16 @@ def _print_sipp_csv(subs: Iterable[Subscriber], count: int | None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _run_api(args: argparse.Namespace) -> int:
+    try:
+        cfg = _config(args)
+    except ConfigError as exc:
+        return _err(str(exc), runtime.EXIT_CONFIG)
+    from hss.api.process import run
+
+    return run(cfg)
 
 
 def _run_hss(args: argparse.Namespace) -> int:

@@ -166,6 +166,27 @@ class SeedConfig:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """The provisioning REST API (``ims-core hss-api``), a process of its own on the same
+    store. Loopback by default: it changes credentials. ``api_key`` empty: a key is
+    generated at its first start into ``<data_dir>/api-key`` (mode 0600) and used from
+    there; every ``/api/v1`` request must carry it in ``X-API-Key``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_key: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"api.port must be 0-65535, not {self.port}")
+        key = self.api_key
+        if key and (len(key) < 16 or not (key.isascii() and key.isprintable())
+                    or key != key.strip()):
+            raise ConfigError("api.api_key must be at least 16 printable ASCII characters "
+                              "without surrounding spaces (or empty: one is generated)")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class HssConfig:
     """``domain``: the home domain; when set it is also ``cx.domain`` (see the module doc)."""
 
@@ -180,6 +201,7 @@ class HssConfig:
     log: LogConfig = dataclasses.field(default_factory=LogConfig)
     metrics: MetricsConfig = dataclasses.field(default_factory=MetricsConfig)
     hep: HepConfig = dataclasses.field(default_factory=HepConfig)
+    api: ApiConfig = dataclasses.field(default_factory=ApiConfig)
 
     def __post_init__(self) -> None:
         cx = self.cx

@@ -25,6 +25,12 @@ IMSI_RE = re.compile(r"^[0-9]{6,15}$")
 MSISDN_RE = re.compile(r"^[0-9]{3,15}$")
 
 
+def hex_pattern(octets: int) -> str:
+    """The hex text of *octets* octets, as provisioning reads K, OP, OPc and AMF (an
+    optional ``0x``)."""
+    return f"^(0x)?[0-9A-Fa-f]{{{2 * octets}}}$"
+
+
 class RegState(IntEnum):
     """IMS registration state of a public identity in the HSS (TS 23.008 §5.2.1)."""
 

@@ -39,6 +39,14 @@ class ProvisionError(ValueError):
     """Bad provisioning input (message names the field)."""
 
 
+class UnknownIdentity(ProvisionError):
+    """A change names a public identity the subscriber does not have."""
+
+
+class IdentityExists(ProvisionError):
+    """A change adds a public identity the subscriber already has."""
+
+
 def demo_k(imsi: str) -> bytes:
     return ("K" + imsi).encode("ascii")[:16].ljust(16, b"-")
 
@@ -203,10 +211,21 @@ def read_ifcs(path: str | Path) -> tuple[Ifc, ...]:
         raise ProvisionError(f"{p}: {exc}") from None
 
 
+def identity_of(uri: str) -> str:
+    """The key form (:func:`identity_key`) of a public identity to provision: a sip:,
+    sips: or tel: URI, or :class:`ProvisionError` saying why not."""
+    key = identity_key(uri)
+    try:
+        userdata.PublicIdentity(key)
+    except ValueError as exc:
+        raise ProvisionError(str(exc)) from None
+    return key
+
+
 def _identity(sub: Subscriber, uri: str) -> PublicIdentity:
     ident = sub.identity(uri)
     if ident is None:
-        raise ProvisionError(f"{uri} is not a public identity of {sub.imsi}")
+        raise UnknownIdentity(f"{uri} is not a public identity of {sub.imsi}")
     return ident
 
 
@@ -229,26 +248,63 @@ def updated(
         gone = _identity(sub, uri)
         impus = [p for p in impus if p.impu != gone.impu]
     for uri in add_impus:
-        key = identity_key(uri)
-        try:
-            userdata.PublicIdentity(key)  # a sip:, sips: or tel: URI, or refused here
-        except ValueError as exc:
-            raise ProvisionError(str(exc)) from None
+        key = identity_of(uri)
         if any(p.impu == key for p in impus):
-            raise ProvisionError(f"{uri} is already a public identity of {sub.imsi}")
+            raise IdentityExists(f"{uri} is already a public identity of {sub.imsi}")
         impus.append(PublicIdentity(key, barred=sub.barred, state=sub.state))
     if barred is not None:
         impus = [dataclasses.replace(p, barred=barred) for p in impus]
     for uri, flag in [*((u, True) for u in bar), *((u, False) for u in unbar)]:
         key = identity_key(uri)
         if not any(p.impu == key for p in impus):
-            raise ProvisionError(f"{uri} is not a public identity of {sub.imsi}")
+            raise UnknownIdentity(f"{uri} is not a public identity of {sub.imsi}")
         impus = [dataclasses.replace(p, barred=flag) if p.impu == key else p for p in impus]
     try:
         return dataclasses.replace(
             sub, impus=tuple(impus), ifcs=sub.ifcs if ifcs is None else tuple(ifcs),
             barred=sub.barred if barred is None else barred,
         )  # fmt: skip
+    except ValueError as exc:
+        raise ProvisionError(str(exc)) from None
+
+
+def with_auth(
+    sub: Subscriber,
+    *,
+    domain: str,
+    k: str | bytes | None = None,
+    op: str | bytes | None = None,
+    opc: str | bytes | None = None,
+    amf: str | bytes | None = None,
+    schemes: str | Iterable[str] | None = None,
+    password: str | None = None,
+    remove_password: bool = False,
+) -> Subscriber:
+    """*sub* with new authentication data; what is not given is kept. OPc follows K
+    (TS 35.206 §4.1: OPc = OP ⊕ E_K(OP)): a new *k* recomputes it from the stored OP, and
+    needs *op* or *opc* when only an OPc is stored. *opc* forgets a stored OP. A
+    *password* is kept as HA1 only, for ``md5`` (which needs one)."""
+    if op not in (None, "") and opc not in (None, ""):
+        raise ProvisionError("give at most one of op and opc")
+    k_b = _hex("k", k, 16) or sub.k
+    op_b, opc_b = _hex("op", op, 16), _hex("opc", opc, 16)
+    if opc_b is None and op_b is None:
+        if k_b != sub.k and sub.op is None:
+            raise ProvisionError("a new k needs op or opc: the stored OPc was derived "
+                                 "from the old k")
+        op_b = sub.op
+        opc_b = auth.opc(k_b, op_b) if op_b is not None else sub.opc
+    elif opc_b is None:
+        assert op_b is not None
+        opc_b = auth.opc(k_b, op_b)
+    ha1 = None if remove_password else sub.ha1
+    if password:
+        ha1 = auth.ha1(sub.impi, domain, password.encode("utf-8"))
+    try:
+        scheme_t = sub.schemes if schemes is None else parse_schemes(
+            schemes if isinstance(schemes, str) else list(schemes))
+        return dataclasses.replace(sub, k=k_b, op=op_b, opc=opc_b, ha1=ha1,
+                                   amf=_hex("amf", amf, 2) or sub.amf, schemes=scheme_t)
     except ValueError as exc:
         raise ProvisionError(str(exc)) from None
 

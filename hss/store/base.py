@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +43,38 @@ class _Keep:
 
 
 KEEP = _Keep()
+
+MAX_PAGE = 1000  # the most subscribers one :meth:`Store.page` returns
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SubscriberQuery:
+    """One page of subscribers in IMSI order, after the IMSI ``after`` (keyset paging: a
+    page is the same whatever is added or removed before it), filtered by every field set:
+    an IMSI prefix, the MSISDN, one public identity (its key form,
+    :func:`hss.model.identity_key`), the implicit set's :attr:`Subscriber.state`, the
+    subscription barring."""
+
+    limit: int = 100
+    after: str | None = None
+    imsi_prefix: str | None = None
+    msisdn: str | None = None
+    impu: str | None = None
+    state: RegState | None = None
+    barred: bool | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_PAGE:
+            raise ValueError(f"limit must be 1..{MAX_PAGE}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Page:
+    """A page of :meth:`Store.page`; ``next_after`` is the ``after`` of the next page, None
+    when this one is the last."""
+
+    subscribers: list[Subscriber]
+    next_after: str | None
 
 
 class Store(abc.ABC):
@@ -86,14 +119,23 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def update_profile(self, sub: Subscriber) -> None:
-        """Store *sub*'s service profile: subscription barring, iFCs, and its public
+        """Store *sub*'s service profile: subscription barring, iFCs, MSISDN and its public
         identities (added, removed, barring, order). Keys, SQN, registration states and the
         S-CSCF are left as stored; a new identity gets the state *sub* gives it. An identity
         of another subscriber raises :class:`DuplicateError`."""
 
     @abc.abstractmethod
+    def update_auth(self, sub: Subscriber) -> None:
+        """Store *sub*'s authentication data: K, OPc, OP, AMF, schemes and HA1, in one
+        statement. The SQN, the profile and the registration are left as stored."""
+
+    @abc.abstractmethod
     def subscribers(self, limit: int | None = None) -> list[Subscriber]:
         """Subscribers ordered by IMSI."""
+
+    @abc.abstractmethod
+    def page(self, query: SubscriberQuery) -> Page:
+        """One page of the subscribers *query* selects (one statement: one snapshot)."""
 
     @abc.abstractmethod
     def count(self) -> int: ...
@@ -116,6 +158,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def resync(self, imsi: str, sqn_ms: int) -> int:
         """Move SEQ_HE up to SEQ_MS (never down); returns the stored SQN afterwards."""
+
+    @abc.abstractmethod
+    def set_sqn(self, imsi: str, sqn: int) -> tuple[int, int]:
+        """Set the stored SQN (SEQ ‖ IND) to *sqn*, up or down, atomically against
+        :meth:`next_sqns` of any process; returns (the SQN before, the SQN now).
+
+        An operator's tool, not a Cx step: for a USIM personalised anew with SQN 0 (lab
+        cards). Going down hands out SQNs again, which TS 33.102 §6.3.2 and Annex C rule
+        out in normal operation: a USIM that has accepted a higher SQN refuses the new
+        vectors (C.2.2) and answers with AUTS, and the resynchronisation (§6.3.5,
+        :meth:`resync`) moves the HSS forward again: one extra round trip, no key exposed.
+        Raises ValueError for a value outside 48 bits, :class:`UnknownSubscriber`."""
 
     # -- registration state (TS 29.228 §6.1.2) -------------------------------------------
     @abc.abstractmethod

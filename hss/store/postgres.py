@@ -19,6 +19,7 @@ _MIGRATION_LOCK = 0x1A5C0DE
 
 class PostgresStore(SqlStore):
     placeholder = "%s"
+    row_lock = " FOR UPDATE"
     identities_agg = (
         "json_agg(json_build_array(p.position, p.impu, p.barred, p.identity_type, "
         "p.reg_state))::text"

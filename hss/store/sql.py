@@ -1,17 +1,13 @@
 """The SQL shared by both backends (written with ``?`` placeholders).
 
-Subclasses provide connections (one per thread), a transaction context and the
-placeholder style; everything else — row mapping, SQN arithmetic in SQL, registration
-updates — lives here once.
+:class:`~hss.store.sqlbase.SqlBase` runs the statements; everything else — row mapping,
+SQN arithmetic in SQL, registration updates, the outbox — lives here once.
 """
 
 from __future__ import annotations
 
-import abc
-import contextlib
 import json
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hss import sqn as sqnmod
@@ -25,10 +21,17 @@ from hss.model import (
     ifcs_from_json,
     ifcs_to_json,
 )
-from hss.store.base import KEEP, DuplicateError, Store, StoreError, UnknownSubscriber, _Keep
-from hss.store.migrations import MIGRATIONS
+from hss.store.base import (
+    KEEP,
+    DuplicateError,
+    Page,
+    SubscriberQuery,
+    UnknownSubscriber,
+    _Keep,
+)
+from hss.store.sqlbase import Cursor, SqlBase
 
-Cursor = Any  # DB-API cursor (sqlite3.Cursor or psycopg.Cursor)
+__all__ = ["Cursor", "SqlStore"]
 
 _SUB_COLS = "s.imsi, s.impi, s.msisdn, s.k, s.opc, s.op, s.amf, s.sqn, s.schemes, s.ha1, " \
     "s.barred, s.ifcs, s.scscf_name, s.scscf_host"
@@ -52,6 +55,46 @@ _BY_IMPI = _ONE.format(agg="{agg}", where="s.impi = ?")
 _BY_IMPU = _ONE.format(
     agg="{agg}", where="s.imsi = (SELECT imsi FROM public_identities WHERE impu = ?)"
 )
+_PAGE = _ONE + " ORDER BY s.imsi LIMIT ?"  # {where}: see _page_filter
+
+# A subscriber with an identity in the state given as parameter.
+_HAS_STATE = ("EXISTS (SELECT 1 FROM public_identities p WHERE p.imsi = s.imsi "
+              "AND p.reg_state = ?)")
+_R, _U = int(RegState.REGISTERED), int(RegState.UNREGISTERED)
+# Subscriber.state in SQL: registered when any identity is, else unregistered when any is.
+_STATE_FILTERS: dict[RegState, tuple[str, tuple[int, ...]]] = {
+    RegState.REGISTERED: (_HAS_STATE, (_R,)),
+    RegState.UNREGISTERED: (f"{_HAS_STATE} AND NOT {_HAS_STATE}", (_U, _R)),
+    RegState.NOT_REGISTERED: (f"NOT {_HAS_STATE} AND NOT {_HAS_STATE}", (_R, _U)),
+}
+
+
+def _page_filter(q: SubscriberQuery) -> tuple[str, list[Any]]:
+    """The WHERE condition of a page and its parameters: fixed SQL text per filter, every
+    value a parameter."""
+    where: list[str] = []
+    params: list[Any] = []
+    if q.after is not None:
+        where.append("s.imsi > ?")
+        params.append(q.after)
+    if q.imsi_prefix:
+        escaped = q.imsi_prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        where.append("s.imsi LIKE ? ESCAPE '!'")
+        params.append(escaped + "%")
+    if q.msisdn is not None:
+        where.append("s.msisdn = ?")
+        params.append(q.msisdn)
+    if q.impu is not None:
+        where.append("s.imsi IN (SELECT imsi FROM public_identities WHERE impu = ?)")
+        params.append(q.impu)
+    if q.barred is not None:
+        where.append("s.barred = ?")
+        params.append(int(q.barred))
+    if q.state is not None:
+        clause, states = _STATE_FILTERS[q.state]
+        where.append(clause)
+        params.extend(states)
+    return " AND ".join(where) or "1 = 1", params
 
 
 # Integer parameters in SQN arithmetic: psycopg may bind small ints as int2, whose
@@ -77,13 +120,17 @@ _IDENTITY_SETS: dict[str, tuple[PublicIdentity, ...]] = {}
 _MAX_IDENTITY_SETS = 4096
 
 
-def _identities(text: str | None) -> tuple[PublicIdentity, ...]:
+def _identities(text: str | None, *, keep: bool = True) -> tuple[PublicIdentity, ...]:
+    """The identities of *text*; *keep* False (a listing's one-off reads) parses them
+    without adding them to the kept sets the Cx look-ups reuse."""
     if not text:
         return ()
     impus = _IDENTITY_SETS.get(text)
     if impus is None:
         items = sorted(json.loads(text), key=lambda x: int(x[0]))
         impus = tuple(_identity(x[1], x[2], x[3], x[4]) for x in items)
+        if not keep:
+            return impus
         if len(_IDENTITY_SETS) >= _MAX_IDENTITY_SETS:
             _IDENTITY_SETS.clear()
         _IDENTITY_SETS[text] = impus
@@ -119,10 +166,12 @@ def _with_identities(r: Sequence[Any], impus: tuple[PublicIdentity, ...]) -> Sub
     )
 
 
-class SqlStore(Store):
+class SqlStore(SqlBase):
     """Common implementation; subclasses supply connections and transactions."""
 
-    placeholder = "?"
+    # What makes a SELECT lock the rows it reads until the transaction ends (SQLite's
+    # write transactions lock the whole database already).
+    row_lock = ""
     # The JSON array of a subscriber's identities (see _ONE), as text.
     identities_agg = (
         "json_group_array(json_array(p.position, p.impu, p.barred, p.identity_type, "
@@ -130,12 +179,7 @@ class SqlStore(Store):
     )
 
     def __init__(self, *, ind_bits: int = sqnmod.DEFAULT_IND_BITS) -> None:
-        if not 0 <= ind_bits <= 10:
-            raise ValueError("ind_bits must be 0..10")
-        self.ind_bits = ind_bits
-        self._local = threading.local()
-        self._all: list[Any] = []
-        self._lock = threading.Lock()
+        super().__init__(ind_bits=ind_bits)
         b, mod = ind_bits, 1 << ind_bits
         # One statement: SEQ += n, IND = (IND + n) mod 2^b (Annex C.3.2); the row lock
         # makes concurrent callers (threads, processes, HSS fronts) get disjoint ranges.
@@ -145,107 +189,10 @@ class SqlStore(Store):
             f"| (((sqn & {mod - 1}) + {_N}) % {mod}) "
             f"WHERE imsi = ? AND (sqn >> {b}) + {_N} < {_N} RETURNING sqn"
         )
+        self._page = _PAGE.format(agg=self.identities_agg, where="{where}")
         self._by_imsi, self._by_impi, self._by_impu = (
             self._sql(q.format(agg=self.identities_agg)) for q in (_BY_IMSI, _BY_IMPI, _BY_IMPU)
         )
-
-    # -- backend hooks ------------------------------------------------------------------
-    @abc.abstractmethod
-    def _connect(self) -> Any: ...
-
-    @abc.abstractmethod
-    def _transaction(self, conn: Any) -> contextlib.AbstractContextManager[Cursor]: ...
-
-    @abc.abstractmethod
-    def _migration_sql(self, migration: tuple[int, tuple[str, ...], tuple[str, ...]]) -> (
-        tuple[str, ...]
-    ): ...
-
-    @abc.abstractmethod
-    def _reader(self, conn: Any) -> contextlib.AbstractContextManager[Cursor]:
-        """A cursor for one read-only statement (no write lock, no explicit transaction)."""
-
-    def _lock_schema(self, cur: Cursor) -> None:
-        """Serialise concurrent migrators (Postgres takes an advisory lock)."""
-
-    def _is_duplicate(self, exc: BaseException) -> bool:
-        return False
-
-    def _changed(self, imsi: str) -> None:
-        """This connection wrote subscriber *imsi* (for a backend that keeps what it read)."""
-
-    def _sqn_changed(self, imsi: str, sqn: int) -> None:
-        """This connection moved subscriber *imsi*'s SQN to *sqn*, and nothing else."""
-
-    # -- plumbing -------------------------------------------------------------------------
-    def _conn(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
-
-    def _sql(self, text: str) -> str:
-        if self.placeholder == "?":
-            return text
-        return text.replace("%", "%%").replace("?", self.placeholder)
-
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[Cursor]:
-        with self._transaction(self._conn()) as cur:
-            yield cur
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[Cursor]:
-        with self._reader(self._conn()) as cur:
-            yield cur
-
-    def _update_one(self, sql: str, params: Sequence[Any]) -> Sequence[Any] | None:
-        """Run one UPDATE … RETURNING atomically; the first row returned, if any.
-
-        A single statement is its own transaction in both backends, so subclasses may
-        run it without BEGIN/COMMIT round trips.
-        """
-        with self._tx() as cur:
-            row: Sequence[Any] | None = self._q(cur, sql, params).fetchone()
-            return row
-
-    def _q(self, cur: Cursor, text: str, params: Sequence[Any] = ()) -> Cursor:
-        cur.execute(self._sql(text), tuple(params))
-        return cur
-
-    def close(self) -> None:
-        with self._lock:
-            conns, self._all = self._all, []
-        for c in conns:
-            with contextlib.suppress(Exception):
-                c.close()
-        self._local = threading.local()
-
-    def migrate(self) -> int:
-        """Apply pending migrations; returns the schema version."""
-        with self._tx() as cur:
-            self._lock_schema(cur)
-            self._q(cur, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = self._q(cur, "SELECT MAX(version) FROM schema_version").fetchone()
-            current = int(row[0]) if row and row[0] is not None else 0
-            known = MIGRATIONS[-1][0]
-            if current > known:
-                raise StoreError(f"database schema v{current} is newer than this HSS (v{known})")
-            for m in MIGRATIONS:
-                if m[0] > current:
-                    for stmt in self._migration_sql(m):
-                        self._q(cur, stmt)
-                    self._q(cur, "INSERT INTO schema_version (version) VALUES (?)", (m[0],))
-                    current = m[0]
-            return current
-
-    def schema_version(self) -> int:
-        with self._tx() as cur:
-            row = self._q(cur, "SELECT MAX(version) FROM schema_version").fetchone()
-            return int(row[0])
 
     # -- provisioning ---------------------------------------------------------------------
     def add(self, subs: Iterable[Subscriber], *, replace: bool = False) -> int:
@@ -292,8 +239,8 @@ class SqlStore(Store):
         try:
             with self._tx() as cur:
                 if not self._q(
-                    cur, "UPDATE subscribers SET barred = ?, ifcs = ? WHERE imsi = ?",
-                    (int(sub.barred), ifcs_to_json(sub.ifcs), sub.imsi),
+                    cur, "UPDATE subscribers SET barred = ?, ifcs = ?, msisdn = ? WHERE imsi = ?",
+                    (int(sub.barred), ifcs_to_json(sub.ifcs), sub.msisdn, sub.imsi),
                 ).rowcount:  # fmt: skip
                     raise UnknownSubscriber(sub.imsi)
                 rows = self._q(
@@ -320,6 +267,18 @@ class SqlStore(Store):
             if self._is_duplicate(exc):
                 raise DuplicateError(f"already provisioned: {exc}") from None
             raise
+        finally:
+            self._changed(sub.imsi)
+
+    def update_auth(self, sub: Subscriber) -> None:
+        try:
+            with self._tx() as cur:
+                if not self._q(
+                    cur, "UPDATE subscribers SET k = ?, opc = ?, op = ?, amf = ?, schemes = ?, "
+                    "ha1 = ? WHERE imsi = ?",
+                    (sub.k, sub.opc, sub.op, sub.amf, ",".join(sub.schemes), sub.ha1, sub.imsi),
+                ).rowcount:  # fmt: skip
+                    raise UnknownSubscriber(sub.imsi)
         finally:
             self._changed(sub.imsi)
 
@@ -354,6 +313,14 @@ class SqlStore(Store):
                 grouped.setdefault(r[0], []).append(r)
         out = [_subscriber(grouped[i]) for i in imsis if i in grouped]
         return [s for s in out if s is not None]
+
+    def page(self, query: SubscriberQuery) -> Page:
+        where, params = _page_filter(query)
+        sql = self._page.replace("{where}", where)
+        rows = self._fetch_all(self._sql(sql), (*params, query.limit))
+        subs = [_with_identities(r, _identities(r[14], keep=False)) for r in rows]
+        full = len(rows) == query.limit
+        return Page([s for s in subs if s is not None], rows[-1][0] if full else None)
 
     def count(self) -> int:
         with self._read() as cur:
@@ -408,6 +375,21 @@ class SqlStore(Store):
         stored = int(row[0])
         self._sqn_changed(imsi, stored)
         return stored
+
+    def set_sqn(self, imsi: str, sqn: int) -> tuple[int, int]:
+        if not 0 <= sqn < 1 << sqnmod.SQN_BITS:
+            raise ValueError(f"SQN must fit {sqnmod.SQN_BITS} bits")
+        # Read and write under one lock (SQLite's write lock, PostgreSQL's row lock):
+        # no next_sqns of any process falls between them.
+        with self._tx() as cur:
+            row = self._q(
+                cur, f"SELECT sqn FROM subscribers WHERE imsi = ?{self.row_lock}", (imsi,)
+            ).fetchone()
+            if row is None:
+                raise UnknownSubscriber(imsi)
+            self._q(cur, "UPDATE subscribers SET sqn = ? WHERE imsi = ?", (sqn, imsi))
+        self._sqn_changed(imsi, sqn)
+        return int(row[0]), sqn
 
     # -- registration ---------------------------------------------------------------------------
     def update_registration(
