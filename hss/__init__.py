@@ -13,5 +13,7 @@ Module map:
 - :mod:`hss.config`    ``config/hss.toml`` as dataclasses
 - :mod:`hss.server`    the asyncio Diameter node with the Cx handlers (``ims-core hss``)
 - :mod:`hss.pusher`    sends the RTRs/PPRs queued in the store's outbox to the S-CSCFs
-- :mod:`hss.cli`       ``ims-core hss`` and ``ims-core subscriber …``
+- :mod:`hss.admin`     provisioning operations with side effects (the CLI and the API)
+- :mod:`hss.api`       the provisioning REST API (``ims-core hss-api``)
+- :mod:`hss.cli`       ``ims-core hss``, ``ims-core hss-api`` and ``ims-core subscriber …``
 """
