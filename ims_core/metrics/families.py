@@ -38,12 +38,12 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
-class Counter:
-    """A monotonically increasing value per label tuple; or, with ``read``, totals another
-    object keeps (read at scrape time)."""
+class _Scalar:
+    """One number per label tuple, kept here (``values``) or, with ``read``, read from
+    another object at scrape time."""
 
     __slots__ = ("help", "labelnames", "name", "read", "values")
-    kind = "counter"
+    kind = ""
 
     def __init__(self, name: str, help: str, labelnames: Labels = (),
                  read: Reader | None = None) -> None:
@@ -56,10 +56,6 @@ class Counter:
     def inc(self, *labels: str) -> None:
         values = self.values
         values[labels] = values.get(labels, 0) + 1
-
-    def add(self, amount: float, *labels: str) -> None:
-        values = self.values
-        values[labels] = values.get(labels, 0) + amount
 
     def value(self, *labels: str) -> float:
         if self.read is not None:
@@ -72,42 +68,31 @@ class Counter:
         return list(self.values.items())
 
 
-class Gauge:
+class Counter(_Scalar):
+    """A monotonically increasing value per label tuple; or, with ``read``, totals another
+    object keeps."""
+
+    __slots__ = ()
+    kind = "counter"
+
+    def add(self, amount: float, *labels: str) -> None:
+        values = self.values
+        values[labels] = values.get(labels, 0) + amount
+
+
+class Gauge(_Scalar):
     """A value that goes up and down, kept by set/inc/dec, or read from live state at
     scrape time through ``read`` (e.g. the size of a table: nothing to keep in step)."""
 
-    __slots__ = ("help", "labelnames", "name", "read", "values")
+    __slots__ = ()
     kind = "gauge"
-
-    def __init__(self, name: str, help: str, labelnames: Labels = (),
-                 read: Reader | None = None) -> None:
-        self.name = name
-        self.help = help
-        self.labelnames = labelnames
-        self.values: dict[Labels, float] = {}
-        self.read = read
 
     def set(self, value: float, *labels: str) -> None:
         self.values[labels] = value
 
-    def inc(self, *labels: str) -> None:
-        values = self.values
-        values[labels] = values.get(labels, 0) + 1
-
     def dec(self, *labels: str) -> None:
         values = self.values
         values[labels] = values.get(labels, 0) - 1
-
-    def value(self, *labels: str) -> float:
-        for got, v in self.samples():
-            if got == labels:
-                return v
-        return 0
-
-    def samples(self) -> list[tuple[Labels, float]]:
-        if self.read is not None:
-            return list(self.read())
-        return list(self.values.items())
 
 
 class HistogramValue:
