@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import log
 from ..metrics.families import Labels
+from ..metrics.groups import DiameterMetrics
 from .errors import CxResult, DiameterTimeout, ResultCode
 from .message import Message
 
@@ -25,6 +26,21 @@ def result_labels(answer: Message) -> tuple[str, str]:
     """``result_kind`` and ``result`` of an answer (an answer without a result: base, "")."""
     kind = answer.result_kind
     return ("base", "") if kind is None else (kind[0], _CODE_LABELS.get(kind[1], "other"))
+
+
+def record(metrics: DiameterMetrics, logger: Any, role: str, command: str, request: Message,
+           peer: str | None, latency: float, outcome: Message | BaseException) -> None:
+    """Count one exchange (``requests``; ``latency`` when answered) and log its line when
+    exchange lines are on."""
+    if isinstance(outcome, Message):
+        kind, result = result_labels(outcome)
+        metrics.requests.inc(role, command, kind, result)
+        metrics.latency.observe(latency, role, command)
+    else:  # no answer: not in the latency histogram
+        kind = "timeout" if isinstance(outcome, DiameterTimeout) else "error"
+        metrics.requests.inc(role, command, kind, "")
+    if log.exchanges_enabled():
+        log_exchange(logger, role, request, peer, latency, outcome)
 
 
 def peers_open(slots: Iterable[PeerSlot], known: Mapping[str, str]) -> list[tuple[Labels, float]]:

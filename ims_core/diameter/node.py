@@ -57,7 +57,7 @@ from .events import (
     RequestFailed,
     RequestReceived,
 )
-from .exchanges import log_exchange, peers_open, result_labels
+from .exchanges import peers_open, record
 from .header import FLAG_T
 from .ids import EndToEnd, SessionIds
 from .inflight import AnswerCallback, PendingRequest, Reply, Responder
@@ -365,18 +365,10 @@ class DiameterNode:
         pending.done = True
         slot, pending.slot = pending.slot, None
         msg = pending.msg
-        command = self._labels.get(msg.command_code) or self._label(msg)
-        latency = self._loop.time() - pending.started
-        if isinstance(outcome, Message):
-            kind, result = result_labels(outcome)
-            self.metrics.requests.inc("client", command, kind, result)
-            self.metrics.latency.observe(latency, "client", command)
-        else:  # no answer: not in the latency histogram
-            kind = "timeout" if isinstance(outcome, DiameterTimeout) else "error"
-            self.metrics.requests.inc("client", command, kind, "")
-        if log.exchanges_enabled():
-            peer = slot.peer.name if slot is not None else pending.peer
-            log_exchange(self._log, "client", msg, peer, latency, outcome)
+        record(self.metrics, self._log, "client",
+               self._labels.get(msg.command_code) or self._label(msg), msg,
+               slot.peer.name if slot is not None else pending.peer,
+               self._loop.time() - pending.started, outcome)
         try:
             pending.on_answer(outcome)
         except Exception:  # the caller's bug: it must not stop the node
@@ -594,13 +586,9 @@ class DiameterNode:
             answer = self._error_answer(request, DiameterError(ResultCode.UNABLE_TO_COMPLY))
         slot.peer.send_answer(answer)
         self._schedule_flush(slot)  # written at the end of this loop iteration
-        command = self._labels.get(request.command_code) or self._label(request)
-        latency = self._loop.time() - started
-        kind, result = result_labels(answer)
-        self.metrics.requests.inc("server", command, kind, result)
-        self.metrics.latency.observe(latency, "server", command)
-        if log.exchanges_enabled():
-            log_exchange(self._log, "server", request, slot.peer.name, latency, answer)
+        record(self.metrics, self._log, "server",
+               self._labels.get(request.command_code) or self._label(request), request,
+               slot.peer.name, self._loop.time() - started, answer)
 
     # ----- metrics
     def _label(self, msg: Message) -> str:
@@ -615,4 +603,3 @@ class DiameterNode:
             request, err, origin_host=self.config.origin_host,
             origin_realm=self.config.origin_realm, dictionary=self.dictionary,
         )  # fmt: skip
-
