@@ -90,6 +90,7 @@ class LabConfig:
     stop_timeout: float = 10.0
     metrics: bool = True  # every node serves /metrics, /healthz, /readyz; ready = /readyz 200
     hss_api: bool = True  # `ims-core hss-api` on the HSS's config ([api] host:port)
+    persist: bool = True  # S-CSCF and P-CSCF registrations in <data_dir>/<node>-state.sqlite
     nodes: NodeFiles = dataclasses.field(default_factory=NodeFiles)
     addresses: Addresses | None = None
     sipp: SippHints = dataclasses.field(default_factory=SippHints)
@@ -146,7 +147,8 @@ def node_files(lab: LabConfig) -> NodeFiles:
     paths = write_node_configs(Path(lab.data_dir), lab.addresses, log_level="info",
                                hss_log_level="info",
                                avoid_res_zero_octet=lab.hss_avoid_res_zero_octet,
-                               metrics=lab.metrics)
+                               metrics=lab.metrics,
+                               persist=PERSISTENT if lab.persist else ())
     say(f"node configs for the address plan written to {Path(lab.data_dir).resolve()}")
     return NodeFiles(**{node: str(path) for node, path in paths.items()})
 
@@ -200,10 +202,12 @@ def sipp_command(lab: LabConfig, pcscf: tuple[str, int] | None, csv_path: Path,
             f"-r {s.rate} -m {calls} -trace_err -nostdin")
 
 
-def node_plans(files: NodeFiles, *, metrics: bool = False
+def node_plans(files: NodeFiles, *, metrics: bool = False, state_dir: Path | None = None
                ) -> tuple[list[NodePlan], tuple[str, int] | None]:
     """Every node to start, in order, with its probe address (and, with ``metrics``, its
-    metrics listener turned on); checks files exist and metrics addresses differ."""
+    metrics listener turned on; with ``state_dir``, the S-CSCF's and P-CSCF's
+    registrations kept in SQLite files there); checks files exist and metrics addresses
+    differ."""
     nodes: list[NodePlan] = []
     for name in NODES:
         file = getattr(files, name)
@@ -214,15 +218,17 @@ def node_plans(files: NodeFiles, *, metrics: bool = False
         if not path.is_file():
             raise LabError(f"{name}: config file {path} not found")
         probe = ("", 0) if name == "hss" else cscf_probe(path)
+        state = persist_args(name, state_dir)
         if not metrics:
-            nodes.append(NodePlan(name, str(path), probe))
+            nodes.append(NodePlan(name, str(path), probe, state))
             continue
         address = metrics_address(path)
         taken = next((n.name for n in nodes if n.http == address), None)
         if taken is not None:
             raise LabError(f"{name} and {taken} have the same [metrics] address "
                            f"{address[0]}:{address[1]}")
-        nodes.append(NodePlan(name, str(path), probe, METRICS_ON, address, metrics=True))
+        nodes.append(NodePlan(name, str(path), probe, (*METRICS_ON, *state), address,
+                              metrics=True))
     if not nodes:
         raise LabError("no nodes to start")
     pcscf = next((n.probe for n in nodes if n.name == "pcscf"), None)
@@ -230,6 +236,17 @@ def node_plans(files: NodeFiles, *, metrics: bool = False
 
 
 METRICS_ON = ("--set", "metrics.enabled=true")
+PERSISTENT = ("scscf", "pcscf")  # the nodes whose registrations survive a restart
+
+
+def persist_args(name: str, state_dir: Path | None) -> tuple[str, ...]:
+    """``--set``s keeping ``name``'s registrations in ``state_dir`` (none for the HSS and
+    the I-CSCF, which keep no registration state of their own)."""
+    if state_dir is None or name not in PERSISTENT:
+        return ()
+    state_dir.mkdir(parents=True, exist_ok=True)  # the HSS may be left out: nobody made it
+    path = (state_dir / f"{name}-state.sqlite").resolve()
+    return ("--set", "persist.backend=sqlite", "--set", f"persist.path={path}")
 API = "hss-api"
 
 
@@ -287,7 +304,9 @@ def load_lab(path: str) -> LabConfig:
 def run(args: argparse.Namespace) -> int:
     try:
         lab = load_lab(args.config)
-        nodes, pcscf = node_plans(node_files(lab), metrics=lab.metrics)
+        nodes, pcscf = node_plans(
+            node_files(lab), metrics=lab.metrics,
+            state_dir=Path(lab.data_dir) if lab.persist and lab.addresses is None else None)
         hss = next((n for n in nodes if n.name == "hss"), None)
         csv_path, rows = Path(lab.data_dir) / "sipp_subscribers.csv", 0
         key = ""

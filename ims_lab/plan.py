@@ -10,6 +10,7 @@ injection files.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 from hss.config import ApiConfig, CapabilitiesConfig, CxConfig, HssConfig, StoreConfig
@@ -20,6 +21,7 @@ from ims_core.cscf import DiameterClient, SipListen
 from ims_core.icscf import IcscfConfig, ScscfEntry
 from ims_core.metrics.config import MetricsConfig
 from ims_core.pcscf.config import PcscfConfig, RegEventConfig
+from ims_core.persist import PersistConfig
 from ims_core.scscf.config import RegistrarSettings, ScscfConfig
 
 from .addresses import DIAMETER_PORT, DOMAIN, METRICS_PORT, NODES, SIP_PORT, Addresses
@@ -27,8 +29,8 @@ from .tomlwrite import write_toml
 
 __all__ = [
     "DIAMETER_PORT", "DOMAIN", "METRICS_PORT", "NODES", "SIP_PORT", "Addresses", "hss_config",
-    "icscf_config", "imsi", "metrics_config", "pcscf_config", "scscf_config", "split_sipp_csv",
-    "write_node_configs",
+    "icscf_config", "imsi", "metrics_config", "pcscf_config", "persist_config", "scscf_config",
+    "split_sipp_csv", "write_node_configs",
 ]
 
 
@@ -44,6 +46,13 @@ def metrics_config(plan: Addresses, node: str, enabled: bool) -> MetricsConfig:
     """``node``'s ``[metrics]`` table: on its own IP and the plan's metrics port."""
     host, port = plan.metrics(node)
     return MetricsConfig(enabled=enabled, host=host, port=port)
+
+
+def persist_config(node: str, state_dir: Path | None) -> PersistConfig:
+    """``node``'s ``[persist]`` table: its own SQLite file in ``state_dir`` (None: off)."""
+    if state_dir is None:
+        return PersistConfig()
+    return PersistConfig(backend="sqlite", path=str(state_dir.resolve() / f"{node}-state.sqlite"))
 
 
 def hss_config(plan: Addresses, data_dir: Path, *, avoid_res_zero_octet: bool = True,
@@ -73,15 +82,17 @@ def _cx_client(plan: Addresses, node: str) -> DiameterClient:
 
 
 def scscf_config(plan: Addresses, *, min_expires: int = 60, log_level: str = "info",
-                 metrics: bool = False) -> ScscfConfig:
+                 metrics: bool = False, state_dir: Path | None = None) -> ScscfConfig:
     """The S-CSCF: a Service-Route through itself (RFC 3608); requests for home users go
-    on to the plan's I-CSCF (TS 24.229 §5.4.3.2)."""
+    on to the plan's I-CSCF (TS 24.229 §5.4.3.2); ``state_dir``: its registrations kept
+    there across restarts (:func:`persist_config`)."""
     return ScscfConfig(
         domain=plan.domain, sip=SipListen(host=plan.scscf, port=plan.sip_port),
         diameter=_cx_client(plan, "scscf"), server_name=plan.server_name,
         service_route=f"<sip:orig@{plan.sip('scscf')};lr>", icscf=plan.sip("icscf"),
         registrar=RegistrarSettings(min_expires=min_expires, default_expires=600),
         log=LogConfig(level=log_level), metrics=metrics_config(plan, "scscf", metrics),
+        persist=persist_config("scscf", state_dir),
     )
 
 
@@ -97,34 +108,40 @@ def icscf_config(plan: Addresses, *, log_level: str = "info",
 
 
 def pcscf_config(plan: Addresses, *, log_level: str = "info", subscribe: bool = True,
-                 metrics: bool = False) -> PcscfConfig:
+                 metrics: bool = False, state_dir: Path | None = None) -> PcscfConfig:
     """The P-CSCF: the home domain's REGISTERs go to the plan's I-CSCF; ``subscribe``:
-    whether it subscribes to each registration's reg event (TS 24.229 §5.2.3)."""
+    whether it subscribes to each registration's reg event (TS 24.229 §5.2.3);
+    ``state_dir`` as for :func:`scscf_config`."""
     return PcscfConfig(
         domain=plan.domain, visited_network_id=plan.domain,
         sip=SipListen(host=plan.pcscf, port=plan.sip_port, advertise=plan.pcscf),
         home_networks={plan.domain: plan.sip("icscf")}, log=LogConfig(level=log_level),
         regevent=RegEventConfig(subscribe=subscribe),
         metrics=metrics_config(plan, "pcscf", metrics),
+        persist=persist_config("pcscf", state_dir),
     )
 
 
 def write_node_configs(directory: Path, plan: Addresses, *, log_level: str = "info",
                        hss_log_level: str = "warning", min_expires: int = 60,
                        avoid_res_zero_octet: bool = True, pcscf_subscribe: bool = True,
-                       metrics: bool = False) -> dict[str, Path]:
+                       metrics: bool = False, persist: Collection[str] = ()
+                       ) -> dict[str, Path]:
     """``directory``/{hss,scscf,icscf,pcscf}.toml for ``plan`` (the HSS database in
     ``directory`` too); node → path, in start order. ``metrics``: every node's metrics
-    listener on (:meth:`Addresses.metrics`)."""
+    listener on (:meth:`Addresses.metrics`); ``persist``: the CSCFs ("scscf", "pcscf")
+    whose registrations survive restarts, each in its SQLite file in ``directory``."""
     comment = "Written from an address plan by ims_lab.plan; rewritten on every use."
     configs = {
         "hss": hss_config(plan, directory, avoid_res_zero_octet=avoid_res_zero_octet,
                           log_level=hss_log_level, metrics=metrics),
         "scscf": scscf_config(plan, min_expires=min_expires, log_level=log_level,
-                              metrics=metrics),
+                              metrics=metrics,
+                              state_dir=directory if "scscf" in persist else None),
         "icscf": icscf_config(plan, log_level=log_level, metrics=metrics),
         "pcscf": pcscf_config(plan, log_level=log_level, subscribe=pcscf_subscribe,
-                              metrics=metrics),
+                              metrics=metrics,
+                              state_dir=directory if "pcscf" in persist else None),
     }
     return {node: write_toml(directory / f"{node}.toml", configs[node], comment)
             for node in NODES}

@@ -17,19 +17,30 @@ record only (§5.2.2: state per registration). `select` picks the one a message 
 are frozen, plain data (strings, numbers, tuples), so an external store (e.g. Redis)
 can hold them; only `Registration.conn`, the live TCP connection, is process-local and
 not part of a record's identity (the transport also finds a connection by address).
+
+Persistence (`encode_registration`, `decode_registration`): with a journal attached, the
+memory store records every save (registration, refresh, a NOTIFY's change) as JSON bytes
+and every removal (de-registration, expiry, a NOTIFY's) as a delete, under `JOURNAL_KIND`
+and `record_key`; times go out as wall-clock epoch seconds (`clock_offset`: wall minus
+loop clock), since the loop clock starts afresh with each process. `conn` is not kept: a
+restored TCP registration has no connection until the UE opens one (see persist.py).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from ims_core.deadlines import DeadlineHeap
 from ims_core.identity import impu_key, uri_key
 
 FlowKey = tuple[str, str, int]  # (transport, host, port) of the UE's registered flow
 RegKey = tuple[FlowKey, str]  # (flow, impu_key of the registered public identity)
+
+JOURNAL_KIND = "pcscf.reg"
+RECORD_VERSION = 1  # of the JSON form; a record of another version is not restored
 
 
 def registration_key(flow: FlowKey, registered_impu: str) -> RegKey:
@@ -58,7 +69,9 @@ class Registration:
     """One public identity registered over one flow (`registered_impu`, the To of its
     REGISTER). `impus` is the P-Associated-URI set in order (default identity first,
     TS 24.229 §5.2.2.5) followed by the registered IMPU if it was missing;
-    `service_route` holds the Service-Route values as received (RFC 3608 §6)."""
+    `service_route` holds the Service-Route values as received (RFC 3608 §6).
+    `protected`: its REGISTER came over IPsec SAs (TS 33.203 §7), kernel state that does
+    not outlive the process: such a record is not restored after a restart."""
 
     flow: FlowKey
     bindings: tuple[Binding, ...]
@@ -67,6 +80,7 @@ class Registration:
     path: str
     registered_impu: str
     conn: object | None = field(default=None, compare=False)
+    protected: bool = False
 
     @property
     def key(self) -> RegKey:
@@ -97,10 +111,24 @@ class Registration:
         return None
 
 
+class ChangeSink(Protocol):
+    """Where a store records its changes (`ims_core.persist.Journal`): dict updates only,
+    the writer applies them to the backend later."""
+
+    def put(self, kind: str, key: str, value: bytes) -> None: ...
+
+    def delete(self, kind: str, key: str) -> None: ...
+
+
 class RegistrationStore(Protocol):
     """Registration state of a P-CSCF. Lookups are O(1), or O(the records they return);
     `expire` pops due records. Every list comes in the order the records were first
-    saved (newest last; saving a record again keeps its place)."""
+    saved (newest last; saving a record again keeps its place). With a `journal`, every
+    save is recorded as a put and every removal as a delete (`clock_offset`: wall
+    minus loop clock, for the times of what is put)."""
+
+    journal: ChangeSink | None
+    clock_offset: float
 
     def save(self, registration: Registration) -> None:
         """Insert or replace the record of `registration.key`."""
@@ -214,12 +242,79 @@ def drop_identities(store: RegistrationStore, registration: Registration,
     return kept
 
 
+# -- the persisted form ----------------------------------------------------------------
+def record_key(key: RegKey) -> str:
+    """The journal key of record `key`: stable across restarts, unambiguous (`|` occurs
+    in no transport, address or port; the identity comes last)."""
+    (transport, host, port), identity = key
+    return f"{transport}|{host}|{port}|{identity}"
+
+
+def encode_registration(registration: Registration, clock_offset: float) -> bytes:
+    """`registration` as JSON bytes, expiry times on the wall clock (loop time plus
+    `clock_offset`). `conn` is left out; binding keys are derived again on decoding."""
+    transport, host, port = registration.flow
+    return json.dumps({
+        "v": RECORD_VERSION,
+        "flow": [transport, host, port],
+        "impu": registration.registered_impu,
+        "impus": registration.impus,
+        "sr": registration.service_route,
+        "path": registration.path,
+        "b": [[b.uri, b.expires + clock_offset] for b in registration.bindings],
+        "ipsec": registration.protected,
+    }, separators=(",", ":")).encode()
+
+
+def decode_registration(data: bytes, clock_offset: float) -> Registration:
+    """The record `encode_registration` wrote, times back on the loop clock (wall time
+    minus `clock_offset`). Raises ValueError for bytes that are no such record."""
+    try:
+        doc = json.loads(data)
+        if not isinstance(doc, dict) or doc.get("v") != RECORD_VERSION:
+            raise ValueError("not a registration record of this version")
+        transport, host, port = doc["flow"]
+        bindings = tuple(Binding(_text(uri), float(at) - clock_offset) for uri, at in doc["b"])
+        registration = Registration(
+            flow=(_text(transport), _text(host), _port(port)),
+            bindings=bindings,
+            impus=tuple(_text(i) for i in doc["impus"]),
+            service_route=tuple(_text(r) for r in doc["sr"]),
+            path=_text(doc["path"]),
+            registered_impu=_text(doc["impu"]),
+            protected=doc["ipsec"] is True,
+        )
+        _ = registration.key  # the identity parses
+    except ValueError:
+        raise
+    except Exception as exc:  # wrong shapes and types, unparsable URIs alike
+        raise ValueError(f"bad registration record: {exc!r}") from None
+    if not bindings:
+        raise ValueError("bad registration record: no binding")
+    return registration
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _port(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
+        raise ValueError(f"bad port {value!r}")
+    return value
+
+
 # -- the in-memory store ---------------------------------------------------------------
 class MemoryRegistrationStore:
     """The records by key, an index per lookup (insertion-ordered dicts used as ordered
-    sets of keys) and a deadline heap of expiry times."""
+    sets of keys) and a deadline heap of expiry times. `journal`: see RegistrationStore
+    (None: nothing recorded, the default)."""
 
     def __init__(self) -> None:
+        self.journal: ChangeSink | None = None
+        self.clock_offset = 0.0
         self._records: dict[RegKey, Registration] = {}
         self._by_flow: dict[FlowKey, dict[str, None]] = {}  # identity keys
         self._by_impu: dict[str, dict[RegKey, None]] = {}
@@ -240,6 +335,8 @@ class MemoryRegistrationStore:
         self._records[key] = registration
         self._reindex(key, old, registration)
         self._expiry.set(key, registration.expires)
+        if self.journal is not None:
+            self._journal_save(self.journal, key, registration)
 
     def remove(self, key: RegKey) -> Registration | None:
         registration = self._records.pop(key, None)
@@ -251,6 +348,8 @@ class MemoryRegistrationStore:
         if not on_flow:
             del self._by_flow[key[0]]
         self._expiry.discard(key)
+        if self.journal is not None:
+            self.journal.delete(JOURNAL_KIND, record_key(key))
         return registration
 
     def get(self, key: RegKey) -> Registration | None:
@@ -286,6 +385,16 @@ class MemoryRegistrationStore:
             if removed is not None:
                 out.append(removed)
         return out
+
+    def _journal_save(self, journal: ChangeSink, key: RegKey,
+                      registration: Registration) -> None:
+        """Serialised here, at save time: once per REGISTER's 2xx, a few µs. A protected
+        record is deleted instead: its SAs die with the process, nothing to restore."""
+        if registration.protected:
+            journal.delete(JOURNAL_KIND, record_key(key))
+        else:
+            journal.put(JOURNAL_KIND, record_key(key),
+                        encode_registration(registration, self.clock_offset))
 
     def _reindex(self, key: RegKey, before: Registration | None,
                  after: Registration | None) -> None:

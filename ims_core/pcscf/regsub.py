@@ -200,9 +200,12 @@ class RegEventSubscriber:
         return self._subs.get(impu_key(identity))
 
     # -- starting and forgetting ---------------------------------------------------------
-    def subscribe(self, reg: Registration, now: float) -> Subscription | None:
+    def subscribe(self, reg: Registration, now: float,
+                  at: float | None = None) -> Subscription | None:
         """TS 24.229 §5.2.3: subscribe to the reg event of `reg`'s default public
-        identity along its Service-Route, unless configured off or already subscribed."""
+        identity along its Service-Route, unless configured off or already subscribed.
+        `at`: send the SUBSCRIBE at that time (a timer) rather than now, e.g. for a
+        registration restored before the transport is up (persist.py)."""
         if not self.settings.subscribe:
             return None
         aor = reg.default_impu
@@ -214,7 +217,10 @@ class RegEventSubscriber:
             return None
         sub = Subscription(aor, key, reg.service_route)
         self._subs[key] = sub
-        self._step(sub, Event.DUE, now)
+        if at is None:
+            self._step(sub, Event.DUE, now)
+        else:
+            self._timers.set(sub, at)  # WAITING: the timer sends it
         return sub
 
     def release_unused(self, reg: Registration) -> None:

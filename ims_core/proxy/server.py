@@ -48,6 +48,7 @@ class ProxyServer:
         cfg = self.core.config
         if cfg.port != port:  # port 0: Via and Record-Route must name the real one
             self.core.config = replace(cfg, port=port)
+        self._flush()  # what the core starts with (restored registrations) and its timer
 
     async def close(self) -> None:
         if self._timer is not None:

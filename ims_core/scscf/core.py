@@ -54,12 +54,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import ClassVar
 
 from ims_core import log
 from ims_core.cscf import CxOutcome, CxVerdict, Procedure, verdict
 from ims_core.diameter import CxResult, DiameterUnavailable, Message
 from ims_core.identity import impi_from_impu, impu_key
+from ims_core.persist import Backend, Journal
 from ims_core.proxy import RequestContext, Target, top_route
 from ims_core.proxy.uac import OnResponse
 from ims_core.reginfo import EVENT_PACKAGE
@@ -68,7 +70,7 @@ from ims_core.sip.ids import unique_bytes
 from ims_core.userdata import Ifc, Profile, RegistrationType, UserDataError
 from ims_core.userdata import parse as parse_user_data
 
-from . import cx, cxserver, digest, gauges, regevent, registrar, thirdparty
+from . import cx, cxserver, digest, gauges, persist, regevent, registrar, thirdparty
 from .calls import CallTracker
 from .config import ScscfConfig
 from .cx import AssignmentType
@@ -109,10 +111,15 @@ class ScscfCore(SessionCore):
             self.originate,
             host=self.config.host, port=self.config.port, domain=config.domain)
         self.calls = CallTracker()  # the INVITE dialogs in progress (calls.py)
+        self._clock = persist.Clock()  # loop → wall time of stored records ([persist])
+        self._restored = persist.Restored(0, [], [])
+        self._lapsed_poll = 0.0  # when to look again whether Diameter is up for them
 
     # -- timers: registration and subscription expiry, challenge purge --------------------
     def get_timer(self) -> float | None:
         mine = self.store.next_deadline()
+        if self._restored.lapsed:
+            mine = self._lapsed_poll if mine is None else min(mine, self._lapsed_poll)
         theirs = super().get_timer()
         if mine is None or (theirs is not None and theirs < mine):
             return theirs
@@ -121,6 +128,8 @@ class ScscfCore(SessionCore):
     def handle_timer(self, now: float) -> None:
         super().handle_timer(now)
         self._auth_timeouts(self.store.purge(now), now)
+        if self._restored.lapsed:
+            self._lapsed(now)
         for reg in self.store.due(now):
             gone = reg.drop_expired(now)
             if not reg.bindings:  # RFC 3261 §10.3 / TS 29.228 §6.1.2: it timed out
@@ -131,6 +140,35 @@ class ScscfCore(SessionCore):
                 self.notifier.changed(reg, regevent.removed(gone, "expired"), now)
         self.notifier.expire(now)
         self.calls.expire(now)
+
+    # -- persistence (ims_core.persist.Persistent; .persist) -------------------------------
+    def restore(self, backend: Backend, wall_now: float, loop_now: float) -> int:
+        """Before serving: the registrations saved before a restart, back in the store."""
+        self._clock = persist.Clock(wall_now - loop_now)
+        self._restored = persist.restore(self.store, backend, self._clock, loop_now)
+        self._lapsed_poll = loop_now
+        return self._restored.live
+
+    def attach_journal(self, journal: Journal) -> None:
+        self.store.attach_journal(journal, partial(persist.encode, clock=self._clock))
+        for key in self._restored.stale:
+            journal.delete(persist.KIND, key)
+
+    def _lapsed(self, now: float) -> None:
+        """Registrations that expired while we were down: SAR TIMEOUT_DEREGISTRATION
+        (TS 29.228 §6.1.2) once Diameter is up, as the expiry would have sent; their
+        subscribers still within their subscription get the final NOTIFY."""
+        if not self.diameter_ready:
+            self._lapsed_poll = now + 1.0
+            return
+        lapsed, self._restored.lapsed = self._restored.lapsed, []
+        for reg in lapsed:
+            if self.store.get(reg.impu) is not None:  # registered again meanwhile: current
+                continue
+            for key in [k for k, sub in reg.subscriptions.items() if sub.expires_at <= now]:
+                del reg.subscriptions[key]
+            self._finish(reg, reg.drop_expired(now), "expired",
+                         AssignmentType.TIMEOUT_DEREGISTRATION, now)
 
     def _auth_timeouts(self, forgotten: list[Challenge], now: float) -> None:
         """TS 24.229 §5.4.1.2.3 / TS 29.228 §6.1.2: challenges never answered. For a user

@@ -16,18 +16,27 @@ Three kinds of records:
 dicts (O(1) look-ups) with three deadline heaps (:mod:`ims_core.deadlines`: binding
 expiries, subscription expiries and challenge purges). A Redis store would map records
 to hashes and the heaps to sorted sets; the core only calls the methods below.
+
+With a :class:`~ims_core.persist.Journal` attached, every saved or removed registration
+(its bindings and subscriptions with it) is recorded under :data:`KIND` for the
+write-behind writer (:mod:`.persist` encodes it); challenges are never journalled.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from ims_core.deadlines import DeadlineHeap
+from ims_core.persist import Journal
 from ims_core.sip import Dialog, Param
 from ims_core.userdata import Profile
+
+KIND = "scscf.registration"  # the journal/backend kind of a Registration record
 
 
 def seconds_left(at: float, now: float) -> int:
@@ -172,6 +181,9 @@ class RegistrationStore(Protocol):
     def purge(self, now: float) -> list[Challenge]:
         """Forget challenges past ``forget_at`` (never answered); returns them."""
 
+    def attach_journal(self, journal: Journal, encode: Callable[[Registration], bytes]) -> None:
+        """Record every registration saved or removed from now on (``[persist]``)."""
+
     def next_deadline(self) -> float | None:
         """The earliest expiry or purge time (may be early; never late)."""
 
@@ -200,6 +212,16 @@ class MemoryStore:
         self._per_user: dict[str, deque[str]] = {}
         self._purge: DeadlineHeap[tuple[str, str]] = DeadlineHeap()
         self.max_per_user = max_challenges_per_user
+        self.journal: Journal | None = None  # set with encode by attach_journal
+        self._encode: Callable[[Registration], bytes] | None = None
+
+    def attach_journal(self, journal: Journal, encode: Callable[[Registration], bytes]) -> None:
+        """Record every registration saved or removed from now on in *journal*."""
+        self.journal, self._encode = journal, encode
+
+    def _journal_put(self, reg: Registration) -> None:
+        if self.journal is not None and self._encode is not None:
+            self.journal.put_lazy(KIND, reg.impu, partial(self._encode, reg))
 
     # -- registrations -----------------------------------------------------------------
     def __len__(self) -> int:
@@ -230,8 +252,11 @@ class MemoryStore:
             for key, sub in reg.subscriptions.items():
                 self._dialogs[key] = reg
                 self._sub_expiry.set(key, sub.expires_at)
+        self._journal_put(reg)
 
     def remove(self, reg: Registration) -> None:
+        if self.journal is not None and self._regs.get(reg.impu) is reg:  # not a newer one
+            self.journal.delete(KIND, reg.impu)
         for ident in reg.identities:
             if self._regs.get(ident) is reg:
                 del self._regs[ident]
@@ -258,6 +283,8 @@ class MemoryStore:
     def remove_subscription(self, reg: Registration, key: str) -> Subscription | None:
         sub = reg.subscriptions.pop(key, None)
         self._forget_dialog(reg, key)
+        if sub is not None and self._regs.get(reg.impu) is reg:
+            self._journal_put(reg)
         return sub
 
     def _forget_dialog(self, reg: Registration, key: str) -> None:

@@ -199,3 +199,20 @@ def test_the_hss_api_runs_on_the_hss_config_and_is_announced(tmp_path: Path) -> 
     lines = banner([api], "sipp …", key)
     assert lines[1] == ("HSS provisioning API: http://127.0.0.1:8181/api/v1 (OpenAPI: "
                         f"http://127.0.0.1:8181/openapi.json); X-API-Key: {key}")
+
+
+def test_with_a_state_dir_the_s_and_p_cscf_keep_registrations_there(tmp_path: Path) -> None:
+    for name in ("h", "s", "i", "p"):
+        (tmp_path / f"{name}.toml").write_text("")
+    files = NodeFiles(hss=str(tmp_path / "h.toml"), scscf=str(tmp_path / "s.toml"),
+                      icscf=str(tmp_path / "i.toml"), pcscf=str(tmp_path / "p.toml"))
+    state = tmp_path / "state"
+    nodes, _ = node_plans(files, state_dir=state)
+    args = {n.name: n.args for n in nodes}
+    assert args["hss"] == args["icscf"] == ()  # no registration state of their own
+    for name in ("scscf", "pcscf"):
+        assert args[name] == ("--set", "persist.backend=sqlite", "--set",
+                              f"persist.path={(state / f'{name}-state.sqlite').resolve()}")
+    assert state.is_dir()
+    plain, _ = node_plans(files)
+    assert all(n.args == () for n in plain)
