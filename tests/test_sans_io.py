@@ -28,6 +28,7 @@ SANS_IO_PACKAGES = (
     "ims_core.scscf",
     "ims_core.ue",
     "ims_core.ipsec",
+    "ims_core.persist",
     "hss.cx",
 )
 # Single sans-I/O modules outside those packages.
@@ -44,6 +45,9 @@ ADAPTERS = frozenset({
     "ims_core.cscf.server",
     "ims_core.cscf.runner",
     "ims_core.cscf.cli",
+    "ims_core.cscf.drain",
+    "ims_core.persist.writer",
+    "ims_core.persist.node",
     "ims_core.pcscf.app",
     "ims_core.icscf.app",
     "ims_core.scscf.app",

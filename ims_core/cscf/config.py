@@ -16,6 +16,7 @@ from ims_core.config import ConfigError, LogConfig
 from ims_core.diameter import DiameterConfig
 from ims_core.hep.config import HepConfig
 from ims_core.metrics.config import MetricsConfig
+from ims_core.persist.config import PersistConfig
 from ims_core.proxy import ProxyConfig
 from ims_core.transaction import TimerConfig
 
@@ -75,12 +76,16 @@ class CscfConfig:
     diameter: DiameterClient | None = None
     t1: float = 0.5  # RFC 3261 T1; T2/T4 keep their defaults
     timer_c: float = 185.0  # RFC 3261 §16.6 step 11: Timer C MUST be over 3 minutes
+    stop_grace: float = 5.0  # seconds a SIGTERM waits for what is under way (0: at once)
     log: LogConfig = field(default_factory=LogConfig)
     overload: OverloadConfig = field(default_factory=OverloadConfig)  # 503 when overloaded
     metrics: MetricsConfig = field(default_factory=MetricsConfig)  # /metrics, /healthz, /readyz
     hep: HepConfig = field(default_factory=HepConfig)  # HEP3 copies to a Homer collector
+    persist: PersistConfig = field(default_factory=PersistConfig)  # state across restarts
 
     def __post_init__(self) -> None:
+        if self.stop_grace < 0:
+            raise ConfigError(f"stop_grace must be >= 0, not {self.stop_grace:g}")
         if not self.timer_c > 180:
             raise ConfigError(f"timer_c must be more than 180 seconds (RFC 3261 §16.6 "
                               f"step 11), not {self.timer_c:g}")

@@ -41,6 +41,11 @@ non-INVITE request, from its arrival (``ctx.created``) to its final response, fe
 monitor; an INVITE's final response waits on a person, and a 408 on a peer that did not
 answer, so neither measures this node's load. Each 503 of overload control is counted in
 ``metrics.overload_rejected{method}`` (the one count of refusals).
+
+Draining (a graceful stop, :mod:`.drain`): once :meth:`CscfCore.start_draining` is called,
+every new request outside a dialog is answered 503 with Retry-After (RFC 3261 §21.5.4) so
+that its sender tries another node, while requests within dialogs, responses and the
+transactions already under way carry on; :attr:`CscfCore.in_flight` says how many are left.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ _log = log.get("cscf")
 CxOutcome = Message | DiameterError | Exception
 DEFAULT_CX_TIMEOUT = 2.0  # seconds, when neither the query nor [diameter] names one
 NOT_READY_RETRY_AFTER = 5  # seconds, in the 503 to an OPTIONS while the HSS is unreachable
+DRAINING_RETRY_AFTER = 30  # seconds, in the 503 to a new request while the node stops
 
 
 @dataclass(slots=True, eq=False)
@@ -127,6 +133,7 @@ class CscfCore(ProxyCore[StateT]):
         self._cx_deadlines: DeadlineHeap[DiameterQuery] = DeadlineHeap()
         # Whether the Diameter connection to the HSS is open (the adapter keeps it).
         self.diameter_ready = True
+        self.draining = False  # stopping: new requests outside dialogs get 503
 
     # -- building and asking ------------------------------------------------------------
     def cx_request(
@@ -221,8 +228,27 @@ class CscfCore(ProxyCore[StateT]):
             return response
         return super().options_response(ctx)
 
+    # -- draining (module docstring) ----------------------------------------------------
+    def start_draining(self) -> None:
+        self.draining = True
+
+    @property
+    def in_flight(self) -> int:
+        """Requests not yet answered, our own requests not yet answered and Cx queries
+        open: what a graceful stop waits for."""
+        waiting = sum(1 for ctx in self._contexts.values() if not ctx.final_sent)
+        return waiting + len(self._outgoing) + self.open_queries
+
+    def draining_response(self, ctx: RequestContext[StateT]) -> Response:
+        response = self.failure_response(ctx, 503, "shutting down")
+        response.headers.add("Retry-After", str(DRAINING_RETRY_AFTER))
+        return response
+
     # -- overload (module docstring) ----------------------------------------------------
     def check_request(self, ctx: RequestContext[StateT]) -> Response | None:
+        if self.draining and not ctx.in_dialog:
+            self._shed = ctx  # not a latency sample either
+            return self.draining_response(ctx)
         mon = self.overload  # disabled: nothing per request (no closure, no bucket)
         if mon.config.enabled and not mon.admit(ctx.created, lambda: self._protected(ctx)):
             self._shed = ctx

@@ -1,12 +1,15 @@
 """Run one CSCF process: SIP on UDP+TCP, a Diameter client to the HSS when configured
-(which also answers the HSS's RTR and PPR), until SIGINT/SIGTERM; then close SIP, send
+(which also answers the HSS's RTR and PPR), until SIGINT/SIGTERM; then drain (503 to new
+requests, at most ``stop_grace`` seconds for those under way: ``.drain``), close SIP, send
 DPR and exit 0. Exit 3 when the SIP or the metrics address cannot be bound (in use, or
 not on this host). Logs go to stdout.
 
 With ``[metrics] enabled`` the node serves ``/metrics``, ``/healthz`` and ``/readyz`` on
 its own HTTP address once SIP is bound: ready means SIP is listening and, with Diameter
 configured, a connection to the HSS is open. With ``[hep] enabled`` a copy of every SIP
-and Diameter message goes to the HEP collector."""
+and Diameter message goes to the HEP collector. With ``[persist]`` the core's state is
+restored before SIP is bound (exit 4 when its store cannot be opened or read) and written
+behind while it runs, the rest after SIP is closed (:mod:`ims_core.persist`)."""
 
 from __future__ import annotations
 
@@ -20,10 +23,12 @@ from ims_core.hep.exporter import HepExporter
 from ims_core.metrics import DiameterMetrics, Registry, SipMetrics
 from ims_core.metrics.groups import hep_packets
 from ims_core.metrics.http import MetricsServer
+from ims_core.persist import Persister, StateUnavailable, open_state
 from ims_core.transport import queueprobe
 
 from .config import CscfConfig
 from .core import CscfCore
+from .drain import drain, stop_grace
 from .server import CscfServer, transport_config
 
 
@@ -56,8 +61,14 @@ async def serve(name: str, core: CscfCore[Any], cfg: CscfConfig,
     listening = False
     http = MetricsServer(registry, name, lambda: readiness(cfg, server, listening))
     hep: HepExporter | None = None
+    state: Persister | None = None  # [persist]: registrations across restarts
     try:
         with runtime.stop_on_signals(stop) as stopped:  # before binding: no unguarded window
+            try:  # before SIP is bound: the first request finds the restored state
+                state = await open_state(name, core, cfg.persist)
+            except StateUnavailable as exc:
+                logger.error(f"{name}.state_unavailable", error=str(exc))
+                return runtime.EXIT_STORE
             try:
                 await server.start()
             except OSError as exc:
@@ -95,11 +106,14 @@ async def serve(name: str, core: CscfCore[Any], cfg: CscfConfig,
             if ready is not None:
                 ready.set()
             await stopped.wait()
+            await drain(core, stop_grace(cfg), logger)  # 503 to new requests, the rest ends
     finally:
         await http.close()
         if probe is not None:
             probe.close()
         await server.close()
+        if state is not None:  # after SIP: nothing changes any more; the final flush
+            await state.close()
         if diameter is not None:
             await diameter.stop()
         if hep is not None:  # last: the DPR exchange is copied too

@@ -43,7 +43,8 @@ class IcscfConfig(CscfConfig):
     ``lir_failure_status``: the same for an initial request whose LIR got no usable
     answer (TS 24.229 §5.3.2.1; 504 Server Time-out by default).
     ``uar_timeout``: seconds to wait for a UAA or LIA (0 = the Diameter
-    request_timeout)."""
+    request_timeout). ``scscf_timeout``: seconds an S-CSCF may leave a REGISTER
+    unanswered before the next candidate is tried (TS 24.229 §5.3.1.3; 0 = Timer F)."""
 
     node: ClassVar[str] = "icscf"
 
@@ -51,11 +52,13 @@ class IcscfConfig(CscfConfig):
     hss_failure_status: int = 480
     lir_failure_status: int = 504
     uar_timeout: float = 0.0
+    scscf_timeout: float = 2.0
 
     def __post_init__(self) -> None:
         CscfConfig.__post_init__(self)  # slots dataclass: no zero-argument super()
         for name in ("hss_failure_status", "lir_failure_status"):
             if getattr(self, name) not in (480, 500, 503, 504):
                 raise ConfigError(f"{name} must be one of 480, 500, 503, 504")
-        if self.uar_timeout < 0:
-            raise ConfigError("uar_timeout must be >= 0")
+        for name in ("uar_timeout", "scscf_timeout"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")

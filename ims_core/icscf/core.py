@@ -17,6 +17,14 @@ there; Server-Capabilities → select from the pool; neither → 480; failures b
 table (``lir_failure_status``, 504 by default, when no usable answer came). No
 Record-Route.
 
+Failover (TS 24.229 §5.3.1.3, :mod:`ims_core.cscf.failover`): with more than one S-CSCF
+in the pool, a REGISTER that is not a de-registration goes to its S-CSCF as the first of
+a series. When that S-CSCF does not serve it (408 or 503, a transport error, or silence
+for ``scscf_timeout``), the next capable S-CSCF of the pool is tried, each once; when the
+HSS had named the S-CSCF, the I-CSCF asks it again with User-Authorization-Type
+REGISTRATION_AND_CAPABILITIES (TS 29.228 §6.1.1) and selects from the capabilities it
+gets, leaving out those tried. None left: 504 (Server Time-out).
+
 :class:`ims_core.cscf.CscfCore` guarantees an answer to every request waiting on the
 HSS (deadline, CANCEL, a failing callback), so the callbacks here only decide.
 """
@@ -24,10 +32,11 @@ HSS (deadline, CANCEL, a failing callback), so the callbacks here only decide.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from ims_core import log
-from ims_core.cscf import CscfCore, CxOutcome, CxVerdict, DiameterClient, Procedure, verdict
+from ims_core.cscf import CxOutcome, CxVerdict, DiameterClient, Procedure, verdict
+from ims_core.cscf.failover import WAIT, Attempt, FailoverCore
 from ims_core.cscf.overload import OverloadConfig
 from ims_core.diameter import DiameterUnavailable
 from ims_core.proxy import ProxyConfig, RequestContext, Target
@@ -37,8 +46,8 @@ from ims_core.transaction import TimerConfig
 
 from . import lir, uar
 from .config import IcscfConfig
-from .pool import ScscfPool
-from .uar import BadRegister, ForwardTo, Reject, SelectBy, UaaDecision, UarFields
+from .pool import ScscfPool, name_key
+from .uar import AuthType, BadRegister, ForwardTo, Reject, SelectBy, UaaDecision, UarFields
 
 _log = log.get("icscf")
 
@@ -51,16 +60,25 @@ UNRESOLVABLE_SCSCF = CxVerdict(False, 500, "the S-CSCF named by the HSS has no a
 @dataclass(slots=True)
 class IcscfRequest:
     """What the I-CSCF knows about one request while the HSS is asked: the UAR's
-    fields for a REGISTER, the Public-Identity of the LIR for an initial request."""
+    fields for a REGISTER, the Public-Identity of the LIR for an initial request; for a
+    REGISTER tried in turn, the S-CSCFs still to try, those tried, and whether the HSS
+    named the first (then it is asked for capabilities once that one fails)."""
 
     uar: UarFields | None = None
     lir_impu: str | None = None
+    candidates: list[str] = field(default_factory=list)
+    tried: list[str] = field(default_factory=list)
+    named_by_hss: bool = False
+
+    def was_tried(self, name: str) -> bool:
+        key = name_key(name)
+        return any(name_key(t) == key for t in self.tried)
 
 
 IcscfContext = RequestContext[IcscfRequest]
 
 
-class IcscfCore(CscfCore[IcscfRequest]):
+class IcscfCore(FailoverCore[IcscfRequest]):
     def __init__(
         self,
         config: ProxyConfig,
@@ -74,8 +92,10 @@ class IcscfCore(CscfCore[IcscfRequest]):
         timers: TimerConfig | None = None,
         rng: Callable[[int], bytes] = unique_bytes,
         overload: OverloadConfig | None = None,
+        scscf_timeout: float = 0.0,
     ) -> None:
         super().__init__(config, diameter, timers, rng=rng, overload=overload)
+        self.scscf_timeout = scscf_timeout  # 0: Timer F (module docstring: failover)
         self.domain = domain
         self.pool = pool
         self.hss_failure_status = hss_failure_status
@@ -89,7 +109,7 @@ class IcscfCore(CscfCore[IcscfRequest]):
             pool=ScscfPool(cfg.scscf), hss_failure_status=cfg.hss_failure_status,
             lir_failure_status=cfg.lir_failure_status,
             uar_timeout=cfg.uar_timeout or None, timers=cfg.timer_config(),
-            overload=cfg.overload,
+            overload=cfg.overload, scscf_timeout=cfg.scscf_timeout,
         )  # fmt: skip
 
     # -- hooks -------------------------------------------------------------------------
@@ -123,6 +143,28 @@ class IcscfCore(CscfCore[IcscfRequest]):
         self.query(self.cx_request("UAR", fields.avps()),
                    lambda outcome, now: self._on_uaa(ctx, outcome, now),
                    ctx=ctx, now=ctx.created, timeout=self.uar_timeout)
+        return None
+
+    def next_target(self, ctx: IcscfContext, attempt: Attempt,
+                    now: float) -> Target | str | None:
+        """TS 24.229 §5.3.1.3: the next capable S-CSCF; once none is left and the HSS had
+        named the one that failed, a UAR for capabilities (answered in :meth:`_on_uaa`)."""
+        state = ctx.state
+        while state.candidates:
+            name = state.candidates.pop(0)
+            dest = self.pool.resolve(name)
+            if dest is not None and not state.was_tried(name):
+                state.tried.append(name)
+                return Target(next_hop=dest)
+        if state.named_by_hss and state.uar is not None and self.diameter is not None:
+            state.named_by_hss = False  # asked once
+            fields = replace(state.uar, auth_type=AuthType.REGISTRATION_AND_CAPABILITIES)
+            _log.info("icscf.uar_capabilities", impi=fields.impi, impu=fields.impu,
+                      failed=state.tried[-1] if state.tried else "")
+            self.query(self.cx_request("UAR", fields.avps()),
+                       lambda outcome, t: self._on_uaa(ctx, outcome, t),
+                       ctx=ctx, now=now, timeout=self.uar_timeout)
+            return WAIT
         return None
 
     def _on_uaa(self, ctx: IcscfContext, outcome: CxOutcome, now: float) -> None:
@@ -159,16 +201,37 @@ class IcscfCore(CscfCore[IcscfRequest]):
         """Carry out a UAA/LIA decision: forward to the named or selected S-CSCF, or
         answer the rejection (``no_answer_status`` when the HSS gave no usable answer).
         ``what`` ("uar", "lir") names the log events."""
+        state = ctx.state
+        serial = (what == "uar" and len(self.pool.entries) > 1 and state.uar is not None
+                  and state.uar.auth_type is not AuthType.DE_REGISTRATION)
+        retried = serial and bool(state.tried)  # the answer to the capabilities UAR
+        attempt = self.attempt(ctx)
         if isinstance(decision, SelectBy):
-            name = self.pool.select(decision.capabilities)
-            decision = (ForwardTo(name, decision.code) if name is not None
-                        else Reject(NO_SUITABLE_SCSCF))
+            names = self.pool.candidates(decision.capabilities)
+            names = [n for n in names if not state.was_tried(n)] if serial else names
+            if names:
+                state.candidates = names[1:]
+                decision = ForwardTo(names[0], decision.code)
+            elif retried and attempt is not None:
+                self.exhausted(ctx, attempt, now)
+                return
+            else:
+                decision = Reject(NO_SUITABLE_SCSCF)
+        elif isinstance(decision, ForwardTo) and serial:
+            if retried and state.was_tried(decision.server_name) and attempt is not None:
+                self.exhausted(ctx, attempt, now)  # the HSS names the one that failed
+                return
+            state.named_by_hss = not retried
         if isinstance(decision, ForwardTo):
             dest = self.pool.resolve(decision.server_name)
             if dest is not None:
                 _log.debug(f"icscf.{what}_routed", result=decision.code,
                            server_name=decision.server_name, dest=str(dest), **info)
-                self.forward(ctx, Target(next_hop=dest), now)
+                target = Target(next_hop=dest)
+                if serial:
+                    state.tried.append(decision.server_name)
+                    target = self.try_in_turn(ctx, [target], self.scscf_timeout)
+                self.forward(ctx, target, now)
                 return
             _log.warning("icscf.unknown_scscf", server_name=decision.server_name)
             decision = Reject(UNRESOLVABLE_SCSCF)

@@ -104,34 +104,40 @@ class ScscfPool:
         return server_destination(name)
 
     def select(self, caps: Capabilities) -> str | None:
-        """The Server-Name to use for *caps*, or None when nothing fits.
+        """The Server-Name to use for *caps*, or None when nothing fits (the first of
+        :meth:`candidates`)."""
+        names = self.candidates(caps)
+        return names[0] if names else None
+
+    def candidates(self, caps: Capabilities) -> list[str]:
+        """Every Server-Name that fits *caps*, best first (tried in turn when one does
+        not answer, TS 24.229 §5.3.1.3).
 
         Order: pool entries named in ``caps.server_names`` that have every mandatory
-        capability, then any pool entry with every mandatory capability (most optional
-        capabilities first, pool order on ties), then a listed name outside the pool that
-        at least resolves (its capabilities are unknown, so only when none are mandatory).
+        capability, then the other pool entries with every mandatory capability (most
+        optional capabilities first, pool order on ties within each group), then listed
+        names outside the pool that at least resolve (their capabilities are unknown, so
+        only when none are mandatory).
         """
         mandatory = set(caps.mandatory)
         optional = set(caps.optional)
 
-        def fits(entry: ScscfEntry) -> bool:
-            return mandatory <= set(entry.capabilities)
-
-        def rank(entries: Sequence[ScscfEntry]) -> ScscfEntry | None:
-            best: ScscfEntry | None = None
-            best_score = -1
-            for entry in entries:
-                score = len(optional & set(entry.capabilities))
-                if fits(entry) and score > best_score:
-                    best, best_score = entry, score
-            return best
+        def ranked(entries: Sequence[ScscfEntry]) -> list[ScscfEntry]:
+            fit = [e for e in entries if mandatory <= set(e.capabilities)]
+            return sorted(fit, key=lambda e: -len(optional & set(e.capabilities)))
 
         listed = [e for n in caps.server_names if (e := self.lookup(n)) is not None]
-        chosen = rank(listed) or rank(self.entries)
-        if chosen is not None:
-            return chosen.name
+        names: list[str] = []
+        keys: set[str | None] = set()
+        for entry in ranked(listed) + ranked(self.entries):
+            key = name_key(entry.name)
+            if key not in keys:
+                keys.add(key)
+                names.append(entry.name)
         if not mandatory:
             for name in caps.server_names:
-                if self.resolve(name) is not None:
-                    return name
-        return None
+                key = name_key(name)
+                if key not in keys and self.resolve(name) is not None:
+                    keys.add(key)
+                    names.append(name)
+        return names

@@ -16,7 +16,7 @@ from ims_core.sip import SipParseError, SipUri, parse_uri
 from ims_core.sip.addressing import Destination, uri_destination
 
 
-def _lab_home_networks() -> dict[str, str]:
+def _lab_home_networks() -> dict[str, str | tuple[str, ...]]:
     return {DOMAIN: "127.0.0.2:5060"}
 
 
@@ -102,7 +102,9 @@ class IpsecConfig:
 @dataclass(frozen=True, slots=True)
 class PcscfConfig(CscfConfig):
     """`home_networks`: home domain → its I-CSCF as `host[:port]` or a SIP URI (a
-    `transport` parameter picks the transport; without one the request's own is used).
+    `transport` parameter picks the transport; without one the request's own is used),
+    or a list of them tried in turn (`ims_core.cscf.failover`). `icscf_timeout`: seconds an
+    I-CSCF may leave a REGISTER unanswered before the next one is tried (0: Timer F).
     `visited_network_id`: the P-Visited-Network-ID value (RFC 3455 §4.3).
     `path_user`: user part of our Path URI, which marks requests towards UEs (RFC 3327).
     `regevent`: our reg event subscriptions (`RegEventConfig`); `ipsec`: IPsec with UEs
@@ -110,7 +112,8 @@ class PcscfConfig(CscfConfig):
 
     node: ClassVar[str] = "pcscf"
 
-    home_networks: dict[str, str] = field(default_factory=_lab_home_networks)
+    home_networks: dict[str, str | tuple[str, ...]] = field(default_factory=_lab_home_networks)
+    icscf_timeout: float = 3.0  # above the I-CSCF's own scscf_timeout: it fails over first
     visited_network_id: str = ""
     path_user: str = "term"
     default_expires: int = 3600  # a 200 that names no expiry for a binding (RFC 3261 §10.2.1.1)
@@ -124,8 +127,13 @@ class PcscfConfig(CscfConfig):
             object.__setattr__(self, "visited_network_id", self.domain)
         if not self.home_networks:
             raise ConfigError("home_networks: at least one home domain is needed")
-        for domain, address in self.home_networks.items():
-            parse_next_hop(address, where=f"home_networks.{domain}")
+        for domain, addresses in self.home_networks.items():
+            if not addresses:
+                raise ConfigError(f"home_networks.{domain}: at least one I-CSCF is needed")
+            for address in _listed(addresses):
+                parse_next_hop(address, where=f"home_networks.{domain}")
+        if self.icscf_timeout < 0:
+            raise ConfigError("icscf_timeout must be >= 0")
         if not self.visited_network_id or '"' in self.visited_network_id:
             raise ConfigError("visited_network_id (else domain) must be non-empty and hold "
                               "no '\"'")
@@ -147,8 +155,18 @@ class PcscfConfig(CscfConfig):
         return (self.ipsec.port_s,), tuple(self.ipsec.client_port_range())
 
     def i_cscfs(self) -> dict[str, Destination]:
-        """Home domain (lower case) → where its REGISTERs go."""
-        return {d.lower(): parse_next_hop(a) for d, a in self.home_networks.items()}
+        """Home domain (lower case) → where its REGISTERs go first."""
+        return {d: dests[0] for d, dests in self.i_cscf_lists().items()}
+
+    def i_cscf_lists(self) -> dict[str, tuple[Destination, ...]]:
+        """Home domain (lower case) → its I-CSCFs in the order they are tried."""
+        return {d.lower(): tuple(parse_next_hop(a) for a in _listed(addresses))
+                for d, addresses in self.home_networks.items()}
+
+
+def _listed(addresses: str | tuple[str, ...]) -> tuple[str, ...]:
+    """One I-CSCF or a list of them (`home_networks`), as a tuple."""
+    return (addresses,) if isinstance(addresses, str) else addresses
 
 
 def parse_next_hop(address: str, where: str = "address") -> Destination:

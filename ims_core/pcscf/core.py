@@ -48,7 +48,7 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from ims_core import log
-from ims_core.cscf import CscfCore
+from ims_core.cscf.failover import FailoverCore
 from ims_core.identity import uri_key
 from ims_core.ipsec import Kernel
 from ims_core.proxy import (
@@ -73,7 +73,7 @@ from ims_core.sip.addressing import Destination, Source
 from ims_core.sip.ids import unique_bytes
 from ims_core.transaction import TimerConfig
 
-from . import admission, gauges
+from . import admission, gauges, persist
 from .config import PcscfConfig
 from .ipsec import IpsecTable, IpsecUnavailable, ProtectedSet, SecAgreeRejected
 from .pheaders import (
@@ -117,7 +117,7 @@ def flow_key(source: Source) -> FlowKey:
     return (source.transport, source.host, source.port)
 
 
-class PcscfCore(CscfCore[PcscfRequest]):
+class PcscfCore(FailoverCore[PcscfRequest]):
     """See the module docstring. `store` defaults to memory; `rng` draws tags and icids."""
 
     # What an OPTIONS to the P-CSCF itself is answered with (RFC 3261 §11.2; the proxy
@@ -128,6 +128,7 @@ class PcscfCore(CscfCore[PcscfRequest]):
     supported: ClassVar[str] = "path"
     protected = admission.protected  # what overload control never sheds (admission.py)
     bind_metrics = gauges.bind_metrics  # what the registration gauges read (gauges.py)
+    attach_journal, restore = persist.attach_journal, persist.restore  # across restarts
 
     def __init__(self, config: PcscfConfig, store: RegistrationStore | None = None,
                  timers: TimerConfig | None = None, *, rng: Callable[[int], bytes] = unique_bytes,
@@ -136,9 +137,9 @@ class PcscfCore(CscfCore[PcscfRequest]):
                          rng=rng, overload=config.overload)
         self.settings = config
         self.store: RegistrationStore = store if store is not None else MemoryRegistrationStore()
-        self.i_cscfs = config.i_cscfs()
+        self.i_cscfs = config.i_cscf_lists()  # tried in turn for a REGISTER (cscf.failover)
         self._core_addresses: set[tuple[str, int]] = {
-            (d.host, d.port) for d in self.i_cscfs.values()}
+            (d.host, d.port) for dests in self.i_cscfs.values() for d in dests}
         self.regsub = RegEventSubscriber(config.regevent, self.store, self.originate,
                                          self.local_uri, self.rng)
         self.ipsec: IpsecTable | None = None
@@ -384,7 +385,7 @@ class PcscfCore(CscfCore[PcscfRequest]):
         """TS 24.229 §5.2.2.1: check, then forward to the I-CSCF of the home network."""
         request = ctx.request
         try:
-            dest = home_network_of(request, self.i_cscfs)
+            dests = home_network_of(request, self.i_cscfs)
         except RegisterRejected as exc:
             return self.make_response(ctx, exc.status, exc.reason)
         # Our own Route is already gone (RFC 3261 §16.4); a UE has no say in where its
@@ -392,7 +393,8 @@ class PcscfCore(CscfCore[PcscfRequest]):
         request.headers.remove("route")
         ctx.state.leg = Leg.REGISTER
         ctx.state.from_ue = True
-        return Target(next_hop=dest)
+        return self.first_of(ctx, [Target(next_hop=d) for d in dests],  # the rest: failover
+                             self.settings.icscf_timeout)
 
     def route_originating(self, ctx: Ctx, reg: Registration) -> Target | Response:
         """§5.2.6.3: an initial request from a registered UE. Its P-Asserted-Identity is
@@ -547,7 +549,8 @@ class PcscfCore(CscfCore[PcscfRequest]):
             key = registration_key(flow, str(ctx.request.to_addr.uri))
             previous = self.store.get(key)
             reg = build_registration(ctx.request, response, flow, ctx.source.conn, self.path,
-                                     previous, now, self.settings.default_expires)
+                                     previous, now, self.settings.default_expires,
+                                     protected=ctx.state.protected is not None)
         except SipParseError as exc:
             _log.warning("pcscf.bad_register_response", reason=exc.reason,
                          call_id=ctx.request.headers.get("call-id"))
@@ -593,7 +596,7 @@ class PcscfCore(CscfCore[PcscfRequest]):
             uri = parse_uri(reg.registered_impu)
         except SipParseError:
             return None
-        return self.i_cscfs.get(uri.host.lower()) if isinstance(uri, SipUri) else None
+        return self.i_cscfs.get(uri.host.lower(), (None,))[0] if isinstance(uri, SipUri) else None
 
 
 def _flow_text(flow: FlowKey) -> str:

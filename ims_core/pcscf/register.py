@@ -10,12 +10,14 @@ it; a binding missing from the 200, or with expires=0, is gone (de-registration)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 from ims_core.identity import same_identity, uri_key
 from ims_core.sip import NameAddr, Request, Response, SipParseError, SipUri
-from ims_core.sip.addressing import Destination
 
 from .registrations import Binding, FlowKey, Registration
+
+_T = TypeVar("_T")  # what `home_network_of` finds for a domain: its I-CSCF(s)
 
 
 class RegisterRejected(Exception):
@@ -27,7 +29,7 @@ class RegisterRejected(Exception):
         self.reason = reason
 
 
-def home_network_of(request: Request, i_cscfs: Mapping[str, Destination]) -> Destination:
+def home_network_of(request: Request, i_cscfs: Mapping[str, _T]) -> _T:
     """Check a REGISTER from a UE (TS 24.229 §5.2.2.1, RFC 3261 §10.2) and return the
     I-CSCF of its home network: the Request-URI names the home domain (a SIP URI without
     user part), To/From are present and parse, Contact is present."""
@@ -86,10 +88,11 @@ def registered_bindings(
 
 def build_registration(
     register: Request, response: Response, flow: FlowKey, conn: object | None, path: str,
-    previous: Registration | None, now: float, default_expires: int,
+    previous: Registration | None, now: float, default_expires: int, protected: bool = False,
 ) -> Registration | None:
     """The UE's record after a 2xx to its REGISTER, or None when it holds no binding
-    any more (TS 24.229 §5.2.2.1 for the stored data, §5.2.2.5 P-Associated-URI)."""
+    any more (TS 24.229 §5.2.2.1 for the stored data, §5.2.2.5 P-Associated-URI).
+    `protected`: the REGISTER came over IPsec SAs."""
     if register.is_contact_star():
         return None
     bindings = registered_bindings(
@@ -108,4 +111,5 @@ def build_registration(
         path=path,
         registered_impu=registered,
         conn=conn,
+        protected=protected,
     )

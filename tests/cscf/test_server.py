@@ -24,6 +24,7 @@ from ims_core.cscf import (
     CxOutcome,
     DiameterClient,
     SipListen,
+    runner,
 )
 from ims_core.cscf.runner import serve
 from ims_core.diameter import (
@@ -246,9 +247,10 @@ async def test_a_failing_callback_answers_500_and_the_node_keeps_serving(hss: Hs
 
 
 async def test_queries_go_without_a_task_each_and_close_forgets_the_pending_ones(
-    hss: Hss,
+    hss: Hss, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hss.delay = 0.5
+    monkeypatch.setattr(runner, "stop_grace", lambda cfg: 0.0)  # no drain: close at once
     cfg = config(hss.port)
     core = make_core(cfg)
     answered: list[str] = []

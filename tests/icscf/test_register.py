@@ -257,5 +257,5 @@ def test_a_broken_uaa_is_answered_500_not_left_hanging() -> None:
     [q] = queries
     ans = uaa(q.request, server_name=None,
               capabilities={"Server-Name": [SCSCF_NAME]})
-    h.core.pool.select = None  # type: ignore[assignment, method-assign]  # simulate a bug
+    h.core.pool.candidates = None  # type: ignore[assignment, method-assign]  # simulate a bug
     assert only_response(h.answer(q, ans)).status == 500
