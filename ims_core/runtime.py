@@ -21,7 +21,7 @@ EXIT_OK = 0  # stopped by SIGTERM or SIGINT
 EXIT_FAILED = 1  # unexpected failure
 EXIT_CONFIG = 2  # bad arguments or configuration
 EXIT_LISTEN = 3  # cannot bind or listen: address in use, or not an address of this host
-EXIT_STORE = 4  # the HSS's store is unreachable
+EXIT_STORE = 4  # a store is unreachable: the HSS's subscribers, a CSCF's [persist] state
 
 EXIT_HELP = (
     "Exit status: 0 stopped by SIGTERM or SIGINT, 1 unexpected failure, 2 bad arguments or "

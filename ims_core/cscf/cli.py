@@ -22,7 +22,8 @@ NODES = {
 }
 EPILOG = (f"{SETTINGS_HELP} Logs go to stdout (log.format = \"json\": one JSON object per "
           "line). With metrics.enabled: /metrics (Prometheus), /healthz and /readyz over HTTP "
-          f"on metrics.host:port. {EXIT_HELP} (SIP or metrics address).")
+          f"on metrics.host:port. {EXIT_HELP} (SIP or metrics address), "
+          "4 [persist] state store unreachable.")
 
 
 def register(sub: Any) -> None:
