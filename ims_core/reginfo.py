@@ -9,6 +9,8 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from ims_core import xmlsafe
+
 EVENT_PACKAGE = "reg"  # RFC 3680 §4.1: the Event header of its SUBSCRIBEs and NOTIFYs
 CONTENT_TYPE = "application/reginfo+xml"
 NAMESPACE = "urn:ietf:params:xml:ns:reginfo"
@@ -173,15 +175,11 @@ def parse(body: bytes | str) -> Reginfo:
     """The document in *body*; ReginfoError for anything else. Elements of other
     namespaces (extensions such as GRUU, RFC 5628) are ignored, as RFC 3680 §5.4 lets
     a reader do."""
-    data = body.encode() if isinstance(body, str) else body
-    if len(data) > MAX_BODY:
-        raise ReginfoError("reginfo body too large")
-    if b"<!" in data:  # DOCTYPE/ENTITY: nothing legitimate needs them; refuse expansion
-        raise ReginfoError("DTDs and entities are not accepted")
+    data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise ReginfoError(f"not well-formed XML: {exc}") from None
+        root = xmlsafe.parse(data, MAX_BODY)
+    except xmlsafe.UnsafeXmlError as exc:
+        raise ReginfoError(f"reginfo body refused: {exc}") from None
     if _local(root.tag) != "reginfo":
         raise ReginfoError(f"root element is <{_local(root.tag)}>, not <reginfo>")
     version = _count(_attr(root, "version"), "version")

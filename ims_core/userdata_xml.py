@@ -10,6 +10,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from ims_core import xmlsafe
 from ims_core.userdata import (
     _DIGITS_RE,
     _INCLUDE_TAGS,
@@ -234,15 +235,11 @@ def _parse_identity(el: ET.Element) -> PublicIdentity:
 def parse(data: bytes | str) -> Profile:
     """Parse an IMSSubscription (namespaces ignored, unknown elements skipped); raises
     :class:`UserDataError` for anything that is not a valid one."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    if len(raw) > MAX_USER_DATA:
-        raise UserDataError("User-Data too large")
-    if b"<!DOCTYPE" in raw.upper() or b"<!ENTITY" in raw.upper():
-        raise UserDataError("User-Data with a DOCTYPE or entity declaration")
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     try:
-        root = ET.fromstring(raw)
-    except ET.ParseError as exc:
-        raise UserDataError(f"User-Data is not XML: {exc}") from None
+        root = xmlsafe.parse(raw, MAX_USER_DATA)
+    except xmlsafe.UnsafeXmlError as exc:
+        raise UserDataError(f"User-Data refused: {exc}") from None
     if _local(root.tag) != "IMSSubscription":
         raise UserDataError("User-Data is not an IMSSubscription")
     try:

@@ -197,12 +197,18 @@ def _decode_avps(
 
 
 _MAX_DECODED_GROUPS = 1024  # payloads may come from anyone: keep a bounded number
+# ... of bounded size: the recurring groups are a few dozen octets (an MAA's
+# SIP-Auth-Data-Item under 200); without this a peer could pin 1024 groups of 1 MiB.
+_MAX_MEMO_PAYLOAD = 512
 
 
 def _top_grouped(data: bytes, start: int, stop: int, dictionary: Dictionary) -> Grouped:
     """A top-level Grouped value. Its members depend on its payload alone, and the same
     payloads keep coming (the Vendor-Specific-Application-Id of every Cx message, a MAR's
     SIP-Auth-Data-Item): each is decoded once, then handed out as fresh copies."""
+    if stop - start > _MAX_MEMO_PAYLOAD:
+        inner = _frame_avps(data, start, stop, strict_end=False)
+        return Grouped(_decode_avps(data, inner, dictionary, 1), dictionary)
     payload = data[start:stop]
     memo = dictionary.decoded_groups
     template = memo.get(payload)

@@ -7,7 +7,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from .errors import SipParseError
-from .grammar import CALL_ID_RE, CSEQ_RE, VIA_HEAD_RE
+from .grammar import CALL_ID_RE, CSEQ_RE, MAX_PORT, VIA_HEAD_RE
 from .params import HasParams, Param, format_params, parse_generic_params
 
 # §8.1.1.7: branch IDs of RFC 3261 elements start with this magic cookie.
@@ -38,9 +38,12 @@ class Via(HasParams):
 
     @property
     def rport(self) -> int | None:
-        """The rport value (RFC 3581); None when absent or empty."""
+        """The rport value (RFC 3581); None when absent, empty or not a port (then
+        `mark_received` fills in the source port, as for an empty one)."""
         value = self.param("rport")
-        return int(value) if value and value.isdigit() else None
+        if not value or not _digits(value) or int(value) > MAX_PORT:
+            return None
+        return int(value)
 
     @property
     def sent_by(self) -> str:
@@ -68,6 +71,10 @@ def parse_via(value: str) -> Via:
             ipaddress.IPv6Address(host[1:-1])
         except ValueError:
             raise SipParseError("Bad IPv6 address in Via") from None
+    # Responses go to this port (§18.2.2): one beyond 65535 makes sendto raise, and
+    # asyncio then closes the whole UDP transport.
+    if port and int(port) > MAX_PORT:
+        raise SipParseError("Bad port in Via")
     params = parse_generic_params(value, m.end())
     for pname, pvalue in params:
         if pvalue is None and pname.lower() in ("branch", "received", "maddr", "ttl"):

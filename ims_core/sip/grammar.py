@@ -47,6 +47,7 @@ HOSTNAME = rf"{_LABEL}(?:\.{_LABEL})*\.?"
 IPV6_REFERENCE = r"\[[0-9A-Fa-f:.]+\]"
 HOST = rf"(?:{IPV6_REFERENCE}|{HOSTNAME})"
 # hostport = host [ ":" port ] ; port = 1*DIGIT
+MAX_PORT = 65535  # what a socket address can hold
 HOSTPORT_RE = re.compile(rf"({HOST})(?::([0-9]{{1,5}}))?")
 
 # uri-parameter = transport-param / user-param / ... / other-param

@@ -20,6 +20,7 @@ from .grammar import (
     HNAME_RE,
     HOSTPORT_RE,
     HVALUE_RE,
+    MAX_PORT,
     PARAMCHARS_RE,
     PASSWORD_RE,
     SCHEME_RE,
@@ -161,7 +162,7 @@ def _parse_sip(scheme: str, rest: str) -> SipUri:
         except ValueError:
             raise SipParseError("Bad IPv6 reference in URI") from None
     port = int(m.group(2)) if m.group(2) else None
-    if port is not None and port > 65535:
+    if port is not None and port > MAX_PORT:
         raise SipParseError("Bad port in URI")
     tail = rest[m.end() :]
     params: list[Param] = []

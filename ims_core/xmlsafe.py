@@ -1,0 +1,35 @@
+"""Parsing XML from peers (Cx User-Data, reginfo NOTIFY bodies) without entity tricks.
+
+Nothing we read needs a DTD, so any DOCTYPE or entity declaration is refused before the
+parser runs: no entity expansion (billion laughs, quadratic blowup), no external entity
+or DTD fetch (XXE). The check must see the characters the parser will see, so bytes are
+decoded as UTF-8 here (the encoding TS 29.228 and RFC 3680 use) and the parser is given
+text, which makes it ignore the declared encoding: a UTF-16 document cannot hide a
+DOCTYPE from the check, and an unknown declared encoding cannot reach the codec lookup.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+
+class UnsafeXmlError(ValueError):
+    """The document is too large, not UTF-8, declares a DTD or entity, or is not XML."""
+
+
+def parse(data: bytes | str, max_size: int) -> ET.Element:
+    """The root element of *data*; UnsafeXmlError for anything refused above."""
+    if len(data) > max_size:
+        raise UnsafeXmlError("document too large")
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UnsafeXmlError(f"document is not UTF-8: {exc.reason}") from None
+    upper = data.upper()
+    if "<!DOCTYPE" in upper or "<!ENTITY" in upper:
+        raise UnsafeXmlError("DTDs and entity declarations are not accepted")
+    try:
+        return ET.fromstring(data.removeprefix("\ufeff"))
+    except ET.ParseError as exc:
+        raise UnsafeXmlError(f"not well-formed XML: {exc}") from None
