@@ -3,7 +3,8 @@ nodes, our UE registers two identities over UDP, the P-CSCF is killed (SIGKILL, 
 more than ``max_delay_ms``; or stopped with SIGTERM right after the registrations, which
 the final flush keeps) and started again. Then a MESSAGE from one registered UE's flow is
 accepted (not 403: the P-CSCF knows its registration and its Service-Route) and reaches
-the other UE through the P-CSCF (a terminating request to a restored contact).
+the other UE through the P-CSCF (a terminating request to a restored contact). The same
+with the registrations in Redis (a redis-server of the test's own) and a SIGKILL.
 
 P-CSCF 127.0.0.161, I-CSCF .162, S-CSCF .163, HSS .164, our UEs 127.0.0.165: addresses no
 other test uses."""
@@ -29,6 +30,7 @@ from ims_lab.plan import imsi, write_node_configs
 from ims_lab.procs import IMS_CORE, Child, Processes, wait_listening
 from ims_lab.seed import seed_demo
 from tests.ims.conftest import UeResult
+from tests.persist.redis_server import redis_server
 
 pytestmark = pytest.mark.integration
 
@@ -45,17 +47,19 @@ class Lab:
     procs: Processes
     children: dict[str, Child]
     pcscf_starts: int = 0
+    store: tuple[str, ...] = ()  # --set options of another [persist] store (none: SQLite)
 
     def logs(self, tail: int = 3000) -> str:
         return "\n".join(f"--- {c.name} ---\n{c.output()[-tail:]}"
                          for c in self.children.values())
 
     def start_pcscf(self) -> Child:
-        """The P-CSCF, its registrations in `pcscf-state.sqlite` of the work directory."""
+        """The P-CSCF, its registrations in `pcscf-state.sqlite` of the work directory
+        (or in the store `self.store` sets)."""
         self.pcscf_starts += 1
         child = self.procs.start(f"pcscf-{self.pcscf_starts}", [
             *IMS_CORE, "pcscf", "-c", str(self.configs["pcscf"]),
-            "--set", f"persist.max_delay_ms={int(MAX_DELAY * 1000)}"])
+            "--set", f"persist.max_delay_ms={int(MAX_DELAY * 1000)}", *self.store])
         self.children["pcscf"] = child
         wait_listening(*PLAN.probe("pcscf"), timeout=20, proc=child.proc)
         return child
@@ -195,7 +199,13 @@ def test_registrations_survive_a_restart(lab: Lab, sig: signal.Signals) -> None:
     out = child.output()
     assert "pcscf.state_restored" in out and "records=0" not in out, out
 
-    answer, got = exchange(caller, callee, f"restart-{sig.name}@{UE_HOST}")
+    served_after_restart(lab, caller, callee, f"restart-{sig.name}@{UE_HOST}")
+
+
+def served_after_restart(lab: Lab, caller: tuple[int, int], callee: tuple[int, int],
+                         call_id: str) -> None:
+    """The caller's MESSAGE reaches the callee, both registered before the restart."""
+    answer, got = exchange(caller, callee, call_id)
     assert answer.status == 200, f"{answer.status} {answer.reason}\n{lab.logs()}"
     assert got is not None, lab.logs()
     # Asserted by the restarted P-CSCF from the caller's restored registration.
@@ -218,3 +228,26 @@ def test_an_unregistered_flow_is_still_refused_after_a_restart(lab: Lab) -> None
     stranger = (5, next(_ports))  # never registered from this port
     answer, got = exchange(stranger, (6, next(_ports)), f"stranger@{UE_HOST}", timeout=5)
     assert answer.status == 403 and got is None
+
+
+def test_registrations_in_redis_survive_a_sigkill(lab: Lab, tmp_path: Path) -> None:
+    redis_dir = tmp_path / "redis"
+    redis_dir.mkdir()
+    with redis_server(redis_dir) as url:
+        lab.store = ("--set", "persist.backend=redis", "--set", f"persist.url={url}",
+                     "--set", "persist.prefix=pcscf-restart-test")
+        try:
+            restarted(lab, signal.SIGKILL)  # on Redis from now on, empty
+            caller, callee = registered_pair(lab, 11)
+            assert eventually(lambda: subscriptions_of(lab, caller[0]) == 1, 5), lab.logs()
+            time.sleep(MAX_DELAY * 5)  # written behind by now
+            out = restarted(lab, signal.SIGKILL).output()
+            restored = [x for x in out.splitlines() if "pcscf.state_restored" in x]
+            assert len(restored) == 1 and "backend=redis" in restored[0], out
+            assert "records=0" not in restored[0], out
+            served_after_restart(lab, caller, callee, f"restart-redis@{UE_HOST}")
+        finally:
+            # Back on its SQLite file while Redis still runs (the module's lab goes on).
+            lab.store = ()
+            lab.procs.stop(lab.children["pcscf"], signal.SIGKILL)
+            lab.start_pcscf()

@@ -1,7 +1,7 @@
 """The S-CSCF restarted with its registrations ([persist]): the four nodes on loopback
 (P-CSCF 127.0.0.151, I-CSCF .152, S-CSCF .153, HSS .154; our UEs on .155), UEs
-registered, the S-CSCF killed (SIGKILL after the write-behind delay, with SQLite) or
-stopped (SIGTERM, with Redis and a delay longer than the test: only the final flush can
+registered, the S-CSCF killed (SIGKILL after the write-behind delay, with SQLite or Redis)
+or stopped (SIGTERM, with Redis and a delay longer than the test: only the final flush can
 have written the records) and started again on the same store. Then:
 
 - it restored every registration and its Diameter connection came back by itself
@@ -15,6 +15,7 @@ have written the records) and started again on the same store. Then:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -195,14 +196,25 @@ def test_sqlite_survives_sigkill_after_the_write_delay(lab_with: Any, tmp_path: 
     scenario(lab_with(persist), signal.SIGKILL, settle=1.0)
 
 
-def test_redis_survives_sigterm_by_the_final_flush(lab_with: Any, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def redis_persist(tmp_path: Path, max_delay_ms: int) -> Iterator[PersistConfig]:
+    """The S-CSCF's [persist] on a redis-server of the test's own."""
     redis_dir = tmp_path / "redis"
     redis_dir.mkdir()
     with redis_server(redis_dir) as url:
-        # A delay longer than the test: only the flush at SIGTERM writes the records.
-        persist = PersistConfig(backend="redis", url=url, prefix="restart-test",
-                                max_delay_ms=600_000)
+        yield PersistConfig(backend="redis", url=url, prefix="restart-test",
+                            max_delay_ms=max_delay_ms)
+
+
+def test_redis_survives_sigterm_by_the_final_flush(lab_with: Any, tmp_path: Path) -> None:
+    # A delay longer than the test: only the flush at SIGTERM writes the records.
+    with redis_persist(tmp_path, max_delay_ms=600_000) as persist:
         scenario(lab_with(persist), signal.SIGTERM, settle=0.0)
+
+
+def test_redis_survives_sigkill_after_the_write_delay(lab_with: Any, tmp_path: Path) -> None:
+    with redis_persist(tmp_path, max_delay_ms=200) as persist:
+        scenario(lab_with(persist), signal.SIGKILL, settle=1.0)
 
 
 # The configs the lab writes with persist on: one SQLite file per node in its directory.
