@@ -1,20 +1,23 @@
-"""The S-CSCF killed under registration load and restarted on its SQLite state
-([persist], write-behind every ``max_delay_ms``): nothing registered before the loss
-window is lost.
+"""A CSCF stopped under registration load and restarted on its SQLite state ([persist],
+write-behind every ``max_delay_ms``): nothing registered before the loss window is lost.
+Three variants: the S-CSCF and the P-CSCF killed (SIGKILL), and the S-CSCF stopped
+(SIGTERM, ``stop_grace`` ``STOP_GRACE``: its final flush leaves no loss window at all).
 
 P-CSCF 127.0.0.201, I-CSCF .202, S-CSCF .203, HSS .204; SIPp's UEs on .205, the sender of
 the terminating MESSAGEs on .206: addresses no other test uses. SIPp registers ``USERS``
 subscribers with IMS-AKA at ``RATE``/s (``-trace_msg``: every message with its time);
-``KILL_AT`` seconds in the S-CSCF gets SIGKILL and starts again at once on the same config
-and state file. Registrations during the outage fail (the I-CSCF's 504, a lost challenge):
-that is allowed. Then, with A the users whose 200 reached SIPp more than ``max_delay`` +
-``MARGIN`` before the kill (so written behind before it):
+``KILL_AT`` seconds in the node gets its signal and, once gone, starts again at once on the
+same config and state file. Registrations during the outage fail (the I-CSCF's 504, a lost
+challenge, the draining node's 503): that is allowed. Then, with A the users whose 200
+reached SIPp before the signal, less (SIGKILL) those within ``max_delay`` + ``MARGIN`` of
+it (maybe not yet written behind):
 
 - a MESSAGE from outside the network to each user of A, sent into the I-CSCF (LIR → the
-  restarted S-CSCF → the user's Path → the P-CSCF → SIPp's contact, a socket of ours on
-  SIPp's address and port once SIPp has exited) reaches its contact and, answered 200
-  there, is answered 200 to the sender;
-- the restarted S-CSCF's ``ims_registrations_active`` counts at least |A| plus the
+  S-CSCF → the user's Path → the P-CSCF → SIPp's contact, a socket of ours on SIPp's
+  address and port once SIPp has exited) reaches its contact and, answered 200 there, is
+  answered 200 to the sender: whichever node restarted, its restored records serve them
+  (the P-CSCF's own reg-event SUBSCRIBE stays off, so it restores them alone);
+- the restarted node's ``ims_registrations_active`` counts at least |A| plus the
   registrations it answered itself.
 """
 
@@ -52,7 +55,8 @@ UES, SENDER = "127.0.0.205", "127.0.0.206"
 SIPP_PORT = 5070
 USERS, RATE = 300, 50  # SIPp registrations in all (subscribers 1..USERS), and per second
 KILL_AT = 3.0  # seconds into the load
-MAX_DELAY = 0.2  # the S-CSCF's persist.max_delay_ms (the default), in seconds
+MAX_DELAY = 0.2  # the restarted node's persist.max_delay_ms (the default), in seconds
+STOP_GRACE = 1.0  # seconds the SIGTERM variant's node drains (default 5: a short run)
 MARGIN = 0.1  # for the flush itself
 IN_FLIGHT = 0.5  # seconds a 200 of the killed S-CSCF may still take to reach SIPp
 MESSAGE_RATE = 50  # terminating MESSAGEs per second
@@ -61,13 +65,31 @@ NODES = ("pcscf", "icscf", "scscf", "hss")
 SCENARIO = REPO / "config" / "sipp" / "register_aka.xml"
 
 
+@dataclass(frozen=True)
+class Variant:
+    node: str  # "scscf" or "pcscf": the node signalled, with [persist] on
+    sig: signal.Signals
+
+    @property
+    def graceful(self) -> bool:
+        return self.sig == signal.SIGTERM
+
+    def __str__(self) -> str:
+        return f"{self.node}-{self.sig.name}"
+
+
+VARIANTS = (Variant("scscf", signal.SIGKILL), Variant("pcscf", signal.SIGKILL),
+            Variant("scscf", signal.SIGTERM))
+
+
 @dataclass
 class Run:
+    variant: Variant
     lab: RunningLab
     plan: Addresses
     load: SippResult
-    killed: float  # wall clock (SIPp's traces are wall clock too)
-    back: float  # the restarted S-CSCF accepts TCP
+    killed: float  # when the signal went, wall clock (SIPp's traces are wall clock too)
+    back: float  # the restarted node accepts TCP
     ok_at: dict[str, float]  # IMSI → when SIPp received its REGISTER's 200
     sipp_errors: str
 
@@ -116,14 +138,24 @@ def sipp_argv(workdir: Path, csv: Path) -> list[str]:
             "-default_behaviors", "all,-bye"]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+@pytest.fixture(scope="module", params=VARIANTS, ids=str)
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[Run]:
     require_tools("sipp")
-    workdir = tmp_path_factory.mktemp("restart_under_load")
+    variant: Variant = request.param
+    node = variant.node
+    workdir = tmp_path_factory.mktemp(f"restart_under_load_{variant}")
     plan = Addresses(P_HOST, I_HOST, S_HOST, HSS_HOST, metrics_port=free_port(P_HOST))
 
     def write(directory: Path, p: Addresses, **kw: Any) -> dict[str, Path]:
-        return write_node_configs(directory, p, **kw, persist=("scscf",))
+        configs = write_node_configs(directory, p, **kw, persist=(node,))
+        if variant.graceful:  # the written config's top-level stop_grace, shortened
+            path = configs[node]
+            text, n = re.subn(r"^stop_grace = .*$", f"stop_grace = {STOP_GRACE}",
+                              path.read_text(), count=1, flags=re.MULTILINE)
+            assert n == 1, text
+            path.write_text(text)
+        return configs
 
     with mock.patch.object(running, "write_node_configs", write):
         # No reg event subscriptions: the load is the registrations alone.
@@ -139,20 +171,21 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             workdir, "load", sipp_argv(workdir, csv), timeout=75)), daemon=True)
         load.start()
         time.sleep(KILL_AT)
-        old = lab.children["scscf"]
-        killed = time.time()  # taken first: the kill is no earlier than this
-        old.proc.send_signal(signal.SIGKILL)
-        assert old.proc.wait(5) == -signal.SIGKILL, old.output()[-2000:]
-        again = lab.procs.start("scscf-again", [*IMS_CORE, "scscf", "-c",
-                                                str(lab.configs["scscf"])])
-        lab.children["scscf-again"] = again
-        wait_listening(*plan.probe("scscf"), timeout=20, proc=again.proc)
+        old = lab.children[node]
+        killed = time.time()  # taken first: the signal is no earlier than this
+        old.proc.send_signal(variant.sig)
+        code = old.proc.wait(STOP_GRACE + 5)  # SIGTERM: drained, flushed, exit 0
+        assert code == (0 if variant.graceful else -signal.SIGKILL), old.output()[-2000:]
+        again = lab.procs.start(f"{node}-again", [*IMS_CORE, node, "-c",
+                                                  str(lab.configs[node])])
+        lab.children[f"{node}-again"] = again
+        wait_listening(*plan.probe(node), timeout=20, proc=again.proc)
         back = time.time()
         load.join(80)
         assert "load" in results, f"SIPp did not finish\n{lab.logs()}"
         trace = (workdir / "load_messages.log").read_text(errors="replace")
         errors = workdir / "load_errors.log"
-        yield Run(lab, plan, results["load"], killed, back, registered_at(trace),
+        yield Run(variant, lab, plan, results["load"], killed, back, registered_at(trace),
                   errors.read_text(errors="replace") if errors.exists() else "")
     finally:
         lab.stop()
@@ -247,21 +280,24 @@ def message_all(users: list[str]) -> Exchange:
         sender.close()
 
 
-def test_registrations_before_the_loss_window_survive_a_sigkill(run: Run) -> None:
+def test_registrations_before_the_loss_window_survive_a_restart(run: Run) -> None:
+    variant = run.variant
     before = {u: t for u, t in run.ok_at.items() if t < run.killed}
     window = [u for u, t in before.items() if t >= run.killed - MAX_DELAY - MARGIN]
     after = [u for u, t in run.ok_at.items() if t >= run.killed]
-    kept = sorted(u for u, t in before.items() if t < run.killed - MAX_DELAY - MARGIN)
+    # SIGTERM: the final flush writes everything answered, so no loss window.
+    loss = 0.0 if variant.graceful else MAX_DELAY + MARGIN
+    kept = sorted(u for u, t in before.items() if t < run.killed - loss)
     # Every registration SIPp counts as successful has its 200 in the trace.
     assert len(run.ok_at) >= run.load.successful, run.detail()
     assert len(kept) >= RATE, run.detail()  # about KILL_AT seconds of registrations
     assert all(u in {imsi(n) for n in range(1, USERS + 1)} for u in kept)
 
-    # 200s a little after the kill may still be the killed node's (in flight through the
+    # 200s a little after the signal may still be the old node's (in flight through the
     # I-CSCF and P-CSCF); those after that and after the restart are the restarted node's,
     # which holds them.
     fresh = [u for u, t in run.ok_at.items() if t > max(run.back, run.killed + IN_FLIGHT)]
-    active = value(scrape(run.plan, "scscf"), "ims_registrations_active")
+    active = value(scrape(run.plan, variant.node), "ims_registrations_active")
     assert active >= len(kept) + len(fresh), (
         f"{active} < {len(kept)} + {len(fresh)}\n{run.detail()}")
 
@@ -269,12 +305,13 @@ def test_registrations_before_the_loss_window_survive_a_sigkill(run: Run) -> Non
     by_user = {s.user: (cid, s) for cid, s in ex.sent.items()}
     missing = [u for u in kept if by_user[u][0] not in ex.delivered]
     failed = {u: by_user[u][1].status for u in kept if by_user[u][1].status != 200}
-    print(f"\nS-CSCF SIGKILL under load: {len(before)} registered before the kill, "
-          f"{len(window)} of them in the last {MAX_DELAY + MARGIN:.1f} s (loss window), "
-          f"|A| = {len(kept)} kept and each reached; {len(after)} registered after the kill "
-          f"(S-CSCF listening again {run.back - run.killed:.2f} s after it); "
-          f"SIPp {run.load.successful} ok / {run.load.failed} failed; restarted S-CSCF "
-          f"registrations_active {active:.0f} (lost: {run.load.successful - active:.0f})")
+    print(f"\n{variant} under load: {len(before)} registered before the signal, "
+          f"{len(window)} of them in the last {MAX_DELAY + MARGIN:.1f} s (SIGKILL's loss "
+          f"window), |A| = {len(kept)}, {len(set(kept) - set(missing) - set(failed))} reached; "
+          f"{len(after)} registered after the signal ({variant.node} listening again "
+          f"{run.back - run.killed:.2f} s after it); SIPp {run.load.successful} ok / "
+          f"{run.load.failed} failed; restarted {variant.node} registrations_active "
+          f"{active:.0f}")
     assert missing == [], f"{len(missing)} of {len(kept)} not reached: {missing[:10]}\n" + (
         run.detail())
     assert failed == {}, f"{len(failed)} not answered 200: {dict(list(failed.items())[:10])}"
