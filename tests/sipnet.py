@@ -1,9 +1,12 @@
 """Fake SIP peers on loopback for the tests that drive real sockets: a UDP socket and a
-TCP listener that hand what arrives to the test's own handler."""
+TCP listener that hand what arrives to the test's own handler, and a UDP sink that only
+keeps what arrives (a silent next hop, a HEP collector)."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import cast
@@ -77,3 +80,33 @@ async def tcp_peer(on_frame: Callable[[bytes, Reply], None], host: str = "127.0.
 
     server = await asyncio.start_server(connection, host, port)
     return TcpPeer(server, int(server.sockets[0].getsockname()[1]), writers)
+
+
+class UdpSink:
+    """A UDP socket on ``host:port`` (0: any free port) read by a thread: every datagram
+    is kept in ``received``, nothing is answered."""
+
+    def __init__(self, host: str, port: int = 0, rcvbuf: int = 4 << 20) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.bind((host, port))
+        self.sock.settimeout(0.1)
+        self.port = int(self.sock.getsockname()[1])
+        self.received: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.received.append(self.sock.recv(65535))
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()

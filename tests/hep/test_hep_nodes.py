@@ -15,8 +15,6 @@ P-CSCF 127.0.0.131, I-CSCF 127.0.0.132, S-CSCF 127.0.0.133, HSS 127.0.0.134, our
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -32,6 +30,7 @@ from ims_core.sip import StreamFramer, parse_message
 from ims_lab.plan import Addresses, imsi
 from tests.ims.conftest import Lab, _start_lab
 from tests.integration.conftest import Capture, Processes, require_tools, tshark
+from tests.sipnet import UdpSink
 
 pytestmark = pytest.mark.integration
 
@@ -44,42 +43,22 @@ SIP_PORT, DIAMETER_PORT = 5060, 3868
 Record = tuple[str, tuple[str, int], tuple[str, int], bytes]
 
 
-class Collector:
+class Collector(UdpSink):
     """A HEP collector on 127.0.0.1: a thread reads every datagram as it arrives."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        self.sock.bind((COLLECTOR, 0))
-        self.sock.settimeout(0.1)
-        self.port = int(self.sock.getsockname()[1])
-        self.datagrams: list[bytes] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.datagrams.append(self.sock.recv(65535))
-            except TimeoutError:
-                continue
+        super().__init__(COLLECTOR)
 
     def quiet(self, for_seconds: float = 1.0, timeout: float = 15.0) -> None:
         """Wait until nothing has arrived for ``for_seconds``."""
         deadline = time.monotonic() + timeout
-        seen, since = len(self.datagrams), time.monotonic()
+        seen, since = len(self.received), time.monotonic()
         while time.monotonic() < deadline:
             time.sleep(0.1)
-            if len(self.datagrams) != seen:
-                seen, since = len(self.datagrams), time.monotonic()
+            if len(self.received) != seen:
+                seen, since = len(self.received), time.monotonic()
             elif time.monotonic() - since >= for_seconds:
                 return
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
 
 
 @dataclass
@@ -120,7 +99,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         path = cap.stop()
         collector.quiet(0.5)
         hep, undecodable = [], []
-        for data in collector.datagrams:
+        for data in collector.received:
             try:
                 hep.append(hep_decode(data))
             except HepError:

@@ -7,8 +7,6 @@ Server-Capabilities. Initial registrations still succeed, through the second of 
 from __future__ import annotations
 
 import dataclasses
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from ims_core.icscf import IcscfConfig, ScscfEntry
 from ims_core.pcscf.config import PcscfConfig
 from ims_lab.addresses import DOMAIN, SIP_PORT, Addresses
 from ims_lab.procs import Processes, free_port
+from tests.sipnet import UdpSink
 
 from .failover_lab import lab_configs, outcome, run_ue, start_nodes
 
@@ -32,32 +31,8 @@ UE_HOST = "127.0.0.177"
 DEAD_SCSCF_NAME = f"sip:scscf-b.{DOMAIN}:5060"
 
 
-class Blackhole:
+class Blackhole(UdpSink):
     """A UDP socket that reads and drops: an S-CSCF that never answers."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, port))
-        self.sock.settimeout(0.2)
-        self.received: list[bytes] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, _ = self.sock.recvfrom(65535)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.received.append(data)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
 
 
 @pytest.fixture
