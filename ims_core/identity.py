@@ -30,7 +30,17 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from ims_core.sip import SipParseError, SipUri, TelUri, Uri, parse_name_addr, parse_uri
+from ims_core.sip import (
+    Message,
+    NameAddr,
+    SipParseError,
+    SipUri,
+    TelUri,
+    Uri,
+    parse_name_addr,
+    parse_uri,
+)
+from ims_core.sip.address import name_addr_view
 
 # RFC 3261 §19.1.4: params that must match when either URI has them.
 _SIGNIFICANT_PARAMS = ("maddr", "method", "transport", "ttl", "user")
@@ -84,6 +94,25 @@ def _as_uri(uri: Uri | str) -> Uri:
     return parse_uri(text)
 
 
+# -- what a REGISTER names, as the parse cache keeps it ------------------------------------
+# Not copied (every node reads these on every REGISTER and its 2xx): to read, never to edit.
+
+
+def to_uri(message: Message) -> Uri:
+    """The To URI (a REGISTER's public identity, TS 24.229 §5.4.1.2). Raises
+    SipParseError as `message.to_addr` does."""
+    value = message.headers.get("to")
+    return name_addr_view(value).uri if value is not None else message.to_addr.uri
+
+
+def contact_views(message: Message) -> list[NameAddr]:
+    """`message.contacts()`: the Contact values, none for ``Contact: *``. Raises
+    SipParseError as it does."""
+    if message.is_contact_star():
+        return []
+    return [name_addr_view(v) for v in message.headers.values("contact")]
+
+
 # -- URI equality (RFC 3261 §19.1.4, RFC 3966 §4) ----------------------------------------
 
 
@@ -99,10 +128,36 @@ def _tel_params(uri: TelUri) -> dict[str, str]:
     return params
 
 
+# Keys of identity and contact texts a node meets again and again (every request of a
+# registered UE, every NOTIFY): str -> str, bounded, emptied when full (a miss only costs
+# the parse). Text that is no URI raises each time and is never kept.
+_KEYS_MAX = 32768  # a few MB at most; some 5000 registered UEs fit (~6 texts each)
+_URI_KEYS: dict[str, str] = {}
+_IMPU_KEYS: dict[str, str] = {}
+
+
+def _remember(keys: dict[str, str], text: str, key: str) -> str:
+    if len(keys) >= _KEYS_MAX:
+        keys.clear()
+    keys[text] = key
+    return key
+
+
 def uri_key(uri: Uri | str) -> str:
     """A key equal for URIs that :func:`uri_equal` calls equal (see the module
     docstring for what it leaves out). Raises SipParseError for text that is no URI."""
-    return _uri_key(_as_uri(uri))
+    if isinstance(uri, str):
+        hit = _URI_KEYS.get(uri)
+        return hit if hit is not None else _remember(_URI_KEYS, uri, _uri_key(_as_uri(uri)))
+    return _uri_key(uri)
+
+
+def text_and_key(uri: Uri) -> tuple[str, str]:
+    """`str(uri)` and its `uri_key`, kept under the text (what bindings are stored by):
+    a contact seen again costs a look-up, a new one no second parse."""
+    text = str(uri)
+    hit = _URI_KEYS.get(text)
+    return text, hit if hit is not None else _remember(_URI_KEYS, text, _uri_key(uri))
 
 
 def _uri_key(uri: Uri) -> str:
@@ -158,9 +213,14 @@ def impu_key(uri: Uri | str) -> str:
     lower-cased, unreserved escapes decoded, parameters and headers dropped), a global
     ``tel:+digits`` or a local ``tel:digits;phone-context=…`` without visual separators.
     Raises SipParseError for text that is no URI."""
-    if isinstance(uri, str) and _CANONICAL_IMPU_RE.fullmatch(uri):
-        return uri  # already a key (how the HSS and the registrar store identities)
-    return _impu_key(_as_uri(uri))
+    if not isinstance(uri, str):
+        return _impu_key(uri)
+    hit = _IMPU_KEYS.get(uri)
+    if hit is not None:
+        return hit
+    # Canonical text is already a key (how the HSS and the registrar store identities).
+    key = uri if _CANONICAL_IMPU_RE.fullmatch(uri) else _impu_key(_as_uri(uri))
+    return _remember(_IMPU_KEYS, uri, key)
 
 
 def _impu_key(uri: Uri) -> str:
@@ -215,11 +275,7 @@ def plain_identity(uri: Uri) -> str:
     password, parameters and headers, escapes kept as written; a tel URI without
     parameters (its phone-context stays: a local number means nothing without it)."""
     if isinstance(uri, SipUri):
-        plain = uri.copy()
-        plain.password = None
-        plain.params = []
-        plain.headers = []
-        return str(plain)
+        return str(SipUri(uri.host, uri.user, None, uri.port, scheme=uri.scheme))
     if isinstance(uri, TelUri):
         ctx = uri.param("phone-context")
         return f"tel:{uri.number}" + (f";phone-context={ctx}" if ctx and not uri.is_global

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ims_core import identity
 from ims_core.identity import (
+    contact_views,
     default_impi,
     default_impus,
     global_number,
@@ -20,10 +22,12 @@ from ims_core.identity import (
     impu_key,
     plain_identity,
     same_identity,
+    text_and_key,
+    to_uri,
     uri_equal,
     uri_key,
 )
-from ims_core.sip import parse_uri
+from ims_core.sip import SipParseError, parse_message, parse_uri
 
 # RFC 3261 §19.1.4: equivalent pairs.
 EQUAL = [
@@ -304,3 +308,64 @@ def test_the_canonical_fast_path_agrees_with_the_full_rule(text: str) -> None:
     from ims_core.identity import _as_uri, _impu_key
 
     assert impu_key(text) == _impu_key(_as_uri(text))
+
+
+# -- kept keys, and what a REGISTER names read without copies ----------------------------------
+def test_keys_of_texts_are_kept_bounded_and_failures_are_not(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "sip:%61lice@AtLanTa.CoM;transport=TCP"
+    assert uri_key(text) == uri_key(parse_uri(text)) == uri_key(text)
+    assert impu_key(text) == impu_key(parse_uri(text)) == impu_key(text)
+    assert identity._URI_KEYS[text] == uri_key(text)
+    for _ in range(2):  # text that is no URI raises every time, and is never kept
+        with pytest.raises(SipParseError):
+            uri_key("sip:")
+    assert "sip:" not in identity._URI_KEYS and "sip:" not in identity._IMPU_KEYS
+    monkeypatch.setattr(identity, "_KEYS_MAX", 50)
+    for i in range(identity._KEYS_MAX + 10):
+        assert impu_key(f"sip:User{i}@Example.com") == f"sip:User{i}@example.com"
+    assert len(identity._IMPU_KEYS) <= identity._KEYS_MAX
+
+
+@pytest.mark.parametrize("text", [t for pair in EQUAL + DIFFERENT for t in pair])
+def test_a_uri_and_its_text_share_a_key(text: str) -> None:
+    """Nodes key bindings by a contact's text (kept keys) where they have the parse."""
+    uri = parse_uri(text)
+    assert uri_key(str(uri)) == uri_key(uri)
+    assert impu_key(str(uri)) == impu_key(uri)
+    assert text_and_key(uri) == (str(uri), uri_key(uri))
+    assert identity._URI_KEYS[str(uri)] == uri_key(uri)
+
+
+def _register(*headers: str) -> bytes:
+    return ("REGISTER sip:ims.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n"
+            + "".join(f"{h}\r\n" for h in headers)
+            + "Call-ID: c\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def test_to_uri_and_contact_views_read_what_the_copies_read() -> None:
+    message = parse_message(_register(
+        "To: <sip:Alice@IMS.example>", "From: <sip:alice@ims.example>;tag=1",
+        "Contact: <sip:a@192.0.2.1:5070>;expires=60, <sip:b@192.0.2.1>", "Contact: <tel:+1>"))
+    assert to_uri(message) == message.to_addr.uri
+    assert contact_views(message) == message.contacts()
+    assert [str(c.uri) for c in contact_views(message)] == [
+        "sip:a@192.0.2.1:5070", "sip:b@192.0.2.1", "tel:+1"]
+    star = parse_message(_register("To: <sip:a@b>", "Contact: *"))
+    assert contact_views(star) == star.contacts() == []
+    bare = parse_message(_register("From: <sip:a@b>;tag=1", "Contact: <sip:a@"))
+    with pytest.raises(SipParseError, match="Missing To header"):
+        to_uri(bare)
+    with pytest.raises(SipParseError):
+        contact_views(bare)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sip_parts(), st.integers(0, 2**32))
+def test_a_written_uri_keys_as_its_parse_does(parts: dict[str, object], seed: int) -> None:
+    """What keys by text (kept keys) and what keys by the parse agree, however written."""
+    text = render(parts, random.Random(seed))
+    uri = parse_uri(text)
+    assert uri_key(str(uri)) == uri_key(uri) == uri_key(text)
+    assert text_and_key(uri)[1] == uri_key(uri)
+    assert impu_key(str(uri)) == impu_key(uri) == impu_key(text)

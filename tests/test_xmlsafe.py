@@ -97,3 +97,22 @@ def test_utf8_documents_with_a_declaration_or_a_bom_still_parse() -> None:
 def test_size_is_checked_first() -> None:
     with pytest.raises(xmlsafe.UnsafeXmlError, match="too large"):
         xmlsafe.parse(b"<!DOCTYPE " + b"x" * 100, 50)
+
+
+def test_the_encoded_reginfo_form_passes_the_same_checks() -> None:
+    """A reginfo body in the form our S-CSCF writes is read without the XML parser, but
+    never without the checks: size, UTF-8, no DTD."""
+    doc = reginfo.Reginfo(1, "full", (reginfo.RegistrationInfo("sip:a@b", "r", "active", (
+        reginfo.ContactInfo("c", "active", "registered", "sip:a@192.0.2.1", 60),)),))
+    text = reginfo.encode(doc).decode()
+    assert reginfo.parse(text) == doc
+    head, _, rest = text.partition("\n")
+    with pytest.raises(ReginfoError, match="DTDs and entity declarations"):
+        reginfo.parse(f"{head}\n<!DOCTYPE reginfo>{rest}")
+    with pytest.raises(ReginfoError, match="too large"):
+        reginfo.parse(text.replace("sip:a@192.0.2.1", "sip:a@" + "h" * reginfo.MAX_BODY))
+    with pytest.raises(ReginfoError, match="not UTF-8"):
+        reginfo.parse(text.encode() + b"\xff")
+    with pytest.raises(xmlsafe.UnsafeXmlError, match="DTDs"):
+        xmlsafe.checked_text(b"<!DOCTYPE r><r/>", 100)
+    assert xmlsafe.checked_text(text.encode(), len(text)) == text

@@ -35,6 +35,10 @@ def _sip_uri(name: str) -> SipUri | None:
     return uri if isinstance(uri, SipUri) else None
 
 
+_NAME_KEYS: dict[str, str | None] = {}  # name_key's answers: few names, asked per request
+_NAME_KEYS_MAX = 1024
+
+
 def name_key(name: str) -> str | None:
     """How two Server-Names compare: the identity key (:func:`ims_core.identity.impu_key`:
     scheme, user, host case-insensitively, no parameters) with an absent port read as
@@ -44,13 +48,21 @@ def name_key(name: str) -> str | None:
     server to route to, not a dialog party, and the HSS, the pool and peer S-CSCFs
     write the same server as ``sip:scscf.domain`` or ``sip:scscf.domain:5060`` (both
     reach port 5060, RFC 3263 §4.2 without SRV)."""
+    try:
+        return _NAME_KEYS[name]
+    except KeyError:
+        pass
     uri = _sip_uri(name)
-    if uri is None:
-        return None
-    if uri.port is None:
-        uri = uri.copy()
-        uri.port = 5061 if uri.secure else 5060
-    return impu_key(uri)
+    key = None
+    if uri is not None:
+        if uri.port is None:
+            uri = uri.copy()
+            uri.port = 5061 if uri.secure else 5060
+        key = impu_key(uri)
+    if len(_NAME_KEYS) >= _NAME_KEYS_MAX:
+        _NAME_KEYS.clear()
+    _NAME_KEYS[name] = key
+    return key
 
 
 def server_destination(name: str, transport: str = "") -> Destination | None:

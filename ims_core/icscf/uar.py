@@ -14,7 +14,7 @@ from typing import Any
 
 from ims_core.cscf import CxOutcome, CxVerdict, Procedure, verdict
 from ims_core.diameter import Message
-from ims_core.identity import impi_from_impu, plain_identity
+from ims_core.identity import contact_views, impi_from_impu, plain_identity, to_uri
 from ims_core.sip import Request, SipParseError, SipUri, TelUri, split_values, unquote
 
 from .pool import Capabilities
@@ -53,7 +53,7 @@ class BadRegister(ValueError):
 def public_identity(request: Request) -> str:
     """The IMPU: the To URI as Cx carries it, without parameters or headers
     (TS 24.229 §5.3.1.2)."""
-    uri = request.to_addr.uri
+    uri = to_uri(request)
     if not isinstance(uri, SipUri | TelUri):
         raise BadRegister(f"To URI {uri} is neither sip: nor tel:")
     return plain_identity(uri)
@@ -74,7 +74,7 @@ def private_identity(request: Request, domain: str) -> str:
         fallback = fallback or auth.username
     if fallback:
         return fallback
-    uri = request.to_addr.uri
+    uri = to_uri(request)
     impi = impi_from_impu(uri)
     if impi is not None:
         return impi
@@ -111,7 +111,7 @@ def authorization_type(request: Request) -> AuthType:
     if request.is_contact_star():
         return AuthType.DE_REGISTRATION if default == 0 else AuthType.REGISTRATION
     try:
-        contacts = request.contacts()
+        contacts = contact_views(request)
     except SipParseError:
         return AuthType.REGISTRATION  # the S-CSCF answers the broken Contact
     if not contacts:

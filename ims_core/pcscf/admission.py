@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ims_core.cscf.core import answers_challenge
+from ims_core.identity import to_uri
 from ims_core.proxy import RequestContext
 from ims_core.sip import SipParseError
 
@@ -42,7 +43,7 @@ def protected(core: PcscfCore, ctx: RequestContext[PcscfRequest]) -> bool:
         return True
     from .core import flow_key  # here: core imports this module
     try:
-        key = registration_key(flow_key(ctx.source), str(request.to_addr.uri))
+        key = registration_key(flow_key(ctx.source), str(to_uri(request)))
     except SipParseError:
         return False  # not a refresh; once admitted, the malformed To gets its 400
     reg = core.store.get(key)

@@ -49,7 +49,7 @@ from typing import ClassVar
 
 from ims_core import log
 from ims_core.cscf.failover import FailoverCore
-from ims_core.identity import uri_key
+from ims_core.identity import to_uri, uri_key
 from ims_core.ipsec import Kernel
 from ims_core.proxy import (
     DIALOG_CREATING,
@@ -92,6 +92,7 @@ from .registrations import (
     Registration,
     RegistrationStore,
     drop_bindings,
+    flow_text,
     on_flow,
     registration_key,
     select,
@@ -164,17 +165,18 @@ class PcscfCore(FailoverCore[PcscfRequest]):
                 and self.is_local(uri))
 
     # -- timers ----------------------------------------------------------------------
-    def get_timer(self) -> float | None:
-        deadlines = [t for t in (super().get_timer(), self.store.next_expiry(),
-                                 self.regsub.get_timer(),
-                                 self.ipsec.get_timer() if self.ipsec else None)
-                     if t is not None]
-        return min(deadlines) if deadlines else None
+    def get_timer(self) -> float | None:  # asked after every message: no list, no min()
+        best = super().get_timer()
+        for t in (self.store.next_expiry(), self.regsub.get_timer(),
+                  self.ipsec.get_timer() if self.ipsec is not None else None):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
 
     def handle_timer(self, now: float) -> None:
         super().handle_timer(now)
         for reg in self.store.expire(now):
-            _log.info("pcscf.expired", impu=reg.registered_impu, flow=_flow_text(reg.flow))
+            _log.info("pcscf.expired", impu=reg.registered_impu, flow=flow_text(reg.flow))
             self.regsub.release_unused(reg)
             self._release_sets(now, reg.flow[1])
         self.regsub.handle_timer(now)
@@ -189,9 +191,8 @@ class PcscfCore(FailoverCore[PcscfRequest]):
         return response
 
     def receive(self, message: Request | Response, source: Source, now: float) -> None:
-        if self.ipsec is not None and isinstance(message, Request) \
-                and self.settings.ipsec.unprotected == "drop" \
-                and self._unprotected(message, source):
+        if self.ipsec is not None and isinstance(message, Request) and \
+                self.settings.ipsec.unprotected == "drop" and self._unprotected(message, source):
             _log.info("pcscf.unprotected_dropped", method=message.method, peer=str(source))
             return
         super().receive(message, source, now)
@@ -546,7 +547,7 @@ class PcscfCore(FailoverCore[PcscfRequest]):
         registered over the flow are not touched (§5.2.2: state per registration)."""
         flow = flow_key(ctx.source)
         try:
-            key = registration_key(flow, str(ctx.request.to_addr.uri))
+            key = registration_key(flow, str(to_uri(ctx.request)))
             previous = self.store.get(key)
             reg = build_registration(ctx.request, response, flow, ctx.source.conn, self.path,
                                      previous, now, self.settings.default_expires,
@@ -558,7 +559,7 @@ class PcscfCore(FailoverCore[PcscfRequest]):
         if reg is None:
             if (gone := self.store.remove(key)) is not None:
                 _log.debug("pcscf.deregistered", impu=gone.registered_impu,
-                           flow=_flow_text(flow))
+                           flow=flow_text(flow))
                 self.regsub.release_unused(gone)
             return
         # Records this one replaces or empties: their subscriptions may be unused after.
@@ -573,7 +574,7 @@ class PcscfCore(FailoverCore[PcscfRequest]):
         self.store.save(reg)
         for other in replaced:  # after the save: a UE that only moved keeps its own
             self.regsub.release_unused(other)
-        _log.debug("pcscf.registered", impu=reg.registered_impu, flow=_flow_text(flow),
+        _log.debug("pcscf.registered", impu=reg.registered_impu, flow=flow_text(flow),
                    expires=round(reg.expires - now))
         if previous is None:  # §5.2.3: after the initial registration of the identity only
             self.regsub.subscribe(reg, now)
@@ -597,7 +598,3 @@ class PcscfCore(FailoverCore[PcscfRequest]):
         except SipParseError:
             return None
         return self.i_cscfs.get(uri.host.lower(), (None,))[0] if isinstance(uri, SipUri) else None
-
-
-def _flow_text(flow: FlowKey) -> str:
-    return f"{flow[0].lower()}:{flow[1]}:{flow[2]}"

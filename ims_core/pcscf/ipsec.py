@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ims_core import log
+from ims_core.deadlines import DeadlineHeap
 from ims_core.ipsec import Endpoint, Kernel, SaSet, build_sa_set
 from ims_core.ipsec.alloc import ExhaustedError, PortAllocator, SpiAllocator
 from ims_core.sip import Request, SipParseError
@@ -109,7 +110,10 @@ class IpsecTable:
         self.host = host
         self.kernel = kernel
         self.sets: dict[SetKey, ProtectedSet] = {}
-        self._hosts: dict[str, int] = {}  # UE address -> sets (any state)
+        self._hosts: dict[str, dict[SetKey, None]] = {}  # UE address -> its sets, in order
+        # The deadlines of the sets in `sets` that have one: asked after every message,
+        # so no scan of every set (a P-CSCF has one per registered UE).
+        self._deadlines: DeadlineHeap[SetKey] = DeadlineHeap()
         self._spis = SpiAllocator(config.spi_min, config.spi_max, rng)
         self._ports = PortAllocator(config.port_s, config.client_port_range())
 
@@ -215,10 +219,11 @@ class IpsecTable:
             raise IpsecUnavailable(str(exc)) from None
         server = server_mechanism(choice, spi_c=spi_c, spi_s=spi_s, port_c=port_c,
                                   port_s=self.config.port_s)
-        pset = ProtectedSet(ue, ours, (server,), sa_set, SetState.PENDING,
-                            now + self.config.pending_seconds, came_over)
+        deadline = now + self.config.pending_seconds
+        pset = ProtectedSet(ue, ours, (server,), sa_set, SetState.PENDING, deadline, came_over)
         self.sets[key] = pset
-        self._hosts[ue_host] = self._hosts.get(ue_host, 0) + 1
+        self._hosts.setdefault(ue_host, {})[key] = None
+        self._deadlines.set(key, deadline)
         _log.debug("ipsec.pending", ue=f"{ue_host}:{offer.port_c}", spi_c=spi_c, spi_s=spi_s,
                    alg=choice.alg, ealg=choice.ealg)
         return server
@@ -228,6 +233,8 @@ class IpsecTable:
         that exchange replaced retires (TS 33.203 §7.4)."""
         if pset.state is SetState.PENDING:
             pset.state, pset.deadline = SetState.ACTIVE, None
+            if self.sets.get(pset.key) is pset:
+                self._deadlines.discard(pset.key)
             _log.debug("ipsec.active", ue=f"{pset.ue.host}:{pset.ue.port_c}")
         old, pset.replaces = pset.replaces, None
         if old is not None and old is not pset and self.sets.get(old.key) is old:
@@ -242,6 +249,8 @@ class IpsecTable:
         if pset.state is not SetState.RETIRING:
             pset.state = SetState.RETIRING
             pset.deadline = now + self.config.retire_seconds
+            if self.sets.get(pset.key) is pset:
+                self._deadlines.set(pset.key, pset.deadline)
             _log.debug("ipsec.retiring", ue=f"{pset.ue.host}:{pset.ue.port_c}")
 
     def sweep(self, in_use: Callable[[ProtectedSet], bool], now: float,
@@ -264,11 +273,13 @@ class IpsecTable:
 
     # -- time --------------------------------------------------------------------------------
     def get_timer(self) -> float | None:
-        return min((p.deadline for p in self.sets.values() if p.deadline is not None),
-                   default=None)
+        return self._deadlines.peek()
 
     def handle_timer(self, now: float) -> None:
-        for pset in list(self.sets.values()):
+        due = self._deadlines.peek()
+        if due is None or due > now:
+            return  # asked on every timer of the node: no scan unless a set is due
+        for pset in list(self.sets.values()):  # in the order they were set up
             if pset.deadline is not None and pset.deadline <= now:
                 self._remove(pset)
 
@@ -279,19 +290,18 @@ class IpsecTable:
 
     # -- internals ---------------------------------------------------------------------------
     def _by_host(self, host: str) -> Iterator[ProtectedSet]:
-        if host not in self._hosts:
-            return iter(())
-        return (p for p in self.sets.values() if p.ue.host == host)
+        return (self.sets[k] for k in self._hosts.get(host, ()))
 
     def _remove(self, pset: ProtectedSet) -> None:
         if self.sets.get(pset.key) is not pset:
             return
         del self.sets[pset.key]
-        left = self._hosts.get(pset.ue.host, 1) - 1
-        if left > 0:
-            self._hosts[pset.ue.host] = left
-        else:
-            self._hosts.pop(pset.ue.host, None)
+        self._deadlines.discard(pset.key)
+        mine = self._hosts.get(pset.ue.host)
+        if mine is not None:
+            mine.pop(pset.key, None)
+            if not mine:
+                del self._hosts[pset.ue.host]
         self._spis.release(pset.ours.spi_c)
         self._spis.release(pset.ours.spi_s)
         try:

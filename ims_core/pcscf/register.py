@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
-from ims_core.identity import same_identity, uri_key
+from ims_core.identity import contact_views, same_identity, text_and_key, to_uri
 from ims_core.sip import NameAddr, Request, Response, SipParseError, SipUri
+from ims_core.sip.address import name_addr_view
 
 from .registrations import Binding, FlowKey, Registration
 
@@ -41,13 +42,15 @@ def home_network_of(request: Request, i_cscfs: Mapping[str, _T]) -> _T:
     dest = i_cscfs.get(uri.host.lower())
     if dest is None:
         raise RegisterRejected(403, "Home Network Not Served")
-    for name in ("to", "from", "contact"):
-        if name not in request.headers:
+    headers = request.headers
+    to, from_ = headers.get("to"), headers.get("from")
+    for name, value in (("to", to), ("from", from_), ("contact", headers.get("contact"))):
+        if value is None:
             raise RegisterRejected(400, f"Missing {name.title()} Header")
-    try:
-        _ = request.to_addr, request.from_addr
-        if not request.is_contact_star():
-            request.contacts()
+    try:  # parsed here, kept for later reads (views: nothing is copied only to check it)
+        name_addr_view(to or "")
+        name_addr_view(from_ or "")
+        contact_views(request)
     except SipParseError as exc:
         raise RegisterRejected(400, exc.reason) from None
     return dest
@@ -71,13 +74,15 @@ def registered_bindings(
     that the 200 still lists with a non-zero expiry. Contacts compare as URIs (RFC 3261
     §10.3 step 7 / §19.1.4)."""
     listed: dict[str, tuple[str, int]] = {}
-    for c in response.contacts():
-        listed[uri_key(c.uri)] = (str(c.uri), _expires_of(c, response, default_expires))
+    for c in contact_views(response):
+        text, key = text_and_key(c.uri)
+        listed[key] = (text, _expires_of(c, response, default_expires))
     mine: dict[str, str] = {}
     for b in previous:
         mine[b.key] = b.uri
-    for c in register.contacts():
-        mine[uri_key(c.uri)] = str(c.uri)
+    for c in contact_views(register):
+        text, key = text_and_key(c.uri)
+        mine[key] = text
     out: list[Binding] = []
     for key, uri in mine.items():
         hit = listed.get(key)
@@ -99,8 +104,8 @@ def build_registration(
         register, response, previous.bindings if previous else (), now, default_expires)
     if not bindings:
         return None
-    registered = str(register.to_addr.uri)
-    impus = [str(a.uri) for a in response.addresses("p-associated-uri")]
+    registered = str(to_uri(register))
+    impus = [str(name_addr_view(v).uri) for v in response.headers.values("p-associated-uri")]
     if not any(same_identity(registered, i) for i in impus):
         impus.append(registered)
     return Registration(

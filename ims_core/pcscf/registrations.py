@@ -43,6 +43,11 @@ JOURNAL_KIND = "pcscf.reg"
 RECORD_VERSION = 1  # of the JSON form; a record of another version is not restored
 
 
+def flow_text(flow: FlowKey) -> str:
+    """A flow as logs show it: ``udp:host:port``."""
+    return f"{flow[0].lower()}:{flow[1]}:{flow[2]}"
+
+
 def registration_key(flow: FlowKey, registered_impu: str) -> RegKey:
     """The key of the record of `registered_impu` registered over `flow`. Raises
     SipParseError for text that is no URI."""

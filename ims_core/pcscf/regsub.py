@@ -75,6 +75,7 @@ from .registrations import (
     RegistrationStore,
     drop_bindings,
     drop_identities,
+    flow_text,
 )
 
 _log = log.get("pcscf")
@@ -248,9 +249,10 @@ class RegEventSubscriber:
 
     # -- timers --------------------------------------------------------------------------
     def get_timer(self) -> float | None:
-        deadlines = [t for t in (self._timers.peek(), self.departed.next_expiry())
-                     if t is not None]
-        return min(deadlines) if deadlines else None
+        mine, departed = self._timers.peek(), self.departed.next_expiry()
+        if mine is None or departed is None:
+            return departed if mine is None else mine
+        return departed if departed < mine else mine
 
     def handle_timer(self, now: float) -> None:
         self.departed.expire(now)
@@ -403,6 +405,8 @@ class RegEventSubscriber:
         """TS 24.229 §5.2.5: drop what the notifier says is over (`ended`), within the
         UEs registered with the subscribed identity (never anyone else's)."""
         identities, contacts = ended(info)
+        if not identities and not contacts:
+            return  # the usual NOTIFY (a refresh, a new contact): nothing to drop
         removed: list[Registration] = []
         for reg in self.store.by_impu(sub.aor):
             after = drop_identities(self.store, reg, identities)
@@ -412,7 +416,7 @@ class RegEventSubscriber:
             if after is None:
                 removed.append(reg)
                 _log.info("pcscf.network_deregistered", impu=reg.registered_impu,
-                          flow=f"{reg.flow[0].lower()}:{reg.flow[1]}:{reg.flow[2]}")
+                          flow=flow_text(reg.flow))
             elif after is not reg:
                 _log.info("pcscf.network_update", impu=reg.registered_impu,
                           impus=len(after.impus), bindings=len(after.bindings))

@@ -42,11 +42,14 @@ def remove_option_tag(message: Message, header: str, tag: str) -> bool:
 def strip_sec_agree(request: Request) -> bool:
     """RFC 3329 §2.5/§2.6, TS 24.229 §5.2.2.1 and §5.2.6.3: the security agreement ends
     at the P-CSCF, so its headers and option tags do not travel on. True if any went."""
+    present = {f[0] for f in request.headers.fields}  # one pass, not one per header
     changed = False
     for name in SEC_AGREE_HEADERS:
-        changed = request.headers.remove(name) > 0 or changed
+        if name in present:
+            changed = request.headers.remove(name) > 0 or changed
     for name in ("require", "proxy-require"):
-        changed = remove_option_tag(request, name, SEC_AGREE) or changed
+        if name in present:
+            changed = remove_option_tag(request, name, SEC_AGREE) or changed
     return changed
 
 

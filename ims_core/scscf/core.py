@@ -60,7 +60,7 @@ from typing import ClassVar
 from ims_core import log
 from ims_core.cscf import CxOutcome, CxVerdict, Procedure, verdict
 from ims_core.diameter import CxResult, DiameterUnavailable, Message
-from ims_core.identity import impi_from_impu, impu_key
+from ims_core.identity import impi_from_impu, impu_key, to_uri
 from ims_core.persist import Backend, Journal
 from ims_core.proxy import RequestContext, Target, top_route
 from ims_core.proxy.uac import OnResponse
@@ -203,7 +203,7 @@ class ScscfCore(SessionCore):
 
     def protected(self, ctx: _Ctx) -> bool:  # overload spares answers and refreshes
         return ctx.request.method == "REGISTER" and (super().protected(ctx) or self.store.get(
-            impu_key(ctx.request.to_addr.uri)) is not None)
+            impu_key(to_uri(ctx.request))) is not None)
 
     def route_request(self, ctx: _Ctx) -> _Route:
         method = ctx.request.method
@@ -232,11 +232,11 @@ class ScscfCore(SessionCore):
                 response.headers.add(name, value)
             return response
         cred = digest.credentials(request, self.realm)
-        to_uri = request.to_addr.uri
-        impi = (cred.username if cred is not None else None) or impi_from_impu(to_uri)
+        to = to_uri(request)
+        impi = (cred.username if cred is not None else None) or impi_from_impu(to)
         if not impi:
             return self.failure_response(ctx, 403, "no private identity")
-        impu = impu_key(to_uri)
+        impu = impu_key(to)
         reg = Registering(impi, impu, update, cred)
         ctx.state.register = reg
         now = ctx.created

@@ -271,16 +271,28 @@ def authorised(reg: Registration, who: Iterable[Uri], trusted: frozenset[str],
 
 # -- the reginfo document (RFC 3680 §5) -------------------------------------------------
 def _id(*parts: str) -> str:
-    """A stable id (RFC 3680 §5.2: the same registration or contact keeps its id)."""
-    return hashlib.blake2s("\n".join(parts).encode(), digest_size=6).hexdigest()
+    """A stable id (RFC 3680 §5.2: the same registration or contact keeps its id). Every
+    NOTIFY of a registration asks for the same ones: kept (bounded, emptied when full)."""
+    text = "\n".join(parts)
+    hit = _IDS.get(text)
+    if hit is None:
+        if len(_IDS) >= _IDS_MAX:
+            _IDS.clear()
+        hit = _IDS[text] = hashlib.blake2s(text.encode(), digest_size=6).hexdigest()
+    return hit
 
 
-def _contact(aor: str, key: str, b: Binding, event: str, now: float, *,
-             active: bool) -> ContactInfo:
+_IDS_MAX = 32768  # some 5000 subscribers (an id per identity and contact)
+_IDS: dict[str, str] = {}
+
+
+def _contact(aor: str, key: str, b: Binding, event: str, *, active: bool,
+             expires: int = 0) -> ContactInfo:
     # TS 24.229 §5.4.2.1.2: <uri> is the bare contact; its header parameters
     # (+sip.instance, reg-id, feature tags) go in <unknown-param> as written.
+    # `expires`: the seconds left of an active one (terminated: 0).
     return ContactInfo(id=_id(aor, key), state="active" if active else "terminated",
-                       event=event, uri=b.uri, expires=b.remaining(now) if active else 0,
+                       event=event, uri=b.uri, expires=expires if active else 0,
                        params=b.params)
 
 
@@ -289,18 +301,20 @@ def registrations(reg: Registration, change: Change, now: float) -> tuple[Regist
     left the set, terminated."""
     live: list[tuple[str, Binding]] = [] if change.ended else sorted(
         reg.bindings.items(), key=lambda kb: kb[1].expires_at)
+    left = [b.remaining(now) for _, b in live]  # the same under every identity
     out = []
     for aor in visible_identities(reg):
         fresh = "created" if aor in change.added else "registered"
-        contacts = [_contact(aor, key, b, change.events.get(key, fresh), now, active=True)
-                    for key, b in live]
-        contacts += [_contact(aor, key, b, event, now, active=False)
+        contacts = [_contact(aor, key, b, change.events.get(key, fresh), active=True,
+                             expires=expires)
+                    for (key, b), expires in zip(live, left, strict=True)]
+        contacts += [_contact(aor, key, b, event, active=False)
                      for key, b, event in change.gone]
         out.append(RegistrationInfo(aor, _id(aor), "active" if live else "terminated",
                                     tuple(contacts)))
     for aor in change.dropped:
         out.append(RegistrationInfo(aor, _id(aor), "terminated", tuple(
-            _contact(aor, key, b, "rejected", now, active=False) for key, b in live)))
+            _contact(aor, key, b, "rejected", active=False) for key, b in live)))
     return tuple(out)
 
 

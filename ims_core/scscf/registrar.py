@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ims_core.identity import uri_key
+from ims_core.identity import text_and_key
 from ims_core.sip import (
     NameAddr,
     Request,
     Response,
     SipParseError,
     delta_seconds,
-    parse_name_addr,
 )
+from ims_core.sip.address import name_addr_view
 from ims_core.sip.addressing import Source
 from ims_core.userdata import Profile
 
@@ -73,7 +73,8 @@ def implicit_set(impu: str, profile: Profile | None) -> tuple[tuple[str, ...], f
 @dataclass(slots=True)
 class ContactUpdate:
     """What a REGISTER asks for (RFC 3261 §10.2): contacts with their requested
-    lifetime, ``star`` (remove all), or neither (a query of the current bindings)."""
+    lifetime, ``star`` (remove all), or neither (a query of the current bindings).
+    The contacts are the parse cache's own (`name_addr_view`): read them, never edit."""
 
     star: bool = False
     contacts: list[tuple[NameAddr, int]] = field(default_factory=list)
@@ -91,14 +92,14 @@ def contact_update(request: Request, settings: RegistrarSettings) -> ContactUpda
     """Parse Contact and Expires (§10.2.1-§10.2.2, §10.3 steps 6-7); raises
     RegisterError for a bad Contact:* (400) or a lifetime below the minimum (423)."""
     header_expires = _delta(request.headers.get("expires"))
-    if request.headers.get_all("contact") and "*" in [
-        v.strip() for v in request.headers.values("contact")
-    ]:
+    values = request.headers.values("contact")
+    if "*" in [v.strip() for v in values]:
         if not request.is_contact_star() or header_expires != 0:
             raise RegisterError(400, "Invalid Contact *")
         return ContactUpdate(star=True)
     out = ContactUpdate()
-    for contact in request.contacts():
+    for value in values:
+        contact = name_addr_view(value)
         expires = _delta(contact.param("expires"))
         if expires is None:
             expires = header_expires if header_expires is not None else settings.default_expires
@@ -115,7 +116,7 @@ def check_order(reg: Registration | None, update: ContactUpdate, request: Reques
         return
     call_id, cseq = request.call_id, request.cseq.seq
     for contact, _ in update.contacts:
-        b = reg.bindings.get(uri_key(contact.uri))
+        b = reg.bindings.get(text_and_key(contact.uri)[1])
         if b is not None and b.call_id == call_id and cseq <= b.cseq:
             raise RegisterError(500, "Out of order REGISTER")
 
@@ -129,19 +130,20 @@ def apply(reg: Registration, update: ContactUpdate, request: Request, source: So
     path = tuple(request.headers.values("path"))
     call_id, cseq = request.call_id, request.cseq.seq
     for contact, expires in update.contacts:
-        key = uri_key(contact.uri)
+        uri, key = text_and_key(contact.uri)
         if expires == 0:
             reg.bindings.pop(key, None)
             continue
         params = tuple(p for p in contact.params if p[0].lower() not in ("expires", "q"))
         reg.bindings[key] = Binding(
-            uri=str(contact.uri), expires_at=now + expires, impi=impi, call_id=call_id, cseq=cseq,
+            uri=uri, expires_at=now + expires, impi=impi, call_id=call_id, cseq=cseq,
             q=contact.param("q"), params=params, path=path, received=str(source),
         )
 
 
 def contact_value(b: Binding, now: float) -> str:
-    value = NameAddr(parse_name_addr(f"<{b.uri}>").uri, None, list(b.params))
+    # The kept parse's URI is only read (str below): no copy of it.
+    value = NameAddr(name_addr_view(f"<{b.uri}>").uri, None, list(b.params))
     if b.q is not None:
         value.set_param("q", b.q)
     value.set_param("expires", str(b.remaining(now)))

@@ -42,7 +42,8 @@ KIND = "scscf.registration"  # the journal/backend kind of a Registration record
 def seconds_left(at: float, now: float) -> int:
     """Whole seconds from *now* to *at*, rounded up, never negative; (now + 600) - now
     may come out a hair above 600 in floating point, which must still read 600."""
-    return max(0, math.ceil(round(at - now, 6)))
+    left = round(at - now, 6)
+    return math.ceil(left) if left > 0 else 0
 
 
 @dataclass(slots=True)
@@ -353,7 +354,9 @@ class MemoryStore:
     def pending_challenges(self) -> int:
         return len(self._challenges)
 
-    def next_deadline(self) -> float | None:
-        times = [t for t in (self._expiry.peek(), self._sub_expiry.peek(), self._purge.peek())
-                 if t is not None]
-        return min(times) if times else None
+    def next_deadline(self) -> float | None:  # asked after every message: no list, no min()
+        best = self._expiry.peek()
+        for t in (self._sub_expiry.peek(), self._purge.peek()):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best

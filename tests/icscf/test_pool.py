@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ims_core.icscf import ScscfEntry, ScscfPool
+from ims_core.icscf import ScscfEntry, ScscfPool, pool
 from ims_core.icscf.pool import name_key, server_destination
 from ims_core.sip.addressing import Destination
 
@@ -69,3 +69,12 @@ def test_pool_resolves_by_key_and_falls_back_to_ip_literals() -> None:
 def test_a_pool_entry_without_any_address_is_refused() -> None:
     with pytest.raises(ValueError, match="no usable address"):
         ScscfPool((ScscfEntry("sip:scscf.example.net"),))
+
+
+def test_name_keys_are_kept_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert name_key("sip:SCSCF.example") == name_key("sip:scscf.example:5060")
+    assert name_key("tel:+1") is None and pool._NAME_KEYS["tel:+1"] is None  # kept too
+    monkeypatch.setattr(pool, "_NAME_KEYS_MAX", 20)
+    for i in range(pool._NAME_KEYS_MAX + 5):
+        assert name_key(f"sip:s{i}.example") == f"sip:s{i}.example:5060"
+    assert len(pool._NAME_KEYS) <= pool._NAME_KEYS_MAX

@@ -341,3 +341,32 @@ def test_a_second_register_that_skips_the_sas_is_494_and_drops_them() -> None:
                    f"{r401.headers.get('security-server')}\r\n")
     [resp] = responses(lab.h.rx(req, source_for(req, (UE[0], 5100))))  # not over the SAs
     assert resp.status == 494 and lab.sets == 0
+
+
+def _agrees_with_a_scan(lab: Lab) -> None:
+    """The table's indexes (deadlines, sets per UE address) say what a scan of every set
+    would: they are kept, not recomputed per message."""
+    table = lab.h.core.ipsec
+    assert table is not None
+    deadlines = [p.deadline for p in table.sets.values() if p.deadline is not None]
+    assert table.get_timer() == (min(deadlines) if deadlines else None)
+    for host in {p.ue.host for p in table.sets.values()} | {UE[0], "192.0.2.99"}:
+        assert list(table._by_host(host)) == [p for p in table.sets.values()
+                                              if p.ue.host == host]
+
+
+def test_set_deadlines_and_hosts_are_indexed_as_sets_come_and_go() -> None:
+    lab = Lab(retire_seconds=2, pending_seconds=30)
+    _agrees_with_a_scan(lab)
+    lab.first(5100)  # pending, with its deadline
+    _agrees_with_a_scan(lab)
+    lab.register(5101)  # another set of the same UE address, active: no deadline
+    _agrees_with_a_scan(lab)
+    lab.register(5102, over=5101)  # the one it came over retires
+    _agrees_with_a_scan(lab)
+    assert lab.h.core.ipsec is not None and lab.h.core.ipsec.get_timer() is not None
+    lab.h.advance(3)  # the retired one goes; the pending one stays until its 30 s
+    _agrees_with_a_scan(lab)
+    lab.h.advance(40)
+    _agrees_with_a_scan(lab)
+    assert lab.sets == 1

@@ -5,6 +5,7 @@ and that a registration nobody subscribes to does no reg-event work at all."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -248,3 +249,17 @@ def test_no_subscription_no_reg_event_work(h: RegHarness,
     h.tick(601)  # the last one expires
     assert h.core.store.get(IMPU) is None and h.notifies() == []
     assert regevent.snapshot(None) is None
+
+
+def test_reginfo_ids_are_stable_and_kept_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 3680 §5.2: the same registration or contact keeps its id; they are worked out
+    once per text and kept, within a bound."""
+    first = regevent._id("sip:a@b", "key")
+    assert first == regevent._id("sip:a@b", "key") == hashlib.blake2s(
+        b"sip:a@b\nkey", digest_size=6).hexdigest()
+    assert regevent._id("sip:a@b") != first
+    monkeypatch.setattr(regevent, "_IDS_MAX", 50)
+    for i in range(regevent._IDS_MAX + 5):
+        regevent._id(f"sip:{i}@b")
+    assert len(regevent._IDS) <= regevent._IDS_MAX
+    assert regevent._id("sip:a@b", "key") == first
