@@ -17,7 +17,7 @@ from .errors import SipParseError
 from .grammar import LWS, QUOTED_STRING, TOKEN, quote, unquote
 from .params import HasParams, Param, format_params, parse_generic_params
 from .parsecache import ParseCache
-from .uri import SipUri, Uri, parse_uri
+from .uri import SipUri, Uri, uri_view
 
 _DISPLAY_TOKENS_RE = re.compile(rf"{TOKEN}(?:[ \t]+{TOKEN})*")
 _QUOTED_HEAD_RE = re.compile(rf"{LWS}({QUOTED_STRING}){LWS}<")
@@ -128,7 +128,9 @@ def _parse_name_addr(text: str) -> NameAddr:
     uri_text = (stripped if semi < 0 else stripped[:semi]).rstrip(" \t")
     if "?" in uri_text or "," in uri_text:
         raise SipParseError("URI with '?' or ',' must be enclosed in <>")
-    uri = parse_uri(uri_text)
+    # The URI's kept parse: this NameAddr is itself kept, and handed out as copies
+    # (which copy the URI) or read-only views.
+    uri = uri_view(uri_text)
     params = parse_generic_params(stripped, semi) if semi >= 0 else []
     return NameAddr(uri, None, params)
 
@@ -137,7 +139,7 @@ def _after_laquot(text: str, start: int, display: str | None) -> NameAddr:
     gt = text.find(">", start)
     if gt < 0:
         raise SipParseError("Missing '>' in address")
-    uri = parse_uri(text[start:gt])
+    uri = uri_view(text[start:gt])  # shared, as in _parse_name_addr
     return NameAddr(uri, display, parse_generic_params(text, gt + 1))
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .address import NameAddr, parse_name_addr
+from .address import NameAddr, name_addr_view
 from .errors import SipParseError
 from .headers import Headers
 from .message import Message, Request, Response
@@ -95,7 +95,7 @@ class Dialog:
         Request-URI, not to its top Route (§8.1.2)."""
         if not self.route_set:
             return False
-        first = parse_name_addr(self.route_set[0]).uri
+        first = name_addr_view(self.route_set[0]).uri
         return isinstance(first, SipUri) and not first.lr
 
     def _request_uri_and_route(self) -> tuple[str, tuple[str, ...]]:
@@ -105,9 +105,10 @@ class Dialog:
         rest of the route set and then the remote target."""
         if not self.route_set:
             return self.remote_target, ()
-        first = parse_name_addr(self.route_set[0]).uri
+        first = name_addr_view(self.route_set[0]).uri
         if not isinstance(first, SipUri) or first.lr:
             return self.remote_target, self.route_set
+        first = first.copy()  # edited below
         first.remove_param("method")
         first.headers = []
         return str(first), (*self.route_set[1:], f"<{self.remote_target}>")
@@ -192,7 +193,7 @@ def _target(message: Message) -> str | None:
     response that creates or refreshes a dialog has exactly one, a SIP or SIPS URI."""
     if "contact" not in message.headers:
         return None
-    contacts = message.contacts()  # empty for "*"
+    contacts = message.contact_views()  # empty for "*"; only read here
     if len(contacts) != 1:
         raise SipParseError("More than one Contact" if contacts else "Bad Contact")
     uri = contacts[0].uri

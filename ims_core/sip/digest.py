@@ -157,8 +157,8 @@ def parse_auth(value: str) -> AuthHeader:
         name, raw, comma = p.groups()
         if raw is None:
             params.append(AuthParam(name, "", False))
-        elif raw[0] == '"':
-            params.append(AuthParam(name, unquote(raw), True))
+        elif raw[0] == '"':  # unquote() without the call when nothing is escaped
+            params.append(AuthParam(name, raw[1:-1] if "\\" not in raw else unquote(raw), True))
         else:
             params.append(AuthParam(name, raw, False))
         pos = p.end()

@@ -7,7 +7,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from .errors import SipParseError
-from .grammar import CALL_ID_RE, CSEQ_RE, MAX_PORT, VIA_HEAD_RE
+from .grammar import CALL_ID_RE, CSEQ_RE, MAX_PORT, TOKEN_CHARS, VIA_HEAD_RE
 from .params import HasParams, Param, format_params, parse_generic_params
 
 # §8.1.1.7: branch IDs of RFC 3261 elements start with this magic cookie.
@@ -60,9 +60,19 @@ class Via(HasParams):
         return Via(self.transport, self.host, self.port, list(self.params), self.protocol)
 
 
-def parse_via(value: str) -> Via:
-    """Parse one via-parm (already split from its neighbours at commas)."""
-    m = VIA_HEAD_RE.match(value)
+# sent-protocol and sent-by of a Via, as text up to the first ";" -> (protocol,
+# transport, host, port, where the match ended). A node sees the same few of these (its
+# peers', its UEs') over and over while branches are new in every message. Only heads
+# that parse are kept; emptied when full.
+_ViaHead = tuple[str, str, str, int | None, int]
+_VIA_HEADS: dict[str, _ViaHead] = {}
+VIA_HEAD_CACHE_SIZE = 1024
+
+
+def _via_head(head: str) -> _ViaHead:
+    """VIA_HEAD_RE on `head` (a Via value up to its first ";", which the expression
+    cannot cross, so its match on the whole value is the same), checked."""
+    m = VIA_HEAD_RE.match(head)
     if m is None:
         raise SipParseError("Bad Via header")
     name, version, transport, host, port = m.groups()
@@ -75,17 +85,26 @@ def parse_via(value: str) -> Via:
     # asyncio then closes the whole UDP transport.
     if port and int(port) > MAX_PORT:
         raise SipParseError("Bad port in Via")
-    params = parse_generic_params(value, m.end())
+    return f"{name}/{version}", transport, host, int(port) if port else None, m.end()
+
+
+def parse_via(value: str) -> Via:
+    """Parse one via-parm (already split from its neighbours at commas)."""
+    semi = value.find(";")
+    head = value if semi < 0 else value[:semi]
+    parsed = _VIA_HEADS.get(head)
+    if parsed is None:
+        parsed = _via_head(head)
+        if len(head) <= 128:  # the usual head is 30-60 characters
+            if len(_VIA_HEADS) >= VIA_HEAD_CACHE_SIZE:
+                _VIA_HEADS.clear()
+            _VIA_HEADS[head] = parsed
+    protocol, transport, host, port, end = parsed
+    params = parse_generic_params(value, end)
     for pname, pvalue in params:
         if pvalue is None and pname.lower() in ("branch", "received", "maddr", "ttl"):
             raise SipParseError(f"Via parameter {pname} needs a value")
-    return Via(
-        transport,
-        host,
-        int(port) if port else None,
-        params,
-        f"{name}/{version}",
-    )
+    return Via(transport, host, port, params, protocol)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +119,18 @@ class CSeq:
 
 
 def parse_cseq(value: str) -> CSeq:
-    m = CSEQ_RE.fullmatch(value.strip(" \t"))
+    value = value.strip(" \t")
+    digits, _, method = value.partition(" ")
+    # The usual "1 REGISTER": what CSEQ_RE takes, checked without it.
+    if (
+        0 < len(digits) <= 10 and digits.isascii() and digits.isdigit() and method
+        and TOKEN_CHARS.issuperset(method)
+    ):
+        number = int(digits)
+        if number >= 2**31:
+            raise SipParseError("CSeq number too large")
+        return CSeq(number, method)
+    m = CSEQ_RE.fullmatch(value)
     if m is None:
         raise SipParseError("Bad CSeq header")
     seq = int(m.group(1))

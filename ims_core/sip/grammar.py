@@ -7,6 +7,7 @@ grammar and being liberal is harmless, the deviation is noted.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -14,6 +15,9 @@ from types import MappingProxyType
 # token    = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" )
 TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
 TOKEN_RE = re.compile(TOKEN)
+# The same characters, for `TOKEN_CHARS.issuperset(text)` (with `text` non-empty): a
+# check in C without the regex engine, for short texts.
+TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-.!%*_+`'~")
 
 # quoted-string = SWS DQUOTE *(qdtext / quoted-pair ) DQUOTE
 # qdtext        = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII
@@ -170,6 +174,9 @@ def _known_keys() -> dict[str, str]:
 _KNOWN = _known_keys()
 KNOWN_KEYS: Mapping[str, str] = MappingProxyType(_KNOWN)
 _known_get = _KNOWN.get
+# The key of a name in a precomputed spelling, None for any other: callers that name
+# headers mostly spell them so, and try this before calling header_key.
+known_key = _known_get
 
 
 def header_key(name: str) -> str:

@@ -13,13 +13,14 @@ view is asked for (see message.py).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from operator import itemgetter
 
 from .address import split_values
-from .grammar import header_key
+from .grammar import header_key, known_key
 
 Field = tuple[str, str, str, str | None]
-_KEY_OF = itemgetter(0)  # a field's lookup key
+# Callers mostly name headers in a known spelling ("via", "Content-Length"): one dict hit
+# before the call to header_key (which computes any other spelling).
+_known_get = known_key
 
 # Preferred spelling for headers created locally (§7.3.1 leaves case free).
 _CANONICAL = {
@@ -32,7 +33,7 @@ _CANONICAL = {
 
 def canonical_name(name: str) -> str:
     """`via` -> `Via`, `record-route` -> `Record-Route` (for headers we create)."""
-    key = header_key(name)
+    key = _known_get(name) or header_key(name)
     spelled = _CANONICAL.get(key)
     if spelled is not None:
         return spelled
@@ -68,7 +69,13 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        return header_key(name) in map(_KEY_OF, self._fields)
+        key = _known_get(name) or header_key(name)
+        for f in self._fields:  # a loop beats `in map(...)` or any() on a dozen fields
+            if f[0] == key:
+                break
+        else:
+            return False
+        return True
 
     @property
     def fields(self) -> list[Field]:
@@ -77,7 +84,7 @@ class Headers:
 
     def get(self, name: str) -> str | None:
         """Value of the first field called `name`, or None."""
-        key = header_key(name)
+        key = _known_get(name) or header_key(name)
         for f in self._fields:
             if f[0] == key:
                 return f[2]
@@ -86,7 +93,7 @@ class Headers:
     def first_field(self, name: str) -> Field | None:
         """The first field called `name` (its tuple), or None. Every edit replaces a
         field's tuple, so its identity tells whether the field changed."""
-        key = header_key(name)
+        key = _known_get(name) or header_key(name)
         for f in self._fields:
             if f[0] == key:
                 return f
@@ -94,31 +101,35 @@ class Headers:
 
     def get_all(self, name: str) -> list[str]:
         """Values of every field called `name`, in order (no comma splitting)."""
-        key = header_key(name)
+        key = _known_get(name) or header_key(name)
         return [f[2] for f in self._fields if f[0] == key]
 
     def values(self, name: str) -> list[str]:
         """All comma-separated values across every field called `name` (§7.3.1)."""
-        key = header_key(name)
+        key = _known_get(name) or header_key(name)
         out: list[str] = []
         for f in self._fields:
             if f[0] == key:
-                out.extend(split_values(f[2]))
+                value = f[2]
+                if "," in value or '"' in value:
+                    out.extend(split_values(value))
+                else:  # one value: what split_values would give, without the call
+                    out.append(value.strip(" \t"))
         return out
 
     def count(self, name: str) -> int:
-        key = header_key(name)
+        key = _known_get(name) or header_key(name)
         return sum(1 for f in self._fields if f[0] == key)
 
     # -- editing ---------------------------------------------------------------------
     def add(self, name: str, value: str) -> None:
         """Append a field at the end."""
-        self._fields.append((header_key(name), name, value, None))
+        self._fields.append((_known_get(name) or header_key(name), name, value, None))
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a field before the first field of the same name (top of a list
         header such as Via, Record-Route, Route, Path); at the top if there is none."""
-        key = header_key(name)
+        key = _known_get(name) or header_key(name)
         fields = self._fields
         for i, f in enumerate(fields):
             if f[0] == key:
@@ -129,23 +140,28 @@ class Headers:
     def set(self, name: str, value: str) -> None:
         """Replace the first field called `name` in place (keeping the received name)
         and remove any others; append if absent."""
-        key = header_key(name)
+        key = _known_get(name) or header_key(name)
         fields = self._fields
         for i, f in enumerate(fields):
             if f[0] == key:
                 fields[i] = (key, f[1], value, None)
-                if key in map(_KEY_OF, fields[i + 1 :]):  # rarely: rebuild only then
-                    fields[i + 1 :] = [g for g in fields[i + 1 :] if g[0] != key]
+                for j in range(i + 1, len(fields)):  # rarely a second one: rebuild only then
+                    if fields[j][0] == key:
+                        fields[j:] = [g for g in fields[j:] if g[0] != key]
+                        break
                 return
         fields.append((key, name, value, None))
 
     def remove(self, name: str) -> int:
         """Remove every field called `name`; return how many were removed."""
-        key = header_key(name)
+        key = _known_get(name) or header_key(name)
         fields = self._fields
         # Mostly called for headers that are absent (a proxy strips what must not pass):
-        # a scan in C, and the list is rebuilt only when there is something to remove.
-        if key not in map(_KEY_OF, fields):
+        # the list is rebuilt only when there is something to remove.
+        for f in fields:
+            if f[0] == key:
+                break
+        else:
             return 0
         before = len(fields)
         fields[:] = [f for f in fields if f[0] != key]
@@ -156,7 +172,7 @@ class Headers:
 
         When the first field holds several comma-separated values only the first is
         removed and the field is rewritten; otherwise the whole field goes."""
-        key = header_key(name)
+        key = _known_get(name) or header_key(name)
         fields = self._fields
         for i, f in enumerate(fields):
             if f[0] == key:
@@ -173,7 +189,7 @@ class Headers:
 
     def replace_first_value(self, name: str, value: str) -> bool:
         """Replace the topmost value of a list header; False if the header is absent."""
-        key = header_key(name)
+        key = _known_get(name) or header_key(name)
         fields = self._fields
         for i, f in enumerate(fields):
             if f[0] == key:
@@ -185,10 +201,9 @@ class Headers:
         return False
 
     # -- output ----------------------------------------------------------------------
-    def lines(self) -> Iterator[str]:
+    def lines(self) -> list[str]:
         """Each field as written on the wire (raw if untouched)."""
-        for _, name, value, raw in self._fields:
-            yield raw if raw is not None else f"{name}: {value}"
+        return [f[3] if f[3] is not None else f"{f[1]}: {f[2]}" for f in self._fields]
 
     def __repr__(self) -> str:
         return f"Headers({list(self)!r})"

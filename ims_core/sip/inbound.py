@@ -85,7 +85,7 @@ def request_source(request: Request, transport: str, host: str, port: int,
     and say where its responses go (§18.2.2). Raises SipParseError without a usable Via."""
     via = request.top_via()
     if mark_received(via, host, port):
-        request.set_top_via(via)
+        request.hand_over_top_via(via)  # only read from here on
     return Source(transport, host, port, conn, reply_destination(via, transport, conn))
 
 

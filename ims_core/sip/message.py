@@ -69,8 +69,10 @@ class Message:
     def to_bytes(self) -> bytes:
         """Wire form. Content-Length is whatever the headers say: use `set_body` (or
         `make_response`) so that it matches the body."""
-        head = "\r\n".join([self.start_line(), *self.headers.lines()])
-        return (head + "\r\n\r\n").encode("utf-8", "surrogateescape") + self.body
+        lines = self.headers.lines()
+        lines.insert(0, self.start_line())
+        lines.append("\r\n")  # the empty line after the header block
+        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
 
     __bytes__ = to_bytes
 
@@ -108,38 +110,42 @@ class Message:
         self._via_memo = (field, via)
         return via
 
-    def _view(self, view: str, key: str) -> object:
-        """The memoised value of `view` of the first `key` field (_MISSING: none kept
-        for the field there now)."""
-        views = self._views
-        if views is None:
-            return _MISSING
-        hit = views.get(view)
-        if hit is None or hit[0] is not self.headers.first_field(key):
-            return _MISSING
-        return hit[1]
-
-    def _keep(self, view: str, key: str, value: _View) -> None:
+    def _memo(self, view: str, key: str) -> tuple[Field | None, object]:
+        """The first `key` field and the memoised value of `view` for it (_MISSING:
+        none kept for the field there now)."""
         field = self.headers.first_field(key)
+        views = self._views
+        if views is not None:
+            hit = views.get(view)
+            if hit is not None and hit[0] is field:
+                return field, hit[1]
+        return field, _MISSING
+
+    def _keep(self, view: str, field: Field | None, value: _View) -> None:
         if field is not None:
             if self._views is None:
                 self._views = {}
             self._views[view] = (field, value)
 
+    def _required_field(self, field: Field | None, key: str) -> Field:
+        if field is None:
+            raise SipParseError(f"Missing {canonical_name(key)} header")
+        return field
+
     @property
     def call_id(self) -> str:
-        value = self._view("call-id", "call-id")
+        field, value = self._memo("call-id", "call-id")
         if value is _MISSING:
-            value = parse_call_id(self._required("call-id"))
-            self._keep("call-id", "call-id", value)
+            value = parse_call_id(self._required_field(field, "call-id")[2])
+            self._keep("call-id", field, value)
         return cast(str, value)
 
     @property
     def cseq(self) -> CSeq:
-        value = self._view("cseq", "cseq")
+        field, value = self._memo("cseq", "cseq")
         if value is _MISSING:
-            value = parse_cseq(self._required("cseq"))
-            self._keep("cseq", "cseq", value)
+            value = parse_cseq(self._required_field(field, "cseq")[2])
+            self._keep("cseq", field, value)
         return cast(CSeq, value)
 
     @property
@@ -151,42 +157,60 @@ class Message:
         return parse_name_addr(self._required("to"))
 
     @property
+    def from_addr_view(self) -> NameAddr:
+        """`from_addr` as kept, shared (name_addr_view): to read, never to edit."""
+        return name_addr_view(self._required("from"))
+
+    @property
+    def to_addr_view(self) -> NameAddr:
+        """`to_addr` as kept, shared (name_addr_view): to read, never to edit."""
+        return name_addr_view(self._required("to"))
+
+    @property
     def from_tag(self) -> str | None:
-        tag = self._view("from-tag", "from")
+        field, tag = self._memo("from-tag", "from")
         if tag is _MISSING:
-            tag = name_addr_view(self._required("from")).tag
-            self._keep("from-tag", "from", tag)
+            tag = name_addr_view(self._required_field(field, "from")[2]).tag
+            self._keep("from-tag", field, tag)
         return cast(str | None, tag)
 
     @property
     def to_tag(self) -> str | None:
-        tag = self._view("to-tag", "to")
+        field, tag = self._memo("to-tag", "to")
         if tag is _MISSING:
-            tag = name_addr_view(self._required("to")).tag
-            self._keep("to-tag", "to", tag)
+            tag = name_addr_view(self._required_field(field, "to")[2]).tag
+            self._keep("to-tag", field, tag)
         return cast(str | None, tag)
 
     @property
     def max_forwards(self) -> int | None:
-        value = self._view("max-forwards", "max-forwards")
+        field, value = self._memo("max-forwards", "max-forwards")
         if value is _MISSING:
-            text = self.headers.get("max-forwards")
-            value = None if text is None else parse_max_forwards(text)
-            self._keep("max-forwards", "max-forwards", value)
+            value = None if field is None else parse_max_forwards(field[2])
+            self._keep("max-forwards", field, value)
         return cast(int | None, value)
 
     @property
     def content_length(self) -> int | None:
-        value = self._view("content-length", "content-length")
+        field, value = self._memo("content-length", "content-length")
         if value is _MISSING:
-            text = self.headers.get("content-length")
-            value = None if text is None else parse_content_length(text)
-            self._keep("content-length", "content-length", value)
+            value = None if field is None else parse_content_length(field[2])
+            self._keep("content-length", field, value)
         return cast(int | None, value)
 
     def addresses(self, name: str) -> list[NameAddr]:
         """All name-addr values of a list header (Route, Path, P-Associated-URI, ...)."""
         return [parse_name_addr(v) for v in self.headers.values(name)]
+
+    def address_views(self, name: str) -> list[NameAddr]:
+        """`addresses(name)` as kept, shared (name_addr_view): to read, never to edit."""
+        return [name_addr_view(v) for v in self.headers.values(name)]
+
+    def contact_views(self) -> list[NameAddr]:
+        """`contacts()` as kept, shared: to read, never to edit."""
+        if self.is_contact_star():
+            return []
+        return self.address_views("contact")
 
     def contacts(self) -> list[NameAddr]:
         """Contact values; empty for `Contact: *` (see `is_contact_star`)."""
@@ -195,8 +219,10 @@ class Message:
         return self.addresses("contact")
 
     def is_contact_star(self) -> bool:
-        values = self.headers.get_all("contact")
-        return len(values) == 1 and values[0] == "*"
+        first = self.headers.first_field("contact")
+        if first is None or first[2] != "*":  # the usual answer, from one scan
+            return False
+        return self.headers.count("contact") == 1
 
     def routes(self) -> list[NameAddr]:
         return self.addresses("route")
@@ -231,12 +257,16 @@ class Message:
 
     def set_top_via(self, via: Via) -> None:
         """Rewrite the top Via value (e.g. to add received/rport, §18.2.1)."""
+        self.hand_over_top_via(via.copy())
+
+    def hand_over_top_via(self, via: Via) -> None:
+        """`set_top_via` for a Via its caller never edits again (it becomes the memo)."""
         if not self.headers.replace_first_value("via", str(via)):
             raise SipError("no Via header to replace")
         # What was written is what a parse of the new field gives: keep it as the memo.
         field = self.headers.first_field("via")
         if field is not None:
-            self._via_memo = (field, via.copy())
+            self._via_memo = (field, via)
 
     def push_address(self, name: str, value: NameAddr | str) -> None:
         """Insert on top of Record-Route / Route / Path / Service-Route (§16.6 step 4)."""
@@ -379,6 +409,16 @@ class Response(Message):
         self.status = status
         self.reason = reason_phrase(status) if reason is None else reason
         self.generated = False
+
+    @classmethod
+    def _from_wire(cls, status: int, reason: str, headers: Headers, version: str) -> Response:
+        """A received response (the parser's constructor: nothing to compute)."""
+        self = cls.__new__(cls)
+        self.headers, self.body, self.version = headers, b"", version
+        self._via_memo = None
+        self._views = None
+        self.status, self.reason, self.generated = status, reason, False
+        return self
 
     def start_line(self) -> str:
         return f"{self.version} {self.status} {self.reason}"

@@ -6,8 +6,10 @@ keep their quotes), so re-serialising an unmodified value changes nothing.
 
 from __future__ import annotations
 
+import re
+
 from .errors import SipParseError
-from .grammar import GENERIC_PARAM_RE
+from .grammar import GENERIC_PARAM_RE, TOKEN
 
 Param = tuple[str, str | None]
 
@@ -48,8 +50,27 @@ def format_params(params: list[Param]) -> str:
     return "".join(f";{n}" if v is None else f";{n}={v}" for n, v in params)
 
 
+# The usual shape: `;name` or `;name=token`, no blanks, quotes or colons. For such text
+# GENERIC_PARAM_RE takes each param whole (a token value cannot be a bare IPv6 address,
+# which needs a colon), so splitting at ";" and "=" gives what matching it would.
+_PLAIN_PARAMS_RE = re.compile(rf"(?:;{TOKEN}(?:={TOKEN})?)+")
+
+
 def parse_generic_params(text: str, pos: int = 0) -> list[Param]:
     """Parse `*( SEMI generic-param )` from `text[pos:]` to the end (§25.1)."""
+    if pos >= len(text):
+        return []
+    if _PLAIN_PARAMS_RE.fullmatch(text, pos) is None:
+        return _params_by_grammar(text, pos)
+    params: list[Param] = []
+    for item in text[pos + 1 :].split(";"):
+        name, eq, value = item.partition("=")
+        params.append((name, value if eq else None))
+    return params
+
+
+def _params_by_grammar(text: str, pos: int) -> list[Param]:
+    """parse_generic_params for any text: GENERIC_PARAM_RE, one param at a time."""
     params: list[Param] = []
     end = len(text)
     match = GENERIC_PARAM_RE.match

@@ -77,13 +77,29 @@ def _other_key(name: str, line: str, colon: str) -> tuple[str, str]:
     return key, name
 
 
+# Header line -> its field. Many lines recur verbatim from message to message
+# ("Max-Forwards: 70", "Content-Length: 0", a peer's Path, a subscriber's To), and a
+# field is an immutable tuple that memos compare by identity only within one message,
+# so the same tuple may stand in several messages. Bounded: emptied when full, and only
+# short unfolded lines are kept.
+_LINE_FIELDS: dict[str, Field] = {}
+LINE_CACHE_SIZE = 4096
+LINE_CACHE_MAX_LEN = 200
+
+
 def _parse_fields(lines: list[str], raws: list[str] | None = None) -> list[Field]:
     """The fields of the header lines; `raws`: their raw text when `lines` were unfolded
     (None: each field's raw text is its line)."""
     fields: list[Field] = []
     append = fields.append
     known = _KEYS
+    seen = _LINE_FIELDS
     for line in lines:
+        if raws is None:
+            field = seen.get(line)
+            if field is not None:
+                append(field)
+                continue
         name, colon, value = line.partition(":")
         try:  # indexing the read-only mapping is faster than its get()
             key: str | None = known[name]
@@ -97,7 +113,15 @@ def _parse_fields(lines: list[str], raws: list[str] | None = None) -> list[Field
             key, name = _other_key(name, line, colon)
         elif not colon:
             raise SipParseError("Header line without a colon")
-        append((key, name, value.strip(" \t"), line if raws is None else raws[len(fields)]))
+        if raws is None:
+            field = (key, name, value.strip(" \t"), line)
+            if len(line) <= LINE_CACHE_MAX_LEN:
+                if len(seen) >= LINE_CACHE_SIZE:
+                    seen.clear()
+                seen[line] = field
+            append(field)
+        else:
+            append((key, name, value.strip(" \t"), raws[len(fields)]))
     return fields
 
 
@@ -109,11 +133,11 @@ def _start_line(line: str) -> Request | Response:
             raise SipParseError("Bad status code", can_respond=False)
         if version != "SIP/2.0" and SIP_VERSION_RE.fullmatch(version) is None:
             raise SipParseError("Bad SIP version", can_respond=False)
-        return Response(int(code), reason, None, b"", version)
+        return Response._from_wire(int(code), reason, Headers(), version)
     if line[:4].upper() == "SIP/":
         # Status-Line with no SP before an empty reason phrase: tolerated (noreason).
         if len(parts) == 2 and len(parts[1]) == 3 and _DIGITS.issuperset(parts[1]):
-            return Response(int(parts[1]), "", None, b"", parts[0])
+            return Response._from_wire(int(parts[1]), "", Headers(), parts[0])
         raise SipParseError("Bad status line", can_respond=False)
     parts = line.split(" ")
     if len(parts) != 3 or not all(parts):
@@ -201,12 +225,13 @@ def _parse(data: bytes, limits: Limits, stream: bool) -> Request | Response:
     msg = _start_line(lines[0])
     is_request = isinstance(msg, Request)
     try:
-        msg.headers = Headers(_parse_fields(lines[1:]))
+        fields = _parse_fields(lines[1:])
     except SipParseError as exc:
         exc.can_respond = False if not is_request else exc.can_respond
         raise
+    msg.headers = Headers(fields)
     # Content-Length framing (§18.3, §20.14).
-    lengths = msg.headers.get_all("content-length")
+    lengths = [f[2] for f in fields if f[0] == "content-length"]
     available = size - body_start
     partial = msg if isinstance(msg, Request) else None
     if not lengths:

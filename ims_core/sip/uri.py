@@ -189,6 +189,12 @@ def parse_uri(text: str) -> Uri:
     return PARSED.get(text).copy()  # a copy: callers may edit what they get
 
 
+def uri_view(text: str) -> Uri:
+    """`parse_uri(text)` as kept, shared: for reading only, never to edit (e.g. inside a
+    parse that is itself kept and only handed out as copies or views)."""
+    return PARSED.get(text)
+
+
 def _parse_uri(text: str) -> Uri:
     m = SCHEME_RE.match(text)
     if m is None:
