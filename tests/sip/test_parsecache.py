@@ -25,4 +25,24 @@ def test_parses_each_text_once_and_keeps_no_error() -> None:
     assert calls == ["ab", "bad", "bad"] and "bad" not in cache.entries
     for text in ("c", "d", "e", "f"):
         cache.get(text)
-    assert len(cache.entries) <= 3
+    assert len(cache.entries) <= 3 and len(cache) <= 6
+
+
+def test_a_text_used_again_survives_the_flush_of_one_offs() -> None:
+    calls: list[str] = []
+
+    def parse(text: str) -> str:
+        calls.append(text)
+        return text.upper()
+
+    cache = ParseCache(parse, size=4)
+    cache.get("kept")
+    for i in range(20):  # one-off texts, with "kept" used again every third one
+        cache.get(f"once{i}")
+        if i % 3 == 0:
+            assert cache.get("kept") == "KEPT"
+    assert calls.count("kept") == 1
+    assert all(calls.count(f"once{i}") == 1 for i in range(20))
+    assert len(cache) <= 8
+    cache.get("once0")  # long gone: parsed again
+    assert calls.count("once0") == 2
