@@ -5,6 +5,8 @@ allows it (:attr:`Store.inline`, local SQLite) the batch runs right here on the 
 transaction with a savepoint per request: a group commit, and no thread hand-over of the
 GIL per SQL statement. Otherwise — a network database, or a SQLite file whose write lock
 another process holds — the batch goes to a worker thread, so the loop never waits long.
+A batch of requests that only read (UAR, LIR) runs in a read transaction
+(:meth:`Store.reading`); a batch of one needs no savepoint.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from ims_core.diameter import Message
 from ims_core.metrics.groups import HssMetrics
 
 Done = Callable[[Message | BaseException], None]  # gets the answer, or what the handler raised
-Job = tuple[Callable[[Message], Message], Message, Done]
+# What to run, on which request, who gets the outcome, and whether it may write the store.
+Job = tuple[Callable[[Message], Message], Message, Done, bool]
 
 _log: Any = log.get("hss")
 
@@ -43,10 +46,13 @@ class Batcher:
         self._pending: list[Job] = []
         self._scheduled = False
 
-    def submit(self, fn: Callable[[Message], Message], req: Message, done: Done) -> None:
+    def submit(self, fn: Callable[[Message], Message], req: Message, done: Done, *,
+               writes: bool = True) -> None:
         """Run ``fn(req)`` with the next batch; ``done`` gets its answer or exception on
-        the loop (no future per request) — from inside this call when it fills a batch."""
-        self._pending.append((fn, req, done))
+        the loop (no future per request) — from inside this call when it fills a batch.
+        ``writes`` False promises that ``fn`` only reads the store: a batch of such
+        requests alone runs without a write transaction (:meth:`Store.reading`)."""
+        self._pending.append((fn, req, done, writes))
         if len(self._pending) >= self._max:
             self._flush()
         elif not self._scheduled:
@@ -58,14 +64,22 @@ class Batcher:
         batch, self._pending = self._pending, []
         if not batch:
             return
-        jobs = [(fn, req) for fn, req, _ in batch]
-        if self._store.inline:
+        jobs = [(fn, req) for fn, req, _, _ in batch]
+        store = self._store
+        if store.inline:
             started = time.perf_counter()
+            # At low load each request is a batch of its own: a UAR or LIR then takes no
+            # write lock and commits nothing.
+            writes = any(job[3] for job in batch)
             try:
-                with self._store.batch():
-                    results = _run(jobs, self._store)
+                with store.batch() if writes else store.reading():
+                    results = _run(jobs, store) if len(jobs) > 1 else [_alone(*jobs[0])]
             except StoreBusy:
                 pass  # locked by another process: do this batch in a thread instead
+            except _Undone as undone:  # a batch of one whose request raised: rolled back
+                self._seconds.observe(time.perf_counter() - started, "batch")
+                _deliver_results(batch, [undone.exc])
+                return
             except Exception as exc:  # the commit failed: no answer may claim success
                 self._seconds.observe(time.perf_counter() - started, "batch")
                 _deliver_results(batch, [exc] * len(batch))
@@ -100,6 +114,23 @@ def _run(jobs: list[tuple[Callable[[Message], Message], Message]], store: Store)
     return out
 
 
+class _Undone(Exception):
+    """What the request of a batch of one raised; the batch is rolled back for it."""
+
+    def __init__(self, exc: Exception) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+
+
+def _alone(fn: Callable[[Message], Message], req: Message) -> Message:
+    """The request of a batch of one (each request, at low load): no savepoint, since
+    rolling back the batch undoes its writes just as well."""
+    try:
+        return fn(req)
+    except Exception as exc:
+        raise _Undone(exc) from exc
+
+
 def _run_timed(jobs: list[tuple[Callable[[Message], Message], Message]],
                store: Store) -> tuple[list[Any], float]:
     started = time.perf_counter()
@@ -108,7 +139,7 @@ def _run_timed(jobs: list[tuple[Callable[[Message], Message], Message]],
 
 
 def _deliver_results(batch: list[Job], results: list[Any]) -> None:
-    for (_, req, done), res in zip(batch, results, strict=True):
+    for (_, req, done, _), res in zip(batch, results, strict=True):
         try:
             done(res)
         except Exception:  # one callback's bug must not keep the rest of the batch waiting

@@ -30,7 +30,7 @@ from typing import Any
 from hss import provision
 from hss.batch import Batcher
 from hss.config import HssConfig
-from hss.cx import HANDLERS, CxContext, Handler
+from hss.cx import HANDLERS, READ_ONLY, CxContext, Handler
 from hss.pusher import Pusher
 from hss.store import Store, StoreError, open_store
 from ims_core import log, runtime
@@ -189,17 +189,17 @@ class HssServer:
         self.port: int | None = None
         self.metrics_port: int | None = None
 
-    def _responder(self, handler: Handler) -> Responder:
+    def _responder(self, handler: Handler, writes: bool = True) -> Responder:
         """The node's responder for *handler*: each request joins the next store batch and
         is answered when the batch is done (no task or future per request). The node
-        counts and logs the exchange."""
+        counts and logs the exchange. ``writes`` False: the handler only reads the store."""
         assert self._batcher is not None
         ctx = self.ctx
 
         def run(req: Message) -> Message:
             return handler(req, ctx)
 
-        return functools.partial(self._batcher.submit, run)
+        return functools.partial(self._batcher.submit, run, writes=writes)
 
     def ready(self) -> list[str]:
         """Why the HSS is not ready (``/readyz``): [] when it is. Cheap, never waits for
@@ -223,7 +223,7 @@ class HssServer:
         self._batcher = Batcher(self._pool, self.store, metrics=self.metrics)
         self.node = DiameterNode(diameter_config(self.cfg), self.diameter_metrics)
         for code, handler in HANDLERS.items():
-            self.node.add_responder(code, self._responder(handler))
+            self.node.add_responder(code, self._responder(handler, code not in READ_ONLY))
         self.store_watch = StoreWatch(self.store, self._pool, self.metrics)
         self.metrics.subscribers.read = self.store_watch.subscribers
         if self.cfg.hep.enabled:  # before listening: the first CER is captured too

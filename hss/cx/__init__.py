@@ -24,12 +24,16 @@ HANDLERS: dict[int, Handler] = {
     LIR: lir.handle,
 }
 
+# The procedures that only read the store: UAR and LIR change no registration state or
+# SQN (TS 29.228 §6.1.1.1, §6.1.4.1); MAR and SAR do (§6.3.1, §6.1.2.1).
+READ_ONLY: frozenset[int] = frozenset({UAR, LIR})
+
 PUSHES: dict[PushKind, Procedure] = {
     PushKind.RTR: Procedure(rtr.prepare, rtr.on_answer),
     PushKind.PPR: Procedure(ppr.prepare, ppr.on_answer),
 }
 
 __all__ = [
-    "HANDLERS", "PUSHES", "CxContext", "Handler", "Outcome", "Procedure", "lir", "mar", "ppr",
-    "rtr", "sar", "uar",
+    "HANDLERS", "PUSHES", "READ_ONLY", "CxContext", "Handler", "Outcome", "Procedure", "lir",
+    "mar", "ppr", "rtr", "sar", "uar",
 ]  # fmt: skip

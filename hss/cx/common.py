@@ -25,6 +25,7 @@ from ims_core.diameter import (
     SessionIds,
     make_answer,
 )
+from ims_core.diameter.avp import missing_avp
 from ims_core.metrics.groups import HssMetrics
 
 
@@ -145,7 +146,18 @@ def answer(req: Message, ctx: CxContext, outcome: Outcome) -> Message:
 
 def text(req: Message, name: str, *, required: bool = False) -> str | None:
     """A string AVP; OctetString values are decoded as UTF-8."""
-    v = req.require(name) if required else req.get(name)
+    return text_value(req.require(name) if required else req.get(name), name)
+
+
+def required_text(req: Message, value: object, name: str) -> str:
+    """:func:`text` with ``required``, for a *value* already read (``first_values``)."""
+    if value is None:
+        raise missing_avp(req.dictionary.avp(name))
+    return text_value(value, name) or ""
+
+
+def text_value(v: object, name: str) -> str | None:
+    """The value of string AVP *name* as text (see :func:`text`)."""
     if v is None or isinstance(v, str):
         return v
     if isinstance(v, bytes):

@@ -10,12 +10,13 @@ from hss.cx.common import (
     Outcome,
     Rejected,
     exp,
+    required_text,
     server_answer,
     subscriber_for,
-    text,
 )
 from hss.model import RegState
 from ims_core.diameter import CxResult, Message
+from ims_core.diameter.avp import typed
 
 REGISTRATION_AND_CAPABILITIES = 2  # User-Authorization-Type
 
@@ -61,11 +62,15 @@ def decide(req: LirRequest, ctx: CxContext) -> LirAnswer:
     return LirAnswer(exp(CxResult.ERROR_IDENTITY_NOT_REGISTERED))
 
 
+_FIELDS = ("Public-Identity", "Originating-Request", "User-Authorization-Type")
+
+
 def parse(msg: Message) -> LirRequest:
+    impu, originating, auth_type = msg.first_values(_FIELDS)  # one pass over the AVPs
     return LirRequest(
-        impu=text(msg, "Public-Identity", required=True) or "",
-        originating=msg.get("Originating-Request") is not None,
-        auth_type=msg.get_int("User-Authorization-Type"),
+        impu=required_text(msg, impu, "Public-Identity"),
+        originating=originating is not None,
+        auth_type=typed(auth_type, int, "User-Authorization-Type"),
     )
 
 

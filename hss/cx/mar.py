@@ -9,14 +9,26 @@ with Digest-HA1 (TS 29.229 §6.3.36).
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Any
 
 from hss import vectors
-from hss.cx.common import SUCCESS, CxContext, Outcome, Rejected, answer, base, exp, subscriber_for
-from hss.cx.common import text as text_avp
+from hss.cx.common import (
+    SUCCESS,
+    CxContext,
+    Outcome,
+    Rejected,
+    answer,
+    base,
+    exp,
+    required_text,
+    subscriber_for,
+    text_value,
+)
 from hss.model import SCHEME_BY_NAME, SCHEME_WIRE_NAME, Subscriber
 from hss.sqn import SqnExhausted
-from ims_core.diameter import Avp, CxResult, Dictionary, Grouped, Message, ResultCode
+from ims_core.diameter import Avp, AvpDef, CxResult, Dictionary, Grouped, Message, ResultCode
+from ims_core.diameter.avp import typed
 
 UNKNOWN_SCHEME = "unknown"  # TS 29.228 §6.3.1: the HSS picks the subscriber's scheme
 
@@ -100,18 +112,23 @@ def decide(req: MarRequest, ctx: CxContext) -> MarAnswer:
     return MarAnswer(SUCCESS, req.impi, req.impu, wire, vectors=tuple(vs))
 
 
+_FIELDS = ("SIP-Auth-Data-Item", "User-Name", "Public-Identity", "SIP-Number-Auth-Items",
+           "Server-Name")  # fmt: skip
+
+
 def parse(msg: Message) -> MarRequest:
-    item = msg.get_grouped("SIP-Auth-Data-Item")
+    item, impi, impu, n, server = msg.first_values(_FIELDS)  # one pass over the AVPs
+    item = typed(item, Grouped, _FIELDS[0])
     scheme, authz = "", None
     if item is not None:
         scheme = item.get_str("SIP-Authentication-Scheme") or ""
         authz = item.get_bytes("SIP-Authorization")
     return MarRequest(
-        impi=text_avp(msg, "User-Name", required=True) or "",
-        impu=text_avp(msg, "Public-Identity", required=True) or "",
+        impi=required_text(msg, impi, "User-Name"),
+        impu=required_text(msg, impu, "Public-Identity"),
         scheme=scheme,
-        n=msg.get_int("SIP-Number-Auth-Items") or 1,
-        server_name=text_avp(msg, "Server-Name") or "",
+        n=typed(n, int, "SIP-Number-Auth-Items") or 1,
+        server_name=text_value(server, "Server-Name") or "",
         authorization=authz or None,
     )
 
@@ -119,48 +136,53 @@ def parse(msg: Message) -> MarRequest:
 def handle(msg: Message, ctx: CxContext) -> Message:
     res = decide(parse(msg), ctx)
     ans = answer(msg, ctx, res.outcome)
+    dictionary = ans.dictionary
+    by_name = dictionary.by_name
+    out = ans.avps
     # Echo User-Name and Public-Identity (TS 29.229 §6.1.8; Kamailio needs them).
     if res.impi:
-        ans.add("User-Name", res.impi)
+        out.append(Avp.of(by_name["User-Name"], res.impi, dictionary))
     if res.impu:
-        ans.add("Public-Identity", res.impu)
+        out.append(Avp.of(by_name["Public-Identity"], res.impu, dictionary))
     if not res.outcome.ok:
         return ans
-    values: list[list[tuple[str, Any]]]
     if res.digest is not None:
         d = res.digest
-        values = [[
+        out.append(dictionary.constant("SIP-Number-Auth-Items", 1))
+        out.append(_auth_data_item(dictionary, 1, res.scheme, [
             ("SIP-Digest-Authenticate", [
                 ("Digest-Realm", d.realm),
                 ("Digest-Algorithm", d.algorithm),
                 ("Digest-QoP", d.qop),
                 ("Digest-HA1", d.ha1),
             ]),
-        ]]  # fmt: skip
-    else:
-        values = [[
-            ("SIP-Authenticate", v.sip_authenticate),
-            ("SIP-Authorization", v.xres),
-            ("Confidentiality-Key", v.ck),
-            ("Integrity-Key", v.ik),
-        ] for v in res.vectors]  # fmt: skip
-    dictionary = ans.dictionary
-    out = ans.avps
-    out.append(dictionary.constant("SIP-Number-Auth-Items", len(values)))
-    for i, item in enumerate(values, 1):
-        out.append(_auth_data_item(dictionary, i, res.scheme, item))
+        ]))  # fmt: skip
+        return ans
+    out.append(dictionary.constant("SIP-Number-Auth-Items", len(res.vectors)))
+    # The four AKA values of each item, by definition (no look-up by name per value).
+    authenticate, authorization, ck, ik = _aka_values(by_name)
+    for i, v in enumerate(res.vectors, 1):
+        out.append(_auth_data_item(dictionary, i, res.scheme, [
+            (authenticate, v.sip_authenticate), (authorization, v.xres), (ck, v.ck), (ik, v.ik),
+        ]))  # fmt: skip
     return ans
 
 
+_aka_values = operator.itemgetter(
+    "SIP-Authenticate", "SIP-Authorization", "Confidentiality-Key", "Integrity-Key"
+)
+
+
 def _auth_data_item(
-    dictionary: Dictionary, number: int, scheme: str, values: list[tuple[str, Any]]
+    dictionary: Dictionary, number: int, scheme: str, values: list[tuple[str | AvpDef, Any]]
 ) -> Avp:
     """SIP-Auth-Data-Item (TS 29.229 §6.3.13): the number and scheme, which repeat from
     answer to answer, are encoded once (:meth:`Dictionary.constant`); only the values are
     encoded anew."""
+    of = Avp.of
     children = [
         dictionary.constant("SIP-Item-Number", number),
         dictionary.constant("SIP-Authentication-Scheme", scheme),
     ]
-    children += [Avp.of(name, value, dictionary) for name, value in values]
-    return Avp.of("SIP-Auth-Data-Item", Grouped(children, dictionary), dictionary)
+    children += [of(name, value, dictionary) for name, value in values]
+    return of(dictionary.by_name["SIP-Auth-Data-Item"], Grouped(children, dictionary), dictionary)

@@ -12,12 +12,14 @@ from hss.cx.common import (
     Rejected,
     base,
     exp,
+    required_text,
     server_answer,
     subscriber_for,
-    text,
+    text_value,
 )
 from hss.model import RegState
 from ims_core.diameter import CxResult, Message, ResultCode
+from ims_core.diameter.avp import typed
 
 
 class AuthType(enum.IntEnum):
@@ -77,13 +79,18 @@ def decide(req: UarRequest, ctx: CxContext) -> UarAnswer:
     return UarAnswer(exp(CxResult.FIRST_REGISTRATION), capabilities=True)
 
 
+_FIELDS = ("UAR-Flags", "User-Name", "Public-Identity", "Visited-Network-Identifier",
+           "User-Authorization-Type")  # fmt: skip
+
+
 def parse(msg: Message) -> UarRequest:
-    flags = msg.get_int("UAR-Flags") or 0
+    flags, impi, impu, visited, auth_type = msg.first_values(_FIELDS)  # one pass
+    flags = typed(flags, int, _FIELDS[0]) or 0
     return UarRequest(
-        impi=text(msg, "User-Name", required=True) or "",
-        impu=text(msg, "Public-Identity", required=True) or "",
-        visited_network=text(msg, "Visited-Network-Identifier") or "",
-        auth_type=msg.get_int("User-Authorization-Type") or 0,
+        impi=required_text(msg, impi, "User-Name"),
+        impu=required_text(msg, impu, "Public-Identity"),
+        visited_network=text_value(visited, "Visited-Network-Identifier") or "",
+        auth_type=typed(auth_type, int, "User-Authorization-Type") or 0,
         emergency=bool(flags & 1),
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,11 +85,16 @@ class Store(abc.ABC):
     # bounded operation and :meth:`batch` never waits on another process for long.
     inline: bool = False
 
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self) -> contextlib.AbstractContextManager[None]:
         """One transaction around several requests' calls (group commit). Raises
         :class:`StoreBusy` at entry if the database is locked elsewhere. Default: none."""
-        yield
+        return contextlib.nullcontext()
+
+    def reading(self) -> contextlib.AbstractContextManager[None]:
+        """Like :meth:`batch`, for a batch whose requests write nothing: one consistent
+        view of the data, but no write transaction where the backend can do without one.
+        Writing inside it is an error. Default: :meth:`batch`."""
+        return self.batch()
 
     def savepoint(self) -> contextlib.AbstractContextManager[None]:
         """Inside :meth:`batch`: undo one request's writes if it raises. Default: none."""

@@ -61,6 +61,16 @@ class SubscriberCache:
     def get(self, key: Key) -> Subscriber | None:
         return self._entries.get(key)
 
+    def kept(self, imsi: str) -> Subscriber | None:
+        """Subscriber *imsi* as kept, if it is kept."""
+        keys = self._by_imsi.get(imsi)
+        return self._entries.get(keys[0]) if keys else None
+
+    def sqn_of(self, imsi: str) -> int | None:
+        """The SQN of subscriber *imsi* as kept, if it is kept."""
+        sub = self.kept(imsi)
+        return None if sub is None else sub.sqn
+
     def put(self, key: Key, sub: Subscriber) -> None:
         if len(self._entries) >= self.max_entries:
             self.clear()

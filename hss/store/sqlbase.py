@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from hss import sqn as sqnmod
@@ -76,15 +76,11 @@ class SqlBase(Store):
             return text
         return text.replace("%", "%%").replace("?", self.placeholder)
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[Cursor]:
-        with self._transaction(self._conn()) as cur:
-            yield cur
+    def _tx(self) -> contextlib.AbstractContextManager[Cursor]:
+        return self._transaction(self._conn())
 
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[Cursor]:
-        with self._reader(self._conn()) as cur:
-            yield cur
+    def _read(self) -> contextlib.AbstractContextManager[Cursor]:
+        return self._reader(self._conn())
 
     def _update_one(self, sql: str, params: Sequence[Any]) -> Sequence[Any] | None:
         """Run one UPDATE … RETURNING atomically; the first row returned, if any.

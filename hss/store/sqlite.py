@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hss.model import Subscriber
-from hss.store.base import StoreBusy
+from hss import sqn as sqnmod
+from hss.model import RegState, Subscriber
+from hss.store.base import KEEP, StoreBusy, StoreError, _Keep
 from hss.store.cache import SubscriberCache
 from hss.store.sql import Cursor, SqlStore
 
@@ -55,36 +56,20 @@ class SqliteStore(SqlStore):
     inline = True
     BATCH_BUSY_MS = 20  # the longest the event loop may wait for another process's lock
 
-    def _in_batch(self) -> bool:
-        return bool(getattr(self._local, "batch", False))
+    def _mode(self) -> int:
+        """_BATCH inside :meth:`batch`, _READING inside :meth:`reading`, else 0."""
+        mode: int = getattr(self._local, "mode", 0)
+        return mode
 
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        conn = self._conn()
-        with self._write_lock:
-            conn.execute(f"PRAGMA busy_timeout = {self.BATCH_BUSY_MS}")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreBusy(str(exc)) from exc
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {int(self._busy)}")
-            cache = self._cache()
-            cache.check(conn.execute("PRAGMA data_version").fetchone()[0])
-            local = self._local
-            local.batch, local.savepoint = True, _Savepoint(conn, cache)
-            try:
-                with conn:  # commits the batch, or rolls it back if it raises
-                    yield
-            except BaseException:
-                cache.clear()  # what it remembered may not have been kept
-                raise
-            finally:
-                local.batch, local.savepoint = False, None
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        return _Batch(self)
+
+    def reading(self) -> contextlib.AbstractContextManager[None]:
+        return _Reading(self)
 
     def savepoint(self) -> contextlib.AbstractContextManager[None]:
         sp: _Savepoint | None = getattr(self._local, "savepoint", None)  # set in a batch
-        return contextlib.nullcontext() if sp is None else sp
+        return _NOTHING if sp is None else sp
 
     # -- subscribers read in batches, kept for the next ones (see hss.store.cache) ---------
     def _cache(self) -> SubscriberCache:
@@ -94,7 +79,7 @@ class SqliteStore(SqlStore):
         return cache
 
     def _one(self, sql: str, key: str) -> Subscriber | None:
-        if not self._in_batch():
+        if not self._mode():
             return super()._one(sql, key)
         cache = self._cache()
         sub = cache.get((sql, key))
@@ -103,6 +88,38 @@ class SqliteStore(SqlStore):
             if sub is not None:
                 cache.put((sql, key), sub)
         return sub
+
+    def next_sqns(self, imsi: str, n: int) -> list[int]:
+        # In a batch the kept subscriber's SQN is the stored one (the batch holds the write
+        # lock, and the cache follows every write): the next SQN is worked out here and
+        # set by compare-and-set, half the cost of the general UPDATE … RETURNING. Should
+        # the row hold another SQN after all, nothing is written and the general one runs.
+        kept = self._cache().sqn_of(imsi) if n >= 1 and self._mode() == _BATCH else None
+        if kept is not None:
+            try:
+                last = sqnmod.advance(kept, n, self.ind_bits)
+            except sqnmod.SqnExhausted:
+                pass  # the general statement says so
+            else:
+                if self._conn().execute(_SET_SQN_IF, (last, imsi, kept)).rowcount == 1:
+                    self._sqn_changed(imsi, last)
+                    return sqnmod.batch(last, n, self.ind_bits)
+        return super().next_sqns(imsi, n)
+
+    def update_registration(
+        self,
+        imsi: str,
+        states: Mapping[str, RegState],
+        scscf_name: str | _Keep | None = KEEP,
+        scscf_host: str | _Keep | None = KEEP,
+    ) -> None:
+        # A re-registration's SAR sets what is stored already: in a batch (write lock
+        # held, the kept subscriber current) such a write is left out, and the subscriber
+        # stays kept for the next request.
+        if self._mode() == _BATCH and _same_registration(
+                self._cache().kept(imsi), states, scscf_name, scscf_host):
+            return
+        super().update_registration(imsi, states, scscf_name, scscf_host)
 
     def _changed(self, imsi: str) -> None:
         cache: SubscriberCache | None = getattr(self._local, "cache", None)
@@ -114,12 +131,16 @@ class SqliteStore(SqlStore):
         if cache is not None:
             cache.sqn_changed(imsi, sqn)
 
+    def _transaction(self, conn: sqlite3.Connection) -> contextlib.AbstractContextManager[Cursor]:
+        mode = self._mode()
+        if mode == _BATCH:  # already inside BEGIN IMMEDIATE, holding the lock
+            return self._reader(conn)
+        if mode == _READING:
+            raise StoreError(_WRITE_IN_READING)
+        return self._locked(conn)
+
     @contextlib.contextmanager
-    def _transaction(self, conn: sqlite3.Connection) -> Iterator[Cursor]:
-        if self._in_batch():  # already inside BEGIN IMMEDIATE, holding the lock
-            with self._reader(conn) as cur:
-                yield cur
-            return
+    def _locked(self, conn: sqlite3.Connection) -> Iterator[Cursor]:
         # Threads of this process queue on a Python lock: SQLite's own busy handler
         # sleeps in steps of up to 100 ms, which would wreck MAR latency under load.
         with self._write_lock, self._reader(conn) as cur:
@@ -131,7 +152,10 @@ class SqliteStore(SqlStore):
         # Autocommit: the statement runs in its own implicit transaction, which takes
         # the write lock up front (no lock upgrade, so no deadlock between processes).
         # Inside a batch it simply joins the batch's transaction.
-        lock = contextlib.nullcontext() if self._in_batch() else self._write_lock
+        mode = self._mode()
+        if mode == _READING:
+            raise StoreError(_WRITE_IN_READING)
+        lock = _NOTHING if mode == _BATCH else self._write_lock
         with lock:
             cur = self._conn().execute(sql, tuple(params))
             try:
@@ -146,10 +170,8 @@ class SqliteStore(SqlStore):
         rows: list[Sequence[Any]] = self._conn().execute(sql, params).fetchall()
         return rows
 
-    @contextlib.contextmanager
-    def _reader(self, conn: sqlite3.Connection) -> Iterator[Cursor]:
-        with contextlib.closing(conn.cursor()) as cur:
-            yield cur
+    def _reader(self, conn: sqlite3.Connection) -> contextlib.AbstractContextManager[Cursor]:
+        return contextlib.closing(conn.cursor())
 
     def _migration_sql(self, migration: tuple[int, tuple[str, ...], tuple[str, ...]]) -> (
         tuple[str, ...]
@@ -158,6 +180,115 @@ class SqliteStore(SqlStore):
 
     def _is_duplicate(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)
+
+
+_BATCH, _READING = 1, 2  # SqliteStore._mode
+_SET_SQN_IF = "UPDATE subscribers SET sqn = ? WHERE imsi = ? AND sqn = ?"
+_WRITE_IN_READING = "a write inside a read-only batch (Store.reading)"
+_NOTHING = contextlib.nullcontext()
+
+
+def _same_registration(
+    sub: Subscriber | None,
+    states: Mapping[str, RegState],
+    scscf_name: str | _Keep | None,
+    scscf_host: str | _Keep | None,
+) -> bool:
+    """Whether :meth:`Store.update_registration` would leave *sub* as it is."""
+    if sub is None:
+        return False
+    if not isinstance(scscf_name, _Keep) and scscf_name != sub.scscf_name:
+        return False  # (a new name clears the host: that is a change too)
+    if not isinstance(scscf_host, _Keep) and scscf_host != sub.scscf_host:
+        return False
+    stored = {p.impu: p.state for p in sub.impus}
+    return all(stored.get(impu) is state for impu, state in states.items())
+
+
+class _Batch:
+    """:meth:`SqliteStore.batch`: one write transaction (``BEGIN IMMEDIATE``) around a
+    batch, holding this process's write lock. A class, not a generator: at low load
+    every request is a batch of its own."""
+
+    __slots__ = ("_cache", "_conn", "_store")
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        store = self._store
+        conn = self._conn = store._conn()
+        store._write_lock.acquire()
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {store.BATCH_BUSY_MS}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreBusy(str(exc)) from exc
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(store._busy)}")
+            try:
+                cache = self._cache = store._cache()
+                cache.check(conn.execute("PRAGMA data_version").fetchone()[0])
+            except BaseException:
+                conn.rollback()
+                raise
+        except BaseException:
+            store._write_lock.release()
+            raise
+        local = store._local
+        local.mode, local.savepoint = _BATCH, _Savepoint(conn, cache)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        local = self._store._local
+        local.mode, local.savepoint = 0, None
+        try:
+            if exc_type is None:
+                try:
+                    self._conn.commit()
+                except BaseException:
+                    self._fail()
+                    raise
+            else:
+                self._fail()
+        finally:
+            self._store._write_lock.release()
+
+    def _fail(self) -> None:
+        self._cache.clear()  # what it remembered may not have been kept
+        self._conn.rollback()
+
+
+class _Reading:
+    """:meth:`SqliteStore.reading`: a batch of requests that write nothing (UAR, LIR) in a
+    read transaction: one snapshot of the database for the whole batch, as a write batch
+    has, but no write lock to take and no commit to make (WAL readers do not wait for
+    writers). The subscribers kept from earlier batches serve it when ``data_version``
+    says nobody else committed since (read inside the transaction: at its snapshot)."""
+
+    __slots__ = ("_conn", "_store")
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        store = self._store
+        conn = self._conn = store._conn()
+        try:
+            conn.execute("BEGIN")
+            try:
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+            except BaseException:
+                conn.rollback()
+                raise
+        except sqlite3.OperationalError as exc:  # e.g. another process recovering the WAL
+            raise StoreBusy(str(exc)) from exc
+        store._cache().check(version)
+        store._local.mode = _READING
+
+    def __exit__(self, *_: object) -> None:
+        self._store._local.mode = 0
+        self._conn.rollback()  # ends the read transaction: nothing to keep
 
 
 class _Savepoint:

@@ -60,16 +60,16 @@ from .errors import (
 )
 from .header import FLAG_E, FLAG_P, FLAG_R, FLAG_T, Header, parse_header
 from .ids import SessionIds
-from .inflight import AnswerCallback, PendingRequest, Respond, Responder
+from .inflight import AnswerCallback, Handler, PendingRequest, Respond, Responder
 from .message import Message, error_answer, make_answer, make_request, new_session_id
 from .peer import Peer, Role, State, Watchdog
 
 if TYPE_CHECKING:
-    from .node import DiameterNode, Handler
+    from .node import DiameterNode
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("DiameterNode", "Handler"):
+    if name == "DiameterNode":
         from . import node
 
         return getattr(node, name)

@@ -41,6 +41,9 @@ _U32 = struct.Struct(">I")
 _SESSION_ID = 263
 _FAILED_AVP = 279
 _GROUPED = AvpType.GROUPED
+_FAILED_AVP_KEY = (_FAILED_AVP, 0)
+_V_BIT = AVP_FLAG_V << 24
+_RESERVED_BITS = AVP_RESERVED_BITS << 24
 
 
 # A framed AVP: (code, vendor, flags, payload start, payload end, AVP start, AVP end)
@@ -68,9 +71,24 @@ def decode(
         flags = header.flags
         if flags & FLAG_R and flags & FLAG_E:
             raise DiameterError(ResultCode.INVALID_HDR_BITS, "E bit set on a request")
+        cmd = dictionary.commands.get(header.command_code)
+        fast = None
+        if cmd is not None and (not flags & FLAG_P or cmd.proxiable) and (
+            cmd.application_id == header.application_id
+            or header.application_id == RELAY_APPLICATION_ID
+        ):
+            fast = _decode_well_formed(data, dictionary)
+        if fast is not None and cmd is not None:  # the AVPs the phases below would give
+            avps, present = fast
+            msg = Message(
+                header.command_code, header.application_id, flags, header.hop_by_hop,
+                header.end_to_end, avps, dictionary,
+            )  # fmt: skip
+            if check_rules:
+                _check_present(present, _rules(dictionary, cmd.code, flags), dictionary)
+            return msg
         framed = _frame_avps(data, HEADER_LENGTH, len(data), strict_end=True)
         # Phase 2: dictionary.
-        cmd = dictionary.commands.get(header.command_code)
         if cmd is None:
             raise DiameterError(ResultCode.COMMAND_UNSUPPORTED, f"command {header.command_code}")
         if cmd.application_id != header.application_id and (
@@ -89,11 +107,7 @@ def decode(
         )  # fmt: skip
         # Phase 3: command rules.
         if check_rules:
-            if flags & FLAG_E:
-                key_rules = dictionary.error_rule_keys
-            else:
-                key_rules = dictionary.rule_keys[(cmd.code, bool(flags & FLAG_R))]
-            _check_keys(avps, key_rules, dictionary)
+            _check_keys(avps, _rules(dictionary, cmd.code, flags), dictionary)
         return msg
     except DiameterError as err:
         err.header = header
@@ -107,8 +121,21 @@ def check_required(msg: Message, rules: tuple[str | tuple[str, ...], ...]) -> No
     _check_keys(msg.avps, msg.dictionary.keys_of(rules), msg.dictionary)
 
 
+def _rules(dictionary: Dictionary, code: int, flags: int) -> tuple[KeyRule, ...]:
+    """The required AVPs of a command's request or answer; error answers (E bit) are only
+    held to the base error rules (§7.2)."""
+    if flags & FLAG_E:
+        return dictionary.error_rule_keys
+    return dictionary.rule_keys[(code, bool(flags & FLAG_R))]
+
+
 def _check_keys(avps: list[Avp], rules: tuple[KeyRule, ...], dictionary: Dictionary) -> None:
-    present = {(a.code, a.vendor) for a in avps}
+    _check_present({(a.code, a.vendor) for a in avps}, rules, dictionary)
+
+
+def _check_present(
+    present: set[tuple[int, int]], rules: tuple[KeyRule, ...], dictionary: Dictionary
+) -> None:
     for rule in rules:
         if rule[0] in present:  # most rules name one AVP
             continue
@@ -196,6 +223,52 @@ def _decode_avps(
     return out
 
 
+def _decode_well_formed(
+    data: bytes, dictionary: Dictionary
+) -> tuple[list[Avp], set[tuple[int, int]]] | None:
+    """Phases 1 and 2 of the top level in one pass, for a message that passes both: its AVPs
+    and their keys. None at the first thing out of the ordinary (an unknown AVP, a length,
+    flag or value in error, Failed-AVP): the phases then run one after the other and
+    raise what they find first. Most messages are well formed; they pay one walk."""
+    out: list[Avp] = []
+    present: set[tuple[int, int]] = set()
+    by_key = dictionary.by_key
+    unpack = _AVP_HDR.unpack_from
+    pos, end = HEADER_LENGTH, len(data)
+    try:
+        while pos < end:
+            if end - pos < 8:
+                return None
+            code, word = unpack(data, pos)
+            length = word & 0xFFFFFF
+            stop = pos + length
+            if word & _V_BIT:
+                if length < 12 or stop > end:
+                    return None
+                key = (code, _U32.unpack_from(data, pos + 8)[0])
+                start = pos + 12
+            else:
+                if length < 8 or stop > end:
+                    return None
+                key = (code, 0)
+                start = pos + 8
+            d = by_key.get(key)
+            if d is None or word & _RESERVED_BITS or key == _FAILED_AVP_KEY:
+                return None
+            if d.type is _GROUPED:
+                value: object = _top_grouped(data, start, stop, dictionary)
+            else:
+                value = d.decoder(data[start:stop])
+            out.append(Avp(code, key[1], word >> 24, value, d))
+            present.add(key)
+            pos += (length + 3) & ~3
+    except DiameterError:
+        return None
+    if pos != end:  # the last AVP's padding runs past the message
+        return None
+    return out, present
+
+
 _MAX_DECODED_GROUPS = 1024  # payloads may come from anyone: keep a bounded number
 # ... of bounded size: the recurring groups are a few dozen octets (an MAA's
 # SIP-Auth-Data-Item under 200); without this a peer could pin 1024 groups of 1 MiB.
@@ -205,20 +278,25 @@ _MAX_MEMO_PAYLOAD = 512
 def _top_grouped(data: bytes, start: int, stop: int, dictionary: Dictionary) -> Grouped:
     """A top-level Grouped value. Its members depend on its payload alone, and the same
     payloads keep coming (the Vendor-Specific-Application-Id of every Cx message, a MAR's
-    SIP-Auth-Data-Item): each is decoded once, then handed out as fresh copies."""
+    SIP-Auth-Data-Item): each is decoded once more, then handed out as fresh copies. A
+    payload seen once is only noted: many never come again (an MAA's vectors), and the
+    copies kept would be wasted."""
     if stop - start > _MAX_MEMO_PAYLOAD:
         inner = _frame_avps(data, start, stop, strict_end=False)
         return Grouped(_decode_avps(data, inner, dictionary, 1), dictionary)
     payload = data[start:stop]
     memo = dictionary.decoded_groups
-    template = memo.get(payload)
-    if template is not None:
+    template = memo.get(payload, _UNSEEN)
+    if isinstance(template, tuple):
         return Grouped([fresh(a) for a in template], dictionary)
     avps = _decode_avps(data, _frame_avps(data, start, stop, strict_end=False), dictionary, 1)
     if len(memo) >= _MAX_DECODED_GROUPS:
         memo.clear()
-    memo[payload] = tuple(fresh(a) for a in avps)
+    memo[payload] = None if template is _UNSEEN else tuple(fresh(a) for a in avps)
     return Grouped(avps, dictionary)
+
+
+_UNSEEN = object()  # decoded_groups: a payload not seen yet
 
 
 def _decode_failed_avp(

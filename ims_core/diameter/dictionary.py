@@ -162,8 +162,10 @@ class Dictionary:
         # (command code, is request) -> required AVPs as keys, and the error-answer rules
         self.rule_keys: dict[tuple[int, bool], tuple[KeyRule, ...]] = {}
         self._constants: dict[tuple[str, type, object], Avp] = {}
-        # The codec's: top-level Grouped payloads -> their members, decoded once.
-        self.decoded_groups: dict[bytes, tuple[Avp, ...]] = {}
+        self._positions: dict[tuple[str, ...], dict[tuple[int, int], int]] = {}
+        # The codec's: top-level Grouped payloads -> their members, decoded once (None:
+        # seen once so far).
+        self.decoded_groups: dict[bytes, tuple[Avp, ...] | None] = {}
         self.extend(avps, commands, applications)
         # Error answers (E bit) are held only to the base error rules (RFC 6733 §7.2).
         self.error_rule_keys = self.keys_of(("Origin-Host", "Origin-Realm", "Result-Code"))
@@ -191,6 +193,7 @@ class Dictionary:
             self.rule_keys[(c.code, False)] = self.keys_of(c.answer_rules)
         self.__dict__.pop("cx_request_avps", None)  # new definitions: encode it anew
         self._constants.clear()
+        self._positions.clear()
         self.decoded_groups.clear()
 
     @cached_property
@@ -220,6 +223,20 @@ class Dictionary:
                 self._constants.clear()
             self._constants[key] = template
         return template.copy()
+
+    def positions(self, names: tuple[str, ...]) -> Mapping[tuple[int, int], int]:
+        """Each of *names* as its (code, vendor) key -> its place in *names* (for
+        :meth:`AvpList.first_values`), worked out once per tuple of names."""
+        where = self._positions.get(names)
+        if where is None:
+            where = {}
+            for i, name in enumerate(names):
+                if where.setdefault(self.avp(name).key, i) != i:
+                    raise ValueError(f"{name} asked for twice")
+            if len(self._positions) >= _MAX_CONSTANTS:
+                self._positions.clear()
+            self._positions[names] = where
+        return where
 
     def keys_of(self, rules: Iterable[Rule]) -> tuple[KeyRule, ...]:
         """Rules by name -> rules by (code, vendor); unknown names are an error."""

@@ -4,7 +4,7 @@ slots: no task, coroutine or future per request."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from .message import Message
@@ -21,6 +21,8 @@ AnswerCallback = Callable[[Message | Exception], None]
 Respond = Callable[[Message | BaseException], None]
 # Handles a received request; answers it through the Respond it is given, now or later.
 Responder = Callable[[Message, Respond], None]
+# Answers a received request as a coroutine (a task per request).
+Handler = Callable[[Message], Awaitable[Message]]
 
 
 class PendingRequest:
@@ -77,3 +79,12 @@ class Reply:
         if not self.done:
             self.done = True
             self.node._reply(self.slot, self.request, outcome, self.started)
+
+
+async def await_handler(handler: Handler, request: Message, reply: Reply) -> None:
+    """Run a coroutine handler for *request*; what it returns or raises goes to *reply*."""
+    try:
+        answer: Message | BaseException = await handler(request)
+    except Exception as exc:
+        answer = exc
+    reply(answer)

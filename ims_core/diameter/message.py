@@ -41,7 +41,9 @@ class Message(AvpList):
         avps: list[Avp] | None = None,
         dictionary: Dictionary = DEFAULT,
     ) -> None:
-        super().__init__(avps, dictionary)
+        # AvpList.__init__, inlined: one of these per message decoded or built.
+        self.avps = avps if avps is not None else []
+        self.dictionary = dictionary
         self.command_code = command_code
         self.application_id = application_id
         self.flags = flags
@@ -132,7 +134,7 @@ class Message(AvpList):
 
     def encode(self) -> bytes:
         """The message on the wire."""
-        body = b"".join([a.encode() for a in self.avps])
+        body = b"".join([a._wire or a.encode() for a in self.avps])  # most know their wire
         head = pack_header(
             HEADER_LENGTH + len(body), self.flags, self.command_code, self.application_id,
             self.hop_by_hop, self.end_to_end,

@@ -34,7 +34,7 @@ import contextlib
 import dataclasses
 import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from .. import log
@@ -60,11 +60,11 @@ from .events import (
 from .exchanges import peers_open, record
 from .header import FLAG_T
 from .ids import EndToEnd, SessionIds
-from .inflight import AnswerCallback, PendingRequest, Reply, Responder
+from .inflight import AnswerCallback, PendingRequest, Reply, Responder, await_handler
+from .inflight import Handler as Handler  # where it was first defined
 from .message import Message, error_answer, make_request
 from .peer import Peer, Role, State
 
-Handler = Callable[[Message], Awaitable[Message]]
 PeersWatcher = Callable[[list[str]], None]  # gets the open peers' Origin-Hosts
 
 _CONNECTING = (State.WAIT_CONN_ACK, State.WAIT_CEA, State.WAIT_CER)
@@ -551,17 +551,9 @@ class DiameterNode:
         if handler is None:
             reply(DiameterError(ResultCode.COMMAND_UNSUPPORTED, "no handler"))
             return
-        task = self._loop.create_task(self._await_handler(handler, request, reply))
+        task = self._loop.create_task(await_handler(handler, request, reply))
         slot.tasks.add(task)
         task.add_done_callback(slot.tasks.discard)
-
-    @staticmethod
-    async def _await_handler(handler: Handler, request: Message, reply: Reply) -> None:
-        try:
-            answer: Message | BaseException = await handler(request)
-        except Exception as exc:
-            answer = exc
-        reply(answer)
 
     def _reply(self, slot: PeerSlot, request: Message, outcome: Message | BaseException,
                started: float) -> None:

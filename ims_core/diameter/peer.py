@@ -33,7 +33,6 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
-from enum import Enum, auto
 
 from .. import log
 from . import capabilities as caps
@@ -56,58 +55,18 @@ from .events import (
 from .header import Header
 from .ids import EndToEnd, HopByHop
 from .message import Message, error_answer
+from .peerstates import (
+    BASE_INPUT,
+    DO_NOT_WANT_TO_TALK_TO_YOU,
+    REBOOTING,
+    Input,
+    Role,
+    State,
+    Watchdog,
+)
 
+__all__ = ["Input", "Peer", "Role", "State", "Watchdog"]
 
-class State(Enum):
-    CLOSED = auto()
-    WAIT_CONN_ACK = auto()
-    WAIT_CEA = auto()  # Wait-I-CEA
-    WAIT_CER = auto()  # responder: connection accepted, CER not yet received
-    OPEN = auto()  # I-Open / R-Open
-    CLOSING = auto()
-
-
-class Role(Enum):
-    INITIATOR = auto()
-    RESPONDER = auto()
-
-
-class Watchdog(Enum):
-    """RFC 3539 §3.4 states while Open (REOPEN is folded into the CER/CEA exchange)."""
-
-    OKAY = auto()
-    SUSPECT = auto()
-
-
-class Input(Enum):
-    START = auto()
-    CONN_ACK = auto()
-    CONN_FAILED = auto()
-    PEER_DISC = auto()
-    TIMEOUT = auto()
-    STOP = auto()
-    RCV_CER = auto()
-    RCV_CEA = auto()
-    RCV_DWR = auto()
-    RCV_DWA = auto()
-    RCV_DPR = auto()
-    RCV_DPA = auto()
-    RCV_MSG = auto()
-
-
-# Disconnect-Cause (RFC 6733 §5.4.3)
-REBOOTING = 0
-BUSY = 1
-DO_NOT_WANT_TO_TALK_TO_YOU = 2
-
-_BASE_INPUT = {
-    (caps.CER, True): Input.RCV_CER,
-    (caps.CER, False): Input.RCV_CEA,
-    (caps.DWR, True): Input.RCV_DWR,
-    (caps.DWR, False): Input.RCV_DWA,
-    (caps.DPR, True): Input.RCV_DPR,
-    (caps.DPR, False): Input.RCV_DPA,
-}
 
 _Action = Callable[["Peer", Message | None, float], "State | None"]
 
@@ -302,7 +261,7 @@ class Peer:
             self._dwr_pending = False
             self._events.append(PeerRecovered())
         inp = (
-            _BASE_INPUT.get((msg.command_code, msg.is_request), Input.RCV_MSG)
+            BASE_INPUT.get((msg.command_code, msg.is_request), Input.RCV_MSG)
             if msg.application_id == BASE_APPLICATION_ID
             else Input.RCV_MSG
         )

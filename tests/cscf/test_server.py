@@ -270,7 +270,7 @@ async def test_queries_go_without_a_task_each_and_close_forgets_the_pending_ones
         assert len(hss.seen) == 5 and core.open_queries == 5
         # the HSS stub's handlers are tasks; the CSCF's queries in flight are not
         names = [t.get_coro().__qualname__ for t in asyncio.all_tasks()]
-        assert names.count("DiameterNode._await_handler") == 5
+        assert names.count("await_handler") == 5
         assert not [n for n in names if n.startswith(("CscfServer.", "DiameterNode.request",
                                                       "DiameterNode._send_later"))]
     # closed while the HSS still holds them: nobody is called back afterwards

@@ -206,3 +206,17 @@ def test_repr_and_names() -> None:
 def test_bad_derived_values(name: str, value: Any) -> None:
     with pytest.raises((TypeError, ValueError)):
         Avp.of(name, value)
+
+
+def test_first_values_reads_several_avps_in_one_pass() -> None:
+    m = s.mar()
+    m.add("Public-Identity", "sip:second@ims.example")
+    names = ("Server-Name", "Public-Identity", "Destination-Host", "User-Name")
+    got = m.first_values(names)
+    assert got == [m.get(n) for n in names]  # each the first of its name, or None
+    assert got[1] != "sip:second@ims.example" and got[2] is None
+    assert m.first_values(names) == got  # the positions are kept, not the values
+    with pytest.raises(KeyError):
+        m.first_values(("No-Such-AVP",))
+    with pytest.raises(ValueError, match="twice"):
+        m.first_values(("User-Name", "User-Name"))

@@ -60,6 +60,17 @@ def test_grouped_members_are_decoded_once_and_never_shared() -> None:
     assert len(d.decoded_groups) == 2  # Vendor-Specific-Application-Id, SIP-Auth-Data-Item
 
 
+def test_a_grouped_payload_seen_once_keeps_no_copies() -> None:
+    """An MAA's SIP-Auth-Data-Item never comes again: only its second sighting makes a
+    template."""
+    d = fresh_dictionary()
+    wire = s.mar().encode()
+    decode(wire, d)
+    assert len(d.decoded_groups) == 2 and set(d.decoded_groups.values()) == {None}
+    decode(wire, d)
+    assert all(isinstance(v, tuple) and v for v in d.decoded_groups.values())
+
+
 def test_bad_grouped_payload_fails_every_time_and_is_not_kept() -> None:
     d = fresh_dictionary()
     bad = s.raw_avp(260, 0x40, s.raw_avp(266, 0x40, b"\0\0"))  # Vendor-Id of 2 octets

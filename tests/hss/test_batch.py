@@ -12,11 +12,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
+import pytest
+
 from hss.batch import Batcher
+from hss.cx import HANDLERS, READ_ONLY
+from hss.model import RegState
 from hss.store import Store
 from hss.store.sqlite import SqliteStore
-from ims_core.diameter import DiameterError, Message, ResultCode, make_answer, make_request
+from ims_core.diameter import (
+    LIR,
+    UAR,
+    DiameterError,
+    Message,
+    ResultCode,
+    decode,
+    make_answer,
+    make_request,
+)
 from tests.hss.conftest import DOMAIN, subscriber
+from tests.hss.cxutil import IMPI, IMPU, SCSCF, TEL, context, request, result
 
 
 class _Pooled:
@@ -154,4 +168,104 @@ async def test_sqlite_batch_falls_back_to_a_thread_when_locked(tmp_path: Path) -
         assert ran_in and ran_in[0] != loop_thread
     finally:
         other.close()
+        store.close()
+
+
+async def test_read_only_requests_stay_on_the_loop_while_another_process_writes(
+    tmp_path: Path,
+) -> None:
+    """A batch of requests that only read (UAR, LIR) takes no write lock: it is answered
+    on the loop even while another process holds the lock; a batch with a write waits
+    for the lock in a thread."""
+    store = SqliteStore(tmp_path / "hss.sqlite")
+    store.add([subscriber()])
+    other = sqlite3.connect(tmp_path / "hss.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    loop_thread = threading.get_ident()
+    ran_in: dict[int, int] = {}
+
+    def reader(req: Message) -> Message:
+        ran_in[req.hop_by_hop] = threading.get_ident()
+        assert store.get("001010000000001") is not None
+        return make_answer(req, ResultCode.SUCCESS)
+
+    def writer(req: Message) -> Message:
+        ran_in[req.hop_by_hop] = threading.get_ident()
+        store.next_sqns("001010000000001", 1)
+        return make_answer(req, ResultCode.SUCCESS)
+
+    def submit(b: Batcher, fn: Callable[[Message], Message], n: int,
+               writes: bool) -> asyncio.Future[Message]:
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        b.submit(fn, _req(n), lambda res: fut.set_result(cast(Message, res)), writes=writes)
+        return fut
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            b = Batcher(pool, store)
+            answers = await asyncio.wait_for(asyncio.gather(
+                submit(b, reader, 1, False), submit(b, reader, 2, False)), 5)
+            assert [a.hop_by_hop for a in answers] == [1, 2]
+            assert ran_in == {1: loop_thread, 2: loop_thread}
+            wrote = submit(b, writer, 3, True)
+            await asyncio.sleep(0.1)
+            assert not wrote.done()  # waits in a thread for the other process's lock
+            other.execute("COMMIT")
+            assert (await asyncio.wait_for(wrote, 10)).result_code == ResultCode.SUCCESS
+        assert ran_in[3] != loop_thread
+    finally:
+        other.close()
+        store.close()
+
+
+def test_uar_and_lir_are_the_read_only_procedures_and_write_nothing(tmp_path: Path) -> None:
+    """The server runs UAR and LIR in read-only batches: whatever state the subscriber is
+    in, their handlers answer without writing (a write would raise in Store.reading)."""
+    assert {UAR, LIR} == READ_ONLY
+    store = SqliteStore(tmp_path / "hss.sqlite")
+    store.add([subscriber()])
+    ctx = context(store)
+    requests = [request("UAR", User_Name=IMPI, Public_Identity=IMPU,
+                        Visited_Network_Identifier=DOMAIN, User_Authorization_Type=t)
+                for t in (0, 1, 2, 3)]  # fmt: skip
+    requests += [request("LIR", Public_Identity=IMPU), request("LIR", Public_Identity=TEL),
+                 request("LIR", Public_Identity="sip:nobody@ims.example")]  # fmt: skip
+    try:
+        for state in (RegState.NOT_REGISTERED, RegState.REGISTERED, RegState.UNREGISTERED):
+            store.update_registration(
+                subscriber().imsi, {p.impu: state for p in subscriber().impus},
+                scscf_name=None if state is RegState.NOT_REGISTERED else SCSCF,
+            )  # fmt: skip
+            for req in requests:
+                with store.reading():
+                    ans = HANDLERS[req.command_code](decode(req.encode()), ctx)
+                assert not ans.is_request and result(ans) is not None
+    finally:
+        store.close()
+
+
+async def test_a_request_alone_in_its_batch_is_undone_with_the_batch(tmp_path: Path) -> None:
+    """At low load each request is a batch of its own and needs no savepoint: when it
+    raises after a write, the batch is rolled back and the caller gets what it raised."""
+    store = SqliteStore(tmp_path / "hss.sqlite")
+    store.add([subscriber()])
+    imsi = "001010000000001"
+
+    def handler(req: Message) -> Message:
+        store.next_sqns(imsi, 1)
+        if req.hop_by_hop == 1:
+            raise DiameterError(ResultCode.UNABLE_TO_COMPLY, "after a write")
+        return make_answer(req, ResultCode.SUCCESS)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            b = Batcher(pool, store)
+            with pytest.raises(DiameterError, match="after a write"):
+                await _submit(b, handler, _req(1))
+            assert (await _submit(b, handler, _req(2))).result_code == ResultCode.SUCCESS
+        fresh = SqliteStore(tmp_path / "hss.sqlite")
+        sub = fresh.get(imsi)
+        fresh.close()
+        assert sub is not None and sub.sqn >> store.ind_bits == 1  # only the second kept
+    finally:
         store.close()

@@ -12,6 +12,7 @@ import pytest
 
 from hss import sqn as sqnmod
 from hss.model import PublicIdentity, RegState, Subscriber
+from hss.store.base import StoreError
 from hss.store.cache import SubscriberCache
 from hss.store.sqlite import SqliteStore
 from tests.hss.conftest import subscriber
@@ -121,6 +122,84 @@ def test_rolled_back_savepoint_and_batch_forget(store: Counting) -> None:
         store.next_sqns(IMSI, 1)
         raise RuntimeError("the batch failed")
     assert read(store).sqn == before.sqn
+
+
+def test_read_only_batches_share_the_cache_and_see_other_commits(store: Counting) -> None:
+    first = read(store)
+    with store.reading():  # no write lock, same kept subscribers
+        assert store.by_impi(subscriber().impi) is first
+    assert store.selects == 1
+    other = SqliteStore(store.path)
+    other.update_registration(IMSI, {}, scscf_name="sip:elsewhere")
+    with store.reading():
+        got = store.by_impi(subscriber().impi)
+        assert got is not None and got.scscf_name == "sip:elsewhere"
+        # One snapshot for the whole batch: a commit made meanwhile is not seen in it,
+        # neither through the kept subscriber nor through a new read.
+        other.update_registration(IMSI, {}, scscf_name="sip:later")
+        assert store.by_impi(subscriber().impi) is got
+        again = store.get(IMSI)
+        assert again is not None and again.scscf_name == "sip:elsewhere"
+    other.close()
+    assert read(store).scscf_name == "sip:later"
+
+
+def test_a_read_only_batch_neither_writes_nor_waits_for_the_write_lock(
+    store: Counting,
+) -> None:
+    holder = SqliteStore(store.path)
+    with holder.batch():  # another connection holds the write lock throughout
+        with store.reading():
+            assert store.by_impi(subscriber().impi) is not None
+            with pytest.raises(StoreError, match="read-only"):
+                store.next_sqns(IMSI, 1)
+            with pytest.raises(StoreError, match="read-only"):
+                store.update_registration(IMSI, {}, scscf_name="sip:nope")
+        holder.next_sqns(IMSI, 1)
+    holder.close()
+    got = read(store)
+    assert got.sqn >> store.ind_bits == 1 and got.scscf_name is None
+
+
+def test_sqns_in_a_batch_come_from_the_row_even_if_what_was_kept_is_stale(
+    store: Counting,
+) -> None:
+    """In a batch next_sqns sets the SQN after the kept one by compare-and-set; were the
+    kept SQN ever not the stored one, nothing is written by it and the row decides."""
+    read(store)
+    with store.batch():
+        [first] = store.next_sqns(IMSI, 1)  # from the kept SQN 0
+        assert first == sqnmod.join(1, 1)
+        store._cache().sqn_changed(IMSI, sqnmod.join(7, 3))  # as if a write went unseen
+        second, third = store.next_sqns(IMSI, 2)
+    assert (second, third) == (sqnmod.join(2, 2), sqnmod.join(3, 3))
+    assert read(store).sqn == third
+    other = SqliteStore(store.path)
+    stored = other.get(IMSI)
+    other.close()
+    assert stored is not None and stored.sqn == third
+
+
+def test_a_registration_that_changes_nothing_writes_nothing(store: Counting) -> None:
+    """A re-registration's SAR sets what is stored: in a batch nothing is written and the
+    subscriber stays kept; any difference is written as before."""
+    impus = [p.impu for p in subscriber().impus]
+    registered = dict.fromkeys(impus, RegState.REGISTERED)
+    with store.batch():
+        store.update_registration(IMSI, registered, scscf_name="sip:s1", scscf_host="s1.h")
+    before = read(store)
+    selects = store.selects
+    with store.batch():
+        store.update_registration(IMSI, registered, scscf_name="sip:s1", scscf_host="s1.h")
+        store.update_registration(IMSI, {impus[0]: RegState.REGISTERED}, scscf_name="sip:s1")
+    assert read(store) is before and store.selects == selects
+    with store.batch():
+        store.update_registration(IMSI, {impus[0]: RegState.UNREGISTERED})
+    after = read(store)
+    assert after.identity(impus[0]).state is RegState.UNREGISTERED  # type: ignore[union-attr]
+    with store.batch():
+        store.update_registration(IMSI, {}, scscf_name="sip:s2")
+    assert (read(store).scscf_name, read(store).scscf_host) == ("sip:s2", None)
 
 
 def test_cache_is_bounded() -> None:
