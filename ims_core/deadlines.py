@@ -2,115 +2,145 @@
 `handle_timer(now)` pair of a sans-I/O core (transactions, Timer C, Cx queries,
 registration expiry).
 
-Setting an item's deadline again or removing it is O(log n) amortised and lets go of
-the item at once: its old heap entry is emptied in place (lazy deletion), and the heap
-is rebuilt without the empty entries when they outnumber the live ones. So the heap
-holds at most about twice as many entries as there are items, and no removed item is
-kept alive by it.
+The heap holds bare deadlines (floats: the cheapest thing for `heapq` to compare, and a
+core asks for its earliest deadline after every message); each deadline's items sit in
+a dict beside it, in the order they were set. Setting an item's deadline again or
+removing it takes it out of its deadline's bucket at once, so no removed item is kept
+alive; a deadline left without items stays in the heap until it reaches the top, and
+the heap is rebuilt from the live deadlines when it holds more than about twice as many
+entries as there are items.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Hashable, Iterator
 from heapq import heapify, heappop, heappush
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 K = TypeVar("K", bound=Hashable)
 
-# Empty entries tolerated before a rebuild even when few items are live: rebuilding a
+# Stale entries tolerated before a rebuild even when few items are live: rebuilding a
 # tiny heap on every removal would cost more than the entries it frees.
 _SLACK = 64
+_NONE: Any = object()  # "no bucket" (an item may be any hashable, None included)
 
 
 class DeadlineHeap(Generic[K]):
     """Items (hashable; identity-hashed objects are fine) each with one deadline."""
 
-    __slots__ = ("_dead", "_entries", "_heap", "_seq")
+    __slots__ = ("_at", "_heap", "_when")
 
     def __init__(self) -> None:
-        # Entries are [deadline, seq, item]; lists compare by deadline, then by the
-        # unique seq (earliest set first among equal deadlines), never by item. A
-        # removed entry keeps its place with item None.
-        self._heap: list[list[Any]] = []
-        self._entries: dict[K, list[Any]] = {}
-        self._seq = itertools.count()
-        self._dead = 0
+        self._heap: list[float] = []  # deadlines; some stale (no bucket) or repeated
+        # A deadline's bucket: its one item (most deadlines have one: times differ) or,
+        # when several share it, a dict of them in the order set. A dict is never an
+        # item (items are hashable), so the type tells the two apart.
+        self._at: dict[float, Any] = {}
+        self._when: dict[K, float] = {}
 
     def __len__(self) -> int:
-        """The number of items with a deadline (not counting empty entries)."""
-        return len(self._entries)
+        """The number of items with a deadline."""
+        return len(self._when)
 
     def __contains__(self, item: object) -> bool:
-        return item in self._entries
+        return item in self._when
 
     def __iter__(self) -> Iterator[K]:
         """The items, in no particular order."""
-        return iter(list(self._entries))
+        return iter(list(self._when))
 
     @property
     def size(self) -> int:
-        """Entries in the heap, empty ones included (what memory use follows)."""
+        """Entries in the heap, stale ones included (what memory use follows)."""
         return len(self._heap)
 
     def deadline(self, item: K) -> float | None:
-        entry = self._entries.get(item)
-        return None if entry is None else float(entry[0])
+        when = self._when.get(item)
+        return None if when is None else float(when)
 
     def set(self, item: K, deadline: float) -> None:
         """Give `item` this deadline, replacing any it had."""
-        entries = self._entries
-        entry = entries.get(item)
-        if entry is not None:
-            if entry[0] == deadline:
+        when = self._when
+        at = self._at
+        old = when.get(item)
+        if old is not None:
+            if old == deadline:
                 return
-            entry[2] = None
-            self._dead += 1
-            if self._dead > _SLACK and self._dead > len(entries):
+            bucket = at.pop(old)  # _unlink, inline: deadlines move on every message
+            if type(bucket) is dict:
+                del bucket[item]
+                if bucket:
+                    at[old] = bucket
+        when[item] = deadline
+        bucket = at.get(deadline, _NONE)
+        if bucket is _NONE:
+            at[deadline] = item
+            heap = self._heap
+            heappush(heap, deadline)
+            # Only a deadline replaced can leave a stale entry behind.
+            if old is not None and len(heap) > 2 * len(when) + _SLACK:
                 self._compact()
-        entry = [deadline, next(self._seq), item]
-        entries[item] = entry
-        heappush(self._heap, entry)
+        elif type(bucket) is dict:
+            bucket[item] = None
+        else:
+            at[deadline] = {bucket: None, item: None}
 
     def discard(self, item: K) -> None:
         """Remove `item`'s deadline, if it has one."""
-        entry = self._entries.pop(item, None)
-        if entry is not None:
-            entry[2] = None
-            self._dead += 1
-            if self._dead > _SLACK and self._dead > len(self._entries):
+        old = self._when.pop(item, None)
+        if old is not None:
+            self._unlink(item, old)
+            if len(self._heap) > 2 * len(self._when) + _SLACK:
                 self._compact()
 
     def peek(self) -> float | None:
         """The earliest deadline, or None when there is no item."""
         heap = self._heap
-        while heap and heap[0][2] is None:
+        at = self._at
+        while heap:
+            first = heap[0]
+            if first in at:
+                return first
             heappop(heap)
-            self._dead -= 1
-        return heap[0][0] if heap else None
+        return None
 
     def pop_due(self, now: float) -> list[K]:
         """Remove and return the items whose deadline is at or before `now`, earliest
         first. Deadlines set while the caller handles them wait for the next call."""
         heap = self._heap
+        at = self._at
+        when = self._when
         due: list[K] = []
-        while heap and heap[0][0] <= now:
-            entry = heappop(heap)
-            item = entry[2]
-            if item is None:
-                self._dead -= 1
-                continue
-            del self._entries[item]
-            due.append(item)
+        while heap and heap[0] <= now:
+            bucket = at.pop(heappop(heap), _NONE)
+            if bucket is _NONE:
+                continue  # stale, or a repeat of a deadline already handled
+            if type(bucket) is dict:
+                for item in bucket:
+                    del when[item]
+                due.extend(bucket)
+            else:
+                del when[bucket]
+                due.append(bucket)
+        if len(heap) > 2 * len(when) + _SLACK:
+            self._compact()
         return due
 
     def clear(self) -> None:
         self._heap.clear()
-        self._entries.clear()
-        self._dead = 0
+        self._at.clear()
+        self._when.clear()
+
+    def _unlink(self, item: K, deadline: float) -> None:
+        """Take `item` out of `deadline`'s bucket (the heap entry goes stale if empty)."""
+        at = self._at
+        bucket = at.pop(deadline)
+        if type(bucket) is dict:
+            del bucket[item]
+            if bucket:
+                at[deadline] = bucket
 
     def _compact(self) -> None:
-        """Rebuild without the empty entries: O(n), once per more than n/2 removals."""
-        self._heap = [e for e in self._heap if e[2] is not None]
+        """Rebuild from the live deadlines: O(n), once per more than n/2 removals."""
+        self._heap = cast(list[float], list(self._at))
         heapify(self._heap)
-        self._dead = 0

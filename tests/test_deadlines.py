@@ -100,3 +100,27 @@ def test_behaves_like_a_dict_of_deadlines(ops: list[tuple[str, int, int]]) -> No
         assert len(heap) == len(model)
         assert heap.peek() == (min(model.values()) if model else None)
         assert heap.size <= 2 * len(model) + 65
+
+
+def test_items_sharing_a_deadline_keep_the_order_they_were_set_in() -> None:
+    heap: DeadlineHeap[str] = DeadlineHeap()
+    for name in "abc":
+        heap.set(name, 5.0)
+    heap.discard("b")
+    heap.set("b", 5.0)  # back at the end of its deadline's items
+    heap.set("a", 6.0)
+    heap.set("a", 5.0)
+    assert heap.peek() == 5.0 and heap.pop_due(5.0) == ["c", "b", "a"]
+    heap.set("x", 7.0)
+    heap.discard("x")  # 7.0's entry goes stale ...
+    heap.set("y", 7.0)  # ... and comes again: handled once, not twice
+    assert heap.peek() == 7.0 and heap.pop_due(7.0) == ["y"] and heap.pop_due(9.0) == []
+    assert heap.peek() is None and heap.size == 0
+
+
+def test_an_int_deadline_and_an_equal_float_are_one_deadline() -> None:
+    heap: DeadlineHeap[str] = DeadlineHeap()
+    heap.set("a", 2)
+    heap.set("b", 2.0)
+    heap.set("a", 2.0)  # unchanged
+    assert heap.deadline("a") == 2.0 and heap.pop_due(2) == ["a", "b"]

@@ -131,6 +131,7 @@ class CscfCore(ProxyCore[StateT]):
         self._session_ids = SessionIds(rng)
         self._queries: list[DiameterQuery] = []
         self._cx_deadlines: DeadlineHeap[DiameterQuery] = DeadlineHeap()
+        self._timer_heaps.append(self._cx_deadlines)  # in `get_timer`
         # Whether the Diameter connection to the HSS is open (the adapter keeps it).
         self.diameter_ready = True
         self.draining = False  # stopping: new requests outside dialogs get 503
@@ -317,13 +318,6 @@ class CscfCore(ProxyCore[StateT]):
                             f"{request.name} is not served by this node")
 
     # -- timers -------------------------------------------------------------------------
-    def get_timer(self) -> float | None:
-        deadline = super().get_timer()
-        mine = self._cx_deadlines.peek()
-        if mine is not None and (deadline is None or mine < deadline):
-            return mine
-        return deadline
-
     def handle_timer(self, now: float) -> None:
         super().handle_timer(now)
         for q in self._cx_deadlines.pop_due(now):

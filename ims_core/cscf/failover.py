@@ -58,6 +58,7 @@ class FailoverCore(CscfCore[StateT]):
         self._attempts: weakref.WeakKeyDictionary[RequestContext[StateT], Attempt] = (
             weakref.WeakKeyDictionary())
         self._hop_deadlines: DeadlineHeap[Branch[StateT]] = DeadlineHeap()
+        self._timer_heaps.append(self._hop_deadlines)  # in `get_timer`
 
     def try_in_turn(self, ctx: RequestContext[StateT], targets: Sequence[Target],
                     timeout: float = 0.0) -> Target:
@@ -138,13 +139,6 @@ class FailoverCore(CscfCore[StateT]):
                 self._hop_deadlines.discard(branch)
 
     # -- timers -------------------------------------------------------------------------
-    def get_timer(self) -> float | None:
-        deadline = super().get_timer()
-        mine = self._hop_deadlines.peek()
-        if mine is not None and (deadline is None or mine < deadline):
-            return mine
-        return deadline
-
     def handle_timer(self, now: float) -> None:
         super().handle_timer(now)
         for branch in self._hop_deadlines.pop_due(now):

@@ -33,9 +33,13 @@ def method_label(method: str) -> str:
     return method if method in _METHODS else "other"
 
 
+_CLASSES = tuple(f"{n}xx" for n in range(10))  # made once: a label per response
+
+
 def status_class(status: int) -> str:
     """``1xx`` … ``6xx`` for a SIP status code."""
-    return f"{status // 100}xx"
+    n = status // 100
+    return _CLASSES[n] if 0 <= n < 10 else f"{n}xx"
 
 
 class _Scalar:

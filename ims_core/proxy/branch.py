@@ -23,8 +23,9 @@ def new_salt(rng: Callable[[int], bytes]) -> str:
     return rng(6).hex()
 
 
-_FIRST = ("from", "to", "call-id", "cseq")  # the first field of each counts
-_ALL = ("route", "proxy-require")  # every field of each counts
+# Where each field that counts goes: the first field of From, To, Call-ID and CSeq (slots
+# 0-3), every Route (4) and Proxy-Require (5) field.
+_SLOT = {"from": 0, "to": 1, "call-id": 2, "cseq": 3, "route": 4, "proxy-require": 5}
 
 
 def loop_hash(request: Request) -> str:
@@ -32,22 +33,29 @@ def loop_hash(request: Request) -> str:
     Request-URI, From, To, Call-ID, CSeq number, Route set and Proxy-Require (raw
     values; the top Via is left out, see RFC 5393 §4.2). 12 hex digits. Asked of every
     new request: the fields are read in one pass, not looked up one by one."""
-    first: dict[str, str] = {}
-    lists: dict[str, list[str]] = {"route": [], "proxy-require": []}
-    for key, _, value, _ in request.headers.fields:
-        if key in _FIRST:
-            if key not in first:
-                first[key] = value
-        elif key in _ALL:
-            lists[key].append(value)
+    first: list[str | None] = [None, None, None, None]
+    routes: list[str] = []
+    required: list[str] = []
+    slot_of = _SLOT.get
+    for field in request.headers.fields:
+        slot = slot_of(field[0])
+        if slot is None:
+            continue
+        if slot < 4:
+            if first[slot] is None:
+                first[slot] = field[2]
+        elif slot == 4:
+            routes.append(field[2])
+        else:
+            required.append(field[2])
     text = "\x00".join((
         request.uri_text,
-        first.get("from", ""),
-        first.get("to", ""),
-        first.get("call-id", ""),
-        first.get("cseq", "").split(" ", 1)[0],
-        ",".join(lists["route"]),
-        ",".join(lists["proxy-require"]),
+        first[0] or "",
+        first[1] or "",
+        first[2] or "",
+        (first[3] or "").split(" ", 1)[0],
+        ",".join(routes),
+        ",".join(required),
     ))
     return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
 
@@ -75,4 +83,5 @@ def is_own_branch(branch: str, salt: str) -> bool:
 def is_looped(request: Request, loop: str, salt: str) -> bool:
     """True when a Via of `request` carries one of our branches (`salt`) with hash `loop`."""
     marker = f"{_PREFIX}{loop}.{salt}"
-    return any(marker in value for value in request.headers.get_all("via"))
+    # One search over the joined values (no marker holds a NUL: none spans two).
+    return marker in "\x00".join(request.headers.get_all("via"))

@@ -96,6 +96,7 @@ def release(ctx: RequestContext[StateT],
     stx = ctx.server_tx
     if stx is not None and contexts.get(stx) is ctx:
         return
-    if any(branches.get(b.tx) is b for b in ctx.branches):
-        return
+    for b in ctx.branches:  # a loop, not any(): asked once per response
+        if branches.get(b.tx) is b:
+            return
     ctx.branches.clear()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from typing import ClassVar, Generic, cast
+from typing import Any, ClassVar, Generic, cast
 
 from ims_core import log
 from ims_core.deadlines import DeadlineHeap
@@ -54,6 +54,7 @@ from .stats import SipCounting, answered, response_received
 from .uac import OnResponse, Outgoing
 
 _log = log.get("proxy")
+Key = tuple[object, ...] | None  # a server transaction's key, when already worked out
 
 
 class ProxyCore(SipCounting, Generic[StateT]):
@@ -78,6 +79,8 @@ class ProxyCore(SipCounting, Generic[StateT]):
         self._outgoing: dict[ClientTransaction, Outgoing] = {}  # our own requests (.uac)
         # Timer C of INVITE branches (§16.6 step 11) and the bound on INVITE contexts.
         self._proxy_timers: DeadlineHeap[Branch[StateT] | RequestContext[StateT]] = DeadlineHeap()
+        # Every heap `get_timer` reads (subclasses add theirs): one loop, asked per message.
+        self._timer_heaps: list[DeadlineHeap[Any]] = [self.table.timers, self._proxy_timers]
 
     # -- outputs -------------------------------------------------------------------------
     def data_to_send(self) -> list[Send]:
@@ -85,9 +88,12 @@ class ProxyCore(SipCounting, Generic[StateT]):
         return out
 
     def get_timer(self) -> float | None:
-        earliest = self.table.timers.peek()
-        ours = self._proxy_timers.peek()
-        return ours if earliest is None or (ours is not None and ours < earliest) else earliest
+        earliest: float | None = None
+        for heap in self._timer_heaps:
+            due = heap.peek()
+            if due is not None and (earliest is None or due < earliest):
+                earliest = due
+        return earliest
 
     # -- inputs --------------------------------------------------------------------------
     def receive(self, message: Request | Response, source: Source, now: float) -> None:
@@ -96,16 +102,19 @@ class ProxyCore(SipCounting, Generic[StateT]):
         if isinstance(message, Response):
             self._receive_response(message, now)
             return
-        self._metrics.requests_received.inc(method_label(message.method))
-        if message.method == "ACK":
-            self._receive_ack(message, source, now)
-        elif message.method == "CANCEL":
+        method = message.method
+        self._metrics.requests_received.inc(method_label(method))
+        if method == "CANCEL":
             self._receive_cancel(message, source, now)
-        elif (stx := self.table.match_request(message)) is not None:  # §17.2.1, §17.2.2
-            stx.receive(message, now)  # a retransmission
+            return
+        key, stx = self.table.lookup_request(message)
+        if stx is not None:  # a retransmission (§17.2.1, §17.2.2), an ACK for our non-2xx
+            stx.receive(message, now)  # or a 2xx ACK in Accepted (RFC 6026)
             self._drain(stx, now)
+        elif method == "ACK":
+            self._forward_ack(message, source, now)
         else:
-            self._new_request(message, source, now)
+            self._new_request(message, source, now, key)
 
     def handle_timer(self, now: float) -> None:
         for tx in self.table.handle_timer(now):
@@ -244,8 +253,8 @@ class ProxyCore(SipCounting, Generic[StateT]):
         return True
 
     # -- requests ------------------------------------------------------------------------
-    def _new_request(self, request: Request, source: Source, now: float) -> None:
-        stx = self.table.create_server(request, reliable=source.reliable, now=now)
+    def _new_request(self, request: Request, source: Source, now: float, key: Key = None) -> None:
+        stx = self.table.create_server(request, reliable=source.reliable, now=now, key=key)
         stx.flow = source.reply_to or Destination(source.transport, source.host, source.port,
                                                   source.conn)
         ctx = self.new_context(request, source, stx, now, loop_hash(request))
@@ -323,14 +332,6 @@ class ProxyCore(SipCounting, Generic[StateT]):
         if request.method == "INVITE":
             self._start_timer_c(entry, now)  # §16.6 step 11
         self._drain(tx, now)
-
-    def _receive_ack(self, ack: Request, source: Source, now: float) -> None:
-        stx = self.table.match_request(ack)
-        if stx is not None:  # ACK for our non-2xx, or a 2xx ACK in Accepted (RFC 6026)
-            stx.receive(ack, now)
-            self._drain(stx, now)
-        else:
-            self._forward_ack(ack, source, now)
 
     def _forward_ack(self, ack: Request, source: Source, now: float) -> None:
         """§16.11: an ACK for a 2xx goes on statelessly, routed by the hooks."""
@@ -547,9 +548,8 @@ class ProxyCore(SipCounting, Generic[StateT]):
     # -- transaction outputs -------------------------------------------------------------
     def _drain(self, tx: Transaction, now: float) -> None:
         dest = tx.flow
-        if isinstance(dest, Destination):
-            for data in tx.data_to_send():
-                self._out.append(Send(data, dest, tx))
+        if tx.has_output and isinstance(dest, Destination):
+            self._out.extend([Send(data, dest, tx) for data in tx.data_to_send()])
         if isinstance(tx, ClientTransaction):
             while (event := tx.next_event()) is not None:
                 self._client_event(tx, event, now)

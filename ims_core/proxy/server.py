@@ -64,9 +64,11 @@ class ProxyServer:
             self._flush()
 
     def _flush(self) -> None:
-        send = self.transport.send
-        for item in self.core.data_to_send():
-            send(item.data, item.dest, partial(self._failed, item) if item.tx else None)
+        out = self.core.data_to_send()
+        if out:
+            send, failed = self.transport.send, self._failed
+            for item in out:
+                send(item.data, item.dest, partial(failed, item) if item.tx else None)
         self._arm()
 
     def _failed(self, item: Send) -> None:

@@ -205,6 +205,11 @@ class Transaction:
         out, self._out = self._out, []
         return out
 
+    @property
+    def has_output(self) -> bool:
+        """Whether `data_to_send()` has anything (spares draining an empty outbox)."""
+        return bool(self._out)
+
     def next_event(self) -> Event | None:
         """The next event for the TU, or None."""
         return self._events.pop(0) if self._events else None
@@ -239,7 +244,15 @@ class Transaction:
     def transport_error(self, now: float) -> None:
         """The transport failed to send this transaction's message (§17.1.4, §17.2.4)."""
         self._input(Input.TRANSPORT_ERROR, now, None)
-        self.handle_timer(now)
+        self._fire_due(now)
+
+    def _fire_due(self, now: float) -> None:
+        """After an input: fire what is due already (a timer of length 0, e.g. Timer J or
+        K over a reliable transport). An owned transaction's earliest deadline is the one
+        `_sync` gave its owner: no need to look through its timers again."""
+        due = self._scheduled if self._owner is not None else self.get_timer()
+        if due is not None and due <= now:
+            self.handle_timer(now)
 
     def _input(self, inp: Input, now: float, msg: Message | None) -> None:
         entry = self._STEPS.get((self.state, inp))
@@ -281,9 +294,10 @@ class Transaction:
             return
         deadlines = self._deadlines
         if deadlines:
-            keep = self.KEEPS_TIMERS[state]
-            for name in [n for n in deadlines if n not in keep]:
-                del deadlines[name]
+            stale = deadlines.keys() - self.KEEPS_TIMERS[state]
+            if stale:
+                for name in stale:
+                    del deadlines[name]
                 self._moved = True
 
     # -- timer helpers -------------------------------------------------------------------

@@ -59,7 +59,7 @@ class ClientTransaction(Transaction):
         if self.state is State.COMPLETED:
             self._retransmission("received")
         self._input(inp, now, response)
-        self.handle_timer(now)
+        self._fire_due(now)
 
     # -- actions -----------------------------------------------------------------------
     def _send_request(self, now: float, msg: Message | None) -> None:
@@ -142,7 +142,7 @@ class InviteClientTransaction(ClientTransaction):
         came, §9.1). Without a final response within 64*T1 the transaction reports
         TimedOut("cancel") and terminates."""
         self._input(Input.TU_CANCEL, now, None)
-        self.handle_timer(now)
+        self._fire_due(now)
 
     def _start_actions(self, now: float) -> None:
         self._send_request(now, None)

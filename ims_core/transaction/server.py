@@ -60,7 +60,7 @@ class ServerTransaction(Transaction):
         if inp is Input.REQUEST or self.state is State.CONFIRMED:
             self._retransmission("received")
         self._input(inp, now, request)
-        self.handle_timer(now)
+        self._fire_due(now)
 
     def send_response(self, response: Response, now: float) -> None:
         """The TU's response; raises TransactionError if the state forbids it
@@ -73,7 +73,7 @@ class ServerTransaction(Transaction):
         else:
             inp = Input.TU_3XX_6XX
         self._input(inp, now, response)
-        self.handle_timer(now)
+        self._fire_due(now)
 
     # -- actions -----------------------------------------------------------------------
     def _send_response(self, now: float, msg: Message | None) -> None:

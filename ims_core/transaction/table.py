@@ -106,10 +106,13 @@ class TransactionTable:
         return tx
 
     def create_server(
-        self, request: Request, *, reliable: bool, now: float, send_trying: bool = False
+        self, request: Request, *, reliable: bool, now: float, send_trying: bool = False,
+        key: Key | None = None,
     ) -> ServerTransaction:
-        """Start a server transaction for a request `match_request` did not match."""
-        key = server_key(request)
+        """Start a server transaction for a request `match_request` did not match.
+        `key`: the one `lookup_request` just gave for it (saves working it out twice)."""
+        if key is None:
+            key = server_key(request)
         if key in self._servers:
             raise TransactionError(f"server transaction {key} exists")
         tx = create_server_transaction(
@@ -132,10 +135,16 @@ class TransactionTable:
             return None
 
     def match_request(self, request: Request) -> ServerTransaction | None:
+        return self.lookup_request(request)[1]
+
+    def lookup_request(self, request: Request) -> tuple[Key | None, ServerTransaction | None]:
+        """`match_request`, with the key looked under (None when the request's fields
+        cannot give one) for `create_server` to reuse."""
         try:
-            return self._servers.get(server_key(request))
+            key = server_key(request)
         except SipParseError:
-            return None
+            return None, None
+        return key, self._servers.get(key)
 
     def match_cancel(self, cancel: Request) -> ServerTransaction | None:
         """The INVITE server transaction a CANCEL refers to (§9.2), or None."""
@@ -177,6 +186,7 @@ class TransactionTable:
         for tx in fired:
             tx._scheduled = None  # out of the heap now
         for tx in fired:
-            tx.handle_timer(now)
-            tx._sync()  # back in at its next deadline, if it has one
+            tx.handle_timer(now)  # firing syncs it (back in at its next deadline) ...
+            if tx._scheduled is None and not tx.terminated:
+                tx._sync()  # ... this covers one that found nothing due after all
         return fired

@@ -47,6 +47,7 @@ Handler = Callable[[Message, Source], None]
 ErrorCallback = Callable[[], None] | None
 
 _log = log.get("transport")
+_IPS_KEPT = 4096  # addresses remembered as such (bounded: UEs' addresses are many)
 
 
 class _UdpEndpoint(asyncio.DatagramProtocol):
@@ -89,6 +90,7 @@ class SipTransport:
         self.probe_from: tuple[str, int] | None = None
         self.datagrams = 0  # read so far (the probe stays quiet while none come)
         self.names: NameCache | None = None
+        self._ips: dict[str, str] = {}  # host text that is an address -> the address
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -208,8 +210,11 @@ class SipTransport:
         if self.tap is not None and not is_keepalive(data):
             self._tap("udp", addr, (self.local[0], local_port or self.local[1]), data)
         host, port = addr
-        self._act(inbound.receive(data, UDP, host, port, limits=self.config.limits),
-                  UDP, host, port, None, local_port)
+        verdict = inbound.receive(data, UDP, host, port, limits=self.config.limits)
+        if type(verdict) is inbound.Deliver and not local_port:  # the usual case, inline
+            self._dispatch(verdict.message, verdict.source)
+        else:
+            self._act(verdict, UDP, host, port, None, local_port)
 
     def _act(self, verdict: inbound.Verdict, transport: str, host: str, port: int,
              conn: TcpConnection | None, local_port: int = 0) -> None:
@@ -266,8 +271,14 @@ class SipTransport:
             if udp is None or udp.transport is None:
                 _call(on_error)
                 return
-            if is_ip(dest.host):
-                address: str | None = dest.host.strip("[]")
+            address = self._ips.get(dest.host)
+            if address is not None:
+                pass  # an address seen before (the next hops: nearly every send)
+            elif is_ip(dest.host):
+                address = dest.host.strip("[]")
+                if len(self._ips) >= _IPS_KEPT:
+                    self._ips.clear()
+                self._ips[dest.host] = address
             else:
                 names = self.names
                 address = names.cached(dest.host, dest.port) if names is not None else None

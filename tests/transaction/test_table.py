@@ -180,3 +180,16 @@ def test_the_timer_heap_holds_live_transactions_only() -> None:
     del server, client, req
     gc.collect()
     assert all(ref() is None for ref in gone)
+
+
+def test_lookup_request_gives_the_key_create_server_then_reuses() -> None:
+    table = TransactionTable()
+    register = request("REGISTER", branch="z9hG4bK-k1")
+    key, found = table.lookup_request(register)
+    assert found is None and key == server_key(register)
+    tx = table.create_server(register, reliable=False, now=0.0, key=key)
+    assert tx.key == key and table.lookup_request(register) == (key, tx)
+    assert table.match_request(register) is tx
+    broken = request("REGISTER", branch="z9hG4bK-k2")
+    broken.headers.remove("via")
+    assert table.lookup_request(broken) == (None, None)
