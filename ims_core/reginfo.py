@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ims_core import xmlsafe
@@ -179,21 +180,22 @@ def parse(body: bytes | str) -> Reginfo:
     namespaces (extensions such as GRUU, RFC 5628) are ignored, as RFC 3680 §5.4 lets
     a reader do. A document in the form `encode` writes is read without a parser
     (`_read_encoded`, the same answer); any other goes through the XML parser."""
-    data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
-    try:
-        text = xmlsafe.checked_text(data, MAX_BODY)
-    except xmlsafe.UnsafeXmlError as exc:
-        raise ReginfoError(f"reginfo body refused: {exc}") from None
-    info = _read_encoded(text)
-    return info if info is not None else _read_tree(text)
+    return _parse(body, _read_encoded)
 
 
 def _read_tree(text: str) -> Reginfo:
-    """`parse` by the XML parser, of text `xmlsafe.checked_text` passed."""
+    """`parse` by the XML parser alone: the reference `_read_encoded` is held to."""
+    return _parse(text, None)
+
+
+def _parse(body: bytes | str, fast: Callable[[str], Reginfo | None] | None) -> Reginfo:
     try:
-        root = xmlsafe.parse(text, MAX_BODY)
+        return xmlsafe.read(body, MAX_BODY, fast, _from_root)
     except xmlsafe.UnsafeXmlError as exc:
         raise ReginfoError(f"reginfo body refused: {exc}") from None
+
+
+def _from_root(root: ET.Element) -> Reginfo:
     if _local(root.tag) != "reginfo":
         raise ReginfoError(f"root element is <{_local(root.tag)}>, not <reginfo>")
     version = _count(_attr(root, "version"), "version")
@@ -207,13 +209,14 @@ def _read_tree(text: str) -> Reginfo:
 # -- the form `encode` writes, read without an XML parser --------------------------------
 # Every NOTIFY a P-CSCF or UE reads comes from an S-CSCF, ours writing exactly this form;
 # an XML parser costs several times these few patterns. They admit a strict subset of
-# well-formed XML: printable ASCII only, no '&' (so no references), no '>' in values or
-# text (so no "]]>"), only spaces as whitespace inside tags (nothing for attribute
-# normalisation to change), fixed elements and attributes in a fixed order, states from
-# their sets. What they admit reads as the parser path reads it; anything else (another
-# writer's spacing, prefixes, escapes, comments, any error) takes the parser path.
+# well-formed XML: printable ASCII only, no '&' but the three references `encode` writes in
+# text (&lt; &gt; &amp;: a +sip.instance "<urn:...>" has them, TS 24.229 §5.4.2.1.2), no
+# '>' in values or text (so no "]]>"), only spaces as whitespace inside tags (nothing for
+# attribute normalisation to change), fixed elements and attributes in a fixed order,
+# states from their sets. What they admit reads as the parser path reads it; anything else
+# (another writer's spacing, prefixes, escapes, comments, any error) takes the parser path.
 _V = r"[ !#-%'-;=?-~]*"  # an attribute value: printable ASCII but " & < >
-_T = r"[ -%'-;=?-~]+"  # element text: printable ASCII but & < >
+_T = r"(?:[ -%'-;=?-~]|&(?:lt|gt|amp);)+"  # element text: printable ASCII, & < > escaped
 _HEAD_RE = re.compile(
     rf'<\?xml version="1\.0" encoding="UTF-8"\?>\n<reginfo xmlns="{re.escape(NAMESPACE)}" '
     r'version="([0-9]+)" state="(full|partial)"( />|>)')
@@ -224,6 +227,14 @@ _CONTACT_RE = re.compile(
     rf'<contact id="({_V})" state="(active|terminated)" event="([a-z]+)"'
     rf'(?: expires="([0-9]+)")?><uri>({_T})</uri>((?:{_PARAM.format(_V, _T)})*)</contact>')
 _PARAM_RE = re.compile(_PARAM.format(f"({_V})", f"({_T})"))
+
+
+def _text(value: str) -> str:
+    """Element text as the parser gives it: the references `_T` admits, replaced
+    (&amp; last, so "&amp;lt;" stays "&lt;")."""
+    if "&" not in value:
+        return value
+    return value.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _read_encoded(text: str) -> Reginfo | None:
@@ -240,12 +251,13 @@ def _read_encoded(text: str) -> Reginfo | None:
             if reg.group(4) == ">":
                 while (c := _CONTACT_RE.match(text, pos)) is not None:
                     cid, state, event, expires, uri, params = c.groups()
+                    uri = _text(uri)
                     if event not in CONTACT_EVENTS or not uri.strip() or (
                             expires is not None and len(expires) > 18):
                         return None  # the parser path says what is wrong, in its order
                     contacts.append(ContactInfo(
                         cid, state, event, uri.strip(), None if expires is None else int(expires),
-                        tuple((n, v or None) for n, v in _PARAM_RE.findall(params))))
+                        tuple((n, _text(v) or None) for n, v in _PARAM_RE.findall(params))))
                     pos = c.end()
                 if not text.startswith("</registration>", pos):
                     return None

@@ -337,7 +337,7 @@ class Profile:
 
     def __post_init__(self) -> None:
         _text("private_id", self.private_id)
-        if any(c.isspace() for c in self.private_id):
+        if self.private_id.split() != [self.private_id]:  # any str.isspace() character
             raise ValueError(f"private_id must not contain spaces: {self.private_id!r}")
         profiles = tuple(self.service_profiles)
         if not profiles or not all(isinstance(sp, ServiceProfile) for sp in profiles):

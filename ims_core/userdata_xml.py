@@ -2,12 +2,15 @@
 model: :func:`build` writes the elements in the order of the Annex B schema sequences;
 :func:`parse` refuses documents with a DOCTYPE (and so any entity declaration, internal
 or external) before the XML parser sees them, and caps the size, so neither entity
-expansion nor an external fetch can happen. Use them as ``userdata.build`` /
-``userdata.parse``."""
+expansion nor an external fetch can happen; a document in exactly the form :func:`build`
+writes is read without the parser (`_read_encoded`, the same answer). Use them as
+``userdata.build`` / ``userdata.parse``."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import Any
 
 from ims_core import xmlsafe
@@ -235,11 +238,22 @@ def _parse_identity(el: ET.Element) -> PublicIdentity:
 def parse(data: bytes | str) -> Profile:
     """Parse an IMSSubscription (namespaces ignored, unknown elements skipped); raises
     :class:`UserDataError` for anything that is not a valid one."""
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    return _parse(data, _read_encoded)
+
+
+def _read_tree(text: str) -> Profile:
+    """`parse` by the XML parser alone: the reference `_read_encoded` is held to."""
+    return _parse(text, None)
+
+
+def _parse(data: bytes | str, fast: Callable[[str], Profile | None] | None) -> Profile:
     try:
-        root = xmlsafe.parse(raw, MAX_USER_DATA)
+        return xmlsafe.read(data, MAX_USER_DATA, fast, _from_root)
     except xmlsafe.UnsafeXmlError as exc:
         raise UserDataError(f"User-Data refused: {exc}") from None
+
+
+def _from_root(root: ET.Element) -> Profile:
     if _local(root.tag) != "IMSSubscription":
         raise UserDataError("User-Data is not an IMSSubscription")
     try:
@@ -252,3 +266,113 @@ def parse(data: bytes | str) -> Profile:
         raise
     except ValueError as exc:
         raise UserDataError(f"invalid IMSSubscription: {exc}") from None
+
+
+# -- the form `build` writes, read without an XML parser ---------------------------------
+# Every SAA and PPR an S-CSCF reads comes from an HSS, ours writing exactly this form; the
+# parser and the tree walk cost several times these patterns. They admit a strict subset of
+# well-formed XML: no attributes, no whitespace between elements, no references ('&'), no
+# '<' or '>' in text (so no CDATA, comments or "]]>"), no CR or LF (nothing for line-end
+# normalisation to change), text only of XML 1.0 §2.2 characters bar the C0 controls other
+# than TAB and U+007F..U+009F; fixed elements in the order `build` writes them. Text is
+# taken as the parser path takes it (the same values stripped). Anything else (another
+# HSS's namespaces, spacing, order or extensions; any value the model refuses) takes the
+# parser path, which also words every error.
+_C = "[\t -%'-;=?-~\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+_TEXT = f"({_C}+)"
+_NUMBER = "([0-9]{1,10})"
+_CONTENT = f"(?:<Content>{_TEXT}</Content>|(<Content />))?"  # absent, text or empty
+_HEAD_RE = re.compile(r'<\?xml version="1\.0" encoding="UTF-8"\?>\n<IMSSubscription>'
+                      f"<PrivateID>{_TEXT}</PrivateID>")
+_IDENTITY_RE = re.compile(
+    f"<PublicIdentity><BarringIndication>([01])</BarringIndication><Identity>{_TEXT}"
+    f"</Identity><Extension><IdentityType>{_NUMBER}</IdentityType></Extension>"
+    "</PublicIdentity>")
+_IFC_RE = re.compile(f"<InitialFilterCriteria><Priority>{_NUMBER}</Priority>"
+                     "(?:<TriggerPoint><ConditionTypeCNF>([01])</ConditionTypeCNF>)?")
+_SPT_RE = re.compile(
+    "<SPT><ConditionNegated>([01])</ConditionNegated>((?:<Group>[0-9]{1,10}</Group>)+)"
+    f"(?:<RequestURI>{_TEXT}</RequestURI>"
+    f"|<Method>{_TEXT}</Method>"
+    "(?:<Extension>((?:<RegistrationType>[0-9]</RegistrationType>)+)</Extension>)?"
+    f"|<SIPHeader><Header>{_TEXT}</Header>{_CONTENT}</SIPHeader>"
+    "|<SessionCase>([0-9])</SessionCase>"
+    f"|<SessionDescription><Line>{_TEXT}</Line>{_CONTENT}</SessionDescription>)</SPT>")
+_AS_RE = re.compile(
+    f"<ApplicationServer><ServerName>{_TEXT}</ServerName>"
+    f"<DefaultHandling>([01])</DefaultHandling>"
+    f"(?:<ServiceInfo>{_TEXT}</ServiceInfo>|(<ServiceInfo />))?"
+    "(?:<Extension>(<IncludeRegisterRequest />)?(<IncludeRegisterResponse />)?</Extension>)?"
+    "</ApplicationServer></InitialFilterCriteria>")
+_DIGIT_RUN_RE = re.compile("[0-9]+")
+
+
+def _content(text: str | None, empty: str | None) -> str | None:
+    return text if text is not None else ("" if empty is not None else None)
+
+
+def _spt(m: re.Match[str]) -> Spt:
+    (negated, groups, request_uri, method, types, header, header_text, header_empty,
+     session_case, line, line_text, line_empty) = m.groups()
+    common: dict[str, Any] = {
+        "groups": tuple(int(g) for g in _DIGIT_RUN_RE.findall(groups)), "negated": negated == "1"}
+    if request_uri is not None:
+        return Spt(request_uri=request_uri, **common)
+    if method is not None:
+        return Spt(method=method, registration_types=tuple(
+            int(t) for t in _DIGIT_RUN_RE.findall(types or "")), **common)
+    if header is not None:
+        return Spt(header=header, header_content=_content(header_text, header_empty), **common)
+    if session_case is not None:
+        return Spt(session_case=int(session_case), **common)
+    return Spt(sdp_line=line, sdp_content=_content(line_text, line_empty), **common)
+
+
+def _read_ifc(text: str, pos: int) -> tuple[Ifc, int] | None:
+    """The InitialFilterCriteria at *pos* and where it ends; None when not in our form."""
+    head = _IFC_RE.match(text, pos)
+    if head is None:
+        return None
+    pos, cnf, spts = head.end(), head.group(2), list[Spt]()
+    if cnf is not None:
+        while (m := _SPT_RE.match(text, pos)) is not None:
+            spts.append(_spt(m))
+            pos = m.end()
+        if not spts or not text.startswith("</TriggerPoint>", pos):
+            return None
+        pos += len("</TriggerPoint>")
+    app = _AS_RE.match(text, pos)
+    if app is None:
+        return None
+    server, handling, info, info_empty, request, response = app.groups()
+    return Ifc(int(head.group(1)), server.strip(), int(handling), cnf != "0", tuple(spts),
+               _content(info, info_empty), request is not None, response is not None), app.end()
+
+
+def _read_encoded(text: str) -> Profile | None:
+    """The subscription, when *text* is in the form `build` writes; None otherwise."""
+    head = _HEAD_RE.match(text)
+    if head is None:
+        return None
+    pos, profiles = head.end(), list[ServiceProfile]()
+    try:
+        while text.startswith("<ServiceProfile>", pos):
+            pos += len("<ServiceProfile>")
+            identities: list[PublicIdentity] = []
+            while (m := _IDENTITY_RE.match(text, pos)) is not None:
+                identities.append(PublicIdentity(m.group(2).strip(), m.group(1) == "1",
+                                                 int(m.group(3))))
+                pos = m.end()
+            ifcs: list[Ifc] = []
+            while (found := _read_ifc(text, pos)) is not None:
+                ifcs.append(found[0])
+                pos = found[1]
+            if not text.startswith("</ServiceProfile>", pos):
+                return None
+            pos += len("</ServiceProfile>")
+            profiles.append(ServiceProfile(tuple(identities), tuple(ifcs)))
+        if text[pos:] != "</IMSSubscription>":
+            return None
+        return Profile(head.group(1).strip(), tuple(profiles))
+    except ValueError:  # a value the model refuses: the parser path words the error
+        return None

@@ -11,6 +11,10 @@ DOCTYPE from the check, and an unknown declared encoding cannot reach the codec 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class UnsafeXmlError(ValueError):
@@ -36,8 +40,24 @@ def checked_text(data: bytes | str, max_size: int) -> str:
 
 def parse(data: bytes | str, max_size: int) -> ET.Element:
     """The root element of *data*; UnsafeXmlError for anything refused above."""
-    data = checked_text(data, max_size)
+    return _root(checked_text(data, max_size))
+
+
+def _root(text: str) -> ET.Element:
     try:
-        return ET.fromstring(data.removeprefix("\ufeff"))
+        return ET.fromstring(text.removeprefix("\ufeff"))
     except ET.ParseError as exc:
         raise UnsafeXmlError(f"not well-formed XML: {exc}") from None
+
+
+def read(data: bytes | str, max_size: int, fast: Callable[[str], T | None] | None,
+         tree: Callable[[ET.Element], T]) -> T:
+    """The document in *data* (text as UTF-8, unpaired surrogates refused), every check
+    above first: by *fast* (a reader of one writer's own form, None for any other text)
+    when it knows it, else by *tree* from the parsed root. UnsafeXmlError for anything
+    refused; what the readers raise passes through."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    text = checked_text(data, max_size)
+    found = fast(text) if fast is not None else None
+    return found if found is not None else tree(_root(text))

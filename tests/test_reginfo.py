@@ -179,3 +179,43 @@ def test_too_many_digits_are_a_reginfo_error() -> None:
         reginfo.parse(_OWN.replace('expires="600"', 'expires="' + "9" * 5000 + '"'))
     with pytest.raises(ReginfoError, match="non-negative"):
         reginfo.parse(_OWN.replace('version="7"', 'version="' + "1" * 5000 + '"'))
+
+
+@given(_DOCS.filter(lambda d: all(  # text (uri, parameter values) may hold & < >
+    ch != '"' and 0x20 <= ord(ch) <= 0x7E
+    for r in d.registrations for c in r.contacts
+    for v in (c.uri, *(p[1] or "" for p in c.params)) for ch in v) and all(
+    ch not in '&<>"' and 0x20 <= ord(ch) <= 0x7E
+    for r in d.registrations for v in (r.aor, r.id, *(x for c in r.contacts for x in (
+        c.id, *(p[0] for p in c.params)))) for ch in v)))
+def test_escaped_text_skips_the_parser_too(doc: Reginfo) -> None:
+    """`encode` escapes & < > in element text (a +sip.instance "<urn:...>" on every
+    handset's contact): that text is read without the parser as well."""
+    text = reginfo.encode(doc).decode()
+    assert reginfo._read_encoded(text) == reginfo._read_tree(text)
+    assert reginfo._read_encoded(text) is not None
+
+
+_INSTANCE = '<unknown-param name="+sip.instance">x</unknown-param>'
+
+
+@pytest.mark.parametrize("value,fast", [
+    ('"&lt;urn:gsma:imei:35000000-000000-0&gt;"', True),
+    ("a&amp;lt;b", True),  # "a&lt;b": &amp; is replaced last
+    ("&amp;&amp;", True),
+    ("&quot;x&quot;", False),  # references `encode` never writes in text: the parser's
+    ("&apos;", False),
+    ("&#60;x&#x3E;", False),
+    ("&lt", False),
+    ("&LT;", False),
+    ("&unknown;", False),  # not well-formed: the parser says so
+    ("&", False),
+])
+def test_text_references_read_as_the_parser_reads_them(value: str, fast: bool) -> None:
+    text = _OWN.replace(_INSTANCE, f'<unknown-param name="+sip.instance">{value}'
+                                   "</unknown-param>").replace("sip:a@1.2.3.4", f"sip:{value}")
+    read = reginfo._read_encoded(text)
+    assert (read is not None) == fast
+    assert _outcome(reginfo.parse, text) == _outcome(reginfo._read_tree, text)
+    if read is not None:
+        assert read == reginfo._read_tree(text)

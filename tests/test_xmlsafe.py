@@ -3,6 +3,7 @@ clear error before the parser expands or fetches anything."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,3 +117,25 @@ def test_the_encoded_reginfo_form_passes_the_same_checks() -> None:
     with pytest.raises(xmlsafe.UnsafeXmlError, match="DTDs"):
         xmlsafe.checked_text(b"<!DOCTYPE r><r/>", 100)
     assert xmlsafe.checked_text(text.encode(), len(text)) == text
+
+
+def test_read_checks_first_then_asks_the_fast_reader_then_the_parser() -> None:
+    seen: list[str] = []
+
+    def fast(text: str) -> str | None:
+        seen.append(text)
+        return "fast" if text == "<ours/>" else None
+
+    def tree(root: ET.Element) -> str:
+        return f"tree {root.tag}"
+
+    assert xmlsafe.read(b"<ours/>", 100, fast, tree) == "fast"
+    assert xmlsafe.read("<other/>", 100, fast, tree) == "tree other"
+    assert xmlsafe.read("<ours/>", 100, None, tree) == "tree ours"
+    assert seen == ["<ours/>", "<other/>"]
+    for bad, why in ((b"<!DOCTYPE r><ours/>", "DTDs"), (b"<ours/>" + b" " * 100, "too large"),
+                     (b"\xff<ours/>", "not UTF-8"), ("<ours/>\ud800", "not UTF-8"),
+                     (b"<other>", "not well-formed")):
+        with pytest.raises(xmlsafe.UnsafeXmlError, match=why):
+            xmlsafe.read(bad, 100, fast, tree)
+    assert len(seen) == 3  # only "<other>" passed the checks to reach the fast reader
