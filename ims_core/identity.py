@@ -40,7 +40,6 @@ from ims_core.sip import (
     parse_name_addr,
     parse_uri,
 )
-from ims_core.sip.address import name_addr_view
 
 # RFC 3261 §19.1.4: params that must match when either URI has them.
 _SIGNIFICANT_PARAMS = ("maddr", "method", "transport", "ttl", "user")
@@ -101,16 +100,13 @@ def _as_uri(uri: Uri | str) -> Uri:
 def to_uri(message: Message) -> Uri:
     """The To URI (a REGISTER's public identity, TS 24.229 §5.4.1.2). Raises
     SipParseError as `message.to_addr` does."""
-    value = message.headers.get("to")
-    return name_addr_view(value).uri if value is not None else message.to_addr.uri
+    return message.to_addr_view.uri
 
 
 def contact_views(message: Message) -> list[NameAddr]:
     """`message.contacts()`: the Contact values, none for ``Contact: *``. Raises
     SipParseError as it does."""
-    if message.is_contact_star():
-        return []
-    return [name_addr_view(v) for v in message.headers.values("contact")]
+    return message.contact_views()
 
 
 # -- URI equality (RFC 3261 §19.1.4, RFC 3966 §4) ----------------------------------------
