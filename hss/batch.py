@@ -2,7 +2,8 @@
 
 Requests that arrive in the same loop iteration are handled together. For a store that
 allows it (:attr:`Store.inline`, local SQLite) the batch runs right here on the loop, in one
-transaction with a savepoint per request: a group commit, and no thread hand-over of the
+transaction with a savepoint per request (opened by its first write other than an SQN
+reservation, which needs none): a group commit, and no thread hand-over of the
 GIL per SQL statement. Otherwise — a network database, or a SQLite file whose write lock
 another process holds — the batch goes to a worker thread, so the loop never waits long.
 A batch of requests that only read (UAR, LIR) runs in a read transaction

@@ -28,7 +28,7 @@ from hss.cx.common import (
 from hss.model import SCHEME_BY_NAME, SCHEME_WIRE_NAME, Subscriber
 from hss.sqn import SqnExhausted
 from ims_core.diameter import Avp, AvpDef, CxResult, Dictionary, Grouped, Message, ResultCode
-from ims_core.diameter.avp import typed
+from ims_core.diameter.avp import grouped_avp, typed
 
 UNKNOWN_SCHEME = "unknown"  # TS 29.228 §6.3.1: the HSS picks the subscriber's scheme
 
@@ -185,4 +185,4 @@ def _auth_data_item(
         dictionary.constant("SIP-Authentication-Scheme", scheme),
     ]
     children += [of(name, value, dictionary) for name, value in values]
-    return of(dictionary.by_name["SIP-Auth-Data-Item"], Grouped(children, dictionary), dictionary)
+    return grouped_avp(dictionary.by_name["SIP-Auth-Data-Item"], children, dictionary)

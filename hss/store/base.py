@@ -97,7 +97,9 @@ class Store(abc.ABC):
         return self.batch()
 
     def savepoint(self) -> contextlib.AbstractContextManager[None]:
-        """Inside :meth:`batch`: undo one request's writes if it raises. Default: none."""
+        """Inside :meth:`batch`: undo one request's writes if it raises — except, it may be,
+        an SQN reserved by :meth:`next_sqns` (never handed out then: harmless, TS 33.102
+        Annex C only needs SQNs to increase). Default: none."""
         return contextlib.nullcontext()
 
     @abc.abstractmethod

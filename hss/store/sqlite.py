@@ -134,6 +134,7 @@ class SqliteStore(SqlStore):
     def _transaction(self, conn: sqlite3.Connection) -> contextlib.AbstractContextManager[Cursor]:
         mode = self._mode()
         if mode == _BATCH:  # already inside BEGIN IMMEDIATE, holding the lock
+            self._local.savepoint.writing()
             return self._reader(conn)
         if mode == _READING:
             raise StoreError(_WRITE_IN_READING)
@@ -155,6 +156,8 @@ class SqliteStore(SqlStore):
         mode = self._mode()
         if mode == _READING:
             raise StoreError(_WRITE_IN_READING)
+        if mode == _BATCH:
+            self._local.savepoint.writing()
         lock = _NOTHING if mode == _BATCH else self._write_lock
         with lock:
             cur = self._conn().execute(sql, tuple(params))
@@ -293,18 +296,36 @@ class _Reading:
 
 class _Savepoint:
     """One request's writes inside a batch: kept, or undone if it raises. A plain class,
-    not a generator, and one object per batch: this runs once per Cx request."""
+    not a generator, and one object per batch: this runs once per Cx request.
 
-    __slots__ = ("_cache", "_conn")
+    The savepoint itself is only opened by the request's first write through
+    :meth:`SqlBase._tx` or :meth:`SqlBase._update_one` (:meth:`writing`): a MAR's one
+    write, its SQN reservation by compare-and-set, is a single atomic statement that needs
+    none. An SQN reserved by a request that then fails is simply never used, which
+    TS 33.102 §6.3.2 and Annex C allow (SQNs must only increase); the cache already holds
+    it, so it stays right."""
+
+    __slots__ = ("_active", "_cache", "_conn", "_open")
 
     def __init__(self, conn: sqlite3.Connection, cache: SubscriberCache) -> None:
         self._conn = conn
         self._cache = cache
+        self._active = self._open = False
+
+    def writing(self) -> None:
+        """The request is about to write: open its savepoint, once."""
+        if self._active and not self._open:
+            self._conn.execute("SAVEPOINT cx")
+            self._open = True
 
     def __enter__(self) -> None:
-        self._conn.execute("SAVEPOINT cx")
+        self._active = True
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        self._active = False
+        if not self._open:
+            return
+        self._open = False
         try:
             if exc_type is not None:
                 self._cache.clear()  # it may remember writes being undone now

@@ -340,6 +340,15 @@ def make_grouped(value: Any, dictionary: Dictionary = DEFAULT) -> Grouped:
     return Grouped(out, dictionary)
 
 
+def grouped_avp(d: AvpDef, children: list[Avp], dictionary: Dictionary = DEFAULT) -> Avp:
+    """Grouped AVP *d* of *children* (built, each knowing its encoding): what
+    ``Avp.of(d, Grouped(children))`` gives, framed straight from the children's octets."""
+    body = b"".join([a._wire or a.encode() for a in children])  # padded: no padding here
+    n = len(body)
+    head = _HDR_V.pack(d.code, d.word + n, d.vendor) if d.vendor else _HDR.pack(d.code, d.word + n)
+    return Avp(d.code, d.vendor, d.flags, Grouped(children, dictionary), d, head + body)
+
+
 def missing_avp(d: AvpDef) -> DiameterError:
     """5005 with an example of the missing AVP as Failed-AVP: "of correct minimum length
     and contain[ing] zeroes" (RFC 6733 §7.5)."""

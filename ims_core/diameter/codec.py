@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 
 from .avp import Avp, Grouped, fresh, missing_avp
-from .datatypes import AvpType
+from .datatypes import AvpType, decode_text
 from .dictionary import (
     AVP_FLAG_M,
     AVP_FLAG_V,
@@ -255,14 +255,17 @@ def _decode_well_formed(
             d = by_key.get(key)
             if d is None or word & _RESERVED_BITS or key == _FAILED_AVP_KEY:
                 return None
-            if d.type is _GROUPED:
-                value: object = _top_grouped(data, start, stop, dictionary)
+            decoder = d.decoder
+            if decoder is decode_text:  # most AVPs: decode_text without the call
+                value: object = data[start:stop].decode()
+            elif d.is_grouped:
+                value = _top_grouped(data, start, stop, dictionary)
             else:
-                value = d.decoder(data[start:stop])
+                value = decoder(data[start:stop])
             out.append(Avp(code, key[1], word >> 24, value, d))
             present.add(key)
             pos += (length + 3) & ~3
-    except DiameterError:
+    except (DiameterError, UnicodeDecodeError):  # the phases below say which, and where
         return None
     if pos != end:  # the last AVP's padding runs past the message
         return None

@@ -16,6 +16,10 @@ class State(Enum):
     OPEN = auto()  # I-Open / R-Open
     CLOSING = auto()
 
+    # Members are singletons compared by identity: hashing by identity is as right, and
+    # skips Enum's hash-the-name call on every (state, input) look-up of each message.
+    __hash__ = object.__hash__
+
 
 class Role(Enum):
     INITIATOR = auto()
@@ -43,6 +47,8 @@ class Input(Enum):
     RCV_DPR = auto()
     RCV_DPA = auto()
     RCV_MSG = auto()
+
+    __hash__ = object.__hash__  # as State's
 
 
 # Disconnect-Cause (RFC 6733 §5.4.3)

@@ -205,6 +205,13 @@ def test_unknown_mandatory_avp_inside_grouped() -> None:
     assert (e.result_code, e.failed_avp) == (ResultCode.AVP_UNSUPPORTED, unpadded(inner))
 
 
+def test_invalid_utf8_is_5004_naming_the_avp() -> None:
+    # The one-pass decoder reads text inline: what it cannot decode goes to the phases.
+    bad = raw_avp(1, 0x40, b"ok\xff\xfe")
+    e = _err(_with_avp(bad))
+    assert (e.result_code, e.failed_avp) == (ResultCode.INVALID_AVP_VALUE, unpadded(bad))
+
+
 def test_bad_value_and_length_in_typed_avp() -> None:
     e = _err(_with_avp(raw_avp(1, 0x40, b"\xff\xfe")))
     assert e.result_code == ResultCode.INVALID_AVP_VALUE

@@ -16,6 +16,7 @@ from ims_core.diameter import (
     dict_base,
     dict_cx,
 )
+from ims_core.diameter.avp import grouped_avp
 from ims_core.diameter.codec import _MAX_DECODED_GROUPS
 
 from . import samples as s
@@ -103,3 +104,16 @@ def test_nested_grouped_members_are_copied_too() -> None:
     assert len(inner1) == 4 and len(inner2) == 5
     third = decode(wire, d)
     assert third.avps == decode(wire, fresh_dictionary()).avps and third.encode() == wire
+
+
+def test_grouped_avp_is_avp_of_a_grouped() -> None:
+    d = fresh_dictionary()
+    children = [d.constant("SIP-Item-Number", 1), Avp.of("SIP-Authenticate", b"\1" * 30, d),
+                Avp.of("User-Name", "odd-length", d)]  # fmt: skip
+    item = grouped_avp(d.by_name["SIP-Auth-Data-Item"], children, d)
+    expected = Avp.of("SIP-Auth-Data-Item", Grouped([c.copy() for c in children], d), d)
+    assert item.encode() == expected.encode() and item == expected
+    state = grouped_avp(d.by_name["Vendor-Specific-Application-Id"],
+                        [Avp.of("Vendor-Id", 10415, d)], d)  # a vendor 0 Grouped too
+    assert state.encode() == Avp.of("Vendor-Specific-Application-Id", {"Vendor-Id": 10415},
+                                    d).encode()

@@ -115,9 +115,23 @@ def test_another_thread_commits_are_seen(store: Counting) -> None:
 def test_rolled_back_savepoint_and_batch_forget(store: Counting) -> None:
     before = read(store)
     with store.batch(), pytest.raises(RuntimeError), store.savepoint():
-        store.next_sqns(IMSI, 1)
-        raise RuntimeError("the handler failed after its write")
-    assert read(store).sqn == before.sqn  # rolled back, and not remembered
+        store.next_sqns(IMSI, 1)  # one atomic statement: no savepoint of its own
+        store.update_registration(IMSI, {}, scscf_name="sip:half-done")
+        raise RuntimeError("the handler failed after its writes")
+    got = read(store)
+    # The other write is rolled back, and not remembered; the SQN reserved stays reserved
+    # (never handed out: harmless, TS 33.102 Annex C only needs SQNs to increase).
+    assert got.scscf_name == before.scscf_name
+    assert got.sqn == sqnmod.advance(before.sqn, 1, store.ind_bits)
+    before = got
+    with store.batch(), pytest.raises(RuntimeError), store.savepoint():
+        store.update_registration(IMSI, {}, scscf_name="sip:half-done")
+        store.next_sqns(IMSI, 1)  # after a write: inside the savepoint, undone with it
+        raise RuntimeError("the handler failed after its writes")
+    assert read(store) == before
+    with store.batch(), store.savepoint():
+        assert store.next_sqns(IMSI, 1) == [sqnmod.advance(before.sqn, 1, store.ind_bits)]
+    before = read(store)
     with pytest.raises(RuntimeError), store.batch():
         store.next_sqns(IMSI, 1)
         raise RuntimeError("the batch failed")
