@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from ims_core.sip import Message, Request, SipParseError, parse_auth
+from ims_core.sip import Message, Request, SipParseError, check_auth, parse_auth
 from ims_core.sip.grammar import LWS, QUOTED_STRING, TOKEN
 
 # RFC 2617 §1.2 auth-param, as it appears in a challenge after the scheme.
@@ -97,7 +97,7 @@ def ensure_charging_vector(request: Request, generated_at: str, orig_ioi: str | 
 def strip_auth_params(value: str, names: frozenset[str] = AKA_KEY_PARAMS) -> str:
     """`value` (a challenge) without the auth-params called `names`; every other
     character stays as received. Raises SipParseError for a malformed challenge."""
-    parse_auth(value)  # validates
+    check_auth(value)  # the 400 parse_auth would give
     head = _AUTH_HEAD_RE.match(value)
     if head is None:
         return value  # a bare scheme: nothing to strip

@@ -22,7 +22,7 @@ from .addressing import (
     via_destination,
 )
 from .dialog import TARGET_REFRESH, Dialog
-from .digest import AuthHeader, AuthParam, parse_auth
+from .digest import AuthHeader, AuthParam, check_auth, parse_auth
 from .errors import SipError, SipParseError
 from .events import (
     SUBSCRIPTION_STATES,
@@ -107,6 +107,7 @@ __all__ = [
     "Uri",
     "Via",
     "canonical_name",
+    "check_auth",
     "choose_transport",
     "delta_seconds",
     "error_response",

@@ -58,9 +58,9 @@ class Dialog:
         target = _target(request)
         if target is None:
             raise SipParseError("Missing Contact")
-        dialog = cls(request.call_id, _untagged(request.to_addr), local_tag,
-                     _untagged(request.from_addr), target)
-        dialog.establish_by_request(request)
+        dialog = cls(request.call_id, _untagged(request.to_addr_view), local_tag,
+                     _untagged(request.from_addr_view), target)
+        dialog._establish(request, _from_tag(request), target)  # the Contact read once
         return dialog
 
     @property
@@ -133,10 +133,9 @@ class Dialog:
         the 2xx does: a NOTIFY overtaking the 2xx to SUBSCRIBE, RFC 6665 §4.1.2.4):
         Record-Route in order, its Contact (when it has one; a later 2xx brings it too),
         its From tag and CSeq. SipParseError without a From tag or with a bad Contact."""
-        tag = request.from_tag
-        if not tag:
-            raise SipParseError("Missing From tag")
-        target = _target(request)
+        self._establish(request, _from_tag(request), _target(request))
+
+    def _establish(self, request: Request, tag: str, target: str | None) -> None:
         seq = request.cseq.seq
         if target is not None:
             self.remote_target = target
@@ -202,6 +201,15 @@ def _target(message: Message) -> str | None:
     return str(uri)
 
 
-def _untagged(addr: NameAddr) -> str:
+def _from_tag(request: Request) -> str:
+    tag = request.from_tag
+    if not tag:
+        raise SipParseError("Missing From tag")
+    return tag
+
+
+def _untagged(view: NameAddr) -> str:
+    """`view` (shared: its URI is kept, its param list copied) as text without a tag."""
+    addr = NameAddr(view.uri, view.display_name, list(view.params))
     addr.remove_param("tag")
     return str(addr)
