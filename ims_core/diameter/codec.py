@@ -80,34 +80,34 @@ def decode(
             fast = _decode_well_formed(data, dictionary)
         if fast is not None and cmd is not None:  # the AVPs the phases below would give
             avps, present = fast
-            msg = Message(
-                header.command_code, header.application_id, flags, header.hop_by_hop,
-                header.end_to_end, avps, dictionary,
-            )  # fmt: skip
-            if check_rules:
-                _check_present(present, _rules(dictionary, cmd.code, flags), dictionary)
-            return msg
-        framed = _frame_avps(data, HEADER_LENGTH, len(data), strict_end=True)
-        # Phase 2: dictionary.
-        if cmd is None:
-            raise DiameterError(ResultCode.COMMAND_UNSUPPORTED, f"command {header.command_code}")
-        if cmd.application_id != header.application_id and (
-            header.application_id != RELAY_APPLICATION_ID
-        ):
-            raise DiameterError(
-                ResultCode.APPLICATION_UNSUPPORTED,
-                f"application {header.application_id} for {cmd.request_abbrev}",
-            )
-        if flags & FLAG_P and not cmd.proxiable:
-            raise DiameterError(ResultCode.INVALID_HDR_BITS, f"P bit on {cmd.request_abbrev}")
-        avps = _decode_avps(data, framed, dictionary, 0)
+        else:
+            framed = _frame_avps(data, HEADER_LENGTH, len(data), strict_end=True)
+            # Phase 2: dictionary.
+            if cmd is None:
+                raise DiameterError(ResultCode.COMMAND_UNSUPPORTED,
+                                    f"command {header.command_code}")
+            if cmd.application_id != header.application_id and (
+                header.application_id != RELAY_APPLICATION_ID
+            ):
+                raise DiameterError(
+                    ResultCode.APPLICATION_UNSUPPORTED,
+                    f"application {header.application_id} for {cmd.request_abbrev}",
+                )
+            if flags & FLAG_P and not cmd.proxiable:
+                raise DiameterError(ResultCode.INVALID_HDR_BITS,
+                                    f"P bit on {cmd.request_abbrev}")
+            avps, present = _decode_avps(data, framed, dictionary, 0), None
         msg = Message(
             header.command_code, header.application_id, flags, header.hop_by_hop,
             header.end_to_end, avps, dictionary,
         )  # fmt: skip
-        # Phase 3: command rules.
+        # Phase 3: command rules (the one-pass decoder counted what each rule needs).
         if check_rules:
-            _check_keys(avps, _rules(dictionary, cmd.code, flags), dictionary)
+            rules = _rules(dictionary, cmd.code, flags)
+            if present is not None:
+                _check_present(present, rules, dictionary)
+            else:
+                _check_keys(avps, rules, dictionary)
         return msg
     except DiameterError as err:
         err.header = header
