@@ -9,6 +9,7 @@ import contextlib
 import gc
 import os
 import signal
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -36,11 +37,47 @@ EXIT_HELP_HSS = f"{EXIT_HELP}, 4 store unreachable"
 # requests in flight, which later full collections scan again. Measured under SIPp load,
 # the collector took a quarter of each CSCF's CPU. IMS_CORE_GC_THRESHOLD="a,b,c" overrides.
 GC_THRESHOLD = (50_000, 20, 10)
+# A collection scans every object of its generations; a node filling up with
+# registrations (or a store of 100,000 of them) moves them from one generation to the
+# next, and those passes stalled the core for 0.25-0.4 s each (bench/bench_memory.py).
+# Objects that survive a collection are mostly long-lived (registrations, dialogs,
+# subscriptions) and rarely in a cycle (no collection under SIPp load found any
+# garbage), so they are frozen out of all later collections (``gc.freeze``), which then
+# scan only what was made since: the longest pause is one young collection's. What
+# dies later is still freed by reference counting; a cycle among frozen objects waits
+# for the sweep: once every SWEEP_SECONDS everything is thawed and the next full
+# collection scans it all.
+SWEEP_SECONDS = 600.0
+
+
+class FreezeSurvivors:
+    """The ``gc.callbacks`` entry behind the freezing described above; ``clock`` in
+    seconds. State: ``sweeping`` from a thaw until the full collection that follows."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.swept = clock()
+        self.sweeping = False
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        generation = info["generation"]
+        if phase != "stop":
+            return
+        if self.sweeping:
+            if generation < 2:
+                return  # wait for the full collection
+            self.sweeping = False
+        elif self.clock() - self.swept >= SWEEP_SECONDS:
+            self.swept, self.sweeping = self.clock(), True
+            gc.unfreeze()
+            return
+        gc.freeze()
 
 
 def tune_gc() -> None:
     """Set the collector's thresholds and move everything alive now (modules, config) out
-    of its reach for good (``gc.freeze``): the node's start-up objects are never garbage."""
+    of its reach for good (``gc.freeze``): the node's start-up objects are never garbage.
+    From then on the survivors of each collection are frozen too (above)."""
     spec = os.environ.get("IMS_CORE_GC_THRESHOLD", "")
     try:
         threshold = tuple(int(x) for x in spec.split(",")) if spec else GC_THRESHOLD
@@ -48,6 +85,8 @@ def tune_gc() -> None:
     except (ValueError, TypeError):
         gc.set_threshold(*GC_THRESHOLD)
     gc.freeze()
+    if not any(isinstance(cb, FreezeSurvivors) for cb in gc.callbacks):
+        gc.callbacks.append(FreezeSurvivors(time.monotonic))
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

@@ -23,18 +23,23 @@ How much it can serve is learnt from how long it takes (a latency-based controll
   compares that signal with ``target_latency`` and the rate changes within
   ``[min_rate, max_rate]``:
 
-| load signal            | bucket ran dry in the period | decision | new rate                    |
-|------------------------|------------------------------|----------|-----------------------------|
-| above target           | either                       | DECREASE | base * max(1/2, √(tgt/sig)) |
-| target/2 .. target     | yes                          | INCREASE | rate + max(step, rate/32)   |
-| below target/2         | yes                          | SURGE    | rate + max(step, rate/8)    |
-| at or below target     | no                           | HOLD     | rate                        |
+| load signal     | bucket ran dry in the period | decision | new rate                          |
+|-----------------|------------------------------|----------|-----------------------------------|
+| above target    | either                       | DECREASE | base * max(0.7, √(tgt/sig))       |
+| target/4 .. tgt | yes                          | INCREASE | rate + max(step, rate/32*(1-s/t)) |
+| below target/4  | yes                          | SURGE    | rate + max(step, rate/8)          |
+| at or below tgt | no                           | HOLD     | rate                              |
 
 ``base`` is the lower of the rate and the rate requests were admitted at in the period:
 a rate far above what arrives limits nothing, so shrinking it alone would take several
 periods of growing queues to bite. The decrease grows with how far above target the
-signal is (a quarter off at twice the target), at most a halving per period so one
-slow sample does not shut the node.
+signal is (about 0.7 at twice the target), at most 30 % per period so one slow sample
+does not shut the node; and within SURGE_AFTER of a period that served its load well
+(the signal under half the target, at least MIN_LOAD admitted) no lower than FLOOR of
+the highest rate admitted in such a period. On a busy host the signal spikes now and
+then (a collection, a neighbour's burst): cutting deep for a spike left the node
+refusing, for seconds after, the load it had just served, even once the overload was
+gone (measured with bench/bench_overload.py).
 A period that admitted fewer than ``MIN_LOAD`` initial requests is no load to shed:
 a slow answer then comes from elsewhere (an HSS hiccup, a host pause) and cutting the
 rate would only refuse the next burst of a lightly used node. After a decrease the
@@ -43,8 +48,9 @@ the signal was, at least two periods, at most ``MAX_COOLDOWN``): the backlog the
 signal saw is still draining,
 and cutting again for it would throttle the node far below what it serves.
 The increase is only when the bucket limited what was admitted, so an idle node does
-not build up a rate it never proved it can serve; it is gentle near target, and fast
-(SURGE) only while the signal is far below target and no DECREASE came for
+not build up a rate it never proved it can serve; it shrinks to the step as the signal
+nears the target (so the rate creeps, not overshoots, into the next backlog), and fast
+(SURGE) only while the signal is under a quarter of target and no DECREASE came for
 ``SURGE_AFTER`` seconds: the load has dropped, recover at once. Under a steady
 overload the cuts keep coming and the rate creeps up to the next one, rather than
 overshooting into a backlog the signal shows only later.
@@ -65,12 +71,13 @@ from ims_core.config import ConfigError
 
 EWMA_GAIN = 0.125  # RFC 6298 §2 uses 1/8 for the smoothed RTT
 QUEUE_GAIN = 0.25  # queue probes come every few ms: follow them faster
-MAX_DECREASE = 0.5  # at most halve the rate per adjustment
+MAX_DECREASE = 0.7  # at most 30 % off the rate per adjustment
 INCREASE = 1 / 32  # of the rate, near target
 SURGE = 1 / 8  # of the rate, far below target and no DECREASE for SURGE_AFTER
 SURGE_AFTER = 3.0  # seconds since the last DECREASE before a SURGE
 MAX_COOLDOWN = 1.0  # seconds: the longest wait between two decreases
 MIN_LOAD = 16  # initial requests admitted in a period for a DECREASE (see the docstring)
+FLOOR = 0.9  # of the last rate served well: a DECREASE goes no lower within SURGE_AFTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +88,8 @@ class OverloadConfig:
     says so."""
 
     enabled: bool = False
-    target_latency_ms: float = 50.0  # smoothed queue + arrival→final response
-    initial_rate: float = 1000.0  # initial requests per second
+    target_latency_ms: float = 30.0  # smoothed queue + arrival→final response
+    initial_rate: float = 5000.0  # initial requests per second
     min_rate: float = 100.0
     max_rate: float = 20000.0
     rate_step: float = 20.0  # least increase per adjustment, requests/s
@@ -125,7 +132,7 @@ def decide(signal: float, target: float, limited: bool) -> Decision:
         return Decision.DECREASE
     if not limited:
         return Decision.HOLD
-    return Decision.SURGE if signal < target / 2 else Decision.INCREASE
+    return Decision.SURGE if signal < target / 4 else Decision.INCREASE
 
 
 class LoadMonitor:
@@ -149,6 +156,8 @@ class LoadMonitor:
         self._limited = False  # the bucket ran dry in the current period
         self._quiet_until = float("-inf")  # no DECREASE before (the last one's effect)
         self._last_cut = float("-inf")  # when the last DECREASE was
+        self._served = 0.0  # highest admitted rate of a loaded period with a low signal
+        self._served_at = float("-inf")  # when that period ended (kept SURGE_AFTER)
 
     @property
     def signal(self) -> float:
@@ -225,20 +234,25 @@ class LoadMonitor:
         cfg = self.config
         signal = self.signal
         decision = decide(signal, self.target, self._limited)
+        admitted_rate = self._period_admitted / elapsed
+        if signal < self.target / 2 and self._period_admitted >= MIN_LOAD and (
+                admitted_rate >= self._served or now - self._served_at >= SURGE_AFTER):
+            self._served, self._served_at = admitted_rate, now  # the best in SURGE_AFTER
         if decision is Decision.DECREASE:
             if now < self._quiet_until or self._period_admitted < MIN_LOAD:
                 decision = Decision.HOLD  # the last cut has not shown yet, or no load
             else:
-                admitted_rate = self._period_admitted / elapsed
-                self.rate = min(self.rate, admitted_rate) * max(
+                cut = min(self.rate, admitted_rate) * max(
                     MAX_DECREASE, (self.target / signal) ** 0.5)
+                floor = FLOOR * self._served if now - self._served_at < SURGE_AFTER else 0.0
+                self.rate = max(cut, min(floor, self.rate))
                 self._quiet_until = now + min(max(2 * signal, 2 * cfg.adjust_period),
                                               MAX_COOLDOWN)
                 self._last_cut = now
         if decision is Decision.SURGE and now - self._last_cut < SURGE_AFTER:
             decision = Decision.INCREASE  # still overloaded a moment ago: creep
         if decision is Decision.INCREASE:
-            self.rate += max(cfg.rate_step, self.rate * INCREASE)
+            self.rate += max(cfg.rate_step, self.rate * INCREASE * (1 - signal / self.target))
         elif decision is Decision.SURGE:
             self.rate += max(cfg.rate_step, self.rate * SURGE)
         self.rate = min(cfg.max_rate, max(cfg.min_rate, self.rate))

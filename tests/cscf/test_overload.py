@@ -10,7 +10,9 @@ import pytest
 
 from ims_core.config import ConfigError
 from ims_core.cscf.overload import (
+    FLOOR,
     MAX_COOLDOWN,
+    MAX_DECREASE,
     MIN_LOAD,
     SURGE_AFTER,
     Decision,
@@ -93,7 +95,7 @@ def test_latency_over_target_shrinks_the_rate_in_proportion_bounded() -> None:
     assert mon.rate == pytest.approx(100 * 0.5 ** 0.5)  # about a quarter off at twice it
     mon = monitor()
     feed(mon, 30 * TARGET, 0.0, 0.6)
-    assert mon.rate == pytest.approx(50.0)  # at most halved per period
+    assert mon.rate == pytest.approx(100 * MAX_DECREASE)  # at most 30 % off per period
 
 
 def test_no_decrease_without_load() -> None:
@@ -109,7 +111,7 @@ def test_no_decrease_without_load() -> None:
 def test_decrease_starts_from_the_admitted_rate_when_lower() -> None:
     mon = monitor(initial_rate=400.0)
     feed(mon, 4 * TARGET, 0.0, 0.6, 100)  # 100/s admitted, far below the rate
-    assert 45.0 < mon.rate < 55.0  # half the admitted rate, not half of 400
+    assert 65.0 < mon.rate < 75.0  # 0.7 of the admitted rate, not of 400
 
 
 def test_rate_stays_within_bounds() -> None:
@@ -127,10 +129,10 @@ def test_rate_stays_within_bounds() -> None:
 def test_recovers_additively_once_latency_drops_and_only_when_limited() -> None:
     mon = monitor()
     now = feed(mon, 4 * TARGET, 0.0, 0.6)
-    assert mon.rate == pytest.approx(50.0)
+    assert mon.rate == pytest.approx(70.0)
     now = feed(mon, 0.001, now, 2.0, 20)  # the EWMA comes down; the bucket never limited
     assert mon.smoothed < TARGET
-    assert mon.rate == pytest.approx(50.0)  # HOLD
+    assert mon.rate == pytest.approx(70.0)  # HOLD
     admit_all(mon, now)  # demand beyond the bucket
     rate = mon.rate
     mon.record(0.001, now + 0.6)
@@ -142,20 +144,23 @@ def test_decision_table() -> None:
     assert decide(0.2, 0.1, True) is Decision.DECREASE
     assert decide(0.1, 0.1, True) is Decision.INCREASE
     assert decide(0.05, 0.1, True) is Decision.INCREASE
-    assert decide(0.049, 0.1, True) is Decision.SURGE
+    assert decide(0.025, 0.1, True) is Decision.INCREASE
+    assert decide(0.024, 0.1, True) is Decision.SURGE
     assert decide(0.05, 0.1, False) is Decision.HOLD
     assert decide(0.0, 0.1, False) is Decision.HOLD
 
 
 def test_increase_is_gentle_near_target_and_fast_far_below() -> None:
-    near, far = monitor(initial_rate=320.0), monitor(initial_rate=320.0)
-    for mon, latency in ((near, 0.8 * TARGET), (far, 0.1 * TARGET)):
+    near, half, far = (monitor(initial_rate=3200.0, max_rate=8000.0) for _ in range(3))
+    for mon, latency in ((near, 0.8 * TARGET), (half, 0.5 * TARGET), (far, 0.1 * TARGET)):
         admit_all(mon, 0.0)  # the bucket limits
         mon.record(latency, 0.0)
         admit_all(mon, 0.3)
         assert mon.record(latency, 0.6) in (Decision.INCREASE, Decision.SURGE)
-    assert near.rate == pytest.approx(340.0)  # rate/32 = 10: the step, 20
-    assert far.rate == pytest.approx(360.0)  # rate/8 = 40
+    # INCREASE: rate/32 scaled by the headroom left under target, at least the step
+    assert near.rate == pytest.approx(3220.0)  # 100 * 0.2 = 20, the step
+    assert half.rate == pytest.approx(3250.0)  # 100 * 0.5
+    assert far.rate == pytest.approx(3600.0)  # SURGE: rate/8 = 400
 
 
 def test_a_decrease_waits_for_the_last_one_to_show() -> None:
@@ -166,13 +171,30 @@ def test_a_decrease_waits_for_the_last_one_to_show() -> None:
     mon.record(slow, 0.0)
     feed(mon, slow, 0.0, 0.49)  # 100/s admitted: the cut starts from the rate
     assert mon.record(slow, 0.5) is Decision.DECREASE
-    assert mon.rate == pytest.approx(50.0, rel=0.05)
+    assert mon.rate == pytest.approx(70.0, rel=0.05)
     feed(mon, slow, 0.5, 0.49)
     assert mon.record(slow, 1.0) is Decision.HOLD  # 0.5 s after the cut: not yet
-    assert mon.rate == pytest.approx(50.0, rel=0.05)
+    assert mon.rate == pytest.approx(70.0, rel=0.05)
     feed(mon, slow, 1.0, 0.49)
     assert mon.record(slow, 1.0 + MAX_COOLDOWN / 2) is Decision.DECREASE
-    assert mon.rate < 50.0
+    assert mon.rate < 70.0
+
+
+def test_a_spike_after_good_service_cuts_no_lower_than_the_floor() -> None:
+    """A period served well under load (signal under half the target) proves a rate; a
+    transient spike within SURGE_AFTER of it cuts to no less than FLOOR of that rate,
+    so the node is not left refusing a load it just served. A spike that lasts longer
+    than that has no floor."""
+    mon = monitor(initial_rate=400.0, max_rate=1000.0)
+    now = feed(mon, 0.1 * TARGET, 0.0, 0.55, 300)  # 300/s served fast, the bucket unused
+    assert mon._served == pytest.approx(300.0, rel=0.05)
+    now = feed(mon, 20 * TARGET, now, 0.5, 300)  # a spike (2 s latencies) closes a period
+    assert mon.rate == pytest.approx(FLOOR * mon._served, rel=0.01)  # not 0.7 * 300
+    assert mon.rate > MAX_DECREASE * 300 * 1.2
+    later = monitor(initial_rate=400.0, max_rate=1000.0)
+    now = feed(later, 0.1 * TARGET, 0.0, 0.55, 300)
+    now = feed(later, 3 * TARGET, now, SURGE_AFTER + 1.5, 300)  # overloaded for longer
+    assert later.rate < MAX_DECREASE * 300  # the floor has lapsed: cuts go on
 
 
 def test_the_nodes_own_queue_counts_even_when_no_request_completes() -> None:
