@@ -67,8 +67,8 @@ class FreezeSurvivors:
             if generation < 2:
                 return  # wait for the full collection
             self.sweeping = False
-        elif self.clock() - self.swept >= SWEEP_SECONDS:
-            self.swept, self.sweeping = self.clock(), True
+        elif (now := self.clock()) - self.swept >= SWEEP_SECONDS:
+            self.swept, self.sweeping = now, True
             gc.unfreeze()
             return
         gc.freeze()
