@@ -118,17 +118,22 @@ class CallStep:
         return self.code == 0 and self.failed == 0 and self.ok == self.calls
 
     def summary(self) -> str:
-        return f"{self.ok}/{self.calls} ok, {self.failed} failed"
+        overran = ", SIPp overran its time limit" if self.code == -9 else ""
+        return f"{self.ok}/{self.calls} ok, {self.failed} failed{overran}"
 
 
 def run_step(rate: int, seconds: float, transport: str, tmp: Path) -> CallStep:
     calls = int(rate * seconds)
     common = ["-t", transport, "-nostdin", "-timeout", f"{int(seconds) + 20}s"]
     with sipp_server(["sipp", "-sn", "uas", "-i", UAS[0], "-p", str(UAS[1]), *common], tmp):
-        uac = subprocess.run(
-            ["sipp", "-sn", "uac", f"{PROXY[0]}:{PROXY[1]}", "-i", UAC[0], "-p", str(UAC[1]),
-             "-r", str(rate), "-m", str(calls), "-l", str(max(200, rate * 4)), *common],
-            capture_output=True, text=True, cwd=tmp, timeout=seconds + 60)
+        try:
+            uac = subprocess.run(
+                ["sipp", "-sn", "uac", f"{PROXY[0]}:{PROXY[1]}", "-i", UAC[0], "-p",
+                 str(UAC[1]), "-r", str(rate), "-m", str(calls), "-l", str(max(200, rate * 4)),
+                 *common],
+                capture_output=True, text=True, cwd=tmp, timeout=seconds + 60)
+        except subprocess.TimeoutExpired:  # SIPp itself overrun (killed by run): a failed step
+            return CallStep(rate, calls, -9)
     step = CallStep(rate, calls, uac.returncode)
     for line in uac.stdout.splitlines():
         cells = [c.strip() for c in line.split("|")]
