@@ -60,11 +60,10 @@ class FreezeSurvivors:
         self.sweeping = False
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
-        generation = info["generation"]
         if phase != "stop":
             return
         if self.sweeping:
-            if generation < 2:
+            if info["generation"] < 2:
                 return  # wait for the full collection
             self.sweeping = False
         elif (now := self.clock()) - self.swept >= SWEEP_SECONDS:
@@ -76,8 +75,9 @@ class FreezeSurvivors:
 
 def tune_gc() -> None:
     """Set the collector's thresholds and move everything alive now (modules, config) out
-    of its reach for good (``gc.freeze``): the node's start-up objects are never garbage.
-    From then on the survivors of each collection are frozen too (above)."""
+    of its reach (``gc.freeze``): the node's start-up objects are never garbage. From then
+    on the survivors of each collection are frozen too, and all are thawed for the sweep
+    every SWEEP_SECONDS (above)."""
     spec = os.environ.get("IMS_CORE_GC_THRESHOLD", "")
     try:
         threshold = tuple(int(x) for x in spec.split(",")) if spec else GC_THRESHOLD
