@@ -10,20 +10,35 @@ identity is barred when it or the whole subscription is.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
-from hss.model import PublicIdentity, Subscriber
+from hss.model import Ifc, PublicIdentity, Subscriber
 from ims_core import userdata
 
 
 def profile(sub: Subscriber, impus: Iterable[PublicIdentity] | None = None) -> userdata.Profile:
     """*sub*'s subscription; *impus* (default: the stored ones) carry the barring to send."""
-    identities = tuple(userdata.PublicIdentity(p.impu, p.barred or sub.barred, p.identity_type)
-                       for p in (impus if impus is not None else sub.impus))
-    ifcs = tuple(sorted(sub.ifcs, key=lambda i: i.priority))
-    return userdata.Profile(sub.impi, (userdata.ServiceProfile(identities, ifcs),))
+    return _profile(sub.impi, sub.barred, sub.impus if impus is None else tuple(impus), sub.ifcs)
 
 
 def build(sub: Subscriber, impus: Iterable[PublicIdentity] | None = None) -> bytes:
     """The IMSSubscription document for *sub* (see :func:`profile`)."""
-    return userdata.build(profile(sub, impus))
+    return _document(sub.impi, sub.barred, sub.impus if impus is None else tuple(impus), sub.ifcs)
+
+
+def _profile(impi: str, barred: bool, impus: tuple[PublicIdentity, ...],
+             ifcs: tuple[Ifc, ...]) -> userdata.Profile:
+    identities = tuple(userdata.PublicIdentity(p.impu, p.barred or barred, p.identity_type)
+                       for p in impus)
+    by_priority = tuple(sorted(ifcs, key=lambda i: i.priority))
+    return userdata.Profile(impi, (userdata.ServiceProfile(identities, by_priority),))
+
+
+@functools.lru_cache(maxsize=8192)
+def _document(impi: str, barred: bool, impus: tuple[PublicIdentity, ...],
+              ifcs: tuple[Ifc, ...]) -> bytes:
+    # Most SAAs carry the document, and it was half a SAR's CPU. Keyed by every value
+    # _profile reads (immutable values), so any provisioning change is another key and no
+    # entry can go stale; bounded.
+    return userdata.build(_profile(impi, barred, impus, ifcs))

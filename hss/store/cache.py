@@ -9,8 +9,9 @@ then changes only its SQN, so most of that work can be kept. It stays right beca
   another HSS front; other threads of this one), and SQLite tells: ``PRAGMA data_version``
   read at the start of a batch differs, and :meth:`SubscriberCache.check` empties the cache;
 * this connection's own writes go through the store, which reports them
-  (:meth:`~SubscriberCache.changed`, :meth:`~SubscriberCache.sqn_changed`); a savepoint or
-  batch that rolls back empties the cache.
+  (:meth:`~SubscriberCache.changed`, :meth:`~SubscriberCache.sqn_changed`; a batch's
+  registration update keeps what it wrote, :meth:`~SubscriberCache.rewritten`); a savepoint
+  or batch that rolls back empties the cache.
 """
 
 from __future__ import annotations
@@ -28,17 +29,23 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(Subscriber))
 _set = object.__setattr__
 
 
-def _with_sqn(sub: Subscriber, sqn: int) -> Subscriber:
-    """*sub* with another SQN: ``dataclasses.replace`` without running the checks again on
-    fields that passed them when *sub* was built (a third of a MAR's store work). The SQN
-    is checked here; the store's guarded UPDATE produced it anyway."""
-    if not 0 <= sqn < 1 << SQN_BITS:
-        raise ValueError("sqn must fit 48 bits")
+def with_fields(sub: Subscriber, **changes: object) -> Subscriber:
+    """*sub* with *changes*: ``dataclasses.replace`` without running the checks again on
+    fields that passed them when *sub* was built (a third of a MAR's store work). For
+    values the store just wrote, which it checked or produced itself."""
     new: Subscriber = object.__new__(Subscriber)
     for name in _FIELDS:
         _set(new, name, getattr(sub, name))
-    _set(new, "sqn", sqn)
+    for name, value in changes.items():
+        _set(new, name, value)
     return new
+
+
+def _with_sqn(sub: Subscriber, sqn: int) -> Subscriber:
+    """*sub* with another SQN (checked here; the store's guarded UPDATE produced it anyway)."""
+    if not 0 <= sqn < 1 << SQN_BITS:
+        raise ValueError("sqn must fit 48 bits")
+    return with_fields(sub, sqn=sqn)
 
 
 class SubscriberCache:
@@ -94,6 +101,16 @@ class SubscriberCache:
         new = _with_sqn(old, sqn)
         for key in keys:
             self._entries[key] = new
+
+    def keys(self, imsi: str) -> tuple[Key, ...]:
+        """The look-ups subscriber *imsi* is kept under."""
+        return tuple(self._by_imsi.get(imsi, ()))
+
+    def rewritten(self, keys: tuple[Key, ...], sub: Subscriber) -> None:
+        """This connection wrote the subscriber kept under *keys* (:meth:`keys`), which it
+        reported (:meth:`changed`), and knows it is now *sub*: kept again, not read anew."""
+        for key in keys:
+            self.put(key, sub)
 
     def clear(self) -> None:
         self._entries.clear()

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from hss import sqn as sqnmod
-from hss.model import RegState, Subscriber
+from hss.model import PublicIdentity, RegState, Subscriber
 from hss.store.base import KEEP, StoreBusy, StoreError, _Keep
-from hss.store.cache import SubscriberCache
+from hss.store.cache import SubscriberCache, with_fields
 from hss.store.sql import Cursor, SqlStore
 
 
@@ -60,6 +60,21 @@ class SqliteStore(SqlStore):
         """_BATCH inside :meth:`batch`, _READING inside :meth:`reading`, else 0."""
         mode: int = getattr(self._local, "mode", 0)
         return mode
+
+    def _hurried(self, conn: sqlite3.Connection) -> None:
+        """Before a batch: this thread's connection waits at most BATCH_BUSY_MS for a lock,
+        and keeps that between batches (two statements less per batch)."""
+        if not getattr(self._local, "hurried", False):
+            conn.execute(f"PRAGMA busy_timeout = {self.BATCH_BUSY_MS}")
+            self._local.hurried = True
+
+    def _patient(self) -> None:
+        """Outside a batch: the connection waits the full busy timeout again. Inside one it
+        needs no wait after the first statement: the batch's transaction holds the write
+        lock (or a read snapshot), and in WAL mode nothing else can make it busy."""
+        if getattr(self._local, "hurried", False):
+            self._conn().execute(f"PRAGMA busy_timeout = {int(self._busy)}")
+            self._local.hurried = False
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         return _Batch(self)
@@ -113,13 +128,21 @@ class SqliteStore(SqlStore):
         scscf_name: str | _Keep | None = KEEP,
         scscf_host: str | _Keep | None = KEEP,
     ) -> None:
-        # A re-registration's SAR sets what is stored already: in a batch (write lock
-        # held, the kept subscriber current) such a write is left out, and the subscriber
-        # stays kept for the next request.
-        if self._mode() == _BATCH and _same_registration(
-                self._cache().kept(imsi), states, scscf_name, scscf_host):
+        # In a batch (write lock held) the kept subscriber is the stored one, so what the
+        # update leaves is known: a re-registration's SAR, which sets what is stored
+        # already, writes nothing; any other update keeps the result for the next request
+        # (a registration's next UAR or SAR) instead of reading it back.
+        kept = self._cache().kept(imsi) if self._mode() == _BATCH else None
+        if kept is None:
+            super().update_registration(imsi, states, scscf_name, scscf_host)
             return
-        super().update_registration(imsi, states, scscf_name, scscf_host)
+        new = _registered(kept, states, scscf_name, scscf_host)
+        if new is kept:
+            return
+        cache = self._cache()
+        keys = cache.keys(imsi)
+        super().update_registration(imsi, states, scscf_name, scscf_host)  # forgets it
+        cache.rewritten(keys, new)
 
     def _changed(self, imsi: str) -> None:
         cache: SubscriberCache | None = getattr(self._local, "cache", None)
@@ -138,6 +161,7 @@ class SqliteStore(SqlStore):
             return self._reader(conn)
         if mode == _READING:
             raise StoreError(_WRITE_IN_READING)
+        self._patient()
         return self._locked(conn)
 
     @contextlib.contextmanager
@@ -158,6 +182,8 @@ class SqliteStore(SqlStore):
             raise StoreError(_WRITE_IN_READING)
         if mode == _BATCH:
             self._local.savepoint.writing()
+        else:
+            self._patient()
         lock = _NOTHING if mode == _BATCH else self._write_lock
         with lock:
             cur = self._conn().execute(sql, tuple(params))
@@ -170,8 +196,15 @@ class SqliteStore(SqlStore):
     def _fetch_all(self, sql: str, params: tuple[Any, ...]) -> list[Sequence[Any]]:
         # Connection.execute: no cursor object to open and close by hand, no context managers
         # (they were a fifth of a MAR's look-up). The cursor is done once fetched.
+        if not self._mode():
+            self._patient()
         rows: list[Sequence[Any]] = self._conn().execute(sql, params).fetchall()
         return rows
+
+    def _read(self) -> contextlib.AbstractContextManager[Cursor]:
+        if not self._mode():
+            self._patient()
+        return super()._read()
 
     def _reader(self, conn: sqlite3.Connection) -> contextlib.AbstractContextManager[Cursor]:
         return contextlib.closing(conn.cursor())
@@ -191,21 +224,29 @@ _WRITE_IN_READING = "a write inside a read-only batch (Store.reading)"
 _NOTHING = contextlib.nullcontext()
 
 
-def _same_registration(
-    sub: Subscriber | None,
+def _registered(
+    sub: Subscriber,
     states: Mapping[str, RegState],
     scscf_name: str | _Keep | None,
     scscf_host: str | _Keep | None,
-) -> bool:
-    """Whether :meth:`Store.update_registration` would leave *sub* as it is."""
-    if sub is None:
-        return False
-    if not isinstance(scscf_name, _Keep) and scscf_name != sub.scscf_name:
-        return False  # (a new name clears the host: that is a change too)
-    if not isinstance(scscf_host, _Keep) and scscf_host != sub.scscf_host:
-        return False
-    stored = {p.impu: p.state for p in sub.impus}
-    return all(stored.get(impu) is state for impu, state in states.items())
+) -> Subscriber:
+    """*sub* as :meth:`SqlStore.update_registration`'s statements leave it: *sub* itself
+    when they change nothing."""
+    name, host = sub.scscf_name, sub.scscf_host
+    if not isinstance(scscf_host, _Keep):
+        host = scscf_host
+    elif not isinstance(scscf_name, _Keep) and (scscf_name is None or scscf_name != name):
+        host = None  # another S-CSCF's name (SQL: a NULL name never equals) drops the host
+    if not isinstance(scscf_name, _Keep):
+        name = scscf_name
+    impus = sub.impus
+    if any(states.get(p.impu, p.state) != p.state for p in impus):
+        impus = tuple(p if (st := states.get(p.impu)) is None or st == p.state
+                      else PublicIdentity(p.impu, p.barred, p.identity_type, RegState(st))
+                      for p in impus)
+    if name == sub.scscf_name and host == sub.scscf_host and impus is sub.impus:
+        return sub
+    return with_fields(sub, scscf_name=name, scscf_host=host, impus=impus)
 
 
 class _Batch:
@@ -223,13 +264,11 @@ class _Batch:
         conn = self._conn = store._conn()
         store._write_lock.acquire()
         try:
-            conn.execute(f"PRAGMA busy_timeout = {store.BATCH_BUSY_MS}")
+            store._hurried(conn)
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise StoreBusy(str(exc)) from exc
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {int(store._busy)}")
             try:
                 cache = self._cache = store._cache()
                 cache.check(conn.execute("PRAGMA data_version").fetchone()[0])
@@ -277,6 +316,7 @@ class _Reading:
     def __enter__(self) -> None:
         store = self._store
         conn = self._conn = store._conn()
+        store._hurried(conn)
         try:
             conn.execute("BEGIN")
             try:

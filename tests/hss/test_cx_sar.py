@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 from lxml import etree
 
 from hss.cx.sar import AssignmentType
-from hss.model import Ifc, RegState, Spt
+from hss.model import Ifc, PublicIdentity, RegState, Spt
 from hss.store.base import Store
 from ims_core.diameter import DEFAULT, CxResult, Message, ResultCode
 from tests.hss.conftest import DOMAIN, subscriber
@@ -264,3 +265,40 @@ def test_the_sars_origin_host_is_recorded_with_the_name(store: Store) -> None:
                         (5, None)):  # fmt: skip
         assert result(run(context(store), sar(t))) == ("base", ResultCode.SUCCESS)
         assert host() == expected, t
+
+
+def test_user_data_follows_every_profile_change(store: Store) -> None:
+    """SAAs carry the document the profile makes now, however often it was sent before:
+    barring (of one identity or the subscription), iFCs, identities added or removed."""
+    store.add([subscriber()])
+    ctx = context(store)
+
+    def doc() -> etree._Element:
+        with store.batch():  # as the server runs Cx requests (SQLite keeps what it read)
+            ans = run(ctx, sar(1))
+        assert result(ans) == ("base", ResultCode.SUCCESS)
+        return etree.fromstring(ans.get_bytes("User-Data"))
+
+    def barring() -> list[tuple[str | None, str | None]]:
+        return [(p.findtext("Identity"), p.findtext("BarringIndication"))
+                for p in doc().iterfind("ServiceProfile/PublicIdentity")]
+
+    impus = subscriber().impu_names
+    assert barring() == [(i, "0") for i in impus]
+    assert barring() == [(i, "0") for i in impus]  # registered now: the same document
+    sub = store.get(IMSI)
+    assert sub is not None
+    first, *rest = sub.impus
+    store.update_profile(dataclasses.replace(sub, impus=(
+        dataclasses.replace(first, barred=True), *rest)))
+    assert barring() == [(impus[0], "1"), *((i, "0") for i in impus[1:])]
+    ifc = Ifc(5, "sip:as.example:5060")
+    store.update_profile(dataclasses.replace(sub, ifcs=(ifc,)))
+    assert barring() == [(i, "0") for i in impus]
+    assert doc().findtext(".//InitialFilterCriteria/Priority") == "5"
+    store.update_profile(dataclasses.replace(sub, barred=True, impus=(
+        *sub.impus, PublicIdentity(f"sip:more@{DOMAIN}"))))
+    assert barring() == [(i, "1") for i in (*impus, f"sip:more@{DOMAIN}")]
+    assert doc().find(".//InitialFilterCriteria") is None
+    store.update_profile(dataclasses.replace(sub, impus=sub.impus[:1]))
+    assert barring() == [(impus[0], "0")]

@@ -4,7 +4,9 @@ rolled back, any commit by another connection (another process, another thread).
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 
 from hss import sqn as sqnmod
 from hss.model import PublicIdentity, RegState, Subscriber
-from hss.store.base import StoreError
+from hss.store.base import StoreBusy, StoreError
 from hss.store.cache import SubscriberCache
 from hss.store.sqlite import SqliteStore
 from tests.hss.conftest import subscriber
@@ -222,3 +224,89 @@ def test_cache_is_bounded() -> None:
     for i, s in enumerate(subs):
         cache.put(("q", str(i)), s)
     assert cache.get(("q", "0")) is None and cache.get(("q", "2")) is subs[2]
+
+
+def _stored(store: SqliteStore) -> Subscriber:
+    """The subscriber as another connection reads it from the file."""
+    other = SqliteStore(store.path)
+    try:
+        sub = other.get(IMSI)
+    finally:
+        other.close()
+    assert sub is not None
+    return sub
+
+
+def test_a_registration_written_in_a_batch_is_kept_as_stored(tmp_path: Path) -> None:
+    """A batch's registration update stores what the same update outside a batch stores,
+    and keeps the subscriber it wrote (no read after the write), field for field as
+    stored, for every way of naming the S-CSCF and its host."""
+    store = Counting(tmp_path / "hss.sqlite")
+    plain = SqliteStore(tmp_path / "plain.sqlite")  # the same updates, outside batches
+    # A host without a name (imported so): a name of None then drops the host too.
+    for s in (store, plain):
+        s.add([subscriber(scscf_host="old.h")])
+    impus = [p.impu for p in subscriber().impus]
+    r, u, n = RegState.REGISTERED, RegState.UNREGISTERED, RegState.NOT_REGISTERED
+    steps: list[tuple[dict[str, RegState], dict[str, str | None]]] = [
+        ({}, {"scscf_name": None}),
+        ({}, {"scscf_name": "sip:s1"}),  # as a MAR assigns: no host yet
+        (dict.fromkeys(impus, r), {"scscf_name": "sip:s1", "scscf_host": "s1.h"}),
+        ({impus[0]: u, "sip:not-one-of-them@ims.example": n}, {}),
+        ({}, {"scscf_name": "sip:s1"}),  # the same name keeps the host
+        ({impus[1]: r}, {"scscf_name": "sip:s2"}),  # another name drops it
+        ({}, {"scscf_host": "s2.h"}),
+        (dict.fromkeys(impus, n), {"scscf_name": None}),
+    ]
+    try:
+        read(store)
+        for states, names in steps:
+            selects = store.selects
+            with store.batch():
+                store.update_registration(IMSI, states, **names)
+            plain.update_registration(IMSI, states, **names)
+            assert _stored(store) == plain.get(IMSI), (states, names)
+            assert read(store) == _stored(store)
+            assert store.selects == selects, (states, names)
+        assert (read(store).scscf_name, read(store).scscf_host) == (None, None)
+    finally:
+        plain.close()
+        store.close()
+
+
+def test_a_batch_waits_briefly_for_the_lock_and_everything_else_fully(tmp_path: Path) -> None:
+    """Batches on the event loop wait at most BATCH_BUSY_MS for another process's lock
+    (then :class:`StoreBusy`); a write outside a batch on the same thread and connection
+    afterwards still waits as long as it must."""
+    store = SqliteStore(tmp_path / "hss.sqlite")
+    store.add([subscriber()])
+    holder = sqlite3.connect(tmp_path / "hss.sqlite", isolation_level=None,
+                             check_same_thread=False)  # committed from a timer thread
+
+    def timeout() -> int:
+        return int(store._conn().execute("PRAGMA busy_timeout").fetchone()[0])
+
+    try:
+        with store.reading():
+            assert store.get(IMSI) is not None
+        assert timeout() == store.BATCH_BUSY_MS
+        assert store.count() == 1
+        assert timeout() == store._busy
+        with store.batch():
+            store.next_sqns(IMSI, 1)
+        holder.execute("BEGIN IMMEDIATE")  # another process takes the write lock
+        started = time.monotonic()
+        with pytest.raises(StoreBusy), store.batch():
+            pass
+        assert time.monotonic() - started < 1
+        release = threading.Timer(0.3, holder.execute, args=("COMMIT",))
+        release.start()
+        started = time.monotonic()
+        store.update_registration(IMSI, {}, scscf_name="sip:after-the-wait")
+        release.join()
+        assert time.monotonic() - started >= 0.25
+        assert timeout() == store._busy
+        assert _stored(store).scscf_name == "sip:after-the-wait"
+    finally:
+        holder.close()
+        store.close()

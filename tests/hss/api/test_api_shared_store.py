@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from lxml import etree
 
 from hss.model import PushKind, RegState
 from hss.store.sqlite import SqliteStore
@@ -15,7 +16,7 @@ from ims_core.diameter import CxResult, ResultCode
 from ims_lab.cli import main
 from tests.hss.api.conftest import IMSI, V1, client_for, new
 from tests.hss.conftest import DOMAIN
-from tests.hss.cxutil import IMPI, IMPU, SCSCF, context, request, result, run
+from tests.hss.cxutil import IMPI, IMPU, SCSCF, TEL, context, request, result, run
 
 ONE = f"{V1}/subscribers/{IMSI}"
 
@@ -102,6 +103,57 @@ async def test_api_profile_change_queues_the_ppr_the_hss_sends(tmp_path: Path) -
             push["id"], PushKind.PPR, f"scscf.{DOMAIN}")
         sub = hss.get(IMSI)
         assert sub is not None and sub.ifcs[0].server_name == "sip:as.example.org"
+    finally:
+        api_store.close()
+        hss.close()
+
+
+async def test_api_profile_changes_reach_the_next_saa_user_data(tmp_path: Path) -> None:
+    """The HSS keeps the User-Data it built and the subscribers it read; every profile
+    change made through the API (another connection) is in the very next SAA."""
+    hss = SqliteStore(tmp_path / "hss.sqlite")
+    api_store = SqliteStore(tmp_path / "hss.sqlite")
+    ctx = context(hss)
+    extra = f"sip:extra@{DOMAIN}"
+
+    def user_data() -> etree._Element:
+        with hss.batch():  # as the server runs Cx requests on SQLite
+            ans = run(ctx, request("SAR", User_Name=IMPI, Public_Identity=IMPU,
+                                   Server_Name=SCSCF, Server_Assignment_Type=1,
+                                   User_Data_Already_Available=0))
+        assert result(ans) == ("base", ResultCode.SUCCESS)
+        return etree.fromstring(ans.get_bytes("User-Data"))
+
+    def barring(doc: etree._Element) -> dict[str | None, str | None]:
+        return {p.findtext("Identity"): p.findtext("BarringIndication")
+                for p in doc.iterfind("ServiceProfile/PublicIdentity")}
+
+    try:
+        _, client = client_for(api_store)
+        async with client as api:
+            assert (await api.post(f"{V1}/subscribers", json=new())).status_code == 201
+            first = user_data()
+            assert set(barring(first).values()) == {"0"}
+            assert etree.tostring(user_data()) == etree.tostring(first)  # registered now
+            r = await api.patch(f"{ONE}/impus/{IMPU}", json={"barred": True})
+            assert r.status_code == 200
+            assert barring(user_data())[IMPU] == "1"
+            r = await api.put(f"{ONE}/ifcs", json=[{"priority": 1,
+                                                    "server_name": "sip:as.example.org"}])
+            assert r.status_code == 200
+            assert user_data().findtext(
+                "ServiceProfile/InitialFilterCriteria/ApplicationServer/ServerName"
+            ) == "sip:as.example.org"
+            assert (await api.post(f"{ONE}/impus", json={"impu": extra})).status_code == 201
+            assert barring(user_data())[extra] == "0"
+            assert (await api.patch(ONE, json={"barred": True})).status_code == 200
+            assert set(barring(user_data()).values()) == {"1"}
+            # Unbarring the subscription unbars each of its identities.
+            assert (await api.patch(ONE, json={"barred": False})).status_code == 200
+            assert (await api.delete(f"{ONE}/impus/{extra}")).status_code == 200
+            doc = user_data()
+            assert barring(doc) == {IMPU: "0", f"sip:+15550000001@{DOMAIN}": "0", TEL: "0"}
+            assert doc.find("ServiceProfile/InitialFilterCriteria") is not None
     finally:
         api_store.close()
         hss.close()
