@@ -13,7 +13,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 # Reinstall when the project metadata or the C source changes.
-$(STAMP): $(PY) pyproject.toml $(wildcard ims_core/auth/*.c)
+$(STAMP): $(PY) pyproject.toml $(wildcard ims_core/auth/*.c) $(wildcard ims_core/sip/*.c)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
@@ -59,4 +59,4 @@ docker-check: $(PY)
 	$(COMPOSE_CHECK) --profile monitoring config -q
 
 clean:
-	rm -rf $(VENV) build *.egg-info ims_core/auth/*.so
+	rm -rf $(VENV) build *.egg-info ims_core/auth/*.so ims_core/sip/*.so

@@ -6,10 +6,28 @@ keep their quotes), so re-serialising an unmodified value changes nothing.
 
 from __future__ import annotations
 
+import os
 import re
+from typing import TYPE_CHECKING
 
 from .errors import SipParseError
 from .grammar import GENERIC_PARAM_RE, TOKEN
+
+# The C fast paths of the SIP parsers (_sipfast.c: the message split, plain params) when
+# they import; IMS_CORE_PURE_SIP=1 keeps to the Python code alone. Chosen here, in the
+# module the other parsers import, once; BACKEND says which ("c" or "python").
+if TYPE_CHECKING:
+    from . import _sipfast
+
+    sipfast = _sipfast
+elif os.environ.get("IMS_CORE_PURE_SIP", "") not in ("", "0"):
+    sipfast = None
+else:
+    try:
+        from . import _sipfast as sipfast
+    except ImportError:
+        sipfast = None
+BACKEND: str = "python" if sipfast is None else "c"
 
 Param = tuple[str, str | None]
 
@@ -56,10 +74,18 @@ def format_params(params: list[Param]) -> str:
 _PLAIN_PARAMS_RE = re.compile(rf"(?:;{TOKEN}(?:={TOKEN})?)+")
 
 
+# The same split in C: the list, or None for text that is not plain (or not ASCII).
+_plain_params = None if sipfast is None else sipfast.plain_params
+
+
 def parse_generic_params(text: str, pos: int = 0) -> list[Param]:
     """Parse `*( SEMI generic-param )` from `text[pos:]` to the end (§25.1)."""
     if pos >= len(text):
         return []
+    if _plain_params is not None:
+        split = _plain_params(text, pos)
+        if split is not None:
+            return split
     if _PLAIN_PARAMS_RE.fullmatch(text, pos) is None:
         return _params_by_grammar(text, pos)
     params: list[Param] = []

@@ -5,7 +5,9 @@
     Status-Line     = SIP-Version SP Status-Code SP Reason-Phrase CRLF
 
 Only the start line, the header names, folding and Content-Length are examined here;
-everything else waits for a typed view (message.py) or `Message.validate()`.
+everything else waits for a typed view (message.py) or `Message.validate()`. Plain
+messages are split in C (_sipfast.c) when it is built, with the same outcome; BACKEND
+says whether it is ("c" or "python"; IMS_CORE_PURE_SIP=1 keeps to Python).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from .errors import SipParseError
 from .grammar import KNOWN_KEYS, SIP_VERSION_RE, TOKEN_RE, header_key
 from .headers import Field, Headers
 from .message import Request, Response
+from .params import BACKEND as BACKEND  # re-exported: "c" or "python"
+from .params import sipfast
 from .uri import AbsoluteUri, SipUri, parse_uri
 
 
@@ -105,14 +109,16 @@ def _parse_fields(lines: list[str], raws: list[str] | None = None) -> list[Field
             key: str | None = known[name]
         except KeyError:
             key = None
-        if key is None:
-            # A continuation line (§7.3.1) starts with a blank, so never has a known name:
-            # the block is unfolded, and parsed again, only when one is seen.
+        if key is None or not colon:
+            # A continuation line (§7.3.1) starts with a blank, so never has a known name
+            # nor a place in the cache: the block is unfolded, and parsed again, only when
+            # one is seen. Looked for at the first line that does not parse alone, so the
+            # outcome never depends on which lines the cache holds.
             if raws is None and any(x[:1] in (" ", "\t") for x in lines):
                 return _parse_fields(*_fold(lines))
+            if key is not None:
+                raise SipParseError("Header line without a colon")
             key, name = _other_key(name, line, colon)
-        elif not colon:
-            raise SipParseError("Header line without a colon")
         if raws is None:
             field = (key, name, value.strip(" \t"), line)
             if len(line) <= LINE_CACHE_MAX_LEN:
@@ -151,11 +157,16 @@ def _start_line(line: str) -> Request | Response:
         raise SipParseError("Bad SIP version")
     if version.upper() != "SIP/2.0":
         raise SipParseError("Version Not Supported", 505)
+    return _request(method, uri_text, version, Headers())
+
+
+def _request(method: str, uri_text: str, version: str, headers: Headers) -> Request:
+    """The request of a readable Request-Line: its URI parsed (and checked) here."""
     uri = parse_uri(uri_text)  # RFC 4475 ltgtruri: <> are not allowed here
     if isinstance(uri, SipUri) and uri.headers:
         # §19.1.1 table: headers are not allowed in a Request-URI (RFC 4475 escruri).
         raise SipParseError("Headers in Request-URI")
-    return Request._from_wire(method, uri, uri_text, Headers(), b"", version)
+    return Request._from_wire(method, uri, uri_text, headers, b"", version)
 
 
 def parse_message(
@@ -194,7 +205,27 @@ def _salvage(data: bytes) -> Request | None:
     return Request._from_wire(method, uri, str(uri), Headers(fields), b"", "SIP/2.0")
 
 
+# The C split of a plain message (_sipfast.c), None without it. It hands back what the
+# code below builds, or None for anything else (folding, bare LF, non-ASCII, an odd
+# start line, a limit reached, a bad Content-Length, ...): that code then answers.
+_split_message = None if sipfast is None else sipfast.split_message
+_KNOWN_DICT: dict[str, str] = dict(KNOWN_KEYS)  # what C can look up (not a mappingproxy)
+
+
 def _parse(data: bytes, limits: Limits, stream: bool) -> Request | Response:
+    if _split_message is not None:
+        split = _split_message(
+            data, limits.max_message_size, limits.max_headers, limits.max_line_length,
+            stream, _KNOWN_DICT, _LINE_FIELDS, LINE_CACHE_SIZE, LINE_CACHE_MAX_LEN,
+        )
+        if split is not None:
+            status, text, uri_text, version, fields, body = split
+            msg: Request | Response = (
+                Response._from_wire(status, text, Headers(fields), version) if status
+                else _request(text, uri_text, version, Headers(fields))
+            )
+            msg.body = body
+            return msg
     size = len(data)
     start = 0
     while data.startswith(b"\r\n", start):  # §7.5: ignore CRLFs before the start line
