@@ -83,8 +83,11 @@ _ATTR_SPECIAL = re.compile(r'[&<>"\r\n\t]')
 
 
 def _a(value: str) -> str:
-    """An attribute value, escaped (XML 1.0 §2.3, §3.3.3: line ends as references)."""
-    return value.translate(_ATTR_ESCAPES) if _ATTR_SPECIAL.search(value) else value
+    """An attribute value, escaped (XML 1.0 §2.3, §3.3.3: line ends as references).
+    Ids, states and events are letters and digits: no search for those."""
+    if value.isalnum() or _ATTR_SPECIAL.search(value) is None:
+        return value
+    return value.translate(_ATTR_ESCAPES)
 
 
 def _element(tag: str, attrs: str, text: str | None) -> str:
@@ -96,30 +99,48 @@ def _element(tag: str, attrs: str, text: str | None) -> str:
 
 
 def encode(info: Reginfo) -> bytes:
-    out = ['<?xml version="1.0" encoding="UTF-8"?>\n'
-           f'<reginfo xmlns="{NAMESPACE}" version="{info.version}" state="{_a(info.state)}"']
-    if not info.registrations:
-        out.append(" />")
-    else:
-        out.append(">")
-        for reg in info.registrations:
-            out.append(f'<registration aor="{_a(reg.aor)}" id="{_a(reg.id)}" '
-                       f'state="{_a(reg.state)}"')
-            if not reg.contacts:
-                out.append(" />")
-                continue
-            out.append(">")
-            for c in reg.contacts:
-                expires = "" if c.expires is None else f' expires="{c.expires}"'
-                out.append(f'<contact id="{_a(c.id)}" state="{_a(c.state)}" '
-                           f'event="{_a(c.event)}"{expires}>'
-                           + _element("uri", "", c.uri))
-                for name, value in c.params:
-                    out.append(_element("unknown-param", f' name="{_a(name)}"', value))
-                out.append("</contact>")
-            out.append("</registration>")
-        out.append("</reginfo>")
-    return "".join(out).encode()
+    return document(info.version, info.state, encode_registrations(info.registrations))
+
+
+def document(version: int, state: str, elements: str) -> bytes:
+    """The document `encode` writes for `version` and `state` around `elements`, the
+    registrations as `encode_registrations` wrote them: a notifier sending the same
+    state to several subscribers writes those once (only the version differs, §5.2)."""
+    head = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<reginfo xmlns="{NAMESPACE}" version="{version}" state="{_a(state)}"')
+    if not elements:
+        return f"{head} />".encode()
+    return f"{head}>{elements}</reginfo>".encode()
+
+
+def encode_registrations(registrations: tuple[RegistrationInfo, ...]) -> str:
+    """The ``<registration>`` elements of a document, as `encode` writes them."""
+    return "".join(registration_element(r.aor, r.id, r.state, "".join(
+        contact_element(c.id, contact_body(c.state, c.event, c.uri, c.expires, c.params))
+        for c in r.contacts)) for r in registrations)
+
+
+def registration_element(aor: str, rid: str, state: str, contacts: str) -> str:
+    """One ``<registration>`` around its `contact_element`s (none: an empty element)."""
+    head = f'<registration aor="{_a(aor)}" id="{_a(rid)}" state="{_a(state)}"'
+    return f"{head}>{contacts}</registration>" if contacts else f"{head} />"
+
+
+def contact_element(cid: str, body: str) -> str:
+    """One ``<contact>``: its id, then its `contact_body`."""
+    return f'<contact id="{_a(cid)}"{body}'
+
+
+def contact_body(state: str, event: str, uri: str, expires: int | None,
+                 params: tuple[tuple[str, str | None], ...]) -> str:
+    """A ``<contact>`` element after its id: the same text for a contact shown under
+    every identity of a set, which a writer may reuse (only the id differs)."""
+    out = [f' state="{_a(state)}" event="{_a(event)}"',
+           "" if expires is None else f' expires="{expires}"', ">", _element("uri", "", uri)]
+    for name, value in params:
+        out.append(_element("unknown-param", f' name="{_a(name)}"', value))
+    out.append("</contact>")
+    return "".join(out)
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -215,8 +236,10 @@ def _from_root(root: ET.Element) -> Reginfo:
 # attribute normalisation to change), fixed elements and attributes in a fixed order,
 # states from their sets. What they admit reads as the parser path reads it; anything else
 # (another writer's spacing, prefixes, escapes, comments, any error) takes the parser path.
-_V = r"[ !#-%'-;=?-~]*"  # an attribute value: printable ASCII but " & < >
-_T = r"(?:[ -%'-;=?-~]|&(?:lt|gt|amp);)+"  # element text: printable ASCII, & < > escaped
+# Possessive runs (Python 3.11): a run of plain characters is never split again when a
+# match fails, so text is scanned once, in C, whatever follows it.
+_V = r"[ !#-%'-;=?-~]*+"  # an attribute value: printable ASCII but " & < >
+_T = r"(?:[ -%'-;=?-~]++|&(?:lt|gt|amp);)+"  # element text: printable ASCII, & < > escaped
 _HEAD_RE = re.compile(
     rf'<\?xml version="1\.0" encoding="UTF-8"\?>\n<reginfo xmlns="{re.escape(NAMESPACE)}" '
     r'version="([0-9]+)" state="(full|partial)"( />|>)')
@@ -257,7 +280,8 @@ def _read_encoded(text: str) -> Reginfo | None:
                         return None  # the parser path says what is wrong, in its order
                     contacts.append(ContactInfo(
                         cid, state, event, uri.strip(), None if expires is None else int(expires),
-                        tuple((n, _text(v) or None) for n, v in _PARAM_RE.findall(params))))
+                        tuple((n, _text(v) or None) for n, v in _PARAM_RE.findall(params))
+                        if params else ()))
                     pos = c.end()
                 if not text.startswith("</registration>", pos):
                     return None

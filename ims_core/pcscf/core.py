@@ -66,9 +66,9 @@ from ims_core.sip import (
     SipUri,
     Uri,
     event_package,
-    parse_name_addr,
     parse_uri,
 )
+from ims_core.sip.address import name_addr_view
 from ims_core.sip.addressing import Destination, Source
 from ims_core.sip.ids import unique_bytes
 from ims_core.transaction import TimerConfig
@@ -562,8 +562,8 @@ class PcscfCore(FailoverCore[PcscfRequest]):
                            flow=flow_text(flow))
                 self.regsub.release_unused(gone)
             return
-        # Records this one replaces or empties: their subscriptions may be unused after.
-        replaced = [previous] if previous is not None else []
+        # Records it replaces (but with the same identities) or empties: their subscriptions may go.
+        replaced = [previous] if previous is not None and previous.impus != reg.impus else []
         for b in reg.bindings:  # a contact lives on one flow: the newest
             for other in self.store.all_by_contact(b.uri):
                 if other.flow != flow and \
@@ -586,7 +586,7 @@ class PcscfCore(FailoverCore[PcscfRequest]):
 
     def _learn_core_node(self, route_value: str) -> None:
         try:
-            uri = parse_name_addr(route_value).uri
+            uri = name_addr_view(route_value).uri  # only read: no copy
         except SipParseError:
             return
         if isinstance(uri, SipUri):

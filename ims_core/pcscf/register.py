@@ -13,12 +13,12 @@ from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
 from ims_core.identity import contact_views, same_identity, text_and_key, to_uri
-from ims_core.sip import NameAddr, Request, Response, SipParseError, SipUri
+from ims_core.sip import Request, Response, SipParseError, SipUri
 from ims_core.sip.address import name_addr_view
 
 from .registrations import Binding, FlowKey, Registration
 
-_T = TypeVar("_T")  # what `home_network_of` finds for a domain: its I-CSCF(s)
+_T = TypeVar("_T")  # what `home_network_of` finds for a domain (its I-CSCFs); memo values
 
 
 class RegisterRejected(Exception):
@@ -56,10 +56,47 @@ def home_network_of(request: Request, i_cscfs: Mapping[str, _T]) -> _T:
     return dest
 
 
-def _expires_of(contact: NameAddr, response: Response, default: int) -> int:
-    value = contact.param("expires")
-    if value is None:
-        value = response.headers.get("expires")
+# What the Contact fields of a REGISTER and its 2xx, and the 2xx's P-Associated-URI, say,
+# by the fields' text: every refresh of a user brings the same ones back (RFC 3261 §10.3
+# step 8; TS 24.229 §5.4.1.2.2), read here without parsing them again. Bounded, emptied
+# when full; fields that do not parse raise each time and are never kept.
+_READ_MAX = 16384
+_Listed = tuple[tuple[str, str, str | None], ...]  # (contact text, uri_key, expires param)
+_LISTED: dict[tuple[str, ...], _Listed] = {}
+_ASSOCIATED: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _kept(memo: dict[tuple[str, ...], _T], fields: tuple[str, ...], value: _T) -> _T:
+    if len(memo) >= _READ_MAX:
+        memo.clear()
+    memo[fields] = value
+    return value
+
+
+def listed_contacts(message: Request | Response) -> _Listed:
+    """Each Contact of `message` (none for ``Contact: *``): its URI as text, the URI's
+    `uri_key` and its expires parameter. Raises SipParseError for a malformed one."""
+    fields = tuple(message.headers.get_all("contact"))
+    hit = _LISTED.get(fields)
+    if hit is None:
+        hit = _kept(_LISTED, fields, tuple((*text_and_key(c.uri), c.param("expires"))
+                                           for c in contact_views(message)))
+    return hit
+
+
+def associated_uris(response: Response) -> tuple[str, ...]:
+    """The P-Associated-URI values of `response`, as URI texts in order. Raises
+    SipParseError for a malformed one."""
+    fields = tuple(response.headers.get_all("p-associated-uri"))
+    hit = _ASSOCIATED.get(fields)
+    if hit is None:
+        hit = _kept(_ASSOCIATED, fields, tuple(
+            str(name_addr_view(v).uri) for v in response.headers.values("p-associated-uri")))
+    return hit
+
+
+def _expires_of(param: str | None, response: Response, default: int) -> int:
+    value = param if param is not None else response.headers.get("expires")
     try:
         return max(0, int(value.strip())) if value is not None else default
     except ValueError:
@@ -74,14 +111,12 @@ def registered_bindings(
     that the 200 still lists with a non-zero expiry. Contacts compare as URIs (RFC 3261
     §10.3 step 7 / §19.1.4)."""
     listed: dict[str, tuple[str, int]] = {}
-    for c in contact_views(response):
-        text, key = text_and_key(c.uri)
-        listed[key] = (text, _expires_of(c, response, default_expires))
+    for text, key, expires in listed_contacts(response):
+        listed[key] = (text, _expires_of(expires, response, default_expires))
     mine: dict[str, str] = {}
     for b in previous:
         mine[b.key] = b.uri
-    for c in contact_views(register):
-        text, key = text_and_key(c.uri)
+    for text, key, _ in listed_contacts(register):
         mine[key] = text
     out: list[Binding] = []
     for key, uri in mine.items():
@@ -105,7 +140,7 @@ def build_registration(
     if not bindings:
         return None
     registered = str(to_uri(register))
-    impus = [str(name_addr_view(v).uri) for v in response.headers.values("p-associated-uri")]
+    impus = list(associated_uris(response))
     if not any(same_identity(registered, i) for i in impus):
         impus.append(registered)
     return Registration(

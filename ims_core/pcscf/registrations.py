@@ -404,9 +404,14 @@ class MemoryRegistrationStore:
     def _reindex(self, key: RegKey, before: Registration | None,
                  after: Registration | None) -> None:
         """Move record `key` in the identity and contact indexes from what `before` held
-        to what `after` holds; what both hold keeps its place."""
+        to what `after` holds; what both hold keeps its place. A refresh (most saves)
+        keeps its identities: their keys are not worked out again."""
+        same_identities = before is not None and after is not None \
+            and before.impus == after.impus and before.registered_impu == after.registered_impu
         for index, values in ((self._by_impu, _identity_keys),
                               (self._by_contact, _contact_keys)):
+            if same_identities and index is self._by_impu:
+                continue
             old = values(before) if before is not None else set()
             new = values(after) if after is not None else set()
             for value in old - new:

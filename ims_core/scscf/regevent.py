@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from ims_core import log, reginfo
 from ims_core.identity import impu_key
 from ims_core.proxy.uac import Originate
-from ims_core.reginfo import EVENT_PACKAGE, ContactInfo, Reginfo, RegistrationInfo
+from ims_core.reginfo import EVENT_PACKAGE, ContactInfo, RegistrationInfo
 from ims_core.sip import (
     Dialog,
     Request,
@@ -296,11 +296,18 @@ def _contact(aor: str, key: str, b: Binding, event: str, *, active: bool,
                        params=b.params)
 
 
+def _live(reg: Registration, change: Change) -> list[tuple[str, Binding]]:
+    """The bindings a document shows active, soonest to expire first."""
+    live = [] if change.ended else list(reg.bindings.items())
+    if len(live) > 1:
+        live.sort(key=lambda kb: kb[1].expires_at)
+    return live
+
+
 def registrations(reg: Registration, change: Change, now: float) -> tuple[RegistrationInfo, ...]:
     """Every visible identity with every contact (full state), and the identities that
-    left the set, terminated."""
-    live: list[tuple[str, Binding]] = [] if change.ended else sorted(
-        reg.bindings.items(), key=lambda kb: kb[1].expires_at)
+    left the set, terminated. The model `full_state` writes out (and is held to)."""
+    live = _live(reg, change)
     left = [b.remaining(now) for _, b in live]  # the same under every identity
     out = []
     for aor in visible_identities(reg):
@@ -316,6 +323,40 @@ def registrations(reg: Registration, change: Change, now: float) -> tuple[Regist
         out.append(RegistrationInfo(aor, _id(aor), "terminated", tuple(
             _contact(aor, key, b, "rejected", active=False) for key, b in live)))
     return tuple(out)
+
+
+def full_state(reg: Registration, change: Change, now: float) -> str:
+    """`registrations` as a document's elements (`reginfo.encode_registrations`), written
+    without building it: once per change, whatever the number of subscribers, and each
+    contact's element once for all the identities showing it (only its id differs)."""
+    live = _live(reg, change)
+    events = change.events
+    bodies: dict[tuple[int, str], str] = {}  # (live binding, event) -> contact body
+
+    def active(i: int, b: Binding, event: str) -> str:
+        body = bodies.get((i, event))
+        if body is None:
+            body = bodies[(i, event)] = reginfo.contact_body(
+                "active", event, b.uri, b.remaining(now), b.params)
+        return body
+
+    gone = [(key, reginfo.contact_body("terminated", event, b.uri, 0, b.params))
+            for key, b, event in change.gone]
+    state = "active" if live else "terminated"
+    out = []
+    for aor in visible_identities(reg):
+        fresh = "created" if aor in change.added else "registered"
+        contacts = [reginfo.contact_element(_id(aor, key), active(i, b, events.get(key, fresh)))
+                    for i, (key, b) in enumerate(live)]
+        contacts += [reginfo.contact_element(_id(aor, key), body) for key, body in gone]
+        out.append(reginfo.registration_element(aor, _id(aor), state, "".join(contacts)))
+    if change.dropped:
+        rejected = [(key, reginfo.contact_body("terminated", "rejected", b.uri, 0, b.params))
+                    for key, b in live]
+        for aor in change.dropped:
+            out.append(reginfo.registration_element(aor, _id(aor), "terminated", "".join(
+                reginfo.contact_element(_id(aor, key), body) for key, body in rejected)))
+    return "".join(out)
 
 
 def notify_request(sub: Subscription, contact: str, state: str, body: bytes) -> Request:
@@ -403,7 +444,7 @@ class Notifier:
     def _accepted(self, reg: Registration, sub: Subscription, trigger: Trigger,
                   now: float) -> Answer:
         """200 with Contact and Expires; the full state follows at once (§4.2.1.2)."""
-        notification = self._notify(reg, sub, trigger, registrations(reg, Change(), now), now)
+        notification = self._notify(reg, sub, trigger, full_state(reg, Change(), now), now)
         if not STEPS[trigger].ends:
             self.store.save(reg)  # the subscription, its expiry and counters
         return Answer(200, headers=[("Contact", self.contact(sub.transport)),
@@ -416,8 +457,8 @@ class Notifier:
         if not reg.subscriptions or not change:
             return
         trigger = Trigger.REGISTRATION_ENDED if change.ended else Trigger.STATE_CHANGED
-        regs = registrations(reg, change, now)
-        out = [self._notify(reg, sub, trigger, regs, now)
+        elements = full_state(reg, change, now)  # the same for every subscriber
+        out = [self._notify(reg, sub, trigger, elements, now)
                for sub in list(reg.subscriptions.values())]
         if not change.ended:
             self.store.save(reg)
@@ -437,7 +478,7 @@ class Notifier:
             if not authorised(reg, who, trusted, self.domain):
                 _log.info("scscf.regevent_rejected", resource=sub.resource,
                           subscriber=sub.subscriber[0] if sub.subscriber else None)
-                self.send(self._notify(reg, sub, Trigger.REJECTED, (), now), now)
+                self.send(self._notify(reg, sub, Trigger.REJECTED, "", now), now)
 
     def expire(self, now: float) -> None:
         """Subscriptions not refreshed in time (RFC 6665 §4.2.1.4)."""
@@ -445,21 +486,22 @@ class Notifier:
             if sub.expires_at > now:  # refreshed meanwhile: keep it scheduled
                 self.store.save(reg)
                 continue
-            regs = registrations(reg, Change(), now)
-            self.send(self._notify(reg, sub, Trigger.EXPIRED, regs, now), now)
+            elements = full_state(reg, Change(), now)
+            self.send(self._notify(reg, sub, Trigger.EXPIRED, elements, now), now)
 
     # -- NOTIFY -------------------------------------------------------------------------
     def _notify(self, reg: Registration, sub: Subscription, trigger: Trigger,
-                regs: tuple[RegistrationInfo, ...], now: float) -> Notification:
-        """The next NOTIFY of *sub*; a step that ends it takes it out of the store first,
-        so no later change can notify it again."""
+                elements: str, now: float) -> Notification:
+        """The next NOTIFY of *sub*, its document around *elements* (`full_state`); a
+        step that ends it takes it out of the store first, so no later change can notify
+        it again."""
         step = STEPS[trigger]
         if step.ends:
             self.store.remove_subscription(reg, sub.key)
             state = SubscriptionState("terminated", reason=step.reason)
         else:
             state = SubscriptionState("active", expires=sub.remaining(now))
-        body = reginfo.encode(Reginfo(version=sub.version, state="full", registrations=regs))
+        body = reginfo.document(sub.version, "full", elements)
         sub.version += 1
         request = notify_request(sub, self.contact(sub.transport), str(state), body)
         return Notification(sub.key, request, sub.transport, sub.dialog.strict_first)

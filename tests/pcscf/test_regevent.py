@@ -173,6 +173,16 @@ def test_no_second_subscription_on_refresh_or_for_another_ue_of_the_identity() -
     assert len(h.core.regsub) == 1
 
 
+def test_a_refresh_that_changes_the_set_forgets_what_no_ue_has_any_more() -> None:
+    h = Harness()
+    registered(h, associated=(TEL, IMPU))
+    h.register(call_id="rereg@ue", associated=(TEL, IMPU))  # the same set: kept
+    assert h.core.regsub.get(TEL) is not None
+    h.register(call_id="rereg2@ue", associated=(IMPU,))  # TEL left the set
+    assert h.core.regsub.get(TEL) is None and len(h.core.regsub) == 0
+    assert [r.impus for r in h.core.store.by_impu(IMPU)] == [(IMPU,)]
+
+
 def test_subscribe_can_be_configured_off() -> None:
     h = Harness(PcscfCore(config(regevent=RegEventConfig(subscribe=False))))
     h.register()

@@ -55,6 +55,19 @@ def test_replacing_a_record_reindexes_it() -> None:
     assert len(s) == 1
 
 
+def test_a_refresh_with_the_same_identities_moves_only_its_contacts() -> None:
+    s = MemoryRegistrationStore()
+    first = reg(5060, 100.0, ("sip:alice@d", "tel:+1555"))
+    s.save(first)
+    moved = replace(first, bindings=(Binding("sip:alice@10.0.0.9:5070", 200.0),))
+    s.save(moved)
+    assert s.by_impu("tel:+1555") == [moved] and s.by_impu("sip:alice@d") == [moved]
+    assert s.by_contact("sip:alice@10.0.0.1:5060") is None
+    assert s.by_contact("sip:alice@10.0.0.9:5070") == moved
+    assert s.remove(moved.key) == moved
+    assert s.by_impu("tel:+1555") == [] and s.by_contact("sip:alice@10.0.0.9:5070") is None
+
+
 def on_flow(user: str, expires: float, contact: str | None = None) -> Registration:
     """`user`'s registration over the one flow 10.0.0.1:5060 they all share."""
     return Registration(

@@ -77,6 +77,21 @@ def test_re_registration_notifies_each_subscriber_once(h: RegHarness) -> None:
     assert len(h.notifies()) == 2
 
 
+def test_subscribers_at_other_versions_get_the_same_state(h: RegHarness) -> None:
+    ue = Watcher()
+    ue.join(h)
+    h.now += 100
+    register(h)
+    one_notify(h)  # the UE's subscription moves on to version 2
+    pcscf().join(h)
+    h.now += 100
+    register(h)
+    docs = sorted((body(n) for n, _ in h.notifies()), key=lambda d: d.version)
+    assert [d.version for d in docs] == [1, 2]
+    assert docs[0].registrations == docs[1].registrations
+    assert contacts(docs[0]) == {UE_CONTACT: ("active", "refreshed", 600)}
+
+
 def test_a_new_contact_is_registered_the_other_unchanged(h: RegHarness) -> None:
     Watcher().join(h)
     second = Ue(contact=CONTACT_2, call_id="reg-2@ue")
