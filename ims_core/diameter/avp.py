@@ -90,6 +90,11 @@ class Avp:
             payload = value.encode()
         elif cls_ is bytes and d.is_text:  # OctetString, or text already encoded
             payload = value
+        elif cls_ is int and d.pack is not None:  # an int of a fixed-size type, packed here
+            try:
+                payload = d.pack(value)
+            except struct.error:  # out of range: the encoder raises what it says about it
+                payload = d.encoder(value)
         elif d.is_grouped:
             value = make_grouped(value, dictionary)
             payload = value.encode()
@@ -318,26 +323,37 @@ def fresh(avp: Avp) -> Avp:
 
 def make_grouped(value: Any, dictionary: Dictionary = DEFAULT) -> Grouped:
     """A :class:`Grouped` from a Grouped, a mapping, or a sequence of pairs and AVPs."""
+    cls = value.__class__
+    if cls is list or cls is tuple:  # the common case: neither a Grouped nor a mapping
+        return Grouped(_of_pairs(value, dictionary), dictionary)
     if isinstance(value, Grouped):
         return value
-    of = Avp.of
-    out: list[Avp] = []
-    if value.__class__ is dict or isinstance(value, Mapping):
+    if cls is dict or isinstance(value, Mapping):
+        of = Avp.of
+        out: list[Avp] = []
         for name, v in value.items():
             if v.__class__ is list:
                 out += [of(name, item, dictionary) for item in v]
             else:
                 out.append(of(name, v, dictionary))
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            if isinstance(item, Avp):
-                out.append(item)
-            else:
-                name, v = item
-                out.append(of(name, v, dictionary))
-    else:
-        raise TypeError(f"a Grouped value needs a mapping or pairs, not {type(value).__name__}")
-    return Grouped(out, dictionary)
+        return Grouped(out, dictionary)
+    if isinstance(value, (list, tuple)):
+        return Grouped(_of_pairs(value, dictionary), dictionary)
+    raise TypeError(f"a Grouped value needs a mapping or pairs, not {type(value).__name__}")
+
+
+def _of_pairs(items: Sequence[tuple[str, Any] | Avp], dictionary: Dictionary) -> list[Avp]:
+    """``(name, value)`` pairs as new AVPs, AVPs as they are."""
+    of = Avp.of
+    out: list[Avp] = []
+    append = out.append
+    for item in items:
+        if item.__class__ is not tuple and isinstance(item, Avp):
+            append(item)
+        else:
+            name, v = item
+            append(of(name, v, dictionary))
+    return out
 
 
 def grouped_avp(d: AvpDef, children: list[Avp], dictionary: Dictionary = DEFAULT) -> Avp:

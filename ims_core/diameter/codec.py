@@ -19,15 +19,20 @@ from __future__ import annotations
 import struct
 
 from .avp import Avp, Grouped, fresh, missing_avp
-from .datatypes import AvpType, decode_text
+from .datatypes import AvpType
 from .dictionary import (
     AVP_FLAG_M,
     AVP_FLAG_V,
     AVP_RESERVED_BITS,
     DEFAULT,
+    KIND_GROUPED,
+    KIND_OCTETS,
+    KIND_STRUCT,
+    KIND_TEXT,
     RELAY_APPLICATION_ID,
     Dictionary,
     KeyRule,
+    RuleKeys,
 )
 from .errors import DiameterError, ResultCode
 from .header import FLAG_E, FLAG_P, FLAG_R, HEADER, HEADER_LENGTH, VERSION, Header, parse_header
@@ -41,7 +46,6 @@ _U32 = struct.Struct(">I")
 _SESSION_ID = 263
 _FAILED_AVP = 279
 _GROUPED = AvpType.GROUPED
-_FAILED_AVP_KEY = (_FAILED_AVP, 0)
 _V_BIT = AVP_FLAG_V << 24
 _RESERVED_BITS = AVP_RESERVED_BITS << 24
 
@@ -60,57 +64,52 @@ def decode(
     """Decode one complete message. Raises :class:`DiameterError` (with ``header`` set once
     the header could be read) for anything malformed or unsupported."""
     data = bytes(data)
-    header = parse_header(data)
+    if len(data) < HEADER_LENGTH or data[0] != VERSION:
+        parse_header(data)  # raises 5015 or 5011, with the header when it could be read
+    w0, w1, app, hbh, e2e = HEADER.unpack_from(data)
+    length, flags, code = w0 & 0xFFFFFF, w1 >> 24, w1 & 0xFFFFFF
     try:
         # Phase 1: framing.
-        if header.length != len(data) or header.length & 3 or header.length > max_length:
+        if length != len(data) or length & 3 or length > max_length:
             raise DiameterError(
                 ResultCode.INVALID_MESSAGE_LENGTH,
-                f"Message Length {header.length}, {len(data)} octets received",
+                f"Message Length {length}, {len(data)} octets received",
             )
-        flags = header.flags
         if flags & FLAG_R and flags & FLAG_E:
             raise DiameterError(ResultCode.INVALID_HDR_BITS, "E bit set on a request")
-        cmd = dictionary.commands.get(header.command_code)
+        cmd = dictionary.commands.get(code)
         fast = None
         if cmd is not None and (not flags & FLAG_P or cmd.proxiable) and (
-            cmd.application_id == header.application_id
-            or header.application_id == RELAY_APPLICATION_ID
+            cmd.application_id == app or app == RELAY_APPLICATION_ID
         ):
-            fast = _decode_well_formed(data, dictionary)
+            fast = _decode_well_formed(data, HEADER_LENGTH, len(data), dictionary, 0)
         if fast is not None and cmd is not None:  # the AVPs the phases below would give
-            avps, present = fast
+            avps, present = fast[0], set(fast[1])
         else:
             framed = _frame_avps(data, HEADER_LENGTH, len(data), strict_end=True)
             # Phase 2: dictionary.
             if cmd is None:
-                raise DiameterError(ResultCode.COMMAND_UNSUPPORTED,
-                                    f"command {header.command_code}")
-            if cmd.application_id != header.application_id and (
-                header.application_id != RELAY_APPLICATION_ID
-            ):
+                raise DiameterError(ResultCode.COMMAND_UNSUPPORTED, f"command {code}")
+            if cmd.application_id != app and app != RELAY_APPLICATION_ID:
                 raise DiameterError(
                     ResultCode.APPLICATION_UNSUPPORTED,
-                    f"application {header.application_id} for {cmd.request_abbrev}",
+                    f"application {app} for {cmd.request_abbrev}",
                 )
             if flags & FLAG_P and not cmd.proxiable:
                 raise DiameterError(ResultCode.INVALID_HDR_BITS,
                                     f"P bit on {cmd.request_abbrev}")
             avps, present = _decode_avps(data, framed, dictionary, 0), None
-        msg = Message(
-            header.command_code, header.application_id, flags, header.hop_by_hop,
-            header.end_to_end, avps, dictionary,
-        )  # fmt: skip
+        msg = Message(code, app, flags, hbh, e2e, avps, dictionary)
         # Phase 3: command rules (the one-pass decoder counted what each rule needs).
         if check_rules:
-            rules = _rules(dictionary, cmd.code, flags)
-            if present is not None:
-                _check_present(present, rules, dictionary)
-            else:
+            heads, rules = _rules(dictionary, code, flags)
+            if present is None:
                 _check_keys(avps, rules, dictionary)
+            elif not present.issuperset(heads):  # else each rule has its first AVP
+                _check_present(present, rules, dictionary)
         return msg
     except DiameterError as err:
-        err.header = header
+        err.header = Header(VERSION, length, flags, code, app, hbh, e2e)
         if err.session_id is None:
             err.session_id = find_session_id(data)
         raise
@@ -121,9 +120,9 @@ def check_required(msg: Message, rules: tuple[str | tuple[str, ...], ...]) -> No
     _check_keys(msg.avps, msg.dictionary.keys_of(rules), msg.dictionary)
 
 
-def _rules(dictionary: Dictionary, code: int, flags: int) -> tuple[KeyRule, ...]:
-    """The required AVPs of a command's request or answer; error answers (E bit) are only
-    held to the base error rules (§7.2)."""
+def _rules(dictionary: Dictionary, code: int, flags: int) -> RuleKeys:
+    """The required AVPs of a command's request or answer, with the first AVP of each rule;
+    error answers (E bit) are only held to the base error rules (§7.2)."""
     if flags & FLAG_E:
         return dictionary.error_rule_keys
     return dictionary.rule_keys[(code, bool(flags & FLAG_R))]
@@ -224,52 +223,62 @@ def _decode_avps(
 
 
 def _decode_well_formed(
-    data: bytes, dictionary: Dictionary
-) -> tuple[list[Avp], set[tuple[int, int]]] | None:
-    """Phases 1 and 2 of the top level in one pass, for a message that passes both: its AVPs
-    and their keys. None at the first thing out of the ordinary (an unknown AVP, a length,
-    flag or value in error, Failed-AVP): the phases then run one after the other and
-    raise what they find first. Most messages are well formed; they pay one walk."""
+    data: bytes, pos: int, end: int, dictionary: Dictionary, depth: int
+) -> tuple[list[Avp], list[tuple[int, int]]] | None:
+    """Phases 1 and 2 of one level (the AVPs between *pos* and *end*, at *depth*) in one
+    pass, for AVPs that pass both: the AVPs and their keys. None at the first thing out of
+    the ordinary (an unknown AVP, a length, flag or value in error, Failed-AVP, nesting
+    too deep): the phases then run one after the other and raise what they find first.
+    Most messages are well formed; they pay one walk."""
     out: list[Avp] = []
-    present: set[tuple[int, int]] = set()
-    by_key = dictionary.by_key
+    append = out.append
+    keys: list[tuple[int, int]] = []
+    add = keys.append
+    plain = dictionary.one_pass_plain
+    by_vendor = dictionary.one_pass_vendor
     unpack = _AVP_HDR.unpack_from
-    pos, end = HEADER_LENGTH, len(data)
+    unpack_u32 = _U32.unpack_from
     try:
         while pos < end:
-            if end - pos < 8:
-                return None
+            # Under 8 octets left: struct.error at the end of the message, else a length
+            # that fails the checks below.
             code, word = unpack(data, pos)
             length = word & 0xFFFFFF
             stop = pos + length
             if word & _V_BIT:
-                if length < 12 or stop > end:
-                    return None
-                key = (code, _U32.unpack_from(data, pos + 8)[0])
+                d = by_vendor.get((code, unpack_u32(data, pos + 8)[0]))
                 start = pos + 12
             else:
-                if length < 8 or stop > end:
-                    return None
-                key = (code, 0)
+                d = plain.get(code)
                 start = pos + 8
-            d = by_key.get(key)
-            if d is None or word & _RESERVED_BITS or key == _FAILED_AVP_KEY:
+            if d is None or word & _RESERVED_BITS or stop > end or stop < start:
                 return None
-            decoder = d.decoder
-            if decoder is decode_text:  # most AVPs: decode_text without the call
+            kind = d.kind
+            if kind == KIND_TEXT:
                 value: object = data[start:stop].decode()
-            elif d.is_grouped:
+            elif kind == KIND_STRUCT and stop - start == d.size:
+                value = d.unpack(data, start)[0]  # type: ignore[misc]
+            elif kind == KIND_OCTETS:
+                value = data[start:stop]
+            elif kind != KIND_GROUPED:
+                value = d.decoder(data[start:stop])
+            elif not depth:
                 value = _top_grouped(data, start, stop, dictionary)
             else:
-                value = decoder(data[start:stop])
-            out.append(Avp(code, key[1], word >> 24, value, d))
-            present.add(key)
+                inner = None if depth >= MAX_GROUP_DEPTH else _decode_well_formed(
+                    data, start, stop, dictionary, depth + 1)
+                if inner is None:
+                    return None
+                value = Grouped(inner[0], dictionary)
+            append(Avp(code, d.vendor, word >> 24, value, d))
+            add(d.key)
             pos += (length + 3) & ~3
-    except (DiameterError, UnicodeDecodeError):  # the phases below say which, and where
+    except (DiameterError, UnicodeDecodeError, struct.error):  # the phases below say which
         return None
-    if pos != end:  # the last AVP's padding runs past the message
+    # The last AVP's padding may run past a Grouped (tolerated), not past the message.
+    if pos != end and not depth:
         return None
-    return out, present
+    return out, keys
 
 
 _MAX_DECODED_GROUPS = 1024  # payloads may come from anyone: keep a bounded number
@@ -285,18 +294,26 @@ def _top_grouped(data: bytes, start: int, stop: int, dictionary: Dictionary) -> 
     payload seen once is only noted: many never come again (an MAA's vectors), and the
     copies kept would be wasted."""
     if stop - start > _MAX_MEMO_PAYLOAD:
-        inner = _frame_avps(data, start, stop, strict_end=False)
-        return Grouped(_decode_avps(data, inner, dictionary, 1), dictionary)
+        return Grouped(_members(data, start, stop, dictionary), dictionary)
     payload = data[start:stop]
     memo = dictionary.decoded_groups
     template = memo.get(payload, _UNSEEN)
     if isinstance(template, tuple):
         return Grouped([fresh(a) for a in template], dictionary)
-    avps = _decode_avps(data, _frame_avps(data, start, stop, strict_end=False), dictionary, 1)
+    avps = _members(data, start, stop, dictionary)
     if len(memo) >= _MAX_DECODED_GROUPS:
         memo.clear()
     memo[payload] = None if template is _UNSEEN else tuple(fresh(a) for a in avps)
     return Grouped(avps, dictionary)
+
+
+def _members(data: bytes, start: int, stop: int, dictionary: Dictionary) -> list[Avp]:
+    """The members of a top-level Grouped AVP: in one pass, else by the phases (which
+    raise what is wrong)."""
+    one_pass = _decode_well_formed(data, start, stop, dictionary, 1)
+    if one_pass is not None:
+        return one_pass[0]
+    return _decode_avps(data, _frame_avps(data, start, stop, strict_end=False), dictionary, 1)
 
 
 _UNSEEN = object()  # decoded_groups: a payload not seen yet

@@ -171,6 +171,9 @@ def _no_codec(value: Any) -> bytes:
 ENCODERS: dict[AvpType, Encoder]
 DECODERS: dict[AvpType, Decoder]
 ENCODERS, DECODERS = {}, {}
+# The types of one fixed size read by a struct: a payload of that size decodes to
+# ``unpack_from(payload)[0]`` (the codec reads them in place, see ``AvpDef.unpack``).
+STRUCTS: dict[AvpType, struct.Struct] = {}
 for _t, _st, _f in (
     (AvpType.INTEGER32, _I32, False),
     (AvpType.INTEGER64, _I64, False),
@@ -181,6 +184,7 @@ for _t, _st, _f in (
     (AvpType.ENUMERATED, _I32, False),
 ):
     ENCODERS[_t], DECODERS[_t] = _struct_codec(_st, _t.value, _f)
+    STRUCTS[_t] = _st
 for _t in (AvpType.UTF8_STRING, AvpType.DIAMETER_IDENTITY, AvpType.DIAMETER_URI):
     ENCODERS[_t], DECODERS[_t] = encode_text, decode_text
 ENCODERS[AvpType.OCTET_STRING], DECODERS[AvpType.OCTET_STRING] = encode_octets, decode_octets

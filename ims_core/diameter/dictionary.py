@@ -8,13 +8,13 @@ header size, the type's encoder and decoder).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .datatypes import DECODERS, ENCODERS, AvpType, Decoder, Encoder
+from .datatypes import DECODERS, ENCODERS, STRUCTS, AvpType, Decoder, Encoder
 
 if TYPE_CHECKING:
     from .avp import Avp
@@ -45,6 +45,18 @@ _FIXED_SIZE = {
 }  # fmt: skip
 
 
+# How the codec's one-pass decoder reads a payload (``AvpDef.kind``): as UTF-8 text, as
+# the octets themselves, as Grouped, by ``AvpDef.unpack`` when of the type's size, or by
+# the type's decoder.
+KIND_TEXT, KIND_OCTETS, KIND_GROUPED, KIND_STRUCT, KIND_OTHER = range(5)
+_KINDS = {
+    AvpType.UTF8_STRING: KIND_TEXT, AvpType.DIAMETER_IDENTITY: KIND_TEXT,
+    AvpType.DIAMETER_URI: KIND_TEXT, AvpType.OCTET_STRING: KIND_OCTETS,
+    AvpType.GROUPED: KIND_GROUPED,
+}  # fmt: skip
+
+
+_FAILED_AVP_KEY = (279, 0)  # Failed-AVP (RFC 6733 §7.5)
 _MAX_CONSTANTS = 1024  # Dictionary.constant's templates (values may come from peers)
 
 
@@ -73,6 +85,11 @@ class AvpDef:
     key: tuple[int, int] = field(init=False, repr=False)
     # The whole header (no padding needed) for types of one fixed size, else None.
     fixed_head: bytes | None = field(init=False, repr=False)
+    kind: int = field(init=False, repr=False)  # KIND_*
+    # KIND_STRUCT: the payload's size and its reader (``unpack_from(data, start)[0]``)
+    size: int = field(init=False, repr=False)
+    unpack: Callable[[bytes, int], tuple[Any, ...]] | None = field(init=False, repr=False)
+    pack: Callable[..., bytes] | None = field(init=False, repr=False)  # its writer
 
     def __post_init__(self) -> None:
         flags = (AVP_FLAG_V if self.vendor else 0) | (AVP_FLAG_M if self.mandatory else 0)
@@ -93,6 +110,11 @@ class AvpDef:
             head = self.code.to_bytes(4, "big") + head + (
                 self.vendor.to_bytes(4, "big") if self.vendor else b"")
         set_(self, "fixed_head", head)
+        st = STRUCTS.get(self.type)
+        set_(self, "kind", KIND_STRUCT if st else _KINDS.get(self.type, KIND_OTHER))
+        set_(self, "size", st.size if st else 0)
+        set_(self, "unpack", st.unpack_from if st else None)
+        set_(self, "pack", st.pack if st else None)
 
     def enum_value(self, value: int | str) -> int:
         """An Enumerated value given by number or by its name in the dictionary."""
@@ -114,6 +136,11 @@ class AvpDef:
 Rule = str | tuple[str, ...]
 # The same with (code, vendor) keys, as the decoder checks them.
 KeyRule = tuple[tuple[int, int], ...]
+RuleKeys = tuple[frozenset[tuple[int, int]], tuple[KeyRule, ...]]
+
+
+def _with_heads(rules: tuple[KeyRule, ...]) -> RuleKeys:
+    return frozenset(r[0] for r in rules), rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,17 +185,25 @@ class Dictionary:
         self.by_key: dict[tuple[int, int], AvpDef] = {}
         self.by_name: dict[str, AvpDef] = {}
         self.commands: dict[int, CommandDef] = {}
+        self._by_abbrev: dict[str, CommandDef] = {}  # the first command of each name
         self.applications: dict[int, Application] = {}
-        # (command code, is request) -> required AVPs as keys, and the error-answer rules
-        self.rule_keys: dict[tuple[int, bool], tuple[KeyRule, ...]] = {}
+        # (command code, is request) -> required AVPs as keys, with the first key of each
+        # rule (all present: every rule holds); and the same for error answers
+        self.rule_keys: dict[tuple[int, bool], RuleKeys] = {}
         self._constants: dict[tuple[str, type, object], Avp] = {}
         self._positions: dict[tuple[str, ...], dict[tuple[int, int], int]] = {}
         # The codec's: top-level Grouped payloads -> their members, decoded once (None:
         # seen once so far).
         self.decoded_groups: dict[bytes, tuple[Avp, ...] | None] = {}
+        # The codec's one-pass decoder reads these AVPs: without the V bit by code
+        # (vendor 0), with it by (code, vendor). Failed-AVP is left out: it is decoded
+        # best-effort, by the phases (RFC 6733 §7.5).
+        self.one_pass_plain: dict[int, AvpDef] = {}
+        self.one_pass_vendor: dict[tuple[int, int], AvpDef] = {}
         self.extend(avps, commands, applications)
         # Error answers (E bit) are held only to the base error rules (RFC 6733 §7.2).
-        self.error_rule_keys = self.keys_of(("Origin-Host", "Origin-Realm", "Result-Code"))
+        self.error_rule_keys = _with_heads(
+            self.keys_of(("Origin-Host", "Origin-Realm", "Result-Code")))
 
     def extend(
         self,
@@ -182,15 +217,21 @@ class Dictionary:
                 raise ValueError(f"AVP {a.name} ({a.code}/{a.vendor}) defined twice")
             self.by_key[a.key] = a
             self.by_name[a.name] = a
+            if a.key != _FAILED_AVP_KEY:
+                self.one_pass_vendor[a.key] = a
+                if not a.vendor:
+                    self.one_pass_plain[a.code] = a
         for c in commands:
             if c.code in self.commands:
                 raise ValueError(f"command {c.code} defined twice")
             self.commands[c.code] = c
+            self._by_abbrev.setdefault(c.request_abbrev, c)
+            self._by_abbrev.setdefault(c.answer_abbrev, c)
         for app in applications:
             self.applications[app.application_id] = app
         for c in self.commands.values():
-            self.rule_keys[(c.code, True)] = self.keys_of(c.request_rules)
-            self.rule_keys[(c.code, False)] = self.keys_of(c.answer_rules)
+            self.rule_keys[(c.code, True)] = _with_heads(self.keys_of(c.request_rules))
+            self.rule_keys[(c.code, False)] = _with_heads(self.keys_of(c.answer_rules))
         self.__dict__.pop("cx_request_avps", None)  # new definitions: encode it anew
         self._constants.clear()
         self._positions.clear()
@@ -258,10 +299,10 @@ class Dictionary:
         return self.commands.get(code)
 
     def command_by_abbrev(self, abbrev: str) -> CommandDef:
-        for c in self.commands.values():
-            if abbrev in (c.request_abbrev, c.answer_abbrev):
-                return c
-        raise KeyError(f"unknown command {abbrev!r}")
+        c = self._by_abbrev.get(abbrev)
+        if c is None:
+            raise KeyError(f"unknown command {abbrev!r}")
+        return c
 
 
 def avps_from_table(

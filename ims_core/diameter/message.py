@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .avp import Avp, AvpList, Grouped, fresh
+from .avp import Avp, AvpList, Grouped, fresh, grouped_avp
 from .dictionary import CX_APPLICATION_ID, DEFAULT, VENDOR_3GPP, CommandDef, Dictionary
 from .errors import DiameterError, is_protocol_error
 from .header import FLAG_E, FLAG_P, FLAG_R, FLAG_T, HEADER_LENGTH, Header, pack_header
@@ -206,7 +206,9 @@ def make_request(
         ("Destination-Host", destination_host),
         ("Destination-Realm", destination_realm),
     ):
-        if value is not None:
+        if value.__class__ is str:  # a node's own names and its peers': encoded once
+            msg.avps.append(dictionary.constant(name, value))
+        elif value is not None:
             msg.add(name, value)
     if avps:
         msg.extend(avps)
@@ -266,11 +268,11 @@ def make_answer(
     out += echoed
     if result_code is not None:
         out.append(dictionary.constant("Result-Code", int(result_code)))
-    if experimental is not None:
-        ans.add(
-            "Experimental-Result",
-            {"Vendor-Id": experimental_vendor, "Experimental-Result-Code": int(experimental)},
-        )
+    if experimental is not None:  # of members encoded once, as the values repeat
+        out.append(grouped_avp(dictionary.by_name["Experimental-Result"], [
+            dictionary.constant("Vendor-Id", experimental_vendor),
+            dictionary.constant("Experimental-Result-Code", int(experimental)),
+        ], dictionary))  # fmt: skip
     if origin_host is not None:
         out.append(dictionary.constant("Origin-Host", origin_host))
     if origin_realm is not None:
