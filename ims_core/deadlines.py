@@ -72,9 +72,10 @@ class DeadlineHeap(Generic[K]):
                 if bucket:
                     at[old] = bucket
         when[item] = deadline
-        bucket = at.get(deadline, _NONE)
-        if bucket is _NONE:
-            at[deadline] = item
+        # One lookup for the usual new deadline: `item` is in no other bucket now (its
+        # old one is gone), so finding it there means it started this bucket.
+        bucket = at.setdefault(deadline, item)
+        if bucket is item:
             heap = self._heap
             heappush(heap, deadline)
             # Only a deadline replaced can leave a stale entry behind.

@@ -100,3 +100,15 @@ def release(ctx: RequestContext[StateT],
         if branches.get(b.tx) is b:
             return
     ctx.branches.clear()
+
+
+def branch_finals(ctx: RequestContext[StateT]) -> list[Response] | None:
+    """The final response of every branch of `ctx`, in order (what §16.7 step 6 chooses
+    from), or None while a branch still awaits one. A loop, not any() and a
+    comprehension: asked on every final response from a branch."""
+    finals: list[Response] = []
+    for b in ctx.branches:
+        if b.final is None:
+            return None
+        finals.append(b.final)
+    return finals

@@ -38,7 +38,7 @@ from ims_core.transaction import (
 
 from .branch import is_looped, loop_hash, new_branch, new_salt, stateless_branch
 from .config import ProxyConfig
-from .context import Branch, RequestContext, Send, StateT, release
+from .context import Branch, RequestContext, Send, StateT, branch_finals, release
 from .routing import (
     Target,
     apply_strict_route,
@@ -478,9 +478,9 @@ class ProxyCore(SipCounting, Generic[StateT]):
         if response.status >= 600 and ctx.request.method == "INVITE":
             for other in ctx.branches:  # §16.7 step 5
                 self._cancel_branch(other, now)
-        if ctx.final_sent or any(b.final is None for b in ctx.branches):
+        finals = None if ctx.final_sent else branch_finals(ctx)
+        if finals is None:  # answered already, or a branch still waits
             return
-        finals = [b.final for b in ctx.branches if b.final is not None]
         best = best_response(finals)
         if best.status == 503:  # §16.7 step 6; §16.9: a transport failure counts as one
             best = self.make_response(ctx, 500)
@@ -547,9 +547,9 @@ class ProxyCore(SipCounting, Generic[StateT]):
 
     # -- transaction outputs -------------------------------------------------------------
     def _drain(self, tx: Transaction, now: float) -> None:
-        dest = tx.flow
-        if tx.has_output and isinstance(dest, Destination):
-            self._out.extend([Send(data, dest, tx) for data in tx.data_to_send()])
+        if tx.has_output and isinstance(dest := tx.flow, Destination):
+            for data in tx.data_to_send():  # mostly one: a loop, not a comprehension
+                self._out.append(Send(data, dest, tx))
         if isinstance(tx, ClientTransaction):
             while (event := tx.next_event()) is not None:
                 self._client_event(tx, event, now)

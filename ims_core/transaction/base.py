@@ -78,6 +78,14 @@ class Input(enum.Enum):
     TIMER_ABANDON = "abandon"
 
 
+# The members read per message, bound once as module names: reading a member off its
+# Enum class goes through EnumType and costs about four times a global's lookup.
+CALLING = State.CALLING
+COMPLETED = State.COMPLETED
+CONFIRMED = State.CONFIRMED
+ACCEPTED = State.ACCEPTED
+TERMINATED = State.TERMINATED
+
 TIMER_INPUTS = {i.value: i for i in Input if i.name.startswith("TIMER_")}
 _TU_INPUTS = frozenset({Input.TU_1XX, Input.TU_2XX, Input.TU_3XX_6XX, Input.TU_CANCEL})
 
@@ -220,7 +228,7 @@ class Transaction:
 
     @property
     def terminated(self) -> bool:
-        return self.state is State.TERMINATED
+        return self.state is TERMINATED
 
     # -- inputs ------------------------------------------------------------------------
     def handle_timer(self, now: float) -> None:
@@ -273,7 +281,7 @@ class Transaction:
         touched a timer)."""
         self._moved = False
         owner = self._owner
-        if owner is None or self.state is State.TERMINATED:
+        if owner is None or self.state is TERMINATED:
             return
         deadlines = self._deadlines
         earliest = min(deadlines.values()) if deadlines else None
@@ -286,7 +294,7 @@ class Transaction:
 
     def _enter(self, state: State) -> None:
         self.state = state
-        if state is State.TERMINATED:
+        if state is TERMINATED:
             self._deadlines.clear()
             self._events.append(TransactionTerminated())
             if self._owner is not None:

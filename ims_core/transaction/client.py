@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from ims_core.sip import Message, Request, Response, make_ack
 
-from .base import Action, Input, Keeps, State, Table, Transaction
+from .base import CALLING, COMPLETED, Action, Input, Keeps, State, Table, Transaction
 from .config import TimerConfig
 from .events import ResponseReceived
 
@@ -17,6 +17,8 @@ I = Input  # noqa: E741
 
 _PASS = (A.PASS_RESPONSE,)
 _ERROR = ((A.REPORT_TRANSPORT_ERROR,), S.TERMINATED)
+# Inputs read per message, as module names (see base: an Enum member costs more).
+_1XX, _2XX, _3XX_6XX = I.RESPONSE_1XX, I.RESPONSE_2XX, I.RESPONSE_3XX_6XX
 
 
 class ClientTransaction(Transaction):
@@ -51,12 +53,12 @@ class ClientTransaction(Transaction):
         """A response matched to this transaction (§17.1.3)."""
         status = response.status
         if status < 200:
-            inp = Input.RESPONSE_1XX
+            inp = _1XX
         elif status < 300:
-            inp = Input.RESPONSE_2XX
+            inp = _2XX
         else:
-            inp = Input.RESPONSE_3XX_6XX
-        if self.state is State.COMPLETED:
+            inp = _3XX_6XX
+        if self.state is COMPLETED:
             self._retransmission("received")
         self._input(inp, now, response)
         self._fire_due(now)
@@ -133,7 +135,7 @@ class InviteClientTransaction(ClientTransaction):
                          data=data)
 
     def _enter(self, state: State) -> None:
-        if state is not S.CALLING:
+        if state is not CALLING:
             self._request_bytes = None
         super()._enter(state)
 

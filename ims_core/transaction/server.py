@@ -12,7 +12,7 @@ from typing import ClassVar
 from ims_core.metrics import method_label, status_class
 from ims_core.sip import Message, Request, Response, make_response
 
-from .base import Action, Input, Keeps, State, Table, Transaction
+from .base import ACCEPTED, CONFIRMED, Action, Input, Keeps, State, Table, Transaction
 from .config import TimerConfig
 from .events import AckReceived
 
@@ -21,6 +21,9 @@ S = State
 I = Input  # noqa: E741
 
 _ERROR = ((A.REPORT_TRANSPORT_ERROR,), S.TERMINATED)
+# Inputs read per message, as module names (see base: an Enum member costs more).
+_ACK, _REQUEST = I.ACK, I.REQUEST
+_TU_1XX, _TU_2XX, _TU_3XX_6XX = I.TU_1XX, I.TU_2XX, I.TU_3XX_6XX
 
 
 class ServerTransaction(Transaction):
@@ -56,8 +59,8 @@ class ServerTransaction(Transaction):
 
     def receive(self, request: Request, now: float) -> None:
         """A request matched to this transaction (§17.2.3): retransmission or ACK."""
-        inp = Input.ACK if request.method == "ACK" else Input.REQUEST
-        if inp is Input.REQUEST or self.state is State.CONFIRMED:
+        inp = _ACK if request.method == "ACK" else _REQUEST
+        if inp is _REQUEST or self.state is CONFIRMED:
             self._retransmission("received")
         self._input(inp, now, request)
         self._fire_due(now)
@@ -67,11 +70,11 @@ class ServerTransaction(Transaction):
         (e.g. a second final response to a non-INVITE request)."""
         status = response.status
         if status < 200:
-            inp = Input.TU_1XX
+            inp = _TU_1XX
         elif status < 300:
-            inp = Input.TU_2XX
+            inp = _TU_2XX
         else:
-            inp = Input.TU_3XX_6XX
+            inp = _TU_3XX_6XX
         self._input(inp, now, response)
         self._fire_due(now)
 
@@ -80,7 +83,7 @@ class ServerTransaction(Transaction):
         assert isinstance(msg, Response)
         data = msg.to_bytes()
         status = msg.status
-        if self.state is State.ACCEPTED and data == self._last_response:
+        if self.state is ACCEPTED and data == self._last_response:
             self._retransmission("sent")
         elif (owner := self._owner) is not None:
             owner.metrics.responses_sent.inc(method_label(self.method), status_class(status))

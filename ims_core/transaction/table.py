@@ -27,7 +27,7 @@ from ims_core.deadlines import DeadlineHeap
 from ims_core.metrics import SipMetrics, method_label
 from ims_core.sip import MAGIC_COOKIE, Message, Request, Response, SipParseError
 
-from .base import Transaction, TransactionError
+from .base import TERMINATED, Transaction, TransactionError
 from .client import ClientTransaction, InviteClientTransaction, create_client_transaction
 from .config import TimerConfig
 from .server import InviteServerTransaction, ServerTransaction, create_server_transaction
@@ -187,6 +187,6 @@ class TransactionTable:
             tx._scheduled = None  # out of the heap now
         for tx in fired:
             tx.handle_timer(now)  # firing syncs it (back in at its next deadline) ...
-            if tx._scheduled is None and not tx.terminated:
+            if tx._scheduled is None and tx.state is not TERMINATED:
                 tx._sync()  # ... this covers one that found nothing due after all
         return fired

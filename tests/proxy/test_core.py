@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ims_core.proxy import ProxyConfig, ProxyCore, RequestContext, Send, Target
+from ims_core.proxy.context import branch_finals
 from ims_core.sip import Request, Response
 from ims_core.sip.addressing import Destination, Source
 
@@ -222,6 +223,17 @@ def test_best_response_is_the_lowest_class() -> None:
     assert upstream(h.rx(response_to(a.data, 503))) == []
     [best] = upstream(h.rx(response_to(b.data, 486)))
     assert best.status == 486
+
+
+def test_branch_finals_wait_for_every_branch() -> None:
+    h = forking_harness()
+    a, b = fork(h)
+    [ctx] = h.core._contexts.values()  # an INVITE's: kept until its transaction ends
+    assert branch_finals(ctx) is None
+    h.rx(response_to(a.data, 503))
+    assert branch_finals(ctx) is None  # b still waits
+    h.rx(response_to(b.data, 486))
+    assert [r.status for r in branch_finals(ctx) or []] == [503, 486]  # in branch order
 
 
 def test_a_lone_503_becomes_500() -> None:

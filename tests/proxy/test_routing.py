@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ims_core.proxy import (
@@ -71,6 +73,7 @@ def test_loop_hash_ignores_the_top_via_but_sees_the_request_uri() -> None:
     b = request(branch="z9hG4bK2", via_host="192.0.2.1")
     c = request(uri="sip:carol@example.com")
     assert loop_hash(a) == loop_hash(b) != loop_hash(c)
+    assert re.fullmatch(r"[0-9a-f]{12}", loop_hash(a))  # §16.6 step 8: fits a branch token
 
 
 def test_loop_hash_reads_the_first_of_each_single_header_and_every_route() -> None:
