@@ -297,7 +297,7 @@ async def serve(cfg: HssConfig, stop: asyncio.Event | None = None) -> None:
 def run(cfg: HssConfig) -> int:
     log.setup(cfg.log, node="hss", stream=sys.stdout)
     try:
-        runtime.run(serve(cfg))
+        runtime.run(serve(cfg), batch=True)  # an interior node (runtime.tune_scheduler)
     except ListenError as exc:
         log.get("hss").error("hss_listen_failed", error=exc.strerror or str(exc))
         return runtime.EXIT_LISTEN

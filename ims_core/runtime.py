@@ -95,15 +95,20 @@ def tune_gc() -> None:
 # costs a context switch, each node handles one message per wakeup with its caches cold,
 # and the CPU per message grows just when load is high. SCHED_BATCH only stops a wakeup
 # from preempting: the woken node runs on an idle core, or when the running one waits or
-# its time slice ends (the tick), so each handles what has queued up in one go.
-# IMS_CORE_SCHED=normal keeps the default policy.
+# its time slice ends (the tick), so each handles what has queued up in one go. The
+# interior nodes (I-CSCF, S-CSCF, HSS) run so. The P-CSCF does not: it faces the UEs and
+# steers its overload control by the latency it sees, and under overload a tick's wait
+# per wakeup there doubled the p99 of what it admitted (bench/bench_overload.py).
+# IMS_CORE_SCHED=batch or =normal sets every node's policy.
 SCHED_ENV = "IMS_CORE_SCHED"
 
 
-def tune_scheduler() -> str:
-    """Put this process under SCHED_BATCH unless ``IMS_CORE_SCHED=normal``; returns the
-    policy in force ("batch" or "normal"; "normal" too where the call is refused)."""
-    if os.environ.get(SCHED_ENV, "batch").strip().lower() == "normal":
+def tune_scheduler(batch: bool = True) -> str:
+    """Put this process under SCHED_BATCH when *batch* (or ``IMS_CORE_SCHED=batch``) and
+    ``IMS_CORE_SCHED`` is not ``normal``; returns the policy in force ("batch" or
+    "normal", "normal" also where the call is refused). Never leaves SCHED_BATCH."""
+    choice = os.environ.get(SCHED_ENV, "").strip().lower()
+    if choice == "normal" or (choice != "batch" and not batch):
         return "normal"
     try:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
@@ -112,11 +117,12 @@ def tune_scheduler() -> str:
     return "batch"
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
+def run(main: Coroutine[Any, Any, T], *, batch: bool = False) -> T:
     """Run *main* to completion on uvloop if it imports, else on the default asyncio loop
-    (after :func:`tune_gc` and :func:`tune_scheduler`)."""
+    (after :func:`tune_gc`, and :func:`tune_scheduler` with *batch*: True for an
+    interior node)."""
     tune_gc()
-    tune_scheduler()
+    tune_scheduler(batch)
     try:
         import uvloop
     except ImportError:

@@ -34,7 +34,8 @@ from .server import CscfServer, transport_config
 
 def run_node(name: str, core: CscfCore[Any], cfg: CscfConfig) -> int:
     log.setup(cfg.log, node=name, stream=sys.stdout)
-    return runtime.run(serve(name, core, cfg))
+    # The interior nodes run under SCHED_BATCH, the P-CSCF not (runtime.tune_scheduler).
+    return runtime.run(serve(name, core, cfg), batch=name != "pcscf")
 
 
 def readiness(cfg: CscfConfig, server: CscfServer, listening: bool) -> list[str]:
