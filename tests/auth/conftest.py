@@ -3,25 +3,17 @@ module with its AES-NI path and with its portable AES path (each from ``with_aes
 
 from __future__ import annotations
 
-import importlib
-import os
 import platform
 from types import ModuleType
 
 import pytest
 
 from ims_core.auth import AkaCore, akacore_py
+from tests.cbuild import import_c_module
 
 
 def _c_module() -> ModuleType:
-    try:
-        return importlib.import_module("ims_core.auth._akacore")
-    except ImportError as exc:
-        # The build is optional for users, but the tests exist to prove it: fail loudly
-        # unless someone explicitly tests a machine without a compiler.
-        if os.environ.get("IMS_CORE_ALLOW_NO_C") == "1":
-            pytest.skip(f"C auth core not built: {exc}")
-        pytest.fail(f"C auth core did not import: {exc}")
+    return import_c_module("ims_core.auth._akacore", "C auth core")
 
 
 def _cpu_has_aesni() -> bool:

@@ -5,7 +5,6 @@ backend choice; no leaks."""
 from __future__ import annotations
 
 import gc
-import importlib
 import os
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from ims_core.sip import parser
 from ims_core.sip.errors import SipParseError
 from ims_core.sip.message import Request, Response
 from ims_core.sip.parser import DEFAULT_LIMITS, Limits, parse_message
+from tests.cbuild import import_c_module
 
 from .corpus import VALID
 from .corpus_invalid import INVALID
@@ -30,13 +30,7 @@ from .test_parser import capture_messages
 
 
 def _c_module() -> ModuleType:
-    try:
-        return importlib.import_module("ims_core.sip._sipfast")
-    except ImportError as exc:
-        # As for the auth core: optional for users, but these tests exist to prove it.
-        if os.environ.get("IMS_CORE_ALLOW_NO_C") == "1":
-            pytest.skip(f"C SIP fast paths not built: {exc}")
-        pytest.fail(f"C SIP fast paths did not import: {exc}")
+    return import_c_module("ims_core.sip._sipfast", "C SIP fast paths")
 
 
 @pytest.fixture(scope="module")
