@@ -19,25 +19,33 @@ from ims_core import userdata
 
 def profile(sub: Subscriber, impus: Iterable[PublicIdentity] | None = None) -> userdata.Profile:
     """*sub*'s subscription; *impus* (default: the stored ones) carry the barring to send."""
-    return _profile(sub.impi, sub.barred, sub.impus if impus is None else tuple(impus), sub.ifcs)
+    return _profile(sub.impi, sub.barred, _sent(sub, impus), sub.ifcs)
 
 
 def build(sub: Subscriber, impus: Iterable[PublicIdentity] | None = None) -> bytes:
     """The IMSSubscription document for *sub* (see :func:`profile`)."""
-    return _document(sub.impi, sub.barred, sub.impus if impus is None else tuple(impus), sub.ifcs)
+    return _document(sub.impi, sub.barred, _sent(sub, impus), sub.ifcs)
 
 
-def _profile(impi: str, barred: bool, impus: tuple[PublicIdentity, ...],
-             ifcs: tuple[Ifc, ...]) -> userdata.Profile:
-    identities = tuple(userdata.PublicIdentity(p.impu, p.barred or barred, p.identity_type)
-                       for p in impus)
+# What the document says of an identity: IMPU, barring, identity type (not its
+# registration state, which a SAR changes: a key with it missed on every first one).
+_Sent = tuple[tuple[str, bool, int], ...]
+
+
+def _sent(sub: Subscriber, impus: Iterable[PublicIdentity] | None) -> _Sent:
+    return tuple((p.impu, p.barred, p.identity_type)
+                 for p in (sub.impus if impus is None else impus))
+
+
+def _profile(impi: str, barred: bool, impus: _Sent, ifcs: tuple[Ifc, ...]) -> userdata.Profile:
+    identities = tuple(userdata.PublicIdentity(impu, own or barred, kind)
+                       for impu, own, kind in impus)
     by_priority = tuple(sorted(ifcs, key=lambda i: i.priority))
     return userdata.Profile(impi, (userdata.ServiceProfile(identities, by_priority),))
 
 
 @functools.lru_cache(maxsize=8192)
-def _document(impi: str, barred: bool, impus: tuple[PublicIdentity, ...],
-              ifcs: tuple[Ifc, ...]) -> bytes:
+def _document(impi: str, barred: bool, impus: _Sent, ifcs: tuple[Ifc, ...]) -> bytes:
     # Most SAAs carry the document, and it was half a SAR's CPU. Keyed by every value
     # _profile reads (immutable values), so any provisioning change is another key and no
     # entry can go stale; bounded.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from lxml import etree
 
 import hss
 from hss import userdata
-from hss.model import Ifc, PublicIdentity, Spt
+from hss.model import Ifc, PublicIdentity, RegState, Spt
 from ims_core import userdata as shared
 from tests.hss.conftest import subscriber
 
@@ -104,3 +105,19 @@ def test_schema_rejects_wrong_order(schema: etree.XMLSchema) -> None:
     bad = b"<IMSSubscription><ServiceProfile><PublicIdentity><Identity>sip:a@b</Identity>" \
         b"</PublicIdentity></ServiceProfile><PrivateID>a@b</PrivateID></IMSSubscription>"
     assert not schema.validate(etree.fromstring(bad))
+
+
+def test_the_document_is_built_once_whatever_the_registration_state() -> None:
+    """The cached document does not depend on the identities' registration state (a SAR
+    changes it), but does on their barring."""
+    s = subscriber()
+    first = userdata.build(s)
+    registered = dataclasses.replace(s, impus=tuple(
+        dataclasses.replace(p, state=RegState.REGISTERED) for p in s.impus))
+    misses = userdata._document.cache_info().misses
+    assert userdata.build(registered) == first
+    assert userdata._document.cache_info().misses == misses  # a hit
+    barred = dataclasses.replace(s, impus=tuple(
+        dataclasses.replace(p, barred=True) for p in s.impus))
+    assert userdata.build(barred) != first
+    assert userdata._document.cache_info().misses == misses + 1
