@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ims_core.identity import impu_key
 from ims_core.sip import SipParseError, SipUri, parse_uri
-from ims_core.sip.addressing import Destination, is_ip, uri_destination
+from ims_core.sip.addressing import Destination, destination, is_ip, uri_destination
 
 from .config import ScscfEntry
 
@@ -83,8 +83,8 @@ def _address(entry: ScscfEntry) -> Destination | None:
         return server_destination(entry.name, transport)
     host, sep, port = entry.address.rpartition(":")
     if not sep or not port.isdigit():
-        return Destination(transport, entry.address, 5060)
-    return Destination(transport, host, int(port))
+        return destination(transport, entry.address, 5060)
+    return destination(transport, host, int(port))
 
 
 class ScscfPool:

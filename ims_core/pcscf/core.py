@@ -69,7 +69,7 @@ from ims_core.sip import (
     parse_uri,
 )
 from ims_core.sip.address import name_addr_view
-from ims_core.sip.addressing import Destination, Source
+from ims_core.sip.addressing import Destination, Source, destination
 from ims_core.sip.ids import unique_bytes
 from ims_core.transaction import TimerConfig
 
@@ -504,7 +504,7 @@ class PcscfCore(FailoverCore[PcscfRequest]):
             dest = self.ipsec.destination(host, port, transport, reg.conn)
             if dest is not None:
                 return dest
-        return Destination(transport, host, port, reg.conn)
+        return destination(transport, host, port, reg.conn)
 
     # -- registrations ---------------------------------------------------------------
     def registration_of(self, ctx: Ctx) -> Registration | None:

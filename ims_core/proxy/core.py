@@ -255,8 +255,7 @@ class ProxyCore(SipCounting, Generic[StateT]):
     # -- requests ------------------------------------------------------------------------
     def _new_request(self, request: Request, source: Source, now: float, key: Key = None) -> None:
         stx = self.table.create_server(request, reliable=source.reliable, now=now, key=key)
-        stx.flow = source.reply_to or Destination(source.transport, source.host, source.port,
-                                                  source.conn)
+        stx.flow = source.responses_to
         ctx = self.new_context(request, source, stx, now, loop_hash(request))
         self._contexts[stx] = ctx
         if request.method == "INVITE":  # no transaction timer bounds an INVITE context

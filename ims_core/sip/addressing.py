@@ -1,10 +1,10 @@
 """Where a message came from and where one goes: the pure rules of RFC 3261 §18.
 
 Nothing here does I/O, so the sans-I/O proxy core uses these types and rules too:
-`Source` (a received message's flow), `Destination` (where to send bytes),
-`mark_received` (§18.2.1 with RFC 3581 rport), `reply_destination` (§18.2.2),
-`choose_transport` (§18.1.1 size rule) and `uri_destination` (§18.1.1 / RFC 3263 §4
-without DNS).
+`Source` (a received message's flow), `Destination` (where to send bytes) and
+`destination` (one shared per connectionless peer), `mark_received` (§18.2.1 with
+RFC 3581 rport), `reply_destination` (§18.2.2), `choose_transport` (§18.1.1 size rule)
+and `uri_destination` (§18.1.1 / RFC 3263 §4 without DNS).
 """
 
 from __future__ import annotations
@@ -49,10 +49,33 @@ class Destination:
 
     def over(self, transport: str) -> Destination:
         """The same destination over `transport` (dataclasses.replace costs 5x this)."""
-        return Destination(transport, self.host, self.port, self.conn, self.local_port)
+        return destination(transport, self.host, self.port, self.conn, self.local_port)
 
     def __str__(self) -> str:
         return f"{(self.transport or 'any').lower()}:{self.host}:{self.port}"
+
+
+# One Destination per connectionless peer, shared (it is frozen): a node keeps one in
+# every transaction, thousands of them to the same few peers over UDP, and each one
+# would be another object for the cyclic collector to scan. Emptied when full: a P-CSCF
+# facing many UEs makes new ones then.
+_SHARED: dict[tuple[str, str, int, int], Destination] = {}
+_SHARED_MAX = 4096
+
+
+def destination(transport: str, host: str, port: int, conn: object | None = None,
+                local_port: int = 0) -> Destination:
+    """``Destination(transport, host, port, conn, local_port)``; without a connection,
+    the one already made for the same values."""
+    if conn is not None:
+        return Destination(transport, host, port, conn, local_port)
+    key = (transport, host, port, local_port)
+    dest = _SHARED.get(key)
+    if dest is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        dest = _SHARED[key] = Destination(transport, host, port, None, local_port)
+    return dest
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +94,12 @@ class Source:
     @property
     def reliable(self) -> bool:
         return self.transport in RELIABLE
+
+    @property
+    def responses_to(self) -> Destination:
+        """Where responses to a request from here go: `reply_to` (§18.2.2) or, without
+        it, back where it came from."""
+        return self.reply_to or destination(self.transport, self.host, self.port, self.conn)
 
     def __str__(self) -> str:
         return f"{self.transport.lower()}:{self.host}:{self.port}"
@@ -118,7 +147,7 @@ def reply_destination(via: Via, transport: str, conn: object | None) -> Destinat
         host = maddr
     rport = via.rport
     port = rport if rport is not None else (via.port or DEFAULT_PORT)
-    return Destination(transport, host, port, conn)
+    return destination(transport, host, port, conn)
 
 
 def via_destination(via: Via) -> Destination:
@@ -144,4 +173,4 @@ def uri_destination(uri: SipUri, default_transport: str) -> Destination:
         transport = "TLS"
     host = uri.maddr or uri.host
     port = uri.port or (5061 if uri.secure else DEFAULT_PORT)
-    return Destination(transport, host, port)
+    return destination(transport, host, port)

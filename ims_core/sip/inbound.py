@@ -111,6 +111,4 @@ def reject(error: SipParseError, message: Request | Response | None,
             response = None
     if response is None:
         return Drop(error.reason)
-    dest = source.reply_to or Destination(source.transport, source.host, source.port,
-                                          source.conn)
-    return Answer(response.to_bytes(), dest, response.status, error.reason)
+    return Answer(response.to_bytes(), source.responses_to, response.status, error.reason)

@@ -186,10 +186,12 @@ class Transaction:
         self._moved = False  # a deadline changed since the owner last heard
         self._scheduled: float | None = None  # the deadline the owner's heap holds for us
         self._firing = ""
-        self._out: list[bytes] = []
-        # A list, not a deque: rarely more than two events wait, and an empty deque
-        # costs ten times an empty list (transactions are kept by the thousand).
-        self._events: list[Event] = []
+        # Outboxes made on first use and dropped when drained: a transaction kept in
+        # Completed for Timer J or K holds neither, and every list it held would be one
+        # more object for each collector pass to scan (transactions are kept by the
+        # thousand). Lists, not deques: rarely more than two events wait.
+        self._out: list[bytes] | None = None
+        self._events: list[Event] | None = None
         self._owner: Owner | None = None
 
     def __repr__(self) -> str:
@@ -210,17 +212,40 @@ class Transaction:
     # -- outputs -----------------------------------------------------------------------
     def data_to_send(self) -> list[bytes]:
         """Messages (serialised) to hand to the transport, oldest first; drains."""
-        out, self._out = self._out, []
+        out = self._out
+        if out is None:
+            return []
+        self._out = None
         return out
 
     @property
     def has_output(self) -> bool:
         """Whether `data_to_send()` has anything (spares draining an empty outbox)."""
-        return bool(self._out)
+        return self._out is not None
 
     def next_event(self) -> Event | None:
         """The next event for the TU, or None."""
-        return self._events.pop(0) if self._events else None
+        events = self._events
+        if events is None:
+            return None
+        event = events.pop(0)
+        if not events:
+            self._events = None
+        return event
+
+    def _emit(self, data: bytes) -> None:
+        """Queue bytes for `data_to_send()`."""
+        if (out := self._out) is None:
+            self._out = [data]
+        else:
+            out.append(data)
+
+    def _tell(self, event: Event) -> None:
+        """Queue an event for `next_event()`."""
+        if (events := self._events) is None:
+            self._events = [event]
+        else:
+            events.append(event)
 
     def get_timer(self) -> float | None:
         """When `handle_timer` should next be called, or None."""
@@ -296,7 +321,7 @@ class Transaction:
         self.state = state
         if state is TERMINATED:
             self._deadlines.clear()
-            self._events.append(TransactionTerminated())
+            self._tell(TransactionTerminated())
             if self._owner is not None:
                 self._owner._forget(self)
             return
@@ -315,10 +340,10 @@ class Transaction:
         self._moved = True
 
     def _report_timeout(self, now: float, msg: Message | None) -> None:
-        self._events.append(TimedOut(self._firing))
+        self._tell(TimedOut(self._firing))
 
     def _report_transport_error(self, now: float, msg: Message | None) -> None:
-        self._events.append(TransportFailed())
+        self._tell(TransportFailed())
 
     def _retransmission(self, direction: str) -> None:
         """Count one retransmission, "sent" or "received" (absorbed), in the owner's

@@ -66,16 +66,16 @@ class ClientTransaction(Transaction):
     # -- actions -----------------------------------------------------------------------
     def _send_request(self, now: float, msg: Message | None) -> None:
         if self._request_bytes is not None:
-            self._out.append(self._request_bytes)
+            self._emit(self._request_bytes)
 
     def _resend_request(self, now: float, msg: Message | None) -> None:
         if self._request_bytes is not None:
-            self._out.append(self._request_bytes)
+            self._emit(self._request_bytes)
             self._retransmission("sent")
 
     def _pass_response(self, now: float, msg: Message | None) -> None:
         assert isinstance(msg, Response)
-        self._events.append(ResponseReceived(msg))
+        self._tell(ResponseReceived(msg))
 
 
 class InviteClientTransaction(ClientTransaction):
@@ -159,7 +159,7 @@ class InviteClientTransaction(ClientTransaction):
                 self._owner.metrics.requests_sent.inc("ACK")
         else:
             self._retransmission("sent")
-        self._out.append(self._ack)
+        self._emit(self._ack)
 
     def _start_a(self, now: float, msg: Message | None) -> None:
         if not self.reliable:  # §17.1.1.2: retransmit over unreliable transports only

@@ -89,13 +89,13 @@ class ServerTransaction(Transaction):
             owner.metrics.responses_sent.inc(method_label(self.method), status_class(status))
         self._last_response = data
         self.last_status = status
-        self._out.append(data)
+        self._emit(data)
         if status >= 200:
             self._request = None
 
     def _resend_response(self, now: float, msg: Message | None) -> None:
         if self._last_response is not None:
-            self._out.append(self._last_response)
+            self._emit(self._last_response)
             self._retransmission("sent")
 
 
@@ -149,7 +149,7 @@ class InviteServerTransaction(ServerTransaction):
 
     def _pass_ack(self, now: float, msg: Message | None) -> None:
         assert isinstance(msg, Request)
-        self._events.append(AckReceived(msg))
+        self._tell(AckReceived(msg))
 
     def _start_g(self, now: float, msg: Message | None) -> None:
         if not self.reliable:  # §17.2.1: Timer G on unreliable transports only

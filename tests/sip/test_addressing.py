@@ -8,6 +8,7 @@ from ims_core.sip import parse_uri, parse_via
 from ims_core.sip.addressing import (
     Destination,
     choose_transport,
+    destination,
     is_ip,
     mark_received,
     reply_destination,
@@ -66,3 +67,15 @@ def test_uri_destination() -> None:
 ])
 def test_is_ip(host: str, ip: bool) -> None:
     assert is_ip(host) is ip
+
+
+def test_destination_is_shared_per_connectionless_peer() -> None:
+    a = destination("UDP", "192.0.2.7", 5060)
+    assert destination("UDP", "192.0.2.7", 5060) is a
+    assert a == Destination("UDP", "192.0.2.7", 5060)
+    assert destination("TCP", "192.0.2.7", 5060) is not a
+    assert destination("UDP", "192.0.2.7", 5060, local_port=5064).local_port == 5064
+    conn = object()
+    with_conn = destination("TCP", "192.0.2.7", 5060, conn)
+    assert with_conn.conn is conn and destination("TCP", "192.0.2.7", 5060, conn) is not with_conn
+    assert a.over("UDP") is a  # over() shares too

@@ -108,3 +108,33 @@ def test_a_table_of_completed_transactions_holds_no_message() -> None:
     assert all(reachable_messages(tx) == [] for tx in table)
     table.handle_timer(40.0)  # J = 64*T1, K = T4
     assert len(table) == 0 and table.timers.size == 0
+
+
+def collected_referents(tx: object) -> list[str]:
+    """What `tx` refers to that the cyclic collector tracks, by type name, leaving out
+    what every transaction shares (its table, timer config, state, class) and its key."""
+    shared = (type, TransactionTable, State)
+    return sorted(type(r).__name__ for r in gc.get_referents(tx)
+                  if gc.is_tracked(r) and not isinstance(r, shared)
+                  and r is not getattr(tx, "key", None) and type(r).__name__ != "TimerConfig")
+
+
+def test_drained_completed_transactions_hold_no_outbox_for_the_collector() -> None:
+    # Thousands wait out Timer J / K at once; every list one held would be scanned by
+    # each young collection (the nodes' longest pauses under load).
+    table = TransactionTable()
+    req = request("REGISTER", branch="z9hG4bK-gc1")
+    stx = table.create_server(req, reliable=False, now=0.0)
+    stx.send_response(response(req, 200), 0.0)
+    ctx = table.create_client(request("REGISTER", branch="z9hG4bK-gc2"), reliable=False,
+                              now=0.0)
+    ctx.data_to_send()
+    ctx.receive(response(ctx.request, 200), 0.1)
+    assert stx.has_output
+    stx.data_to_send()
+    while ctx.next_event() is not None:
+        pass
+    assert not stx.has_output and ctx.next_event() is None
+    assert collected_referents(stx) == [] and collected_referents(ctx) == []
+    stx.receive(req, 1.0)  # a retransmission: the outbox is back, with the final response
+    assert collected_referents(stx) == ["list"] and len(stx.data_to_send()) == 1
