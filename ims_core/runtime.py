@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
+from ims_core.metrics.process import watch_gc
+
 T = TypeVar("T")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -77,7 +79,8 @@ def tune_gc() -> None:
     """Set the collector's thresholds and move everything alive now (modules, config) out
     of its reach (``gc.freeze``): the node's start-up objects are never garbage. From then
     on the survivors of each collection are frozen too, and all are thawed for the sweep
-    every SWEEP_SECONDS (above)."""
+    every SWEEP_SECONDS (above). Each collection's pause is timed into the metrics
+    (:mod:`ims_core.metrics.process`)."""
     spec = os.environ.get("IMS_CORE_GC_THRESHOLD", "")
     try:
         threshold = tuple(int(x) for x in spec.split(",")) if spec else GC_THRESHOLD
@@ -87,6 +90,7 @@ def tune_gc() -> None:
     gc.freeze()
     if not any(isinstance(cb, FreezeSurvivors) for cb in gc.callbacks):
         gc.callbacks.append(FreezeSurvivors(time.monotonic))
+    watch_gc()
 
 
 # Scheduling policy of a node process (Linux, sched(7)). Nodes pass messages to each

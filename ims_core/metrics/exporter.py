@@ -4,7 +4,8 @@ Our families become ``prometheus_client`` metric families at scrape time (the ho
 never touches ``prometheus_client``): a Counter is exposed as ``<name>_total``, a Gauge
 with the value of its ``read`` callback if it has one, a Histogram with cumulative
 ``le`` buckets, ``+Inf``, ``_sum`` and ``_count``. Next to them: the process and Python
-platform metrics of ``prometheus_client`` and ``ims_node_info{node,version} 1``.
+platform metrics of ``prometheus_client``, the collector's pauses
+(:mod:`.process`) and ``ims_node_info{node,version} 1``.
 
 A family that fails to collect (a ``read`` callback raising, returning a wrong label
 count or a value that is no number) is left out of that scrape, counted in
@@ -31,6 +32,7 @@ import ims_core
 from ims_core import log
 
 from .families import Counter, Family, Gauge, Histogram, Labels, Registry
+from .process import GC_PAUSES
 
 __all__ = ["COLLECT_ERRORS", "CONTENT_TYPE", "render"]
 
@@ -140,6 +142,7 @@ class _Scrape:
                 continue
             yield metric
         yield _family(errors)
+        yield _family(GC_PAUSES)
         yield from _PROCESS.collect()
         yield from _PLATFORM.collect()
 
