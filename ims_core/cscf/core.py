@@ -67,7 +67,7 @@ from ims_core.diameter import (
 from ims_core.metrics import method_label
 from ims_core.proxy import ProxyConfig, ProxyCore, RequestContext
 from ims_core.proxy.context import StateT
-from ims_core.sip import Request, Response, quote
+from ims_core.sip import Request, Response, SipParseError, quote
 from ims_core.sip.ids import unique_bytes
 from ims_core.transaction import TimerConfig
 
@@ -147,9 +147,15 @@ class CscfCore(ProxyCore[StateT]):
         d = self.diameter
         if d is None:
             raise RuntimeError("this node has no [diameter] configuration")
-        return make_request(command, origin_host=d.origin_host, origin_realm=d.origin_realm,
-                            destination_realm=d.origin_realm, avps=avps or None,
-                            session_ids=self._session_ids)
+        try:
+            return make_request(command, origin_host=d.origin_host,
+                                origin_realm=d.origin_realm, destination_realm=d.origin_realm,
+                                avps=avps or None, session_ids=self._session_ids)
+        except UnicodeEncodeError:
+            # Text of the request (an identity, a network name) that is not UTF-8, as
+            # SIP text must be (RFC 3261 §25.1) and a UTF8String AVP cannot carry (RFC
+            # 6733 §4.3.1): the request is malformed.
+            raise SipParseError("Malformed identity (not UTF-8)") from None
 
     def query(self, request: Message, on_answer: Callable[[CxOutcome, float], None], *,
               ctx: RequestContext[Any] | None, now: float,

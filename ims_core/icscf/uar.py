@@ -41,7 +41,9 @@ class UarFields:
         return [
             ("User-Name", self.impi),
             ("Public-Identity", self.impu),
-            ("Visited-Network-Identifier", self.visited_network.encode()),
+            # OctetString: the octets as received, whatever their encoding
+            ("Visited-Network-Identifier", self.visited_network.encode("utf-8",
+                                                                      "surrogateescape")),
             ("User-Authorization-Type", int(self.auth_type)),
         ]
 

@@ -10,14 +10,7 @@ from typing import Any, ClassVar, Generic, cast
 from ims_core import log
 from ims_core.deadlines import DeadlineHeap
 from ims_core.metrics import method_label
-from ims_core.sip import (
-    Request,
-    Response,
-    SipParseError,
-    SipUri,
-    make_cancel,
-    make_response,
-)
+from ims_core.sip import Request, Response, SipParseError, SipUri, make_cancel, make_response
 from ims_core.sip.addressing import Destination, Source
 from ims_core.sip.ids import unique_bytes
 from ims_core.transaction import (
@@ -197,8 +190,12 @@ class ProxyCore(SipCounting, Generic[StateT]):
 
     def make_response(self, ctx: RequestContext[StateT], status: int,
                       reason: str | None = None) -> Response:
-        """A response of our own to the request (marked `generated`, §16.7 step 6)."""
-        response = make_response(ctx.request, status, reason, to_tag=ctx.to_tag)
+        """A response of our own to the request (marked `generated`, §16.7 step 6); one
+        to a request whose To is malformed goes without our tag, answered all the same."""
+        try:
+            response = make_response(ctx.request, status, reason, to_tag=ctx.to_tag)
+        except SipParseError:
+            response = make_response(ctx.request, status, reason)
         response.generated = True
         return response
 
@@ -273,14 +270,14 @@ class ProxyCore(SipCounting, Generic[StateT]):
                 self.respond(ctx, self.options_response(ctx), now)
                 return
             self._route(ctx, now)
-        except SipParseError as exc:  # a header we needed is malformed (§16.3 step 1)
-            if ctx.final_sent:
+        except Exception as exc:  # a header we needed is malformed (§16.3 step 1): its
+            if ctx.final_sent:  # 4xx; a fault of ours: 500 (every request gets a final)
                 raise
-            try:
-                response = self.make_response(ctx, exc.status, exc.reason)
-            except SipParseError:  # even To is bad: answer without a tag
-                response = make_response(request, exc.status, exc.reason)
-            self.respond(ctx, response, now)
+            status, why = (exc.status, exc.reason) if isinstance(exc, SipParseError) else (
+                500, "Server Internal Error")
+            if status == 500:
+                _log.exception("proxy.request_failed", method=request.method)
+            self.respond(ctx, self.make_response(ctx, status, why), now)
 
     def _route(self, ctx: RequestContext[StateT], now: float) -> None:
         decision = self.route_request(ctx)

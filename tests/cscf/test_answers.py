@@ -27,7 +27,7 @@ from ims_core.diameter import (
     make_answer,
 )
 from ims_core.proxy import ProxyConfig, RequestContext, Target
-from ims_core.sip import Request, Response
+from ims_core.sip import Request, Response, parse_message
 from ims_core.sip.addressing import Source
 from ims_core.sip.inbound import request_source
 from tests.sipmsg import build_request, parse_request, responses
@@ -136,6 +136,18 @@ def test_a_callback_that_raises_answers_500_with_a_reason() -> None:
     q2 = node.run(register("c2"))
     node.answer_query(q2, answer_to(q2), 0.2)
     assert [r.status for r in node.finals()] == [200]
+
+
+def test_a_request_with_a_malformed_to_still_gets_its_answer_after_the_hss() -> None:
+    # To is parsed only when a response needs our tag: here, after the UAA. The answer
+    # goes without the tag rather than not at all.
+    node = Node(answer_200)
+    req = parse_message(register("c3").to_bytes().replace(
+        f"To: <sip:u@{DOMAIN}>".encode(), f"To: <sip:u@{DOMAIN}>x>".encode()))
+    q = node.run(req)
+    node.answer_query(q, answer_to(q), 0.1)
+    [response] = node.finals()
+    assert response.status == 200 and "tag=" not in (response.headers.get("to") or "tag=")
 
 
 def test_a_callback_that_decides_nothing_still_gets_the_request_answered() -> None:

@@ -7,7 +7,7 @@ import pytest
 from ims_core.cscf import DOMAIN
 from ims_core.diameter import CxResult, DiameterTimeout, DiameterUnavailable, ResultCode
 from ims_core.icscf import ScscfEntry
-from ims_core.sip import Request, Response
+from ims_core.sip import Request, Response, parse_message
 from ims_core.sip.addressing import Source
 from tests.sipmsg import answer, parse_request
 
@@ -259,3 +259,21 @@ def test_a_broken_uaa_is_answered_500_not_left_hanging() -> None:
               capabilities={"Server-Name": [SCSCF_NAME]})
     h.core.pool.candidates = None  # type: ignore[assignment, method-assign]  # simulate a bug
     assert only_response(h.answer(q, ans)).status == 500
+
+
+def test_an_impi_that_is_not_utf8_gets_400_and_no_uar() -> None:
+    # A UTF8String AVP cannot carry it (header bytes that are not UTF-8 parse as received).
+    data = register().to_bytes()
+    queries, sends = Harness().rx(parse_message(
+        data.replace(b'username="', b'username="\xd1', 1)))
+    assert queries == []
+    resp = only_response(sends)
+    assert resp.status == 400 and "UTF-8" in resp.reason
+
+
+def test_a_visited_network_that_is_not_utf8_goes_as_the_octets_received() -> None:
+    header = b'P-Visited-Network-ID: "'
+    data = register().to_bytes().replace(header, header + b"\xff")
+    [query], _ = Harness().rx(parse_message(data))
+    network = query.request.get("Visited-Network-Identifier")
+    assert network == b"\xffims.mnc001.mcc001.3gppnetwork.org"

@@ -172,3 +172,19 @@ def test_finished_calls_leave_no_state_behind_a_ringing_one() -> None:
     assert alive == [ringing_ctx()]  # no finished call's context is reachable
     [resp] = upstream(h.rx(response_to(ringing.data, 200)))
     assert resp.status == 200
+
+
+class Faulty(ProxyCore[None]):
+    """A routing decision that fails with an error of ours, not the request's."""
+
+    def route_request(self, ctx: RequestContext[None]) -> None:
+        raise RuntimeError("a bug in routing")
+
+
+def test_a_fault_in_routing_is_answered_500_at_once_not_left_to_the_guards() -> None:
+    h = Harness(Faulty(ProxyConfig(host=PROXY[0], port=PROXY[1])))
+    [resp] = upstream(h.rx(request("MESSAGE")))
+    assert resp.status == 500 and resp.reason == "Server Internal Error"
+    [trying, final] = upstream(h.rx(request("INVITE", branch="z9hG4bK-faulty-invite")))
+    assert (trying.status, final.status) == (100, 500)
+    assert all(ctx.final_sent for ctx in h.core._contexts.values())

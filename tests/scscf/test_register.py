@@ -14,7 +14,7 @@ from hss.provision import DEMO_OP, demo_k, new_subscriber
 from ims_core import auth
 from ims_core.diameter import DiameterTimeout, DiameterUnavailable, ResultCode, make_answer
 from ims_core.scscf import ScscfCore
-from ims_core.sip import parse_name_addr
+from ims_core.sip import parse_message, parse_name_addr
 from tests.sipmsg import responses
 
 from .helpers import (
@@ -622,3 +622,15 @@ def test_out_of_order_check_uses_uri_equality(h: Harness) -> None:
     ue.contact = "sip:ue1@EXAMPLE.NET:5060"
     assert h.send(ue.register(authorization=ue.answer(ch))).status == 500
 
+
+
+def test_a_private_identity_that_is_not_utf8_gets_400_and_no_mar(h: Harness) -> None:
+    # Header bytes that are not UTF-8 parse (kept as they came), but an IMPI must go
+    # into a UTF8String AVP: the REGISTER is malformed, and still gets its answer.
+    ue = Ue()
+    data = ue.register(authorization=ue.empty_authorization()).to_bytes()
+    bad = data.replace(f'username="{IMPI}'.encode(), b'username="\xd1' + IMPI[1:].encode())
+    assert bad != data
+    [resp] = h.rx(parse_message(bad))
+    assert resp.status == 400 and "UTF-8" in resp.reason
+    assert h.hss.requests == []
