@@ -46,9 +46,7 @@ class GcPauses:
             return
         started, self._started = self._started, None
         if started is not None:
-            gen = info.get("generation", 2)
-            self.histogram.observe(self.clock() - started,
-                                   _GENERATIONS[gen] if 0 <= gen <= 2 else str(gen))
+            self.histogram.observe(self.clock() - started, _GENERATIONS[info["generation"]])
 
 
 def watch_gc() -> GcPauses:

@@ -270,8 +270,10 @@ class ProxyCore(SipCounting, Generic[StateT]):
                 self.respond(ctx, self.options_response(ctx), now)
                 return
             self._route(ctx, now)
-        except Exception as exc:  # a header we needed is malformed (§16.3 step 1): its
-            if ctx.final_sent:  # 4xx; a fault of ours: 500 (every request gets a final)
+        except Exception as exc:
+            # A header we needed is malformed (§16.3 step 1): its 4xx. Any other error is
+            # a fault of ours: 500, for every request gets a final response.
+            if ctx.final_sent:
                 raise
             status, why = (exc.status, exc.reason) if isinstance(exc, SipParseError) else (
                 500, "Server Internal Error")
