@@ -80,3 +80,82 @@ def test_survivors_are_frozen_and_swept_on_a_clock() -> None:
     assert result == {"young_collection_froze": True, "nothing_left_to_scan": True,
                       "cycle_left_while_frozen": True, "thawed": True,
                       "sweep_freed_cycle": True, "frozen_again": True}
+
+
+# -- young collections on a clock (runtime.YoungCollections) -----------------------------
+class FakeLoop:
+    """call_later recorded, run by hand."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[float, object]] = []
+        self.cancelled = 0
+
+    def call_later(self, delay: float, callback: object) -> FakeLoop.Handle:
+        handle = FakeLoop.Handle(self, callback)
+        self.pending.append((delay, handle))
+        return handle
+
+    def fire(self) -> None:
+        _, handle = self.pending.pop(0)
+        handle.callback()
+
+    class Handle:
+        def __init__(self, loop: FakeLoop, callback: object) -> None:
+            self.loop, self.callback = loop, callback
+
+        def cancel(self) -> None:
+            self.loop.cancelled += 1
+
+
+def test_young_collections_come_on_the_clock_while_the_collector_is_on() -> None:
+    from ims_core.runtime import YoungCollections
+
+    loop, collected, enabled = FakeLoop(), [], [True]
+
+    def collect(generation: int) -> int:
+        collected.append(generation)
+        return 0
+
+    young = YoungCollections(loop, 0.1, collect=collect,  # type: ignore[arg-type]
+                             enabled=lambda: enabled[0])
+    assert [d for d, _ in loop.pending] == [0.1] and collected == []
+    loop.fire()
+    loop.fire()
+    assert collected == [0, 0]  # generation 0 only: the older ones stay frozen
+    enabled[0] = False  # gc.disable(): the clock runs on, collecting nothing
+    loop.fire()
+    assert collected == [0, 0] and len(loop.pending) == 1
+    young.stop()
+    young.stop()  # twice is harmless
+    assert loop.cancelled == 1
+
+
+RUN = """
+import asyncio, gc, json
+from ims_core import runtime
+young = []
+gc.callbacks.append(lambda phase, info: phase == "stop" and info["generation"] == 0
+                    and young.append(1))
+async def main():
+    await asyncio.sleep(0.55)
+    return "done"
+print(json.dumps([runtime.run(main()), len(young)]))
+"""
+
+
+@pytest.mark.parametrize(("setting", "least", "most"), [
+    (None, 3, 12),  # YOUNG_SECONDS = 0.1 over 0.55 s (the threshold alone: none)
+    ("0", 0, 0),  # the clock off
+    ("-1", 3, 12),  # not a valid interval: the default
+])
+def test_a_node_collects_young_objects_on_the_clock(setting: str | None, least: int,
+                                                     most: int) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("IMS_CORE_GC_YOUNG_SECONDS", "IMS_CORE_GC_THRESHOLD")}
+    if setting is not None:
+        env["IMS_CORE_GC_YOUNG_SECONDS"] = setting
+    out = subprocess.run([sys.executable, "-c", RUN], env=env, capture_output=True,
+                         text=True, check=True, timeout=60)
+    result, collections = json.loads(out.stdout)
+    assert result == "done"
+    assert least <= collections <= most
