@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import math
 import os
 import signal
 import time
@@ -82,7 +83,8 @@ class FreezeSurvivors:
 # P-CSCF then collected every few seconds and each collection stopped it for 25-70 ms,
 # a pause every request in flight waits out. So each node also collects its young
 # objects on a clock, YOUNG_SECONDS apart: a pause scans only what was made since the
-# last tick (0.1-4 ms per node at 500-700 registrations/s, bench/bench_registration.py).
+# last tick (0.1-4 ms per node at 400-700 registrations/s of bench_registration.py's
+# load, by each node's ims_gc_pause_seconds).
 # IMS_CORE_GC_YOUNG_SECONDS overrides; 0 turns the clock off.
 YOUNG_SECONDS = 0.1
 YOUNG_ENV = "IMS_CORE_GC_YOUNG_SECONDS"
@@ -113,12 +115,12 @@ class YoungCollections:
 
 def young_seconds() -> float:
     """The clock's interval: YOUNG_SECONDS, or IMS_CORE_GC_YOUNG_SECONDS (0: no clock;
-    anything but a number ≥ 0 falls back to the default)."""
+    anything but a finite number ≥ 0 falls back to the default)."""
     try:
         value = float(os.environ.get(YOUNG_ENV, YOUNG_SECONDS))
     except ValueError:
         return YOUNG_SECONDS
-    return value if value >= 0 else YOUNG_SECONDS
+    return value if math.isfinite(value) and value >= 0 else YOUNG_SECONDS
 
 
 def tune_gc() -> None:

@@ -147,6 +147,7 @@ print(json.dumps([runtime.run(main()), len(young)]))
     (None, 3, 12),  # YOUNG_SECONDS = 0.1 over 0.55 s (the threshold alone: none)
     ("0", 0, 0),  # the clock off
     ("-1", 3, 12),  # not a valid interval: the default
+    ("inf", 3, 12),
 ])
 def test_a_node_collects_young_objects_on_the_clock(setting: str | None, least: int,
                                                      most: int) -> None:
