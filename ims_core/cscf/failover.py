@@ -18,18 +18,21 @@ candidates: it returns :data:`WAIT` and forwards later).
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Final
 
 from ims_core import log
 from ims_core.deadlines import DeadlineHeap
-from ims_core.proxy import RequestContext, Target
+from ims_core.proxy import ProxyConfig, RequestContext, Target
 from ims_core.proxy.context import Branch, StateT
+from ims_core.proxy.routing import Attempt as Attempt  # re-exported: the I-CSCF extends it
 from ims_core.sip import Response
+from ims_core.sip.ids import unique_bytes
+from ims_core.transaction import TimerConfig
 
+from .config import DiameterClient
 from .core import CscfCore
+from .overload import OverloadConfig
 
 _log = log.get("cscf")
 
@@ -37,26 +40,15 @@ _log = log.get("cscf")
 WAIT: Final = "wait"
 
 
-@dataclass(slots=True)
-class Attempt:
-    """One request's candidates not yet tried, how many were, and how long each may
-    stay silent (0: until Timer F/B)."""
-
-    remaining: list[Target]
-    timeout: float = 0.0
-    tried: int = 1
-    failed: list[str] = field(default_factory=list)  # the hops given up on, for the log
-
-
 class FailoverCore(CscfCore[StateT]):
     """See the module docstring."""
 
     failover_statuses: ClassVar[frozenset[int]] = frozenset({408, 503})
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._attempts: weakref.WeakKeyDictionary[RequestContext[StateT], Attempt] = (
-            weakref.WeakKeyDictionary())
+    def __init__(self, config: ProxyConfig, diameter: DiameterClient | None = None,
+                 timers: TimerConfig | None = None, *, rng: Callable[[int], bytes] = unique_bytes,
+                 overload: OverloadConfig | None = None) -> None:
+        super().__init__(config, diameter, timers, rng=rng, overload=overload)
         self._hop_deadlines: DeadlineHeap[Branch[StateT]] = DeadlineHeap()
         self._timer_heaps.append(self._hop_deadlines)  # in `get_timer`
 
@@ -67,10 +59,10 @@ class FailoverCore(CscfCore[StateT]):
         if not targets:
             raise ValueError("no target to try")
         attempt = Attempt(list(targets[1:]), timeout)
-        earlier = self._attempts.get(ctx)
+        earlier = ctx.attempt
         if earlier is not None:  # more candidates for the same request: one count
             attempt.tried, attempt.failed = earlier.tried + 1, earlier.failed
-        self._attempts[ctx] = attempt
+        ctx.attempt = attempt
         return targets[0]
 
     def first_of(self, ctx: RequestContext[StateT], targets: Sequence[Target],
@@ -80,7 +72,7 @@ class FailoverCore(CscfCore[StateT]):
         return targets[0] if len(targets) == 1 else self.try_in_turn(ctx, targets, timeout)
 
     def attempt(self, ctx: RequestContext[StateT]) -> Attempt | None:
-        return self._attempts.get(ctx)
+        return ctx.attempt
 
     def next_target(self, ctx: RequestContext[StateT], attempt: Attempt,
                     now: float) -> Target | str | None:
@@ -100,7 +92,7 @@ class FailoverCore(CscfCore[StateT]):
                 now: float) -> None:
         before = len(ctx.branches)
         super().forward(ctx, targets, now)
-        attempt = self._attempts.get(ctx)
+        attempt = ctx.attempt
         if attempt is not None and attempt.timeout > 0:
             for branch in ctx.branches[before:]:
                 if branch.final is None:
@@ -108,7 +100,7 @@ class FailoverCore(CscfCore[StateT]):
 
     def on_branch_final(self, ctx: RequestContext[StateT], branch: Branch[StateT],
                         response: Response, now: float) -> bool:
-        attempt = self._attempts.get(ctx)
+        attempt = ctx.attempt
         if attempt is None:
             return super().on_branch_final(ctx, branch, response, now)
         self._hop_deadlines.discard(branch)
@@ -134,7 +126,7 @@ class FailoverCore(CscfCore[StateT]):
 
     def on_final(self, ctx: RequestContext[StateT], response: Response, now: float) -> None:
         super().on_final(ctx, response, now)
-        if ctx in self._attempts:  # answered: its branches need no watching (lets them go)
+        if ctx.attempt is not None:  # answered: its branches need no watching (lets them go)
             for branch in ctx.branches:
                 self._hop_deadlines.discard(branch)
 

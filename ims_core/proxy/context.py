@@ -11,7 +11,7 @@ from ims_core.sip import Request, Response
 from ims_core.sip.addressing import Destination, Source
 from ims_core.transaction import ClientTransaction, ServerTransaction, Transaction
 
-from .routing import Target
+from .routing import Attempt, Target
 
 StateT = TypeVar("StateT")
 
@@ -43,7 +43,7 @@ class Branch(Generic[StateT]):
     timer_c: float | None = None  # §16.6 step 11 / §16.8 deadline (INVITE only)
 
 
-@dataclass(slots=True, eq=False, weakref_slot=True)
+@dataclass(slots=True, eq=False, weakref_slot=True)  # tests watch contexts being freed
 class RequestContext(Generic[StateT]):
     """A request being proxied: the request as received (after §16.4), where it came
     from, its server transaction and branches. `state` is the subclass's typed record of
@@ -67,6 +67,7 @@ class RequestContext(Generic[StateT]):
     final_sent: bool = False
     cancelled: bool = False
     waiting: int = 0  # answers from outside (e.g. Cx queries) the decision waits for
+    attempt: Attempt | None = field(default=None, init=False)  # cscf/failover.py
     _in_dialog: bool | None = field(default=None, init=False, repr=False)
     _to_tag: str | None = field(default=None, init=False, repr=False)
 

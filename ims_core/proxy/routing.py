@@ -7,7 +7,7 @@ Only the Route values are parsed, and only when a Route header is present.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ims_core.sip import Request, Response, SipUri, Uri, parse_name_addr
 from ims_core.sip.addressing import (
@@ -40,6 +40,18 @@ class Target:
     next_hop: Destination | None = None
     flow: bool = False
     route: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Attempt:
+    """Targets tried one after another (§16.6: a target set may be searched in
+    sequence): those not yet tried, how many were, and how long each may stay silent
+    (0: until Timer F/B). Kept on the request's context (`RequestContext.attempt`)."""
+
+    remaining: list[Target]
+    timeout: float = 0.0
+    tried: int = 1
+    failed: list[str] = field(default_factory=list)  # the hops given up on, for the log
 
 
 def is_local(uri: Uri, names: frozenset[tuple[str, int]]) -> bool:
