@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all install tools run test test-vm bench lint docker-check clean
+.PHONY: all install tools run test test-vm bench lint docker-check clean compiled pure
 
 all: test
 
@@ -27,9 +27,18 @@ tools:
 run: $(STAMP)
 	$(VENV)/bin/ims-core lab
 
-## make test: the whole test suite (unit + integration on loopback).
+## make test: the whole test suite (unit + integration on loopback), on the Python
+## sources even after `make compiled` (tests/conftest.py; tests/test_native.py checks it).
 test: $(STAMP) tools
 	$(PY) -m pytest -q
+
+## make compiled: compile the hot path with mypyc (ims_core/native.py; 1-2 min); every
+## node then runs it (ims_core.BUILD). `make pure` goes back to the Python sources.
+compiled: $(STAMP)
+	$(PY) -c 'import sys; from ims_core.native import main; sys.exit(main(["build"]))'
+
+pure: $(STAMP)
+	$(PY) -c 'import sys; from ims_core.native import main; sys.exit(main(["clean"]))'
 
 ## make test-vm: every test that boots the qemu VM (tests/vm; `make test` runs the quick ones).
 test-vm: $(STAMP) tools

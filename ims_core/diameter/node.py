@@ -38,6 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import log
+from ..listening import bound_address
 from ..metrics.families import Labels
 from ..metrics.groups import DiameterMetrics, command_label
 from ..wiretap import WireTap
@@ -127,7 +128,7 @@ class DiameterNode:
         """Accept peers on *host*:*port*; returns the bound port (useful with port 0)."""
         server = await self._loop.create_server(self._accept, host, port, reuse_address=True)
         self._servers.append(server)
-        bound: int = server.sockets[0].getsockname()[1]
+        bound = bound_address(server)[1]
         self._log.info("diameter_listen", host=host, port=bound)
         return bound
 

@@ -45,7 +45,7 @@ everything between the UE and us afterwards, gone with the registration.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ims_core import log
 from ims_core.cscf.failover import FailoverCore
@@ -109,6 +109,10 @@ from .session import (
 )
 from .state import Leg, PcscfRequest
 
+if TYPE_CHECKING:
+    from ims_core.metrics import SipMetrics
+    from ims_core.persist import Backend, Journal
+
 _log = log.get("pcscf")
 
 Ctx = RequestContext[PcscfRequest]
@@ -127,9 +131,20 @@ class PcscfCore(FailoverCore[PcscfRequest]):
     allow: ClassVar[str] = ("INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, INFO, MESSAGE, "
                             "OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, PUBLISH")
     supported: ClassVar[str] = "path"
-    protected = admission.protected  # what overload control never sheds (admission.py)
-    bind_metrics = gauges.bind_metrics  # what the registration gauges read (gauges.py)
-    attach_journal, restore = persist.attach_journal, persist.restore  # across restarts
+
+    # Methods that live in their own modules, bound here by hand (a compiled class,
+    # ims_core/native.py, takes no function assigned in its body).
+    def protected(self, ctx: Ctx) -> bool:  # what overload control never sheds
+        return admission.protected(self, ctx)
+
+    def bind_metrics(self, metrics: SipMetrics) -> None:  # the registration gauges
+        gauges.bind_metrics(self, metrics)
+
+    def attach_journal(self, journal: Journal) -> None:  # across restarts (persist.py)
+        persist.attach_journal(self, journal)
+
+    def restore(self, backend: Backend, wall_now: float, loop_now: float) -> int:
+        return persist.restore(self, backend, wall_now, loop_now)
 
     def __init__(self, config: PcscfConfig, store: RegistrationStore | None = None,
                  timers: TimerConfig | None = None, *, rng: Callable[[int], bytes] = unique_bytes,

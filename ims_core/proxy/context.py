@@ -4,7 +4,7 @@ branches (one per forwarded copy), and the bytes it hands the transport."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from ims_core.sip import Request, Response
@@ -25,25 +25,29 @@ class Send:
     tx: Transaction | None = None
 
 
-@dataclass(slots=True, eq=False)
 class Branch(Generic[StateT]):
     """One forwarded copy of a request (§16.6), the target it went to and its client
-    transaction."""
+    transaction. A plain slotted class, not a generic dataclass: mypyc compiles these."""
 
-    ctx: RequestContext[StateT]
-    tx: ClientTransaction
-    request: Request
-    dest: Destination
-    target: Target | None = None
-    final: Response | None = None
-    provisional: bool = False
-    cancel_pending: bool = False
-    cancelled: bool = False
-    is_cancel: bool = False  # our own CANCEL (§16.10): its responses stop here
-    timer_c: float | None = None  # §16.6 step 11 / §16.8 deadline (INVITE only)
+    __slots__ = ("cancel_pending", "cancelled", "ctx", "dest", "final", "is_cancel",
+                 "provisional", "request", "target", "timer_c", "tx")
+
+    def __init__(self, ctx: RequestContext[StateT], tx: ClientTransaction, request: Request,
+                 dest: Destination, target: Target | None = None, *,
+                 is_cancel: bool = False) -> None:
+        self.ctx = ctx
+        self.tx = tx
+        self.request = request
+        self.dest = dest
+        self.target = target
+        self.final: Response | None = None
+        self.provisional = False
+        self.cancel_pending = False
+        self.cancelled = False
+        self.is_cancel = is_cancel  # our own CANCEL (§16.10): its responses stop here
+        self.timer_c: float | None = None  # §16.6 step 11 / §16.8 deadline (INVITE only)
 
 
-@dataclass(slots=True, eq=False, weakref_slot=True)  # tests watch contexts being freed
 class RequestContext(Generic[StateT]):
     """A request being proxied: the request as received (after §16.4), where it came
     from, its server transaction and branches. `state` is the subclass's typed record of
@@ -56,20 +60,27 @@ class RequestContext(Generic[StateT]):
     transaction completes; an INVITE context stays until its server transaction ends:
     the ACK of a 2xx and a CANCEL find it."""
 
-    request: Request
-    source: Source
-    server_tx: ServerTransaction | None
-    created: float
-    state: StateT
-    rng: Callable[[int], bytes]
-    loop: str = ""
-    branches: list[Branch[StateT]] = field(default_factory=list)
-    final_sent: bool = False
-    cancelled: bool = False
-    waiting: int = 0  # answers from outside (e.g. Cx queries) the decision waits for
-    attempt: Attempt | None = field(default=None, init=False)  # cscf/failover.py
-    _in_dialog: bool | None = field(default=None, init=False, repr=False)
-    _to_tag: str | None = field(default=None, init=False, repr=False)
+    __slots__ = ("__weakref__", "_in_dialog", "_to_tag", "attempt", "branches", "cancelled",
+                 "created", "final_sent", "loop", "request", "rng", "server_tx", "source",
+                 "state", "waiting")
+
+    def __init__(self, request: Request, source: Source, server_tx: ServerTransaction | None,
+                 created: float, state: StateT, rng: Callable[[int], bytes],
+                 loop: str = "") -> None:
+        self.request = request
+        self.source = source
+        self.server_tx = server_tx
+        self.created = created
+        self.state = state
+        self.rng = rng
+        self.loop = loop
+        self.branches: list[Branch[StateT]] = []
+        self.final_sent = False
+        self.cancelled = False
+        self.waiting = 0  # answers from outside (e.g. Cx queries) the decision waits for
+        self.attempt: Attempt | None = None  # targets tried in turn (cscf/failover.py)
+        self._in_dialog: bool | None = None
+        self._to_tag: str | None = None
 
     @property
     def to_tag(self) -> str:

@@ -64,8 +64,8 @@ class AuthHeader:
 
     @classmethod
     def _parsed(cls, scheme: str, items: list[tuple[str, str, bool]]) -> AuthHeader:
-        header = cls.__new__(cls)
-        header.scheme, header._params, header._items, header._index = scheme, None, items, None
+        header = cls(scheme)
+        header._params, header._items = None, items
         return header
 
     @property

@@ -74,7 +74,8 @@ class Message:
         lines.append("\r\n")  # the empty line after the header block
         return "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
 
-    __bytes__ = to_bytes
+    def __bytes__(self) -> bytes:
+        return self.to_bytes()
 
     def _copy_memos(self, src: Message) -> None:
         """A copy shares the field tuples, so the parses of `src` hold for it too."""
@@ -329,10 +330,13 @@ class Request(Message):
         headers: Headers | None = None,
         body: bytes = b"",
         version: str = SIP_VERSION,
+        uri_text: str | None = None,
     ) -> None:
         super().__init__(headers, body, version)
         self.method = method
-        if isinstance(uri, str):
+        if uri_text is not None and not isinstance(uri, str):
+            self._uri, self._uri_text = uri, uri_text
+        elif isinstance(uri, str):
             self._uri_text = uri
             self._uri = parse_uri(uri)
         else:
@@ -343,11 +347,7 @@ class Request(Message):
     def _from_wire(
         cls, method: str, uri: Uri, uri_text: str, headers: Headers, body: bytes, version: str
     ) -> Request:
-        self = cls.__new__(cls)
-        self.headers, self.body, self.version = headers, body, version
-        self._via_memo = None
-        self._views = None
-        self.method, self._uri, self._uri_text = method, uri, uri_text
+        self = cls(method, uri, headers, body, version, uri_text)
         return self
 
     @property
@@ -413,12 +413,7 @@ class Response(Message):
     @classmethod
     def _from_wire(cls, status: int, reason: str, headers: Headers, version: str) -> Response:
         """A received response (the parser's constructor: nothing to compute)."""
-        self = cls.__new__(cls)
-        self.headers, self.body, self.version = headers, b"", version
-        self._via_memo = None
-        self._views = None
-        self.status, self.reason, self.generated = status, reason, False
-        return self
+        return cls(status, reason, headers, b"", version)
 
     def start_line(self) -> str:
         return f"{self.version} {self.status} {self.reason}"

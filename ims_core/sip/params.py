@@ -6,27 +6,29 @@ keep their quotes), so re-serialising an unmodified value changes nothing.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from types import ModuleType
 
 from .errors import SipParseError
 from .grammar import GENERIC_PARAM_RE, TOKEN
 
+
 # The C fast paths of the SIP parsers (_sipfast.c: the message split, plain params) when
 # they import; IMS_CORE_PURE_SIP=1 keeps to the Python code alone. Chosen here, in the
 # module the other parsers import, once; BACKEND says which ("c" or "python").
-if TYPE_CHECKING:
-    from . import _sipfast
-
-    sipfast = _sipfast
-elif os.environ.get("IMS_CORE_PURE_SIP", "") not in ("", "0"):
-    sipfast = None
-else:
+def _load_sipfast() -> ModuleType | None:
+    if os.environ.get("IMS_CORE_PURE_SIP", "") not in ("", "0"):
+        return None
     try:
-        from . import _sipfast as sipfast
-    except ImportError:
-        sipfast = None
+        return importlib.import_module("ims_core.sip._sipfast")
+    except ImportError:  # not built
+        return None
+
+
+sipfast = _load_sipfast()
 BACKEND: str = "python" if sipfast is None else "c"
 
 Param = tuple[str, str | None]
@@ -75,7 +77,8 @@ _PLAIN_PARAMS_RE = re.compile(rf"(?:;{TOKEN}(?:={TOKEN})?)+")
 
 
 # The same split in C: the list, or None for text that is not plain (or not ASCII).
-_plain_params = None if sipfast is None else sipfast.plain_params
+_PlainParams = Callable[[str, int], list[Param] | None]
+_plain_params: _PlainParams | None = None if sipfast is None else sipfast.plain_params
 
 
 def parse_generic_params(text: str, pos: int = 0) -> list[Param]:

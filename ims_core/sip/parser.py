@@ -12,8 +12,9 @@ says whether it is ("c" or "python"; IMS_CORE_PURE_SIP=1 keeps to Python).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import SipParseError
 from .grammar import KNOWN_KEYS, SIP_VERSION_RE, TOKEN_RE, header_key
@@ -22,6 +23,9 @@ from .message import Request, Response
 from .params import BACKEND as BACKEND  # re-exported: "c" or "python"
 from .params import sipfast
 from .uri import AbsoluteUri, SipUri, parse_uri
+
+if TYPE_CHECKING:
+    from ._sipfast import Split
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +212,8 @@ def _salvage(data: bytes) -> Request | None:
 # The C split of a plain message (_sipfast.c), None without it. It hands back what the
 # code below builds, or None for anything else (folding, bare LF, non-ASCII, an odd
 # start line, a limit reached, a bad Content-Length, ...): that code then answers.
-_split_message = None if sipfast is None else sipfast.split_message
+_split_message: Callable[..., Split | None] | None = (
+    None if sipfast is None else sipfast.split_message)
 _KNOWN_DICT: dict[str, str] = dict(KNOWN_KEYS)  # what C can look up (not a mappingproxy)
 
 

@@ -135,7 +135,8 @@ class Mechanism:
     def format(self) -> str:
         return self.name + format_params(list(self.params))
 
-    __str__ = format
+    def __str__(self) -> str:
+        return self.format()
 
 
 def _check_known(name: str, value: str | None) -> None:

@@ -182,6 +182,9 @@ class InviteClientTransaction(ClientTransaction):
             self._start("cancel", self.config.timeout, now)
 
 
+_NICT_FINAL = ((A.PASS_RESPONSE, A.START_K), S.COMPLETED)
+
+
 class NonInviteClientTransaction(ClientTransaction):
     """Figure 6: Trying -> Proceeding -> Completed -> Terminated. In Completed (Timer K,
     T4 over UDP) it only absorbs retransmitted responses: it keeps its key, not the
@@ -189,21 +192,20 @@ class NonInviteClientTransaction(ClientTransaction):
 
     __slots__ = ()
     INITIAL = S.TRYING
-    _FINAL = ((A.PASS_RESPONSE, A.START_K), S.COMPLETED)
     # §17.1.2.2. A transport error in Completed is absorbed: the TU has its final
     # response and Timer K ends the transaction.
     TABLE: ClassVar[Table] = {
         (S.TRYING, I.TIMER_E): ((A.RESEND_REQUEST, A.DOUBLE_E), S.TRYING),
         (S.TRYING, I.TIMER_F): ((A.REPORT_TIMEOUT,), S.TERMINATED),
         (S.TRYING, I.RESPONSE_1XX): (_PASS, S.PROCEEDING),
-        (S.TRYING, I.RESPONSE_2XX): _FINAL,
-        (S.TRYING, I.RESPONSE_3XX_6XX): _FINAL,
+        (S.TRYING, I.RESPONSE_2XX): _NICT_FINAL,
+        (S.TRYING, I.RESPONSE_3XX_6XX): _NICT_FINAL,
         (S.TRYING, I.TRANSPORT_ERROR): _ERROR,
         (S.PROCEEDING, I.TIMER_E): ((A.RESEND_REQUEST, A.E_TO_T2), S.PROCEEDING),
         (S.PROCEEDING, I.TIMER_F): ((A.REPORT_TIMEOUT,), S.TERMINATED),
         (S.PROCEEDING, I.RESPONSE_1XX): (_PASS, S.PROCEEDING),
-        (S.PROCEEDING, I.RESPONSE_2XX): _FINAL,
-        (S.PROCEEDING, I.RESPONSE_3XX_6XX): _FINAL,
+        (S.PROCEEDING, I.RESPONSE_2XX): _NICT_FINAL,
+        (S.PROCEEDING, I.RESPONSE_3XX_6XX): _NICT_FINAL,
         (S.PROCEEDING, I.TRANSPORT_ERROR): _ERROR,
         (S.COMPLETED, I.TIMER_K): ((), S.TERMINATED),
     }

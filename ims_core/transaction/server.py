@@ -168,6 +168,10 @@ class InviteServerTransaction(ServerTransaction):
         self._start("L", self.config.timeout, now)
 
 
+_NIST_FINAL = ((A.SEND_RESPONSE, A.START_J), S.COMPLETED)
+_NIST_GUARD = (A.REPORT_TIMEOUT, A.START_ABANDON)
+
+
 class NonInviteServerTransaction(ServerTransaction):
     """Figure 8: Trying -> Proceeding -> Completed -> Terminated.
 
@@ -179,21 +183,19 @@ class NonInviteServerTransaction(ServerTransaction):
 
     __slots__ = ()
     INITIAL = S.TRYING
-    _FINAL = ((A.SEND_RESPONSE, A.START_J), S.COMPLETED)
-    _GUARD = (A.REPORT_TIMEOUT, A.START_ABANDON)
     # §17.2.2. Retransmissions in Trying are absorbed (no entry).
     TABLE: ClassVar[Table] = {
         (S.TRYING, I.TU_1XX): ((A.SEND_RESPONSE,), S.PROCEEDING),
-        (S.TRYING, I.TU_2XX): _FINAL,
-        (S.TRYING, I.TU_3XX_6XX): _FINAL,
-        (S.TRYING, I.TIMER_GUARD): (_GUARD, S.TRYING),
+        (S.TRYING, I.TU_2XX): _NIST_FINAL,
+        (S.TRYING, I.TU_3XX_6XX): _NIST_FINAL,
+        (S.TRYING, I.TIMER_GUARD): (_NIST_GUARD, S.TRYING),
         (S.TRYING, I.TIMER_ABANDON): ((), S.TERMINATED),
         (S.PROCEEDING, I.REQUEST): ((A.RESEND_RESPONSE,), S.PROCEEDING),
         (S.PROCEEDING, I.TU_1XX): ((A.SEND_RESPONSE,), S.PROCEEDING),
-        (S.PROCEEDING, I.TU_2XX): _FINAL,
-        (S.PROCEEDING, I.TU_3XX_6XX): _FINAL,
+        (S.PROCEEDING, I.TU_2XX): _NIST_FINAL,
+        (S.PROCEEDING, I.TU_3XX_6XX): _NIST_FINAL,
         (S.PROCEEDING, I.TRANSPORT_ERROR): _ERROR,
-        (S.PROCEEDING, I.TIMER_GUARD): (_GUARD, S.PROCEEDING),
+        (S.PROCEEDING, I.TIMER_GUARD): (_NIST_GUARD, S.PROCEEDING),
         (S.PROCEEDING, I.TIMER_ABANDON): ((), S.TERMINATED),
         (S.COMPLETED, I.REQUEST): ((A.RESEND_RESPONSE,), S.COMPLETED),
         (S.COMPLETED, I.TIMER_J): ((), S.TERMINATED),

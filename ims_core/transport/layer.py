@@ -32,6 +32,7 @@ from dataclasses import replace
 from typing import cast
 
 from ims_core import log
+from ims_core.listening import bound_address
 from ims_core.metrics import SipMetrics
 from ims_core.sip import Request, Response, SipParseError, inbound, is_keepalive
 from ims_core.sip.addressing import TCP, UDP, Destination, Source, is_ip
@@ -103,9 +104,7 @@ class SipTransport:
             lambda: self._new_connection(outbound=False), cfg.host, cfg.port,
             reuse_address=True, backlog=1024,
         )
-        sock = self._server.sockets[0]
-        host, port = sock.getsockname()[:2]
-        self.local = (str(host), int(port))
+        self.local = bound_address(self._server)
         try:
             _, proto = await loop.create_datagram_endpoint(
                 lambda: _UdpEndpoint(self), local_addr=self.local
