@@ -23,6 +23,7 @@ import gc
 import io
 import itertools
 import json
+import os
 import pstats
 import sys
 import tempfile
@@ -35,6 +36,9 @@ from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The Python sources even after `make compiled`: fakes stand in for the transport's
+# sockets here, and a compiled class takes no fake (ims_core/native.py).
+os.environ["IMS_CORE_PURE"] = "1"
 
 from hss.config import CxConfig  # noqa: E402
 from hss.cx import HANDLERS, CxContext  # noqa: E402

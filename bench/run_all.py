@@ -18,6 +18,10 @@ VARIANTS: dict[str, list[list[str]]] = {
 
 def main() -> int:
     here = Path(__file__).resolve().parent
+    build = subprocess.run([sys.executable, "-c", "import ims_core; print(ims_core.BUILD)"],
+                           capture_output=True, text=True, check=False).stdout.strip()
+    print(f"=== build: {build} (`make compiled` / `make pure`; ims_core/native.py)\n",
+          flush=True)
     failed: list[str] = []
     for script in sorted(here.glob("bench_*.py")):
         for args in VARIANTS.get(script.name, [[]]):

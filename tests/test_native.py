@@ -4,12 +4,15 @@ compiled nodes that SIPp registers through over UDP and TCP."""
 
 from __future__ import annotations
 
+import enum
+import importlib
 import importlib.machinery
 import os
 import shutil
 import subprocess
 import sys
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +47,27 @@ def test_the_list_names_existing_hot_modules_and_leaves_out_the_start_up_code() 
     assert not {n for n in names if n.endswith((".config", ".cli", "__init__"))}
     assert "ims_core.native" not in names and "ims_core.diameter.dictionary" not in names
     assert all((ROOT / s).is_file() for s in native.sources(ROOT))
+
+
+def test_no_compiled_class_takes_a_function_assigned_in_its_body() -> None:
+    """A compiled class keeps only the methods it defines: a function assigned in its body
+    (``bind_metrics = gauges.bind_metrics``) is never called through its instances — the
+    base class's method is. Checked on the sources: every function in a listed class's
+    namespace is defined there."""
+    aliased = []
+    for source in native.sources(ROOT):
+        module = importlib.import_module(native.module_name(source))
+        for cls in vars(module).values():
+            if (not isinstance(cls, type) or cls.__module__ != module.__name__
+                    or issubclass(cls, enum.Enum)):  # enums stay Python classes
+                continue
+            for name, value in vars(cls).items():
+                if name.startswith("__"):
+                    continue  # what @dataclass(slots=True) adds (__getstate__, ...)
+                if (isinstance(value, types.FunctionType)
+                        and not value.__qualname__.startswith(f"{cls.__qualname__}.")):
+                    aliased.append(f"{module.__name__}.{cls.__qualname__}.{name}")
+    assert aliased == []
 
 
 def test_state_none_fresh_and_stale(tmp_path: Path) -> None:

@@ -61,6 +61,7 @@ from ims_core import log
 from ims_core.cscf import CxOutcome, CxVerdict, Procedure, verdict
 from ims_core.diameter import CxResult, DiameterUnavailable, Message
 from ims_core.identity import impi_from_impu, impu_key, to_uri
+from ims_core.metrics import SipMetrics
 from ims_core.persist import Backend, Journal
 from ims_core.proxy import RequestContext, Target, top_route
 from ims_core.proxy.uac import OnResponse
@@ -93,7 +94,11 @@ class ScscfCore(SessionCore):
 
     allow: ClassVar[str] = ALLOW  # OPTIONS to us (RFC 3261 §11.2)
     supported: ClassVar[str] = "path"  # RFC 3327
-    bind_metrics = gauges.bind_metrics  # what the registration and call gauges read
+
+    def bind_metrics(self, metrics: SipMetrics) -> None:
+        """What the registration and call gauges read (gauges.py). A method, not the
+        function assigned in the class body: a compiled class would not bind that."""
+        gauges.bind_metrics(self, metrics)
 
     def __init__(self, config: ScscfConfig, store: RegistrationStore | None = None, *,
                  rng: Callable[[int], bytes] = unique_bytes,
