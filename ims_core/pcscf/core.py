@@ -75,10 +75,9 @@ from ims_core.transaction import TimerConfig
 
 from . import admission, gauges, persist
 from .config import PcscfConfig
-from .ipsec import IpsecTable, IpsecUnavailable, ProtectedSet, SecAgreeRejected
+from .ipsec import IpsecTable, ProtectedSet, SecAgreeRejected
 from .pheaders import (
     add_path,
-    aka_keys,
     ensure_charging_vector,
     mark_integrity,
     path_value,
@@ -249,25 +248,6 @@ class PcscfCore(FailoverCore[PcscfRequest]):
             mark_integrity(request, "yes" if pset is not None else "no")
         return None
 
-    def _challenge(self, ctx: Ctx, response: Response) -> None:
-        """A 401 to a REGISTER offering IPsec: set up its SAs from the challenge's CK/IK
-        and tell the UE our side (Security-Server, TS 33.203 §7.2); without keys or SAs
-        the UE could not answer over them, so it gets a 5xx instead."""
-        assert self.ipsec is not None and ctx.state.sec_offer is not None
-        try:
-            keys = aka_keys(response)
-            if keys is None:
-                raise IpsecUnavailable("the challenge carries no ck/ik")
-            server = self.ipsec.challenge(ctx.state.sec_offer, ctx.source.host,
-                                          ctx.state.protected, *keys, ctx.created)
-        except (IpsecUnavailable, SecAgreeRejected) as exc:
-            _log.warning("pcscf.ipsec_unavailable", error=str(exc),
-                         call_id=ctx.request.headers.get("call-id"))
-            response.status, response.reason = 503, "Service Unavailable - IPsec"
-            response.headers.remove("www-authenticate")
-            return
-        response.headers.add("Security-Server", server.format())
-
     def _release_sets(self, now: float, host: str | None = None) -> None:
         """Retire the SA sets (of UE address `host`) no live registration rides any more."""
         def in_use(pset: ProtectedSet) -> bool:
@@ -337,8 +317,9 @@ class PcscfCore(FailoverCore[PcscfRequest]):
 
     def on_response(self, ctx: Ctx, response: Response) -> None:
         if ctx.request.method == "REGISTER" and response.status == 401:
-            if ctx.state.sec_offer is not None:
-                self._challenge(ctx, response)
+            if ctx.state.sec_offer is not None and self.ipsec is not None:
+                self.ipsec.secure_challenge(response, ctx.state.sec_offer, ctx.source.host,
+                                            ctx.state.protected, ctx.created)
             try:
                 strip_aka_keys(response)
             except SipParseError:

@@ -28,7 +28,7 @@ from ims_core import log
 from ims_core.deadlines import DeadlineHeap
 from ims_core.ipsec import Endpoint, Kernel, SaSet, build_sa_set
 from ims_core.ipsec.alloc import ExhaustedError, PortAllocator, SpiAllocator
-from ims_core.sip import Request, SipParseError
+from ims_core.sip import Request, Response, SipParseError
 from ims_core.sip.addressing import Destination, Source
 from ims_core.sip.secagree import (
     SEC_AGREE,
@@ -42,6 +42,7 @@ from ims_core.sip.secagree import (
 )
 
 from .config import IpsecConfig
+from .pheaders import aka_keys
 
 _log = log.get("pcscf.ipsec")
 
@@ -179,6 +180,24 @@ class IpsecTable:
         return any(p.state is not SetState.PENDING for p in self._by_host(host))
 
     # -- the registrar's answers ----------------------------------------------------------
+    def secure_challenge(self, response: Response, choice: Choice, ue_host: str,
+                         came_over: ProtectedSet | None, now: float) -> None:
+        """A 401 to a REGISTER offering IPsec: set up its SAs from the challenge's CK/IK
+        and tell the UE our side (Security-Server, TS 33.203 §7.2); without keys or SAs
+        the UE could not answer over them, so it gets a 5xx instead."""
+        try:
+            keys = aka_keys(response)
+            if keys is None:
+                raise IpsecUnavailable("the challenge carries no ck/ik")
+            server = self.challenge(choice, ue_host, came_over, *keys, now)
+        except (IpsecUnavailable, SecAgreeRejected) as exc:
+            _log.warning("pcscf.ipsec_unavailable", error=str(exc),
+                         call_id=response.headers.get("call-id"))
+            response.status, response.reason = 503, "Service Unavailable - IPsec"
+            response.headers.remove("www-authenticate")
+            return
+        response.headers.add("Security-Server", server.format())
+
     def challenge(self, choice: Choice, ue_host: str, came_over: ProtectedSet | None,
                   ck: bytes, ik: bytes, now: float) -> Mechanism:
         """Set up a pending set for the offer `choice` from `ue_host` with the keys of a
