@@ -137,7 +137,18 @@ def build(root: Path, opt_level: str = "2") -> None:
     files = [str(s) for s in sources(root)]
     subprocess.run([sys.executable, "-c", _SETUP, opt_level, *files], cwd=root, check=True,
                    env={**os.environ, "IMS_CORE_PURE": "1"})
+    mark_built(root)
     print(f"ims_core: compiled {len(files)} modules; check: {state(root)}")
+
+
+def mark_built(root: Path) -> None:
+    """Date every compiled module now. A module's own extension is a stub that loads the
+    shared library, unchanged when its source changes: setuptools then copies the one
+    left in build/ with its old time, and the build would look stale at once."""
+    for source in sources(root):
+        built = _built(root, source)
+        if built is not None:
+            os.utime(built)
 
 
 def clean(root: Path) -> None:

@@ -80,6 +80,12 @@ def test_state_none_fresh_and_stale(tmp_path: Path) -> None:
     os.utime(edited, (later, later))  # a source edited after the build
     assert native.state(tmp_path, files).startswith(f"stale: {files[3]}")
     os.utime(edited, (0, 0))
+    for source in files:  # stubs setuptools copied from an earlier build, with their times
+        os.utime(tmp_path / source.with_suffix(SO), (0, 0))
+    os.utime(tmp_path / files[3])
+    assert native.state(tmp_path, files).startswith("stale:")
+    native.mark_built(tmp_path)  # what a build ends with
+    assert native.state(tmp_path, files) == "fresh"
     (tmp_path / files[5].with_suffix(SO)).unlink()  # one module not built
     assert native.state(tmp_path, files) == f"stale: {files[5]} not built"
 
