@@ -17,3 +17,7 @@ Module map:
 - :mod:`hss.api`       the provisioning REST API (``ims-core hss-api``)
 - :mod:`hss.cli`       ``ims-core hss``, ``ims-core hss-api`` and ``ims-core subscriber …``
 """
+
+# ims_core first: it decides whether this process runs the compiled build (ims_core/native.py)
+# before any module of ours, compiled or not, is imported.
+import ims_core  # noqa: F401

@@ -118,12 +118,18 @@ def select(root: Path | None = None) -> str:
     return "python"
 
 
+# The shared library the compiled modules load is ims_core._compiled__mypyc, inside the
+# package (mypyc's default puts it at the top level, next to ims_core/, which is on no
+# import path of an installed project).
 _SETUP = """
 import sys
 from mypyc.build import mypycify
 from setuptools import setup
-setup(name="ims-core-native", py_modules=[],
-      ext_modules=mypycify(sys.argv[2:], opt_level=sys.argv[1], multi_file=True),
+extensions = mypycify(sys.argv[2:], opt_level=sys.argv[1], multi_file=True,
+                      group_name="ims_core._compiled")
+for extension in extensions:  # the group's headers go beside it, in build/ims_core
+    extension.include_dirs.append("build/ims_core")
+setup(name="ims-core-native", py_modules=[], ext_modules=extensions,
       script_args=["build_ext", "--inplace"])
 """
 
@@ -158,7 +164,7 @@ def clean(root: Path) -> None:
         while built is not None:
             built.unlink()
             built = _built(root, source)
-    for shared in root.glob("*__mypyc*"):
+    for shared in [*root.glob("*__mypyc*"), *(root / "ims_core").glob("*__mypyc*")]:
         shared.unlink()
 
 

@@ -150,6 +150,9 @@ def compiled_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for package in ("ims_core", "hss", "ims_lab"):
         shutil.copytree(ROOT / package, tree / package, ignore=skip)
     python_in(tree, "import sys; from ims_core.native import main; sys.exit(main(['build', '0']))")
+    # The shared library is inside the package: a top-level one is on no import path of an
+    # installed project (only this test's PYTHONPATH would find it).
+    assert list(tree.glob("*__mypyc*")) == [] and list(tree.glob("ims_core/_compiled__mypyc*"))
     return tree
 
 
