@@ -71,9 +71,6 @@ class FailoverCore(CscfCore[StateT]):
         plain target (its failure is answered as any branch's, RFC 3261 §16.7)."""
         return targets[0] if len(targets) == 1 else self.try_in_turn(ctx, targets, timeout)
 
-    def attempt(self, ctx: RequestContext[StateT]) -> Attempt | None:
-        return ctx.attempt
-
     def next_target(self, ctx: RequestContext[StateT], attempt: Attempt,
                     now: float) -> Target | str | None:
         """The candidate after a failed one: a Target, :data:`WAIT`, or None (none left)."""

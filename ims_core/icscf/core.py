@@ -205,7 +205,7 @@ class IcscfCore(FailoverCore[IcscfRequest]):
         serial = (what == "uar" and len(self.pool.entries) > 1 and state.uar is not None
                   and state.uar.auth_type is not AuthType.DE_REGISTRATION)
         retried = serial and bool(state.tried)  # the answer to the capabilities UAR
-        attempt = self.attempt(ctx)
+        attempt = ctx.attempt
         if isinstance(decision, SelectBy):
             names = self.pool.candidates(decision.capabilities)
             names = [n for n in names if not state.was_tried(n)] if serial else names
