@@ -23,23 +23,32 @@ How much it can serve is learnt from how long it takes (a latency-based controll
   compares that signal with ``target_latency`` and the rate changes within
   ``[min_rate, max_rate]``:
 
-| load signal     | bucket ran dry in the period | decision | new rate                          |
-|-----------------|------------------------------|----------|-----------------------------------|
-| above target    | either                       | DECREASE | base * max(0.7, √(tgt/sig))       |
-| target/4 .. tgt | yes                          | INCREASE | rate + max(step, rate/32*(1-s/t)) |
-| below target/4  | yes                          | SURGE    | rate + max(step, rate/8)          |
-| at or below tgt | no                           | HOLD     | rate                              |
+| load signal     | bucket ran dry in period | decision | new rate                                |
+|-----------------|--------------------------|----------|-----------------------------------------|
+| above target    | either                   | DECREASE | served * max(0.7, √(tgt/sig))           |
+| target/4 .. tgt | yes                      | INCREASE | rate + max(step, rate/32*(1-s/t))       |
+| below target/4  | yes                      | SURGE    | rate + max(step, rate/8)                |
+| at or below tgt | no                       | HOLD     | rate                                    |
 
 ``base`` is the lower of the rate and the rate requests were admitted at in the period:
 a rate far above what arrives limits nothing, so shrinking it alone would take several
-periods of growing queues to bite. The decrease grows with how far above target the
-signal is (about 0.7 at twice the target), at most 30 % per period so one slow sample
-does not shut the node; and within SURGE_AFTER of a period that served its load well
-(the signal under half the target, at least MIN_LOAD admitted) no lower than FLOOR of
-the highest rate admitted in such a period. On a busy host the signal spikes now and
-then (a collection, a neighbour's burst): cutting deep for a spike left the node
-refusing, for seconds after, the load it had just served, even once the overload was
-gone (measured with bench/bench_overload.py).
+periods of growing queues to bite. ``done`` is the rate requests got their final
+response at in the period, what the node and those behind it served; ``served`` is the
+lower of the two, but no less than half of ``base`` (a period in which little completed,
+a pause, is no measure of it). When load starts (a burst offered twice what the node
+serves) the admitted rate is the offered one, and cutting that by 30 % still admitted
+more than was served: the backlog grew for seconds, one cut after another (measured
+with bench/bench_overload.py); cut from ``served``, the first cut goes under it.
+The decrease grows with how far above target the signal is (about 0.7 at twice the
+target), at most 30 % per period so one slow sample does not shut the node; and right
+after a period that served its load well (the signal under half the target, at least
+MIN_LOAD admitted) no lower than FLOOR of what that period served. On a busy host the
+signal spikes now and then (a collection, a neighbour's burst): cutting deep for a spike
+left the node refusing, for seconds after, the load it had just served, even once the
+overload was gone. A spike jumps from one period to the next; a signal that rises over
+several periods is load, and is cut without a floor (a floor kept for seconds, from the
+best period of them, held the rate above what was served while the backlog grew;
+both measured with bench/bench_overload.py).
 A period that admitted fewer than ``MIN_LOAD`` initial requests is no load to shed:
 a slow answer then comes from elsewhere (an HSS hiccup, a host pause) and cutting the
 rate would only refuse the next burst of a lightly used node. After a decrease the
@@ -71,13 +80,14 @@ from ims_core.config import ConfigError
 
 EWMA_GAIN = 0.125  # RFC 6298 §2 uses 1/8 for the smoothed RTT
 QUEUE_GAIN = 0.25  # queue probes come every few ms: follow them faster
-MAX_DECREASE = 0.7  # at most 30 % off the rate per adjustment
+MAX_DECREASE = 0.7  # at most 30 % off the served rate per adjustment
+DEEPEST = 0.5  # of the admitted rate: the least a period counts as served for a cut
 INCREASE = 1 / 32  # of the rate, near target
 SURGE = 1 / 8  # of the rate, far below target and no DECREASE for SURGE_AFTER
 SURGE_AFTER = 3.0  # seconds since the last DECREASE before a SURGE
 MAX_COOLDOWN = 1.0  # seconds: the longest wait between two decreases
 MIN_LOAD = 16  # initial requests admitted in a period for a DECREASE (see the docstring)
-FLOOR = 0.9  # of the last rate served well: a DECREASE goes no lower within SURGE_AFTER
+FLOOR = 0.9  # of what the period before served, if well: the least a DECREASE leaves
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +166,7 @@ class LoadMonitor:
         self._limited = False  # the bucket ran dry in the current period
         self._quiet_until = float("-inf")  # no DECREASE before (the last one's effect)
         self._last_cut = float("-inf")  # when the last DECREASE was
-        self._served = 0.0  # highest admitted rate of a loaded period with a low signal
-        self._served_at = float("-inf")  # when that period ended (kept SURGE_AFTER)
+        self._served = 0.0  # done rate of the last period if it served its load well, or 0
 
     @property
     def signal(self) -> float:
@@ -235,16 +244,15 @@ class LoadMonitor:
         signal = self.signal
         decision = decide(signal, self.target, self._limited)
         admitted_rate = self._period_admitted / elapsed
-        if signal < self.target / 2 and self._period_admitted >= MIN_LOAD and (
-                admitted_rate >= self._served or now - self._served_at >= SURGE_AFTER):
-            self._served, self._served_at = admitted_rate, now  # the best in SURGE_AFTER
+        done_rate = self._samples / elapsed
         if decision is Decision.DECREASE:
             if now < self._quiet_until or self._period_admitted < MIN_LOAD:
                 decision = Decision.HOLD  # the last cut has not shown yet, or no load
             else:
-                cut = min(self.rate, admitted_rate) * max(
-                    MAX_DECREASE, (self.target / signal) ** 0.5)
-                floor = FLOOR * self._served if now - self._served_at < SURGE_AFTER else 0.0
+                base = min(self.rate, admitted_rate)
+                served = max(min(base, done_rate), DEEPEST * base)
+                cut = served * max(MAX_DECREASE, (self.target / signal) ** 0.5)
+                floor = FLOOR * self._served
                 self.rate = max(cut, min(floor, self.rate))
                 self._quiet_until = now + min(max(2 * signal, 2 * cfg.adjust_period),
                                               MAX_COOLDOWN)
@@ -257,6 +265,8 @@ class LoadMonitor:
             self.rate += max(cfg.rate_step, self.rate * SURGE)
         self.rate = min(cfg.max_rate, max(cfg.min_rate, self.rate))
         self.tokens = min(self.tokens, self._size())
+        well = signal < self.target / 2 and self._period_admitted >= MIN_LOAD
+        self._served = done_rate if well else 0.0
         self._period_start, self._samples, self._limited = now, 0, False
         self._period_admitted = 0
         return decision

@@ -10,6 +10,7 @@ import pytest
 
 from ims_core.config import ConfigError
 from ims_core.cscf.overload import (
+    DEEPEST,
     FLOOR,
     MAX_COOLDOWN,
     MAX_DECREASE,
@@ -163,6 +164,38 @@ def test_increase_is_gentle_near_target_and_fast_far_below() -> None:
     assert far.rate == pytest.approx(3600.0)  # SURGE: rate/8 = 400
 
 
+def test_load_onset_cuts_under_what_was_served_not_what_was_admitted() -> None:
+    """Load starts at twice what the node serves: everything offered is admitted (the
+    rate is far above it) while only half completes. The first cut goes under what
+    completed; from the admitted rate it would still admit more than is served."""
+    mon = monitor(initial_rate=400.0)
+    decision = None
+    for i in range(1, 200):  # 200/s offered, all admitted; 100/s answered, 0.3 s late
+        now = i / 200
+        assert mon.admit(now)
+        if i % 2 == 0:
+            decision = mon.record(3 * TARGET, now)
+        if decision is not None:
+            break
+    assert decision is Decision.DECREASE
+    # min(admitted 200/s, answered 100/s) * 0.7; the 30 % bound of the admitted rate
+    # alone would have left 140/s
+    assert mon.rate == pytest.approx(100 * MAX_DECREASE, rel=0.05)
+
+
+def test_a_period_in_which_nothing_completes_counts_deepest_as_served() -> None:
+    """A pause (nothing answered for a period) is no measure of what is served: the cut
+    counts DEEPEST of the admitted rate as served."""
+    mon = monitor()
+    mon.record(0.5, 0.0)  # one slow answer; then 100/s admitted, none answered
+    now = 0.0
+    while now < 0.5:
+        now += 0.01
+        mon.admit(now)
+    assert mon.queued(0.0, 0.5) is Decision.DECREASE
+    assert mon.rate == pytest.approx(100 * DEEPEST * MAX_DECREASE, rel=0.05)
+
+
 def test_a_decrease_waits_for_the_last_one_to_show() -> None:
     """After a cut the backlog behind the signal still drains: the next cut waits as
     long as the signal was (at most MAX_COOLDOWN), else the rate would collapse."""
@@ -182,18 +215,24 @@ def test_a_decrease_waits_for_the_last_one_to_show() -> None:
 
 def test_a_spike_after_good_service_cuts_no_lower_than_the_floor() -> None:
     """A period served well under load (signal under half the target) proves a rate; a
-    transient spike within SURGE_AFTER of it cuts to no less than FLOOR of that rate,
-    so the node is not left refusing a load it just served. A spike that lasts longer
-    than that has no floor."""
+    spike in the period right after it cuts to no less than FLOOR of that rate, so the
+    node is not left refusing a load it just served. A signal that rises over periods,
+    or stays high, is load: no floor."""
     mon = monitor(initial_rate=400.0, max_rate=1000.0)
     now = feed(mon, 0.1 * TARGET, 0.0, 0.55, 300)  # 300/s served fast, the bucket unused
     now = feed(mon, 20 * TARGET, now, 0.5, 300)  # a spike (2 s latencies) closes a period
     assert mon.rate == pytest.approx(FLOOR * 300, rel=0.02)  # not 0.7 * 300
     assert mon.rate > MAX_DECREASE * 300 * 1.2
+    rising = monitor(initial_rate=400.0, max_rate=1000.0)
+    now = feed(rising, 0.1 * TARGET, 0.0, 0.55, 300)
+    now = feed(rising, 0.6 * TARGET, now, 0.5, 300)  # under target, over half of it
+    assert rising.rate == 400.0
+    now = feed(rising, 20 * TARGET, now, 0.5, 300)
+    assert rising.rate == pytest.approx(MAX_DECREASE * 300, rel=0.02)
     later = monitor(initial_rate=400.0, max_rate=1000.0)
     now = feed(later, 0.1 * TARGET, 0.0, 0.55, 300)
     now = feed(later, 3 * TARGET, now, SURGE_AFTER + 1.5, 300)  # overloaded for longer
-    assert later.rate < MAX_DECREASE * 300  # the floor has lapsed: cuts go on
+    assert later.rate < MAX_DECREASE * 300  # cuts go on
 
 
 def test_the_nodes_own_queue_counts_even_when_no_request_completes() -> None:
