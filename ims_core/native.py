@@ -158,12 +158,18 @@ def mark_built(root: Path) -> None:
 
 
 def clean(root: Path) -> None:
-    """Remove the compiled modules (the C auth core and SIP fast paths stay)."""
-    for source in sources(root):
-        built = _built(root, source)
-        while built is not None:
-            built.unlink()
-            built = _built(root, source)
+    """Remove the compiled modules (the C auth core and SIP fast paths stay): every
+    extension module beside a ``.py`` of the same name, listed or not. A module dropped
+    from the list would otherwise keep its stub, which Python imports before the source
+    and which asks the next build's library for a module it no longer has."""
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES
+    for package in {Path(m).parts[0] for m in (*PACKAGES, *MODULES)}:
+        for path in (root / package).rglob("*.so"):
+            for suffix in suffixes:
+                if path.name.endswith(suffix) and (
+                        path.with_name(path.name.removesuffix(suffix) + ".py").exists()):
+                    path.unlink()
+                    break
     for shared in [*root.glob("*__mypyc*"), *(root / "ims_core").glob("*__mypyc*")]:
         shared.unlink()
 

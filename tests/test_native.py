@@ -90,6 +90,28 @@ def test_state_none_fresh_and_stale(tmp_path: Path) -> None:
     assert native.state(tmp_path, files) == f"stale: {files[5]} not built"
 
 
+def test_clean_removes_every_stub_beside_a_source_and_nothing_else(tmp_path: Path) -> None:
+    """A module built once and since dropped from the list keeps a stub that Python imports
+    before its source and that asks the next build's library for a module it lacks: every
+    process importing it failed (found after a trial build with three more modules)."""
+    files = fake_tree(tmp_path, built=True)
+    dropped = tmp_path / "ims_core" / "metrics" / "families.py"  # not in the list
+    dropped.parent.mkdir(parents=True, exist_ok=True)
+    dropped.write_text("")
+    dropped.with_suffix(SO).write_bytes(b"")
+    keep = [tmp_path / "ims_core" / "auth" / f"_akacore{SO}",  # C extensions, no twin .py
+            tmp_path / "ims_core" / "sip" / f"_sipfast{SO}"]
+    for path in keep:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    (tmp_path / "ims_core" / f"_compiled__mypyc{SO}").write_bytes(b"")
+    native.clean(tmp_path)
+    assert native.state(tmp_path, files) == "none"
+    assert not dropped.with_suffix(SO).exists() and dropped.exists()
+    assert not (tmp_path / "ims_core" / f"_compiled__mypyc{SO}").exists()
+    assert all(path.exists() for path in keep)
+
+
 def test_select_uses_a_fresh_build_and_otherwise_loads_the_sources(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
