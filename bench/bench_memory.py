@@ -94,6 +94,7 @@ def scscf(count: int) -> tuple[object, Fill]:
     from ims_core.identity import impi_from_impu
     from ims_core.scscf import RegistrarSettings, registrar
     from ims_core.scscf.store import MemoryStore, Registration
+    from ims_core.sip import parse_uri
     from ims_core.userdata import parse as parse_user_data
 
     store = MemoryStore()
@@ -105,7 +106,7 @@ def scscf(count: int) -> tuple[object, Fill]:
     def fill(i: int) -> None:
         sub = next(subs)
         impu = sub.impus[0].impu
-        impi = impi_from_impu(impu) or impu
+        impi = impi_from_impu(parse_uri(impu)) or impu  # user@host, as the core derives it
         host, port = _ue(i)
         register = _parse(
             f"REGISTER sip:{DOMAIN} SIP/2.0\n"
