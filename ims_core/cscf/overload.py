@@ -40,15 +40,15 @@ serves) the admitted rate is the offered one, and cutting that by 30 % still adm
 more than was served: the backlog grew for seconds, one cut after another (measured
 with bench/bench_overload.py); cut from ``served``, the first cut goes under it.
 The decrease grows with how far above target the signal is (about 0.7 at twice the
-target), at most 30 % per period so one slow sample does not shut the node; and right
-after a period that served its load well (the signal under half the target, at least
-MIN_LOAD admitted) no lower than FLOOR of what that period served. On a busy host the
-signal spikes now and then (a collection, a neighbour's burst): cutting deep for a spike
-left the node refusing, for seconds after, the load it had just served, even once the
-overload was gone. A spike jumps from one period to the next; a signal that rises over
-several periods is load, and is cut without a floor (a floor kept for seconds, from the
-best period of them, held the rate above what was served while the backlog grew;
-both measured with bench/bench_overload.py).
+target), at most 30 % off ``served`` per period so one slow sample does not shut the
+node; and right after a period that served its load well (the signal under half the
+target, at least MIN_LOAD admitted) no lower than FLOOR of what that period served. On a
+busy host the signal spikes now and then (a collection, a neighbour's burst): cutting
+deep for a spike left the node refusing, for seconds after, the load it had just served,
+even once the overload was gone. A spike jumps from one period to the next; a signal
+that rises over several periods is load, and is cut without a floor (a floor kept for
+seconds, from the best period of them, held the rate above what was served while the
+backlog grew; both measured with bench/bench_overload.py).
 A period that admitted fewer than ``MIN_LOAD`` initial requests is no load to shed:
 a slow answer then comes from elsewhere (an HSS hiccup, a host pause) and cutting the
 rate would only refuse the next burst of a lightly used node. After a decrease the
