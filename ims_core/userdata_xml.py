@@ -93,7 +93,102 @@ def _build_ifc(parent: ET.Element, ifc: Ifc) -> None:
 
 
 def build(profile: Profile) -> bytes:
-    """The IMSSubscription document for *profile* (UTF-8, with an XML declaration)."""
+    """The IMSSubscription document for *profile* (UTF-8, with an XML declaration).
+
+    Written as text: byte for byte what the ElementTree build (`_build_tree`, which the
+    tests hold this to) serialises, at a fraction of its cost (one per SAA at the HSS)."""
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n<IMSSubscription>']
+    _leaf(out, "PrivateID", profile.private_id)
+    for sp in profile.service_profiles:
+        out.append("<ServiceProfile>")
+        for p in sp.identities:
+            out.append("<PublicIdentity><BarringIndication>1</BarringIndication><Identity>"
+                       if p.barred else
+                       "<PublicIdentity><BarringIndication>0</BarringIndication><Identity>")
+            out.append(_escape(p.identity))
+            out.append(f"</Identity><Extension><IdentityType>{int(p.identity_type)}"
+                       "</IdentityType></Extension></PublicIdentity>")
+        for ifc in sp.ifcs:
+            _write_ifc(out, ifc)
+        out.append("</ServiceProfile>")
+    out.append("</IMSSubscription>")
+    return "".join(out).encode("utf-8")
+
+
+def _escape(text: str) -> str:
+    # What ElementTree escapes in text (XML 1.0 §2.4); '>' too, as it does.
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
+
+
+def _leaf(out: list[str], tag: str, text: str | None) -> None:
+    """An element with text only; ``<tag />`` when the text is empty or absent, as
+    ElementTree writes it."""
+    if text:
+        out.append(f"<{tag}>{_escape(text)}</{tag}>")
+    else:
+        out.append(f"<{tag} />")
+
+
+def _write_spt(out: list[str], s: Spt) -> None:
+    out.append(f"<SPT><ConditionNegated>{_flag(s.negated)}</ConditionNegated>")
+    for g in s.groups:
+        out.append(f"<Group>{g}</Group>")
+    if s.request_uri is not None:
+        _leaf(out, "RequestURI", s.request_uri)
+    elif s.method is not None:
+        _leaf(out, "Method", s.method)
+    elif s.header is not None:
+        out.append("<SIPHeader>")
+        _leaf(out, "Header", s.header)
+        if s.header_content is not None:
+            _leaf(out, "Content", s.header_content)
+        out.append("</SIPHeader>")
+    elif s.session_case is not None:
+        out.append(f"<SessionCase>{int(s.session_case)}</SessionCase>")
+    else:
+        out.append("<SessionDescription>")
+        _leaf(out, "Line", s.sdp_line)
+        if s.sdp_content is not None:
+            _leaf(out, "Content", s.sdp_content)
+        out.append("</SessionDescription>")
+    if s.registration_types:
+        out.append("<Extension>")
+        for t in s.registration_types:
+            out.append(f"<RegistrationType>{int(t)}</RegistrationType>")
+        out.append("</Extension>")
+    out.append("</SPT>")
+
+
+def _write_ifc(out: list[str], ifc: Ifc) -> None:
+    out.append(f"<InitialFilterCriteria><Priority>{ifc.priority}</Priority>")
+    if ifc.spts:
+        out.append(f"<TriggerPoint><ConditionTypeCNF>{_flag(ifc.condition_type_cnf)}"
+                   "</ConditionTypeCNF>")
+        for s in ifc.spts:
+            _write_spt(out, s)
+        out.append("</TriggerPoint>")
+    out.append("<ApplicationServer>")
+    _leaf(out, "ServerName", ifc.server_name)
+    out.append(f"<DefaultHandling>{int(ifc.default_handling)}</DefaultHandling>")
+    if ifc.service_info is not None:
+        _leaf(out, "ServiceInfo", ifc.service_info)
+    if ifc.include_register_request or ifc.include_register_response:
+        out.append("<Extension>")
+        for name, tag in _INCLUDE_TAGS:
+            if getattr(ifc, name):
+                out.append(f"<{tag} />")
+        out.append("</Extension>")
+    out.append("</ApplicationServer></InitialFilterCriteria>")
+
+
+def _build_tree(profile: Profile) -> bytes:
+    """`build` by ElementTree: the reference it is held to."""
     root = ET.Element("IMSSubscription")  # tIMSSubscription: PrivateID, ServiceProfile+
     _sub(root, "PrivateID", profile.private_id)
     for sp in profile.service_profiles:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ims_core import userdata
 from ims_core.userdata import Ifc, Profile, Spt, UserDataError
-from ims_core.userdata_xml import _read_encoded, _read_tree
+from ims_core.userdata_xml import _build_tree, _read_encoded, _read_tree
 from tests.test_userdata import _PROFILE, profile
 
 
@@ -43,6 +43,20 @@ def test_our_own_documents_take_the_fast_path() -> None:
     fast, tree = both(doc)
     assert fast == tree == FULL
     assert userdata.parse(doc) == FULL and userdata.parse(doc.decode()) == FULL
+
+
+def test_the_text_builder_writes_what_elementtree_writes_for_the_full_profile() -> None:
+    assert userdata.build(FULL) == _build_tree(FULL)
+    odd = profile(Ifc(1, "sip:as.example", service_info="a&b<c>d ]]> &amp;",
+                      spts=(Spt(header="X", header_content="<v>&"),)))
+    assert userdata.build(odd) == _build_tree(odd)
+    assert b"a&amp;b&lt;c&gt;d ]]&gt; &amp;amp;" in userdata.build(odd)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_PROFILE)
+def test_the_text_builder_writes_what_elementtree_writes(p: Profile) -> None:
+    assert userdata.build(p) == _build_tree(p)
 
 
 @settings(max_examples=150, deadline=None)
