@@ -19,7 +19,7 @@ from ims_core import auth
 RandSource = Callable[[int], bytes]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class AkaVector:
     """One quintuplet as MAA carries it (SIP-Authenticate = RAND ‖ AUTN)."""
 
@@ -29,6 +29,16 @@ class AkaVector:
     xres: bytes
     ck: bytes
     ik: bytes
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, sqn: int, rand: bytes, autn: bytes, xres: bytes, ck: bytes,
+                 ik: bytes) -> None:
+        object.__setattr__(self, "sqn", sqn)
+        object.__setattr__(self, "rand", rand)
+        object.__setattr__(self, "autn", autn)
+        object.__setattr__(self, "xres", xres)
+        object.__setattr__(self, "ck", ck)
+        object.__setattr__(self, "ik", ik)
 
     @property
     def sip_authenticate(self) -> bytes:

@@ -9,6 +9,11 @@ source; otherwise, or with ``IMS_CORE_PURE=1``, an import hook loads every liste
 from its ``.py`` file. All or none: a class compiled in one module cannot be subclassed
 by one interpreted in another, so a source edited after the build (a stale build) puts
 the whole process on the source, with a warning. Not compiled itself: it decides.
+
+mypyc compiles a dataclass's methods but not the ``__init__`` the dataclass decorator
+generates, which stays interpreted (several times the cost of a compiled one). The classes
+built several times per message are declared ``init=False`` with the ``__init__`` written
+out (``object.__setattr__`` for frozen ones, which mypyc turns into a plain field store).
 """
 
 from __future__ import annotations

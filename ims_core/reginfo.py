@@ -29,7 +29,7 @@ class ReginfoError(ValueError):
     """A body that is not a valid reginfo document (a receiver answers 400)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ContactInfo:
     """One ``<contact>``: ``uri`` is the bare contact URI; other Contact parameters such
     as ``+sip.instance`` travel as ``<unknown-param>`` (``params``)."""
@@ -41,12 +41,22 @@ class ContactInfo:
     expires: int | None = None
     params: tuple[tuple[str, str | None], ...] = ()
 
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, id: str, state: str, event: str, uri: str, expires: int | None = None,
+                 params: tuple[tuple[str, str | None], ...] = ()) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "state", state)
+        object.__setattr__(self, "event", event)
+        object.__setattr__(self, "uri", uri)
+        object.__setattr__(self, "expires", expires)
+        object.__setattr__(self, "params", params)
+
     @property
     def active(self) -> bool:
         return self.state == "active"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RegistrationInfo:
     """One ``<registration>``: an address-of-record (a public identity) and its contacts."""
 
@@ -54,6 +64,14 @@ class RegistrationInfo:
     id: str
     state: str
     contacts: tuple[ContactInfo, ...] = ()
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, aor: str, id: str, state: str, contacts: tuple[ContactInfo,
+                 ...] = ()) -> None:
+        object.__setattr__(self, "aor", aor)
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "state", state)
+        object.__setattr__(self, "contacts", contacts)
 
     @property
     def active_contacts(self) -> tuple[ContactInfo, ...]:

@@ -29,12 +29,17 @@ from ims_core.diameter.avp import missing_avp
 from ims_core.metrics.groups import HssMetrics
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class Outcome:
     """A base Result-Code or a Cx Experimental-Result-Code (vendor 10415), never both."""
 
     result_code: int | None = None
     experimental: int | None = None
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, result_code: int | None = None, experimental: int | None = None) -> None:
+        object.__setattr__(self, "result_code", result_code)
+        object.__setattr__(self, "experimental", experimental)
 
     @property
     def ok(self) -> bool:

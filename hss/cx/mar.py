@@ -33,7 +33,7 @@ from ims_core.diameter.avp import grouped_avp, typed
 UNKNOWN_SCHEME = "unknown"  # TS 29.228 §6.3.1: the HSS picks the subscriber's scheme
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class MarRequest:
     impi: str
     impu: str
@@ -41,6 +41,16 @@ class MarRequest:
     n: int = 1
     server_name: str = ""
     authorization: bytes | None = None  # RAND ‖ AUTS on resync
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, impi: str, impu: str, scheme: str, n: int = 1, server_name: str = "",
+                 authorization: bytes | None = None) -> None:
+        object.__setattr__(self, "impi", impi)
+        object.__setattr__(self, "impu", impu)
+        object.__setattr__(self, "scheme", scheme)
+        object.__setattr__(self, "n", n)
+        object.__setattr__(self, "server_name", server_name)
+        object.__setattr__(self, "authorization", authorization)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

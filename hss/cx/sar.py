@@ -47,7 +47,7 @@ _DEREGISTER_KEEP_NAME = {
 _AUTH_FAILED = {T.AUTHENTICATION_FAILURE, T.AUTHENTICATION_TIMEOUT}
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class SarRequest:
     impi: str | None
     impus: tuple[str, ...]
@@ -56,13 +56,32 @@ class SarRequest:
     user_data_available: bool = False
     origin_host: str | None = None  # the S-CSCF's Diameter identity: RTR/PPR go there
 
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, impi: str | None, impus: tuple[str, ...], server_name: str,
+                 assignment_type: int, user_data_available: bool = False,
+                 origin_host: str | None = None) -> None:
+        object.__setattr__(self, "impi", impi)
+        object.__setattr__(self, "impus", impus)
+        object.__setattr__(self, "server_name", server_name)
+        object.__setattr__(self, "assignment_type", assignment_type)
+        object.__setattr__(self, "user_data_available", user_data_available)
+        object.__setattr__(self, "origin_host", origin_host)
 
-@dataclasses.dataclass(frozen=True, slots=True)
+
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class SarAnswer:
     outcome: Outcome
     impi: str | None = None
     user_data: bytes | None = None
     server_name: str | None = None  # on 5005, the S-CSCF already assigned
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, outcome: Outcome, impi: str | None = None, user_data: bytes | None = None,
+                 server_name: str | None = None) -> None:
+        object.__setattr__(self, "outcome", outcome)
+        object.__setattr__(self, "impi", impi)
+        object.__setattr__(self, "user_data", user_data)
+        object.__setattr__(self, "server_name", server_name)
 
 
 def _active(sub: Subscriber) -> bool:

@@ -30,7 +30,7 @@ class AuthType(enum.IntEnum):
     REGISTRATION_AND_CAPABILITIES = 2
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class UarRequest:
     impi: str
     impu: str
@@ -38,12 +38,28 @@ class UarRequest:
     auth_type: int = AuthType.REGISTRATION
     emergency: bool = False  # UAR-Flags bit 0
 
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, impi: str, impu: str, visited_network: str = "",
+                 auth_type: int = AuthType.REGISTRATION, emergency: bool = False) -> None:
+        object.__setattr__(self, "impi", impi)
+        object.__setattr__(self, "impu", impu)
+        object.__setattr__(self, "visited_network", visited_network)
+        object.__setattr__(self, "auth_type", auth_type)
+        object.__setattr__(self, "emergency", emergency)
 
-@dataclasses.dataclass(frozen=True, slots=True)
+
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class UarAnswer:
     outcome: Outcome
     server_name: str | None = None
     capabilities: bool = False  # include Server-Capabilities
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, outcome: Outcome, server_name: str | None = None,
+                 capabilities: bool = False) -> None:
+        object.__setattr__(self, "outcome", outcome)
+        object.__setattr__(self, "server_name", server_name)
+        object.__setattr__(self, "capabilities", capabilities)
 
 
 def decide(req: UarRequest, ctx: CxContext) -> UarAnswer:

@@ -84,7 +84,7 @@ NOT_READY_RETRY_AFTER = 5  # seconds, in the 503 to an OPTIONS while the HSS is 
 DRAINING_RETRY_AFTER = 30  # seconds, in the 503 to a new request while the node stops
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, init=False)
 class DiameterQuery:
     """A Cx request the core wants sent. ``on_answer(outcome, now)`` gets the result
     once; ``ctx`` is the SIP request waiting on it (None for a query nobody waits on,
@@ -97,6 +97,17 @@ class DiameterQuery:
     deadline: float
     ctx: RequestContext[Any] | None = None
     done: bool = field(default=False, compare=False)
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, request: Message, on_answer: Callable[[CxOutcome, float], None],
+                 timeout: float, deadline: float, ctx: RequestContext[Any] | None = None,
+                 done: bool = False) -> None:
+        self.request = request
+        self.on_answer = on_answer
+        self.timeout = timeout
+        self.deadline = deadline
+        self.ctx = ctx
+        self.done = done
 
 
 def reason_value(status: int, text: str) -> str:

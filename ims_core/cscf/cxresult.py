@@ -39,7 +39,7 @@ class Procedure(enum.Enum):
     SAR = "SAA"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class CxVerdict:
     """``ok``: go on. Otherwise answer ``status`` (with ``phrase`` as the reason phrase
     when set) and put ``text`` in the Reason header; ``no_answer`` means the status is
@@ -51,6 +51,16 @@ class CxVerdict:
     phrase: str | None = None
     code: int | None = None
     no_answer: bool = False
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, ok: bool, status: int = 0, text: str = "", phrase: str | None = None,
+                 code: int | None = None, no_answer: bool = False) -> None:
+        object.__setattr__(self, "ok", ok)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "phrase", phrase)
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "no_answer", no_answer)
 
 
 OK = CxVerdict(True)

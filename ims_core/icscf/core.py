@@ -57,7 +57,7 @@ UNRESOLVABLE_SCSCF = CxVerdict(False, 500, "the S-CSCF named by the HSS has no a
                                "Server Internal Error - S-CSCF Not Resolvable")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class IcscfRequest:
     """What the I-CSCF knows about one request while the HSS is asked: the UAR's
     fields for a REGISTER, the Public-Identity of the LIR for an initial request; for a
@@ -69,6 +69,16 @@ class IcscfRequest:
     candidates: list[str] = field(default_factory=list)
     tried: list[str] = field(default_factory=list)
     named_by_hss: bool = False
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, uar: UarFields | None = None, lir_impu: str | None = None,
+                 candidates: list[str] | None = None, tried: list[str] | None = None,
+                 named_by_hss: bool = False) -> None:
+        self.uar = uar
+        self.lir_impu = lir_impu
+        self.candidates = [] if candidates is None else candidates
+        self.tried = [] if tried is None else tried
+        self.named_by_hss = named_by_hss
 
     def was_tried(self, name: str) -> bool:
         key = name_key(name)

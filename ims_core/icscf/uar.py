@@ -28,7 +28,7 @@ class AuthType(IntEnum):
     REGISTRATION_AND_CAPABILITIES = 2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class UarFields:
     """What a UAR says about one REGISTER."""
 
@@ -36,6 +36,13 @@ class UarFields:
     impu: str
     visited_network: str
     auth_type: AuthType
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, impi: str, impu: str, visited_network: str, auth_type: AuthType) -> None:
+        object.__setattr__(self, "impi", impi)
+        object.__setattr__(self, "impu", impu)
+        object.__setattr__(self, "visited_network", visited_network)
+        object.__setattr__(self, "auth_type", auth_type)
 
     def avps(self) -> list[tuple[str, Any]]:
         return [
@@ -142,12 +149,17 @@ def uar_fields(request: Request, domain: str) -> UarFields:
 # -- the answer ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ForwardTo:
     """Route to the S-CSCF named ``server_name`` (2001/2002 with Server-Name)."""
 
     server_name: str
     code: int | None
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, server_name: str, code: int | None) -> None:
+        object.__setattr__(self, "server_name", server_name)
+        object.__setattr__(self, "code", code)
 
 
 @dataclass(frozen=True, slots=True)

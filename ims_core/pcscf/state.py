@@ -24,7 +24,7 @@ class Leg(enum.Enum):
     DIALOG = "dialog"  # within a dialog we Record-Routed, either way
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class PcscfRequest:
     """`leg`: the case, once routed. `via_path`: the top Route was our Path URI (RFC 3327
     §5.3). `record_route_leg` / `ue_transport`: our Record-Route's `ims-leg` and the
@@ -45,3 +45,20 @@ class PcscfRequest:
     protected: ProtectedSet | None = None
     sec_offer: Choice | None = None
     ue_protected: bool = False
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, leg: Leg | None = None, via_path: bool = False,
+                 record_route_leg: Leg | None = None, ue_transport: str = "UDP",
+                 registration: Registration | None = None, from_ue: bool = False,
+                 to_ue: bool = False, protected: ProtectedSet | None = None,
+                 sec_offer: Choice | None = None, ue_protected: bool = False) -> None:
+        self.leg = leg
+        self.via_path = via_path
+        self.record_route_leg = record_route_leg
+        self.ue_transport = ue_transport
+        self.registration = registration
+        self.from_ue = from_ue
+        self.to_ue = to_ue
+        self.protected = protected
+        self.sec_offer = sec_offer
+        self.ue_protected = ue_protected

@@ -16,13 +16,19 @@ from .routing import Attempt, Target
 StateT = TypeVar("StateT")
 
 
-@dataclass(slots=True)  # not frozen: one per message sent, and frozen costs 4x to build
+@dataclass(slots=True, init=False)  # not frozen: one per message sent, and frozen costs 4x to build
 class Send:
     """Bytes for the transport. `tx` is the transaction to tell if sending fails."""
 
     data: bytes
     dest: Destination
     tx: Transaction | None = None
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, data: bytes, dest: Destination, tx: Transaction | None = None) -> None:
+        self.data = data
+        self.dest = dest
+        self.tx = tx
 
 
 class Branch(Generic[StateT]):

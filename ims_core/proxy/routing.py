@@ -25,7 +25,7 @@ from .config import ProxyConfig
 DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Target:
     """Where to forward a request (§16.5). `uri` replaces the Request-URI (None keeps
     it); `next_hop` sends there instead of to the top Route / Request-URI (§16.6 step 7,
@@ -40,6 +40,14 @@ class Target:
     next_hop: Destination | None = None
     flow: bool = False
     route: tuple[str, ...] = ()
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, uri: Uri | None = None, next_hop: Destination | None = None,
+                 flow: bool = False, route: tuple[str, ...] = ()) -> None:
+        object.__setattr__(self, "uri", uri)
+        object.__setattr__(self, "next_hop", next_hop)
+        object.__setattr__(self, "flow", flow)
+        object.__setattr__(self, "route", route)
 
 
 @dataclass(slots=True)

@@ -70,7 +70,7 @@ def implicit_set(impu: str, profile: Profile | None) -> tuple[tuple[str, ...], f
     return tuple(identities), frozenset(barred)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ContactUpdate:
     """What a REGISTER asks for (RFC 3261 §10.2): contacts with their requested
     lifetime, ``star`` (remove all), or neither (a query of the current bindings).
@@ -78,6 +78,12 @@ class ContactUpdate:
 
     star: bool = False
     contacts: list[tuple[NameAddr, int]] = field(default_factory=list)
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, star: bool = False, contacts: list[tuple[NameAddr,
+                 int]] | None = None) -> None:
+        self.star = star
+        self.contacts = [] if contacts is None else contacts
 
     @property
     def is_query(self) -> bool:

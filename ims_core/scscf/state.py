@@ -13,7 +13,7 @@ from .legs import Leg
 from .registrar import ContactUpdate
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Registering:
     """A REGISTER once its identities are known: the private identity to authenticate,
     the public one (``impu_key`` form), what it asks for, and its Digest credentials."""
@@ -22,6 +22,14 @@ class Registering:
     impu: str
     update: ContactUpdate
     cred: AuthHeader | None
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, impi: str, impu: str, update: ContactUpdate,
+                 cred: AuthHeader | None) -> None:
+        self.impi = impi
+        self.impu = impu
+        self.update = update
+        self.cred = cred
 
 
 @dataclass(slots=True)
@@ -36,7 +44,7 @@ class AsHop:
     target: Target
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ScscfRequest:
     """``leg``: the leg the Route naming us put the request on (None: no marker);
     ``register``: a REGISTER's identities; ``record_route``: the leg to Record-Route the
@@ -49,3 +57,13 @@ class ScscfRequest:
     record_route: str | None = None
     as_hop: AsHop | None = None
     ifc_done: int | None = None
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, leg: Leg | None = None, register: Registering | None = None,
+                 record_route: str | None = None, as_hop: AsHop | None = None,
+                 ifc_done: int | None = None) -> None:
+        self.leg = leg
+        self.register = register
+        self.record_route = record_route
+        self.as_hop = as_hop
+        self.ifc_done = ifc_done

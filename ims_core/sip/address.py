@@ -25,7 +25,7 @@ _TOKEN_ONLY_RE = re.compile(TOKEN)
 _SPLIT_MARKS = re.compile(r'[",<>\\]')  # what split_values looks at
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class NameAddr(HasParams):
     """One address with header parameters (`tag`, `expires`, `q`, ...).
 
@@ -36,6 +36,13 @@ class NameAddr(HasParams):
     uri: Uri
     display_name: str | None = None
     params: list[Param] = field(default_factory=list)
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, uri: Uri, display_name: str | None = None,
+                 params: list[Param] | None = None) -> None:
+        self.uri = uri
+        self.display_name = display_name
+        self.params = [] if params is None else params
 
     def __str__(self) -> str:
         if self.display_name is None:

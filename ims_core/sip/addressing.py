@@ -26,7 +26,7 @@ DEFAULT_PORT = 5060
 UDP_SIZE_LIMIT = 1300
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Destination:
     """Send to `host:port` over `transport`; `conn`, when set, is the transport's
     connection to prefer (a response goes back over the request's connection, §18.2.2).
@@ -38,6 +38,15 @@ class Destination:
     port: int
     conn: object | None = None
     local_port: int = 0
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, transport: str, host: str, port: int, conn: object | None = None,
+                 local_port: int = 0) -> None:
+        object.__setattr__(self, "transport", transport)
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "conn", conn)
+        object.__setattr__(self, "local_port", local_port)
 
     @property
     def reliable(self) -> bool:
@@ -78,7 +87,7 @@ def destination(transport: str, host: str, port: int, conn: object | None = None
     return dest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Source:
     """Where a received message came from: transport, remote address, the connection
     (TCP) and, for a request, where its responses go (`reply_to`, §18.2.2).
@@ -90,6 +99,16 @@ class Source:
     conn: object | None = None
     reply_to: Destination | None = None
     local_port: int = 0
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, transport: str, host: str, port: int, conn: object | None = None,
+                 reply_to: Destination | None = None, local_port: int = 0) -> None:
+        object.__setattr__(self, "transport", transport)
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "conn", conn)
+        object.__setattr__(self, "reply_to", reply_to)
+        object.__setattr__(self, "local_port", local_port)
 
     @property
     def reliable(self) -> bool:

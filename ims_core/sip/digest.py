@@ -36,11 +36,17 @@ _FAST_SEPS = frozenset({",", ", "})
 _UNQUOTED = frozenset({"algorithm", "stale", "nc", "qop"})
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class AuthParam:
     name: str
     value: str  # unquoted text
     quoted: bool
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, name: str, value: str, quoted: bool) -> None:
+        self.name = name
+        self.value = value
+        self.quoted = quoted
 
 
 class AuthHeader:

@@ -92,7 +92,7 @@ def is_event(value: str | None, package: str, ident: str | None = None) -> bool:
 
 
 # -- Subscription-State (RFC 6665 §8.2.3) ---------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class SubscriptionState:
     """``active;expires=600`` or ``terminated;reason=probation;retry-after=30``: ``value``
     is active, pending or terminated; ``str()`` writes the header value."""
@@ -101,6 +101,14 @@ class SubscriptionState:
     expires: int | None = None
     reason: str | None = None
     retry_after: int | None = None
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, value: str, expires: int | None = None, reason: str | None = None,
+                 retry_after: int | None = None) -> None:
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "expires", expires)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "retry_after", retry_after)
 
     @property
     def terminated(self) -> bool:

@@ -14,7 +14,7 @@ from .params import HasParams, Param, format_params, parse_generic_params
 MAGIC_COOKIE = "z9hG4bK"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Via(HasParams):
     """One via-parm: `SIP/2.0/UDP host:port;branch=...;received=...;rport`."""
 
@@ -23,6 +23,15 @@ class Via(HasParams):
     port: int | None = None
     params: list[Param] = field(default_factory=list)
     protocol: str = "SIP/2.0"
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, transport: str, host: str, port: int | None = None,
+                 params: list[Param] | None = None, protocol: str = "SIP/2.0") -> None:
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.params = [] if params is None else params
+        self.protocol = protocol
 
     def __str__(self) -> str:
         sent_by = self.host if self.port is None else f"{self.host}:{self.port}"
@@ -107,12 +116,17 @@ def parse_via(value: str) -> Via:
     return Via(transport, host, port, params, protocol)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class CSeq:
     """CSeq: sequence number (< 2**31, §8.1.1.5) and method."""
 
     seq: int
     method: str
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, seq: int, method: str) -> None:
+        object.__setattr__(self, "seq", seq)
+        object.__setattr__(self, "method", method)
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"

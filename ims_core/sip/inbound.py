@@ -25,12 +25,17 @@ from .message import Request, Response, make_response
 from .parser import DEFAULT_LIMITS, Limits, error_response, is_keepalive, parse_message
 
 
-@dataclass(slots=True)  # not frozen: one is made per message, and frozen costs 2x
+@dataclass(slots=True, init=False)  # not frozen: one is made per message, and frozen costs 2x
 class Deliver:
     """Hand `message` to the transaction user."""
 
     message: Request | Response
     source: Source
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, message: Request | Response, source: Source) -> None:
+        self.message = message
+        self.source = source
 
 
 @dataclass(frozen=True, slots=True)

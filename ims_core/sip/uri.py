@@ -36,7 +36,7 @@ def unescape(text: str) -> str:
     return _pct_unquote(text, errors="surrogateescape") if "%" in text else text
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class SipUri(HasParams):
     """sip: / sips: URI. `host` keeps IPv6 brackets; `params` and `headers` keep order."""
 
@@ -47,6 +47,18 @@ class SipUri(HasParams):
     params: list[Param] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
     scheme: str = "sip"
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, host: str, user: str | None = None, password: str | None = None,
+                 port: int | None = None, params: list[Param] | None = None,
+                 headers: list[tuple[str, str]] | None = None, scheme: str = "sip") -> None:
+        self.host = host
+        self.user = user
+        self.password = password
+        self.port = port
+        self.params = [] if params is None else params
+        self.headers = [] if headers is None else headers
+        self.scheme = scheme
 
     def __str__(self) -> str:
         parts = [self.scheme, ":"]

@@ -10,12 +10,16 @@ from dataclasses import dataclass
 from ims_core.sip import Request, Response
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ResponseReceived:
     """A client transaction passes a response up: every 1xx, the first non-2xx final
     response, and every 2xx (retransmissions too: the TU forwards them, §16.7, RFC 6026)."""
 
     response: Response
+
+    # Written out (init=False): mypyc compiles it; see ims_core/native.py.
+    def __init__(self, response: Response) -> None:
+        self.response = response
 
 
 @dataclass(slots=True)
