@@ -14,7 +14,7 @@ import functools
 from collections.abc import Iterable
 
 from hss.model import Ifc, PublicIdentity, Subscriber
-from ims_core import userdata
+from ims_core import userdata, userdata_xml
 
 
 def profile(sub: Subscriber, impus: Iterable[PublicIdentity] | None = None) -> userdata.Profile:
@@ -48,5 +48,11 @@ def _profile(impi: str, barred: bool, impus: _Sent, ifcs: tuple[Ifc, ...]) -> us
 def _document(impi: str, barred: bool, impus: _Sent, ifcs: tuple[Ifc, ...]) -> bytes:
     # Most SAAs carry the document, and it was half a SAR's CPU. Keyed by every value
     # _profile reads (immutable values), so any provisioning change is another key and no
-    # entry can go stale; bounded.
-    return userdata.build(_profile(impi, barred, impus, ifcs))
+    # entry can go stale; bounded. Written from the stored values, checked when stored:
+    # what `userdata.build(_profile(...))` writes (tests/hss/test_userdata.py).
+    rows = [(impu, own or barred, kind) for impu, own, kind in impus]
+    return userdata_xml.write(impi, ((rows, sorted(ifcs, key=_priority)),))
+
+
+def _priority(ifc: Ifc) -> int:
+    return ifc.priority

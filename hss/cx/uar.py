@@ -30,6 +30,9 @@ class AuthType(enum.IntEnum):
     REGISTRATION_AND_CAPABILITIES = 2
 
 
+_AUTH_TYPES = frozenset(int(t) for t in AuthType)
+
+
 @dataclasses.dataclass(frozen=True, slots=True, init=False)
 class UarRequest:
     impi: str
@@ -73,7 +76,7 @@ def decide(req: UarRequest, ctx: CxContext) -> UarAnswer:
     all_barred = sub.barred or (ident.barred and all(p.barred for p in sub.impus))
     if all_barred and not req.emergency:
         return UarAnswer(base(ResultCode.AUTHORIZATION_REJECTED))
-    if req.auth_type not in tuple(AuthType):
+    if req.auth_type not in _AUTH_TYPES:
         return UarAnswer(base(ResultCode.INVALID_AVP_VALUE))
     # Step 4: roaming (not for de-registration).
     allowed = ctx.cx.allowed_visited_networks

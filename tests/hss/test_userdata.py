@@ -121,3 +121,14 @@ def test_the_document_is_built_once_whatever_the_registration_state() -> None:
         dataclasses.replace(p, barred=True) for p in s.impus))
     assert userdata.build(barred) != first
     assert userdata._document.cache_info().misses == misses + 1
+
+
+def test_the_document_written_from_stored_values_is_the_models() -> None:
+    ifcs = (Ifc(priority=9, server_name="sip:as9.example"),
+            Ifc(priority=1, server_name="sip:as1.example", service_info="a&b<c>",
+                spts=(Spt(method="INVITE"),)))
+    for barred in (False, True):
+        s = subscriber(ifcs=ifcs, barred=barred)
+        impus = (PublicIdentity(s.impus[0].impu, barred=True),)
+        for chosen in (None, impus):
+            assert userdata.build(s, chosen) == shared.build(userdata.profile(s, chosen))
