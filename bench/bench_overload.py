@@ -51,7 +51,6 @@ SIPP = ("127.0.0.66", 5070)
 SCENARIO = SCENARIOS / "register_aka.xml"
 TIMED = (("r401", "REG->401"), ("r200", "REG->200"))  # register_aka.xml's rtd counters
 QUICK_RATES = (100, 150, 200, 300, 400, 500, 600, 800, 1000)
-GUESS = 600  # reg/s: the capacity the subscribers are seeded for when not given
 CSCFS = ("pcscf", "icscf", "scscf")
 NODES: dict[str, int] = {}  # node name → PID of the running lab's processes
 RECOVERY_S = 1.0  # seconds after the load drops by which the 503s must have stopped
@@ -188,11 +187,13 @@ def main() -> int:
     ap.add_argument("--step-seconds", type=float, default=3.0)
     ap.add_argument("--subscribers", type=int, default=0,
                     help="seeded per lab (default: enough for the runs at --capacity, "
-                         f"else at {GUESS} reg/s)")
+                         "else at the ramp's top rate)")
     args = ap.parse_args()
     if not have_sipp("overload"):
         return 1
-    top = args.capacity or GUESS
+    # Without --capacity, enough for whatever the ramp finds: up to its top rate (a guess
+    # below what a fast host sustains left the overload run without subscribers).
+    top = args.capacity or max(args.rates)
     need = args.subscribers or int(
         (0 if args.capacity else sum(args.rates) * args.step_seconds)
         + top * (2 * args.seconds + args.recovery_seconds)) + 100

@@ -56,7 +56,7 @@ def read(data: bytes | str, max_size: int, fast: Callable[[str], T | None] | Non
     above first: by *fast* (a reader of one writer's own form, None for any other text)
     when it knows it, else by *tree* from the parsed root. UnsafeXmlError for anything
     refused; what the readers raise passes through."""
-    if isinstance(data, str):
+    if isinstance(data, str) and not data.isascii():  # ASCII holds no surrogate to refuse
         data = data.encode("utf-8", "surrogatepass")
     text = checked_text(data, max_size)
     found = fast(text) if fast is not None else None
