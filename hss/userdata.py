@@ -40,7 +40,7 @@ def _sent(sub: Subscriber, impus: Iterable[PublicIdentity] | None) -> _Sent:
 def _profile(impi: str, barred: bool, impus: _Sent, ifcs: tuple[Ifc, ...]) -> userdata.Profile:
     identities = tuple(userdata.PublicIdentity(impu, own or barred, kind)
                        for impu, own, kind in impus)
-    by_priority = tuple(sorted(ifcs, key=lambda i: i.priority))
+    by_priority = tuple(sorted(ifcs, key=_priority))
     return userdata.Profile(impi, (userdata.ServiceProfile(identities, by_priority),))
 
 
