@@ -66,8 +66,8 @@ class RegistrationInfo:
     contacts: tuple[ContactInfo, ...] = ()
 
     # Written out (init=False): mypyc compiles it; see ims_core/native.py.
-    def __init__(self, aor: str, id: str, state: str, contacts: tuple[ContactInfo,
-                 ...] = ()) -> None:
+    def __init__(self, aor: str, id: str, state: str,
+                 contacts: tuple[ContactInfo, ...] = ()) -> None:
         object.__setattr__(self, "aor", aor)
         object.__setattr__(self, "id", id)
         object.__setattr__(self, "state", state)

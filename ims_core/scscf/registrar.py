@@ -80,8 +80,8 @@ class ContactUpdate:
     contacts: list[tuple[NameAddr, int]] = field(default_factory=list)
 
     # Written out (init=False): mypyc compiles it; see ims_core/native.py.
-    def __init__(self, star: bool = False, contacts: list[tuple[NameAddr,
-                 int]] | None = None) -> None:
+    def __init__(self, star: bool = False,
+                 contacts: list[tuple[NameAddr, int]] | None = None) -> None:
         self.star = star
         self.contacts = [] if contacts is None else contacts
 
