@@ -9,41 +9,48 @@ commands side by side.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hss import cli as hss_cli
-from ims_core.auth import cli as auth_cli
-from ims_core.cscf import cli as cscf_cli
-from ims_core.proxy import cli as proxy_cli
-from ims_core.ue import cli as ue_cli
-
-from . import health, lab
-
-# In the order --help lists them.
-SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (
-    lab.register,
-    cscf_cli.register,
-    auth_cli.register,
-    hss_cli.register,
-    health.register,
-    proxy_cli.register,
-    ue_cli.register,
-)
+# Each command -> the module whose ``register`` adds it, in the order --help lists them.
+# Only the named command's module is imported (an emulated or busy host starts a node or a
+# UE seconds sooner); --help and unknown commands load them all.
+COMMANDS: dict[str, str] = {
+    "lab": "ims_lab.lab",
+    "pcscf": "ims_core.cscf.cli", "icscf": "ims_core.cscf.cli", "scscf": "ims_core.cscf.cli",
+    "auth": "ims_core.auth.cli",
+    "hss": "hss.cli", "hss-api": "hss.cli", "subscriber": "hss.cli",
+    "health": "ims_lab.health",
+    "proxy": "ims_core.proxy.cli",
+    "ue": "ims_core.ue.cli",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for *command* only, or (None, or a name not in :data:`COMMANDS`) for
+    every command."""
     parser = argparse.ArgumentParser(prog="ims-core", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for register in SUBCOMMANDS:
+    wanted = [COMMANDS[command]] if command in COMMANDS else COMMANDS.values()
+    register: Callable[[Any], None]
+    for module in dict.fromkeys(wanted):
+        register = importlib.import_module(module).register
         register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["health"]:
+        from . import readyz  # http.client: loaded for this command only
+
+        probed = readyz.quick(argv)
+        if probed is not None:
+            return probed
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         status: int = args.func(args)
     except KeyboardInterrupt:

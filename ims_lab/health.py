@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
-import http.client
 import importlib
 import ipaddress
 import math
@@ -33,7 +31,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from hss.config import HssConfig, load_config
 from ims_core.config import ConfigError, add_config_args, cli_overrides, load
@@ -44,21 +41,14 @@ from ims_core.diameter.errors import ResultCode
 from ims_core.sip import Headers, Request, Response, SipParseError, parse_message
 from ims_core.sip.fields import MAGIC_COOKIE
 
+from .readyz import DEFAULT_TIMEOUT, NODES, Verdict, probe_http
+
 # A CSCF's config class, in its own package (imported only when that node is probed).
 CSCF_CONFIGS = {"pcscf": "PcscfConfig", "icscf": "IcscfConfig", "scscf": "ScscfConfig"}
-NODES = (*CSCF_CONFIGS, "hss")
-DEFAULT_TIMEOUT = 3.0
-HEALTHY, UNHEALTHY = 0, 1
 T1 = 0.5  # RFC 3261 §17.1.2.2: the OPTIONS is sent again after T1, 2·T1, … (Timer E)
 DISCONNECT_CAUSE = 2  # DO_NOT_WANT_TO_TALK_TO_YOU (RFC 6733 §5.4.3): a probe, not a peer
 
 Rng = Callable[[int], bytes]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Verdict:
-    healthy: bool
-    reason: str
 
 
 class _Deadline:
@@ -280,34 +270,6 @@ def metrics_url(host: str, port: int, path: str = "/readyz") -> str:
     return f"http://{_uri_host(_probe_host(host))}:{port}{path}"
 
 
-def probe_http(node: str, url: str, timeout: float) -> Verdict:
-    """GET *url* (plain HTTP, no proxy): 200 healthy; otherwise what the node answered
-    (a 503 from ``/readyz`` gives its reasons, one per line)."""
-    parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        return Verdict(False, f"{node}: {url!r} is no http:// URL")
-    try:
-        port = parts.port or 80
-    except ValueError:
-        return Verdict(False, f"{node}: {url!r} has a bad port")
-    path = parts.path or "/"
-    if parts.query:
-        path += f"?{parts.query}"
-    conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers={"User-Agent": "ims-core-health"})
-        response = conn.getresponse()
-        body = response.read(4096).decode("utf-8", "replace")
-    except (OSError, http.client.HTTPException) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        return Verdict(False, f"{node}: no HTTP answer from {url}: {reason or type(exc).__name__}")
-    finally:
-        conn.close()
-    said = "; ".join(line.strip() for line in body.splitlines() if line.strip())
-    text = f"{node}: {url} answered {response.status} {response.reason}"
-    return Verdict(response.status == 200, f"{text}: {said}" if said else text)
-
-
 def config_readyz_url(node: str, config: str | None, overrides: Sequence[str],
                       environ: Mapping[str, str] | None) -> str:
     """The ``/readyz`` URL of *node*'s ``[metrics]`` table, read as the node reads it;
@@ -379,5 +341,4 @@ def run(args: argparse.Namespace) -> int:
             verdict = Verdict(False, f"{args.node}: bad config: {exc}")
         else:
             verdict = probe_http(args.node, url, timeout)
-    print(f"{'healthy' if verdict.healthy else 'unhealthy'}: {verdict.reason}", flush=True)
-    return HEALTHY if verdict.healthy else UNHEALTHY
+    return verdict.report()

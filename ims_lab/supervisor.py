@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from ims_core import runtime
 
-from .health import metrics_url, probe_http
+from .health import metrics_url
 from .procs import IMS_CORE
+from .readyz import probe_http
 
 # What a readiness check found wrong, as (what, detail) for "<node>: <what> after Ns<detail>".
 Problem = tuple[str, str] | None
