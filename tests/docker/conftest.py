@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ims_core.config import ConfigError
-from tests.docker.compose import Project, load_project
+from tests.docker.compose import Project, load_project, probing_every
 from tests.docker.netns import (
     Host,
     SubnetInUse,
@@ -40,7 +40,9 @@ def require_netns() -> None:
 def compose_project() -> Project:
     if not COMPOSE.exists():
         pytest.fail(f"{COMPOSE} is missing")
-    return load_project(COMPOSE, environ=compose_environ())
+    # Probed every second while starting: the topology is up sooner, as in a Docker with
+    # `start_interval: 1s` (tests/vm/ipsec_lab.py does the same).
+    return probing_every(load_project(COMPOSE, environ=compose_environ()), 1.0)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ims_core.ipsec import ENCRYPTION, INTEGRITY
 from ims_lab.plan import imsi
-from tests.docker.compose import Project, load_project
+from tests.docker.compose import Project, load_project, probing_every
 from tests.docker.netns import Host, Topology, running
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker" / "compose.yaml"
@@ -309,7 +309,7 @@ def lab_project() -> Project:
     # The provisioning API plays no part in IPsec: one Python process fewer under emulation.
     services = {name: replace(svc, environment={**svc.environment, **extra.get(name, {})})
                 for name, svc in project.services.items() if name != "hss-api"}
-    return replace(project, services=services)
+    return probing_every(replace(project, services=services), 1.0)
 
 
 @dataclass
