@@ -11,6 +11,7 @@ injection files.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 
 from hss.config import ApiConfig, CapabilitiesConfig, CxConfig, HssConfig, StoreConfig
@@ -125,23 +126,26 @@ def pcscf_config(plan: Addresses, *, log_level: str = "info", subscribe: bool = 
 def write_node_configs(directory: Path, plan: Addresses, *, log_level: str = "info",
                        hss_log_level: str = "warning", min_expires: int = 60,
                        avoid_res_zero_octet: bool = True, pcscf_subscribe: bool = True,
-                       metrics: bool = False, persist: Collection[str] = ()
-                       ) -> dict[str, Path]:
+                       metrics: bool = False, persist: Collection[str] = (),
+                       t1: float = 0.5) -> dict[str, Path]:
     """``directory``/{hss,scscf,icscf,pcscf}.toml for ``plan`` (the HSS database in
     ``directory`` too); node → path, in start order. ``metrics``: every node's metrics
     listener on (:meth:`Addresses.metrics`); ``persist``: the CSCFs ("scscf", "pcscf")
-    whose registrations survive restarts, each in its SQLite file in ``directory``."""
+    whose registrations survive restarts, each in its SQLite file in ``directory``;
+    ``t1``: the CSCFs' RFC 3261 T1 (a shorter one brings Timer F, 64*T1, closer)."""
     comment = "Written from an address plan by ims_lab.plan; rewritten on every use."
     configs = {
         "hss": hss_config(plan, directory, avoid_res_zero_octet=avoid_res_zero_octet,
                           log_level=hss_log_level, metrics=metrics),
-        "scscf": scscf_config(plan, min_expires=min_expires, log_level=log_level,
-                              metrics=metrics,
-                              state_dir=directory if "scscf" in persist else None),
-        "icscf": icscf_config(plan, log_level=log_level, metrics=metrics),
-        "pcscf": pcscf_config(plan, log_level=log_level, subscribe=pcscf_subscribe,
-                              metrics=metrics,
-                              state_dir=directory if "pcscf" in persist else None),
+        "scscf": replace(scscf_config(plan, min_expires=min_expires, log_level=log_level,
+                                      metrics=metrics,
+                                      state_dir=directory if "scscf" in persist else None),
+                         t1=t1),
+        "icscf": replace(icscf_config(plan, log_level=log_level, metrics=metrics), t1=t1),
+        "pcscf": replace(pcscf_config(plan, log_level=log_level, subscribe=pcscf_subscribe,
+                                      metrics=metrics,
+                                      state_dir=directory if "pcscf" in persist else None),
+                         t1=t1),
     }
     return {node: write_toml(directory / f"{node}.toml", configs[node], comment)
             for node in NODES}

@@ -51,13 +51,14 @@ class RunningLab:
 def start_lab(workdir: Path, plan: Addresses, *, subscribers: int,
               extra: Iterable[Subscriber] = (), log_level: str = "info",
               min_expires: int = 60, timeout: float = 20.0,
-              pcscf_subscribe: bool = True, metrics: bool = False) -> RunningLab:
+              pcscf_subscribe: bool = True, metrics: bool = False,
+              t1: float = 0.5) -> RunningLab:
     """Seed ``subscribers`` demo subscribers (+ ``extra``) and start the four nodes of
     ``plan``, returned once each accepts TCP (``metrics``: with every node's metrics
     listener on, :meth:`Addresses.metrics`). On any failure whatever started is stopped
     and the error raised: RuntimeError naming the node (with its output), StoreError."""
     configs = write_node_configs(workdir, plan, log_level=log_level, min_expires=min_expires,
-                                 pcscf_subscribe=pcscf_subscribe, metrics=metrics)
+                                 pcscf_subscribe=pcscf_subscribe, metrics=metrics, t1=t1)
     _, csv_text = seed_demo(load_config(configs["hss"]), subscribers, extra=extra)
     lab = RunningLab(workdir, plan, configs, Processes(workdir), csv_text)
     try:

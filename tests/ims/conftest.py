@@ -96,8 +96,8 @@ class Lab(RunningLab):
                              imsi_).stdout
 
 
-def _start_lab(workdir: Path, addresses: Addresses = ADDRESSES, ue_host: str = UE_HOST
-               ) -> Lab:
+def _start_lab(workdir: Path, addresses: Addresses = ADDRESSES, ue_host: str = UE_HOST,
+               *, t1: float = 0.5) -> Lab:
     md5 = new_subscriber(imsi=MD5_IMSI, k="00112233445566778899aabbccddeeff",
                          op="00112233445566778899aabbccddeeff", password=MD5_PASSWORD,
                          schemes="md5", domain=addresses.domain)
@@ -107,7 +107,7 @@ def _start_lab(workdir: Path, addresses: Addresses = ADDRESSES, ue_host: str = U
                   spts=(Spt(method="REGISTER"),), service_info="ims-core-test")])
     try:
         running = start_lab(workdir, addresses, subscribers=SEED, extra=[md5, with_as],
-                            min_expires=1)
+                            min_expires=1, t1=t1)
     except RuntimeError as exc:
         pytest.fail(f"the lab did not start: {exc}")
     files = split_sipp_csv(running.sipp_csv, {"sipp_udp.csv": SIPP_UDP,

@@ -16,7 +16,7 @@ import pytest
 from hss.provision import demo_msisdn
 from ims_core import reginfo
 from ims_core.sip import Request, Response
-from ims_lab.plan import split_sipp_csv
+from ims_lab.plan import Addresses, split_sipp_csv
 from ims_lab.procs import IMS_CORE
 from tests.integration.conftest import (
     Processes,
@@ -36,11 +36,16 @@ from .conftest import (
     SIPP_HOST,
     UE_HOST,
     Lab,
+    _start_lab,
     imsi,
 )
 from .rawue import RawUe, RegSubscription
 
 pytestmark = pytest.mark.integration
+
+# The short-T1 lab's address plan (no other test uses these) and its UE's address.
+QUICK_PLAN = Addresses("127.0.0.226", "127.0.0.227", "127.0.0.228", "127.0.0.229")
+QUICK_UE = "127.0.0.230"
 
 
 def implicit_set(n: int) -> set[str]:
@@ -54,7 +59,8 @@ def register(lab: Lab, n: int, expires: int = 600) -> RawUe:
     assert r.code == 0, r.output + lab.logs()
     routes = r.data["service_route"]
     assert isinstance(routes, list) and routes
-    return RawUe(UE_HOST, port, f"sip:{imsi(n)}@{DOMAIN}", (P_HOST, SIP_PORT), str(routes[0]))
+    return RawUe(lab.ue_host, port, f"sip:{imsi(n)}@{DOMAIN}", (lab.plan.pcscf, SIP_PORT),
+                 str(routes[0]))
 
 
 @pytest.fixture
@@ -177,12 +183,25 @@ def _call(caller: RawUe, callee: RawUe) -> None:
     assert caller.response_to(bye).status == 200
 
 
-def test_an_unanswered_notify_does_not_disturb_the_scscf(lab: Lab, ues: list[RawUe]) -> None:
+@pytest.fixture(scope="module")
+def quick_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A lab of its own whose CSCFs run with T1 = 0.1 s: Timer F (64*T1) is 6.4 s, not 32."""
+    the_lab = _start_lab(tmp_path_factory.mktemp("quick_t1_lab"), QUICK_PLAN, QUICK_UE, t1=0.1)
+    try:
+        yield the_lab
+    finally:
+        the_lab.procs.stop_all()
+
+
+def test_an_unanswered_notify_does_not_disturb_the_scscf(quick_lab: Lab,
+                                                         ues: list[RawUe]) -> None:
+    lab = quick_lab
     ues.append(mute := register(lab, 427))
     sub = RegSubscription(mute)
     ok = mute.response_to(sub.subscribe())
     assert ok.status == 200
     sub.notify(answer=False)  # and every retransmission of it, never answered
+    begin = time.monotonic()
     # Meanwhile the S-CSCF registers and routes calls as ever.
     ues.append(a := register(lab, 428))
     ues.append(b := register(lab, 429))
@@ -192,15 +211,17 @@ def test_an_unanswered_notify_does_not_disturb_the_scscf(lab: Lab, ues: list[Raw
     # that one subscription only (RFC 6665 §4.2.2).
     scscf = lab.children["scscf"]
     impu = f"sip:{imsi(427)}@{DOMAIN}"
-    deadline = time.monotonic() + 45
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         dropped = [line for line in scscf.output().splitlines()
                    if "regevent_dropped" in line and impu in line]
         if dropped:
             break
-        time.sleep(0.5)
+        time.sleep(0.2)
     else:
         pytest.fail("the unanswered NOTIFY never ended its subscription\n" + lab.logs())
+    # Not before Timer F: the retransmissions were sent, not given up on early.
+    assert time.monotonic() - begin > 64 * 0.1 * 0.8, dropped
     assert "408" in dropped[0], dropped
     assert scscf.proc.poll() is None
     ues.append(register(lab, 430))  # and it still registers
