@@ -126,10 +126,31 @@ def select(root: Path | None = None) -> str:
 # The shared library the compiled modules load is ims_core._compiled__mypyc, inside the
 # package (mypyc's default puts it at the top level, next to ims_core/, which is on no
 # import path of an installed project).
+# distutils compiles an extension's C files one after another; mypyc writes one per module
+# (about 120), so they are compiled on every core instead (the same steps as
+# CCompiler.compile, with the per-file step in a thread pool: gcc runs outside the GIL).
 _SETUP = """
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from mypyc.build import mypycify
 from setuptools import setup
+from distutils.ccompiler import CCompiler
+
+def compile_on_every_core(self, sources, output_dir=None, macros=None, include_dirs=None,
+                          debug=False, extra_preargs=None, extra_postargs=None,
+                          depends=None):
+    macros, objects, extra_postargs, pp_opts, todo = self._setup_compile(
+        output_dir, macros, include_dirs, sources, depends, extra_postargs)
+    cc_args = self._get_cc_args(pp_opts, debug, extra_preargs)
+    def one(obj):
+        src, ext = todo[obj]
+        self._compile(obj, src, ext, cc_args, extra_postargs, pp_opts)
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        list(pool.map(one, [obj for obj in objects if obj in todo]))
+    return objects
+
+CCompiler.compile = compile_on_every_core
 extensions = mypycify(sys.argv[2:], opt_level=sys.argv[1], multi_file=True,
                       group_name="ims_core._compiled")
 for extension in extensions:  # the group's headers go beside it, in build/ims_core
