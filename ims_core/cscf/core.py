@@ -30,17 +30,19 @@ the HSS opens and closes. While a node that has a ``[diameter]`` client is not c
 an OPTIONS addressed to it is answered 503 with Retry-After (RFC 3261 §11.2, §21.5.4), so
 a health probe or a peer's keep-alive sees a node that cannot serve registrations.
 
-Overload (:mod:`.overload`): the first thing ``check_request`` does is ask the node's
-:class:`LoadMonitor` for a token; a request that finds none and is not protected is
-answered at once 503 with Retry-After (RFC 3261 §21.5.4), before any other check, parse
-or Cx query. Protected — never shed, though they still take a token when one is there:
-requests within a dialog (To tag), an OPTIONS to us (a peer's keep-alive must not read
-a busy node as a dead one), and what a node's :meth:`CscfCore.protected` adds. ACK,
-CANCEL and responses never reach ``check_request``. The latency of every other admitted
-non-INVITE request, from its arrival (``ctx.created``) to its final response, feeds the
-monitor; an INVITE's final response waits on a person, and a 408 on a peer that did not
-answer, so neither measures this node's load. Each 503 of overload control is counted in
-``metrics.overload_rejected{method}`` (the one count of refusals).
+Overload (:mod:`.overload`): the first thing a new request meets is the node's
+:class:`LoadMonitor`, asked for a token; a request that finds none and is not protected is
+answered at once 503 with Retry-After (RFC 3261 §21.5.4), before any other check, parse or
+Cx query. A non-INVITE is refused statelessly (``refuse_statelessly``: no server transaction
+is made, none kept for Timer J; RFC 3261 §16.11), an INVITE by its transaction
+(``check_request``), which then absorbs the ACK of the 503. Protected — never shed, though
+they still take a token when one is there: requests within a dialog (To tag), an OPTIONS to
+us (a peer's keep-alive must not read a busy node as a dead one), and what a node's
+:meth:`CscfCore.protected` adds. ACK, CANCEL and responses are never asked. The latency of
+every other admitted non-INVITE request, from its arrival (``ctx.created``) to its final
+response, feeds the monitor; an INVITE's final response waits on a person, and a 408 on a
+peer that did not answer, so neither measures this node's load. Each 503 of overload control
+is counted in ``metrics.overload_rejected{method}`` (the one count of refusals).
 
 Draining (a graceful stop, :mod:`.drain`): once :meth:`CscfCore.start_draining` is called,
 every new request outside a dialog is answered 503 with Retry-After (RFC 3261 §21.5.4) so
@@ -263,16 +265,28 @@ class CscfCore(ProxyCore[StateT]):
         return response
 
     # -- overload (module docstring) ----------------------------------------------------
+    def refuse_statelessly(self, ctx: RequestContext[StateT]) -> Response | None:
+        # A shed non-INVITE costs no transaction: nothing kept for Timer J, no context
+        # (the capacity it would take goes to the requests admitted).
+        return self._shed_now(ctx)
+
     def check_request(self, ctx: RequestContext[StateT]) -> Response | None:
+        if ctx.request.method == "INVITE":  # shed statefully: its ACK finds the transaction
+            refusal = self._shed_now(ctx)
+            if refusal is not None:
+                self._shed = ctx  # its 503 is not a latency sample
+                return refusal
+        return super().check_request(ctx)
+
+    def _shed_now(self, ctx: RequestContext[StateT]) -> Response | None:
+        """503 while draining (outside dialogs) or for what overload control sheds."""
         if self.draining and not ctx.in_dialog:
-            self._shed = ctx  # not a latency sample either
             return self.draining_response(ctx)
         mon = self.overload  # disabled: nothing per request (no closure, no bucket)
         if mon.config.enabled and not mon.admit(ctx.created, lambda: self._protected(ctx)):
-            self._shed = ctx
             self._metrics.overload_rejected.inc(method_label(ctx.request.method))
             return self.overload_response(ctx)
-        return super().check_request(ctx)
+        return None
 
     def _protected(self, ctx: RequestContext[StateT]) -> bool:
         request = ctx.request

@@ -13,7 +13,8 @@ already done or cut off a UE that is being served:
 | REGISTER of an identity registered on this flow    | a re-REGISTER (TS 24.229 §5.2.2.1):  |
 |                                                    | refusing it would de-register the UE |
 
-Asked only when no token is left, so its store look-up costs nothing at normal load.
+Asked only when no token is left, so its store look-up costs nothing at normal load;
+asked before any transaction or protection check (the refusal is stateless).
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ def protected(core: PcscfCore, ctx: RequestContext[PcscfRequest]) -> bool:
     request = ctx.request
     if request.method != "REGISTER":
         return False
-    if ctx.state.protected is not None or answers_challenge(request):
+    # Over an SA set: asked before check_protection() has marked it when the shedding
+    # is stateless (CscfCore.refuse_statelessly).
+    if (ctx.state.protected is not None or answers_challenge(request)
+            or (core.ipsec is not None and core.ipsec.arrival(ctx.source) is not None)):
         return True
     from .core import flow_key  # here: core imports this module
     try:

@@ -68,13 +68,24 @@ def new_branch(loop: str, salt: str, seq: int) -> str:
     return f"{_PREFIX}{loop}.{salt}{seq:x}"
 
 
+def _same_request_digest(request: Request, purpose: str) -> str:
+    """Hex digits that are the same for every copy of ``request`` (a retransmission):
+    from its top Via (the branch), Request-URI and Call-ID."""
+    top = request.headers.values("via")[0] if "via" in request.headers else ""
+    text = f"{purpose}\x00{top}\x00{request.uri_text}\x00{request.headers.get('call-id') or ''}"
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
+
+
 def stateless_branch(request: Request) -> str:
     """§16.11: a branch that is the same each time the same request (an ACK for a 2xx)
     is forwarded, derived from the incoming top Via branch (or its fields)."""
-    top = request.headers.values("via")[0] if "via" in request.headers else ""
-    text = f"{top}\x00{request.uri_text}\x00{request.headers.get('call-id') or ''}"
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=8)
-    return f"{_PREFIX}s{digest.hexdigest()}"
+    return f"{_PREFIX}s{_same_request_digest(request, '')}"
+
+
+def stateless_tag(request: Request) -> str:
+    """§8.2.7: our To tag in a response sent without a transaction, the same each time
+    the same request (a retransmission) is answered."""
+    return _same_request_digest(request, "tag")
 
 
 def is_own_branch(branch: str, salt: str) -> bool:

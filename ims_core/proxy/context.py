@@ -11,6 +11,7 @@ from ims_core.sip import Request, Response
 from ims_core.sip.addressing import Destination, Source
 from ims_core.transaction import ClientTransaction, ServerTransaction, Transaction
 
+from .branch import stateless_tag
 from .routing import Attempt, Target
 
 StateT = TypeVar("StateT")
@@ -91,7 +92,10 @@ class RequestContext(Generic[StateT]):
     @property
     def to_tag(self) -> str:
         if self._to_tag is None:
-            self._to_tag = self.rng(6).hex()  # §19.3: at least 32 random bits
+            if self.server_tx is None:  # answered statelessly: the same request, the same tag
+                self._to_tag = stateless_tag(self.request)
+            else:
+                self._to_tag = self.rng(6).hex()  # §19.3: at least 32 random bits
         return self._to_tag
 
     @property

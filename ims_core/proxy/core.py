@@ -132,6 +132,12 @@ class ProxyCore(SipCounting, Generic[StateT]):
         """A fresh per-request state for a new context (the plain proxy keeps none)."""
         return cast(StateT, None)
 
+    def refuse_statelessly(self, ctx: RequestContext[StateT]) -> Response | None:
+        """A response refusing a new non-INVITE request before any transaction is made
+        for it, sent statelessly (§16.11; ``ctx`` has no server transaction, so its To
+        tag is one the same request always gets, §8.2.7); None: go on statefully."""
+        return None
+
     def check_request(self, ctx: RequestContext[StateT]) -> Response | None:
         """§16.3 steps 3-5 (step 1-2 are the parser's); return a response to reject."""
         request = ctx.request
@@ -251,9 +257,16 @@ class ProxyCore(SipCounting, Generic[StateT]):
 
     # -- requests ------------------------------------------------------------------------
     def _new_request(self, request: Request, source: Source, now: float, key: Key = None) -> None:
+        ctx = self.new_context(request, source, None, now, loop_hash(request))
+        if request.method != "INVITE":  # an INVITE's ACK would find no transaction
+            refusal = self.refuse_statelessly(ctx)
+            if refusal is not None:
+                self._stateless(refusal.to_bytes(), source.responses_to, request.method,
+                                refusal.status)
+                return
         stx = self.table.create_server(request, reliable=source.reliable, now=now, key=key)
         stx.flow = source.responses_to
-        ctx = self.new_context(request, source, stx, now, loop_hash(request))
+        ctx.server_tx = stx
         self._contexts[stx] = ctx
         if request.method == "INVITE":  # no transaction timer bounds an INVITE context
             self._proxy_timers.set(ctx, now + self.config.timer_c)

@@ -380,6 +380,37 @@ def test_pcscf_sheds_new_initial_requests_and_passes_protected_ones() -> None:
     assert (fwd2.dest.host, fwd2.dest.port) == ICSCF
 
 
+def test_a_shed_non_invite_leaves_no_transaction_and_its_resend_gets_the_same_503() -> None:
+    """RFC 3261 §16.11: the refusal is stateless (nothing kept for Timer J), its To tag
+    derived from the request (§8.2.7): the same for a retransmission, new for another."""
+    h = Harness()
+    empty_bucket(h.core, h.now)
+    before = len(h.core.table)
+    new = register(ue=NEW_UE, call_id="new@ue")
+    first = shed(h.rx(new, source_for(new, NEW_UE)))
+    assert len(h.core.table) == before and h.core._contexts == {}
+    h.advance(0.5)  # the UE's Timer E: the same request again, before the bucket refills
+    empty_bucket(h.core, h.now)
+    again = shed(h.rx(new, source_for(new, NEW_UE)))
+    assert again.headers.get("to") == first.headers.get("to") and ";tag=" in (
+        first.headers.get("to") or "")
+    other = register(ue=NEW_UE, call_id="other@ue")
+    assert shed(h.rx(other, source_for(other, NEW_UE))).headers.get("to") != first.headers.get(
+        "to")
+    assert len(h.core.table) == before
+
+
+def test_a_shed_invite_keeps_its_transaction_which_absorbs_the_ack() -> None:
+    h = Harness()
+    empty_bucket(h.core, h.now)
+    invite = request("INVITE", call_id="inv@ue", branch="z9hG4bKinv")
+    r503 = shed(h.rx(invite))
+    assert len(h.core.table) == 1
+    ack = request("ACK", call_id="inv@ue", branch="z9hG4bKinv",
+                  to_tag=(r503.headers.get("to") or "").split("tag=")[1])
+    assert h.rx(ack) == []  # §17.2.1: the transaction takes it; nothing goes on
+
+
 def test_pcscf_passes_a_register_answering_a_challenge() -> None:
     h = Harness()
     empty_bucket(h.core, h.now)

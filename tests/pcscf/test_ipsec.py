@@ -370,3 +370,27 @@ def test_set_deadlines_and_hosts_are_indexed_as_sets_come_and_go() -> None:
     lab.h.advance(40)
     _agrees_with_a_scan(lab)
     assert lab.sets == 1
+
+
+def test_registers_over_the_sas_pass_while_the_pcscf_sheds_load() -> None:
+    """Overload control asks before the protection check (its 503 is stateless): a
+    REGISTER over the UE's SAs still counts as protected (ims_core/pcscf/admission.py)."""
+    from ims_core.cscf.overload import OverloadConfig
+    from tests.cscf.test_overload import Loaded, admit_all
+
+    lab = Lab()
+    server = lab.register(5100)
+    lab.h.core.overload = Loaded(OverloadConfig(enabled=True, initial_rate=10.0,
+                                                min_rate=10.0, burst_seconds=0.1))
+    admit_all(lab.h.core.overload, lab.h.now)
+    r401, fwd = lab.first(5101, over=5100, verify=f"Security-Verify: {server}\r\n")
+    assert r401.status == 401
+    assert parse_auth(fwd.headers.get("authorization") or "").integrity_protected == "yes"
+    # Another of the UE's identities, registered for the first time over those SAs.
+    other = register(to=IMPU.replace("0001@", "0002@"), ue=(UE[0], UE_US), call_id="other",
+                     extra=offer(5102, 3900, 3901) + f"Security-Verify: {server}\r\n")
+    sent = lab.h.rx(other, lab.protected(other, 5100))
+    assert [r.status for r in responses(sent)] == [] and requests(sent)
+    new = register(ue=("198.51.100.9", 5070), call_id="new@ue")
+    [r503] = responses(lab.h.rx(new, source_for(new, ("198.51.100.9", 5070))))
+    assert r503.status == 503  # while a new UE is refused
