@@ -34,10 +34,10 @@ from .config import ProxyConfig
 from .context import Branch, RequestContext, Send, StateT, branch_finals, release
 from .routing import (
     Target,
-    apply_strict_route,
+    forward_copy,
+    forward_destination,
     is_local,
     preprocess_routes,
-    record_route_value,
     request_destination,
     stamp_via,
     stateless_response_destination,
@@ -307,23 +307,10 @@ class ProxyCore(SipCounting, Generic[StateT]):
                  ctx: RequestContext[StateT] | None, *,
                  record_route: bool = False) -> tuple[Request, Destination | None]:
         """§16.6 steps 1-7: the copy for `target` and where it goes (None: nowhere)."""
-        out = request.copy()  # step 1
-        if target.uri is not None:
-            out.uri = target.uri  # step 2
-        out.decrement_max_forwards()  # step 3
-        if record_route:  # step 4
-            out.push_address("Record-Route",
-                             record_route_value(self.config.host, self.config.port, inbound))
-        for value in reversed(target.route):  # a Route set the target brings (e.g. Path)
-            out.push_address("Route", value)
+        out = forward_copy(request, target, inbound, self.config, record_route)  # steps 1-4
         if ctx is not None:
             self.on_forward(ctx, out, target)  # step 5
-        # Step 7 before step 6: a strict router's address is the top Route either way.
-        dest = target.next_hop or request_destination(out, inbound)
-        apply_strict_route(out)  # step 6
-        if dest is not None and not dest.transport:
-            dest = dest.over(inbound)
-        return out, dest
+        return out, forward_destination(out, target, inbound)  # steps 6-7
 
     def _forward_one(self, ctx: RequestContext[StateT], target: Target, now: float) -> None:
         request, dest = self._prepare(ctx.request, target, ctx.source.transport, ctx,

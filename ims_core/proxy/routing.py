@@ -160,6 +160,31 @@ def stateless_response_destination(response: Response, names: frozenset[tuple[st
     return via_destination(response.top_via_view()) if "via" in response.headers else None
 
 
+def forward_copy(request: Request, target: Target, inbound: str, cfg: ProxyConfig,
+                 record_route: bool) -> Request:
+    """§16.6 steps 1-4: the copy of `request` for `target`, with the Route set the
+    target brings (e.g. Path) on top."""
+    out = request.copy()  # step 1
+    if target.uri is not None:
+        out.uri = target.uri  # step 2
+    out.decrement_max_forwards()  # step 3
+    if record_route:  # step 4
+        out.push_address("Record-Route", record_route_value(cfg.host, cfg.port, inbound))
+    for value in reversed(target.route):
+        out.push_address("Route", value)
+    return out
+
+
+def forward_destination(out: Request, target: Target, inbound: str) -> Destination | None:
+    """§16.6 steps 6-7 on the copy: where it goes (None: nowhere)."""
+    # Step 7 before step 6: a strict router's address is the top Route either way.
+    dest = target.next_hop or request_destination(out, inbound)
+    apply_strict_route(out)  # step 6
+    if dest is not None and not dest.transport:
+        dest = dest.over(inbound)
+    return dest
+
+
 def stamp_via(request: Request, dest: Destination, branch: str, cfg: ProxyConfig, *,
               flow: bool) -> tuple[bytes, Destination]:
     """§16.6 step 8: push our Via (with the port it leaves from) and serialise; too big
