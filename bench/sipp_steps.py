@@ -54,6 +54,10 @@ class Step:
             return float("nan")
         return values[min(len(values) - 1, int(q * len(values)))]
 
+    def cpu_ms(self) -> float:
+        """CPU of every node summed, per completed call (ms); NaN when none completed."""
+        return 1e3 * sum(self.cpu.values()) / self.ok if self.cpu and self.ok else float("nan")
+
     def summary(self) -> str:
         text = (f"{self.ok}/{self.calls} ok, {self.failed} failed, "
                 f"achieved {self.achieved:.0f}/s")
