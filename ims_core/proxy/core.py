@@ -29,7 +29,7 @@ from ims_core.transaction import (
     TransportFailed,
 )
 
-from .branch import is_looped, loop_hash, new_branch, new_salt, stateless_branch
+from .branch import is_looped, loop_hash, new_branch, new_salt, stateless_branch, stateless_tag
 from .config import ProxyConfig
 from .context import Branch, RequestContext, Send, StateT, branch_finals, release
 from .routing import (
@@ -358,8 +358,9 @@ class ProxyCore(SipCounting, Generic[StateT]):
         return True
 
     def _reply_stateless(self, request: Request, source: Source, status: int) -> None:
-        """Answer a request we keep no transaction for (§16.11, §8.2.7)."""
-        response = make_response(request, status, to_tag=self.rng(6).hex())
+        """Answer a request we keep no transaction for (§16.11); its To tag is derived
+        from the request, so a retransmission gets the same answer (§8.2.7)."""
+        response = make_response(request, status, to_tag=stateless_tag(request))
         if source.reply_to is not None:
             self._stateless(response.to_bytes(), source.reply_to, request.method, status)
 

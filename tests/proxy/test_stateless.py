@@ -83,6 +83,19 @@ def test_an_unmatched_cancel_to_ourselves_is_answered_481() -> None:
     assert upstream(sends)[0].to_tag and core.calls == []
 
 
+def test_a_retransmitted_unmatched_cancel_gets_the_same_481() -> None:
+    # §8.2.7: the To tag of a response sent without a transaction comes from the request,
+    # so both copies of a retransmitted CANCEL get the same response; another CANCEL
+    # (another branch) gets another tag.
+    h = Harness(HookedCore())
+    uri = f"sip:x@{PROXY[0]}:{PROXY[1]}"
+    first, again = (upstream(h.rx(request("CANCEL", uri=uri, branch="z9hG4bKre")))
+                    for _ in range(2))
+    [other] = upstream(h.rx(request("CANCEL", uri=uri, branch="z9hG4bKother")))
+    assert [r.status for r in (*first, *again)] == [481, 481]
+    assert first[0].to_tag == again[0].to_tag != other.to_tag
+
+
 def test_an_unmatched_cancel_with_max_forwards_zero_is_answered_483() -> None:
     core = HookedCore()
     sends = Harness(core).rx(request("CANCEL", branch="z9hG4bKmf", max_forwards=0))
