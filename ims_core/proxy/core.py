@@ -361,8 +361,7 @@ class ProxyCore(SipCounting, Generic[StateT]):
         """Answer a request we keep no transaction for (§16.11); its To tag is derived
         from the request, so a retransmission gets the same answer (§8.2.7)."""
         response = make_response(request, status, to_tag=stateless_tag(request))
-        if source.reply_to is not None:
-            self._stateless(response.to_bytes(), source.reply_to, request.method, status)
+        self._stateless(response.to_bytes(), source.responses_to, request.method, status)
 
     def _receive_cancel(self, cancel: Request, source: Source, now: float) -> None:
         """§16.10: answer a CANCEL that matches an INVITE we are proxying and cancel its
