@@ -96,6 +96,16 @@ def test_a_retransmitted_unmatched_cancel_gets_the_same_481() -> None:
     assert first[0].to_tag == again[0].to_tag != other.to_tag
 
 
+def test_a_stateless_481_without_a_via_destination_goes_back_to_the_sender() -> None:
+    # Source.responses_to, as every response of ours: the Via's §18.2.2 destination,
+    # else the address the request came from.
+    h = Harness(HookedCore())
+    cancel = request("CANCEL", uri=f"sip:x@{PROXY[0]}:{PROXY[1]}", branch="z9hG4bKnovia")
+    sends = h.rx(cancel, Source("UDP", *UAC))
+    assert [r.status for r in upstream(sends)] == [481]
+    assert [(s.dest.host, s.dest.port) for s in sends] == [UAC]
+
+
 def test_an_unmatched_cancel_with_max_forwards_zero_is_answered_483() -> None:
     core = HookedCore()
     sends = Harness(core).rx(request("CANCEL", branch="z9hG4bKmf", max_forwards=0))
